@@ -1,0 +1,115 @@
+"""Watch-fed caches of etcd prefixes.
+
+A `PrefixCache` loads a prefix once, then follows an etcd watch from the
+loaded revision. When the watch breaks (etcd restarted, revision compacted)
+it reloads the whole prefix and watches again. Readers only touch the
+in-memory dict, so the request path never waits on etcd.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import etcd3
+from etcd3.events import DeleteEvent, PutEvent
+
+from coordinator.codec import CodecError, decode
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class PrefixCache(Generic[T]):
+    """An in-memory copy of every record under an etcd prefix."""
+
+    def __init__(
+        self,
+        connect: Callable[[], etcd3.Etcd3Client],
+        prefix: str,
+        convert: Callable[[dict[str, Any]], T] = lambda rec: rec,  # type: ignore[assignment,return-value]
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._connect = connect
+        self.prefix = prefix
+        self._convert = convert
+        self._on_change = on_change
+        self._items: dict[str, T] = {}
+        self._stop = threading.Event()
+        self.loaded = threading.Event()
+        self.reloads = 0
+        self._cancel: Callable[[], None] | None = None
+
+    # -- readers -----------------------------------------------------------
+    def get(self, name: str) -> T | None:
+        return self._items.get(name)
+
+    def items(self) -> dict[str, T]:
+        return dict(self._items)
+
+    def put_local(self, name: str, value: T) -> None:
+        """Apply a write this process just made, before its watch event arrives."""
+        self._items[name] = value
+
+    def drop_local(self, name: str) -> None:
+        self._items.pop(name, None)
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        """Load the prefix and follow it from a background thread."""
+        threading.Thread(target=self._run, name=f"watch:{self.prefix}", daemon=True).start()
+        if not self.loaded.wait(timeout):
+            raise TimeoutError(f"could not load {self.prefix} from etcd")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._cancel:
+            try:
+                self._cancel()
+            except Exception:
+                pass
+
+    def _decode(self, value: bytes) -> T | None:
+        try:
+            return self._convert(decode(value))
+        except (CodecError, KeyError, TypeError) as exc:
+            log.warning("skipping bad record under %s: %s", self.prefix, exc)
+            return None
+
+    def _load(self, client: etcd3.Etcd3Client) -> int:
+        response = client.get_prefix_response(self.prefix)
+        items: dict[str, T] = {}
+        for kv in response.kvs:
+            value = self._decode(kv.value)
+            if value is not None:
+                items[kv.key.decode()[len(self.prefix) :]] = value
+        self._items = items
+        self.reloads += 1
+        self.loaded.set()
+        if self._on_change:
+            self._on_change()
+        return response.header.revision
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client = self._connect()
+                revision = self._load(client)
+                events, self._cancel = client.watch_prefix(self.prefix, start_revision=revision + 1)
+                for event in events:
+                    name = event.key.decode()[len(self.prefix) :]
+                    if isinstance(event, PutEvent):
+                        value = self._decode(event.value)
+                        if value is not None:
+                            self._items[name] = value
+                    elif isinstance(event, DeleteEvent):
+                        self._items.pop(name, None)
+                    if self._on_change:
+                        self._on_change()
+            except Exception as exc:
+                if not self._stop.is_set():
+                    log.warning("watch on %s broke (%s); reloading", self.prefix, exc)
+            self._stop.wait(0.5)

@@ -1,0 +1,39 @@
+"""The etcd key schema: every key Tessera writes is built here and nowhere else."""
+
+from __future__ import annotations
+
+ROOT = "/tessera/"
+
+CREDENTIALS = ROOT + "credentials/"
+BUCKETS = ROOT + "buckets/"
+PLACEMENT_NODES = ROOT + "placement/nodes/"
+PLACEMENT_EPOCH = ROOT + "placement/epoch"
+MEMBER_NODES = ROOT + "members/nodes/"
+MEMBER_GATEWAYS = ROOT + "members/gateways/"
+SETTINGS = ROOT + "settings/"
+
+
+def credential(access_key: str) -> str:
+    return CREDENTIALS + access_key
+
+
+def bucket(name: str) -> str:
+    return BUCKETS + name
+
+
+def placement_node(node_id: str) -> str:
+    return PLACEMENT_NODES + node_id
+
+
+def member_node(node_id: str) -> str:
+    return MEMBER_NODES + node_id
+
+
+def member_gateway(gateway_id: str) -> str:
+    return MEMBER_GATEWAYS + gateway_id
+
+
+def name_of(key: bytes | str, prefix: str) -> str:
+    """The record name after a prefix, e.g. the bucket name of a bucket key."""
+    text = key.decode() if isinstance(key, bytes) else key
+    return text[len(prefix) :]

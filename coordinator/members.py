@@ -1,0 +1,75 @@
+"""Membership: live storage nodes and gateways hold a key under an etcd lease.
+
+A process that dies stops refreshing its lease; when the TTL runs out etcd
+deletes the key and every watcher sees the member go down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import etcd3
+
+from coordinator.codec import encode
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL = 5
+
+
+class Membership:
+    """Keeps `key` alive under a lease from a background thread."""
+
+    def __init__(
+        self,
+        connect: Callable[[], etcd3.Etcd3Client],
+        key: str,
+        record: dict[str, Any],
+        ttl: int = DEFAULT_TTL,
+    ) -> None:
+        self._connect = connect
+        self._key = key
+        self._record = record
+        self._ttl = ttl
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease:{key}", daemon=True)
+        self._lease: Any = None
+
+    def start(self) -> None:
+        """Register now (raises if etcd is unreachable) and keep the lease alive."""
+        self._client = self._connect()
+        self._register()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop refreshing and revoke the lease so the member goes down at once."""
+        self._stop.set()
+        try:
+            if self._lease is not None:
+                self._lease.revoke()
+        except Exception:  # best effort: the lease also expires on its own
+            pass
+
+    def _register(self) -> None:
+        self._lease = self._client.lease(self._ttl)
+        self._client.put(self._key, encode(self._record), lease=self._lease)
+
+    def _run(self) -> None:
+        interval = max(self._ttl / 3, 0.5)
+        while not self._stop.wait(interval):
+            try:
+                responses = list(self._client.refresh_lease(self._lease.id))
+                if not responses or responses[0].TTL <= 0:
+                    log.warning("lease for %s expired; registering again", self._key)
+                    self._register()
+            except Exception as exc:
+                log.warning("lease refresh for %s failed: %s", self._key, exc)
+                try:
+                    self._client = self._connect()
+                    self._register()
+                except Exception:
+                    time.sleep(interval)

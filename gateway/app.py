@@ -1,0 +1,220 @@
+"""The S3 HTTP front: a Quart-trio app with one catch-all route.
+
+Every request reads top to bottom: route → authenticate → handler → reply.
+S3 errors become XML error bodies; nothing else escapes as a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from urllib.parse import unquote
+
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.routing import BaseConverter
+
+from gateway.cluster.store import StoreUnavailable
+from gateway.s3 import router
+from gateway.s3.auth import AuthError, RequestView, verify
+from gateway.s3.errors import S3Error, error_xml
+from gateway.s3.handlers import HANDLERS
+from gateway.s3.request import Reply, RequestContext
+from gateway.state import Gateway
+
+log = logging.getLogger("tessera.gateway")
+
+METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
+
+
+class _AnyPath(BaseConverter):
+    """Matches every path, including empty segments: S3 keys may contain '//'."""
+
+    regex = ".*"
+    part_isolating = False
+
+
+def _headers() -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for name, value in request.headers.items():
+        name = name.lower()
+        merged[name] = f"{merged[name]},{value}" if name in merged else value
+    return merged
+
+
+def _query(raw_query: str) -> dict[str, str]:
+    """Decoded query parameters; the first value wins for repeated names."""
+    params: dict[str, str] = {}
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        params.setdefault(unquote(name), unquote(value))
+    return params
+
+
+# An unread request body this small is drained so the connection can be
+# reused; a larger one closes the connection instead of being received.
+DRAIN_LIMIT = 1 << 20
+
+
+class WireBody:
+    """The raw request body, remembering whether a handler read all of it."""
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in request.body:
+            yield chunk
+        self.finished = True
+
+    async def settle(self, headers: dict[str, str]) -> bool:
+        """Drain what the handler left unread; False if the connection must close."""
+        if self.finished or headers.get("content-length") == "0":
+            return True
+        if "expect" in headers:
+            return False  # the client has not sent the body yet: don't ask for it
+        length = headers.get("content-length", "")
+        if not length.isdigit() or int(length) > DRAIN_LIMIT:
+            return False
+        async for _ in self:
+            pass
+        return True
+
+
+def create_app(gateway: Gateway) -> QuartTrio:
+    """The ASGI app serving S3 for one gateway."""
+    app = QuartTrio(__name__)
+    # An object store streams bodies of any size for as long as they take.
+    app.config.update(MAX_CONTENT_LENGTH=None, BODY_TIMEOUT=None, RESPONSE_TIMEOUT=None)
+    app.url_map.converters["anypath"] = _AnyPath
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+
+    async def handle(path: str = "") -> Response:
+        return await serve_s3(gateway)
+
+    app.add_url_rule(
+        "/<anypath:path>",
+        "s3",
+        handle,
+        methods=METHODS,
+        provide_automatic_options=False,
+        strict_slashes=False,
+        merge_slashes=False,
+    )
+    return app
+
+
+class S3Response(Response):
+    # Content-Length is ours to set: a HEAD reply has an empty body but the
+    # object's length.
+    automatically_set_content_length = False
+    default_mimetype = None
+
+
+def _response(reply: Reply, request_id: str) -> Response:
+    headers = {
+        "x-amz-request-id": request_id,
+        "x-amz-id-2": request_id,
+        "Server": "Tessera",
+        **reply.headers,
+    }
+    response = S3Response(reply.body, status=reply.status, headers=headers)
+    if "Content-Length" not in reply.headers and isinstance(reply.body, bytes):
+        response.headers["Content-Length"] = str(len(reply.body))
+    return response
+
+
+def _error_reply(err: S3Error, request_id: str, resource: str, method: str) -> Reply:
+    err.resource = err.resource or resource
+    headers = dict(err.headers)
+    if err.status == 304 or method == "HEAD":
+        return Reply(err.status, headers, b"")
+    headers["Content-Type"] = "application/xml"
+    return Reply(err.status, headers, error_xml(err, request_id))
+
+
+async def serve_s3(gateway: Gateway) -> Response:
+    started = time.perf_counter()
+    request_id = secrets.token_hex(8).upper()
+    method = request.method
+    raw_path = request.scope.get("raw_path", b"").decode("utf-8", "surrogateescape") or request.path
+    raw_query = request.scope.get("query_string", b"").decode("utf-8", "surrogateescape")
+    operation, access_key = "-", "-"
+    ctx: RequestContext | None = None
+    wire_body = WireBody()
+    headers: dict[str, str] = {}
+    try:
+        headers = _headers()
+        if (
+            method == "GET"
+            and raw_path in ("/healthz", "/readyz")
+            and "authorization" not in headers
+        ):
+            ok = raw_path == "/healthz" or gateway.ready()
+            return _response(
+                Reply(200 if ok else 503, {}, b"ok\n" if ok else b"not ready\n"), request_id
+            )
+        query = _query(raw_query)
+        bucket, key = router.split_path(raw_path)
+        route = router.route(method, bucket, key, query, headers)
+        operation = route.operation
+        view = RequestView(method=method, raw_path=raw_path, raw_query=raw_query, headers=headers)
+        try:
+            auth = verify(view, gateway.lookup_secret, datetime.now(UTC))
+        except AuthError as exc:
+            raise S3Error(exc.code, exc.message) from exc
+        if auth is None:
+            raise S3Error("AccessDenied")
+        access_key = auth.access_key
+        if operation == router.METHOD_NOT_ALLOWED:
+            raise S3Error(
+                "MethodNotAllowed",
+                extra={"Method": method, "ResourceType": "OBJECT" if key else "BUCKET"},
+            )
+        handler = HANDLERS.get(operation)
+        if handler is None:
+            raise S3Error("NotImplemented", f"{operation} is not implemented by Tessera")
+        ctx = RequestContext(
+            gateway=gateway,
+            request_id=request_id,
+            operation=operation,
+            method=method,
+            bucket=route.bucket,
+            key=route.key,
+            query=query,
+            headers=headers,
+            auth=auth,
+            wire_body=wire_body.__aiter__(),
+        )
+        reply = await handler(ctx)
+    except S3Error as err:
+        reply = _error_reply(err, request_id, raw_path, method)
+    except StoreUnavailable as exc:
+        log.warning("store unavailable request_id=%s op=%s: %s", request_id, operation, exc)
+        reply = _error_reply(S3Error("ServiceUnavailable", str(exc)), request_id, raw_path, method)
+    except Exception:
+        log.exception("internal error request_id=%s op=%s", request_id, operation)
+        reply = _error_reply(S3Error("InternalError"), request_id, raw_path, method)
+    try:
+        if not await wire_body.settle(headers):
+            reply.headers["Connection"] = "close"
+    except Exception:  # the client went away while we drained
+        reply.headers["Connection"] = "close"
+    log.info(
+        "request request_id=%s op=%s method=%s path=%s status=%d bytes_in=%d access_key=%s ms=%.1f",
+        request_id,
+        operation,
+        method,
+        raw_path,
+        reply.status,
+        ctx.bytes_in if ctx else 0,
+        access_key,
+        (time.perf_counter() - started) * 1000,
+    )
+    return _response(reply, request_id)

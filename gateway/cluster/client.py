@@ -1,0 +1,355 @@
+"""The gRPC cluster client: an ObjectStore over the storage nodes.
+
+Writes stream to every live replica in parallel and return after W durable
+acks; reads ask enough replicas (R - W + 1) that they always overlap the
+last acknowledged write, pick the newest version and stream it from a node
+that holds it, resuming on another if one fails mid-stream.
+
+The gRPC stubs are synchronous, so every call runs in a worker thread under
+a capacity limiter; the event loop never blocks on the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+import trio
+
+from coordinator.clock import HybridClock
+from coordinator.placement import NodeEntry, write_quorum
+from gateway.cluster.listing import MergedListing
+from gateway.cluster.nodes import NodeDirectory
+from gateway.cluster.store import ObjectVersion, StoreUnavailable
+from proto import storage_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+# gRPC messages carry this much object data: big enough to amortise the
+# per-message cost, small enough to keep memory per request low.
+CHUNK_SIZE = 1 << 20
+# Messages queued per replica stream before the sender waits.
+QUEUE_DEPTH = 4
+HEAD_TIMEOUT = 5.0
+# After a read quorum answered, how long to wait for the stragglers.
+STRAGGLER_GRACE = 0.05
+
+_ABORT = object()
+
+
+class ReplicaWriter:
+    """One client-streaming PutObject RPC fed from a bounded queue."""
+
+    def __init__(self, node: NodeEntry, stub: Any, header: pb.PutHeader) -> None:
+        self.node = node
+        self._stub = stub
+        self._header = header
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+        self.finished = threading.Event()
+        self.error: Exception | None = None
+
+    def _requests(self):
+        yield pb.PutMessage(header=self._header)
+        while True:
+            item = self._queue.get()
+            if item is _ABORT:
+                return  # ending without a commit makes the node discard the write
+            yield item
+            if item.WhichOneof("body") == "commit":
+                return
+
+    def call(self) -> pb.PutReply:
+        """The blocking RPC (runs in a worker thread)."""
+        try:
+            return self._stub.PutObject(self._requests())
+        except Exception as exc:
+            self.error = exc
+            raise
+        finally:
+            self.finished.set()
+
+    def offer(self, message: Any) -> bool:
+        """Queue without blocking; False when the queue is full."""
+        if self.finished.is_set():
+            return True
+        try:
+            self._queue.put_nowait(message)
+            return True
+        except queue.Full:
+            return False
+
+    def put_blocking(self, message: Any) -> None:
+        """Queue, waiting for room, unless the RPC already ended (worker thread)."""
+        while not self.finished.is_set():
+            try:
+                self._queue.put(message, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def abort(self) -> None:
+        while not self.finished.is_set():
+            try:
+                self._queue.put_nowait(_ABORT)
+                return
+            except queue.Full:
+                try:  # make room: the queued data is worthless now
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+class ClusterStore:
+    """ObjectStore implementation over the storage nodes' gRPC service."""
+
+    def __init__(self, directory: NodeDirectory, clock: HybridClock, threads: int = 256) -> None:
+        self.directory = directory
+        self.clock = clock
+        self.limiter = trio.CapacityLimiter(threads)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await trio.to_thread.run_sync(
+            functools.partial(fn, *args, **kwargs), limiter=self.limiter, abandon_on_cancel=True
+        )
+
+    def _replicas(self, bucket: str, key: str) -> tuple[list[NodeEntry], int]:
+        replicas = self.directory.replicas(bucket, key)
+        if not replicas:
+            raise StoreUnavailable("no storage nodes in the placement map")
+        return replicas, write_quorum(len(replicas))
+
+    # -- writes ------------------------------------------------------------
+    async def put_object(
+        self,
+        bucket: str,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        make_meta: Callable[[int], bytes],
+    ) -> ObjectVersion:
+        replicas, quorum = self._replicas(bucket, key)
+        live = [n for n in replicas if self.directory.is_live(n.node_id)]
+        if len(live) < quorum:
+            raise StoreUnavailable(f"{len(live)} of {len(replicas)} replicas are up")
+        version_id = uuid.uuid4().hex
+        timestamp = self.clock.now()
+        header = pb.PutHeader(bucket=bucket, key=key, version_id=version_id, timestamp=timestamp)
+        writers = [ReplicaWriter(n, self.directory.stub(n), header) for n in live]
+        results_send, results = trio.open_memory_channel[tuple[ReplicaWriter, bool]](len(writers))
+        for writer in writers:
+            trio.lowlevel.spawn_system_task(self._drive, writer, results_send)
+
+        size = 0
+        try:
+            buffer = bytearray()
+            async for piece in chunks:
+                buffer += piece
+                if len(buffer) >= CHUNK_SIZE:
+                    size += len(buffer)
+                    await self._send(writers, pb.PutMessage(data=bytes(buffer)), quorum)
+                    buffer.clear()
+            if buffer:
+                size += len(buffer)
+                await self._send(writers, pb.PutMessage(data=bytes(buffer)), quorum)
+            meta = make_meta(size)
+            commit = pb.PutMessage(commit=pb.PutCommit(size=size, meta=meta))
+            await self._send(writers, commit, quorum)
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            raise
+
+        acks = failures = 0
+        while acks < quorum:
+            if len(writers) - failures < quorum:
+                raise StoreUnavailable(f"only {acks} of {len(replicas)} replicas stored the object")
+            writer, ok = await results.receive()
+            if ok:
+                acks += 1
+            else:
+                failures += 1
+                log.warning(
+                    "replica write failed node=%s error=%s", writer.node.node_id, writer.error
+                )
+        return ObjectVersion(key, version_id, timestamp, size, False, meta)
+
+    async def _drive(self, writer: ReplicaWriter, results: trio.MemorySendChannel) -> None:
+        try:
+            await trio.to_thread.run_sync(writer.call, limiter=self.limiter)
+            ok = True
+        except BaseException:
+            ok = False
+        results.send_nowait((writer, ok))
+
+    async def _send(self, writers: list[ReplicaWriter], message: Any, quorum: int) -> None:
+        for writer in writers:
+            if not writer.failed and not writer.offer(message):
+                await trio.to_thread.run_sync(writer.put_blocking, message, limiter=self.limiter)
+        if sum(not w.failed for w in writers) < quorum:
+            raise StoreUnavailable("too many replicas failed during the write")
+
+    async def _gather(
+        self, nodes: list[NodeEntry], call: Callable[[NodeEntry], Any], need: int
+    ) -> list[tuple[NodeEntry, Any]]:
+        """Run call(node) for each live node in parallel; return the answers.
+
+        Returns once every call finished, or shortly after `need` answered
+        (stragglers are abandoned so a hung node costs no latency).
+        """
+        answers: list[tuple[NodeEntry, Any]] = []
+        live = [n for n in nodes if self.directory.is_live(n.node_id)]
+        if not live:
+            return answers
+        finished = 0
+
+        async with trio.open_nursery() as nursery:
+
+            async def one(node: NodeEntry) -> None:
+                nonlocal finished
+                try:
+                    answers.append((node, await self._run(call, node)))
+                except grpc.RpcError as exc:
+                    log.warning("rpc failed node=%s code=%s", node.node_id, exc.code())
+                finished += 1
+                if finished == len(live):
+                    nursery.cancel_scope.cancel()
+                elif len(answers) == need:
+                    nursery.start_soon(cancel_after_grace)
+
+            async def cancel_after_grace() -> None:
+                await trio.sleep(STRAGGLER_GRACE)
+                nursery.cancel_scope.cancel()
+
+            for node in live:
+                nursery.start_soon(one, node)
+        return answers
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        replicas, quorum = self._replicas(bucket, key)
+        request = pb.DeleteRequest(
+            bucket=bucket, key=key, version_id=uuid.uuid4().hex, timestamp=self.clock.now()
+        )
+        answers = await self._gather(
+            replicas,
+            lambda node: self.directory.stub(node).DeleteObject(request, timeout=HEAD_TIMEOUT),
+            need=len(replicas),
+        )
+        if len(answers) < quorum:
+            raise StoreUnavailable(
+                f"only {len(answers)} of {len(replicas)} replicas recorded the delete"
+            )
+
+    # -- reads -------------------------------------------------------------
+    async def head_object(self, bucket: str, key: str) -> ObjectVersion | None:
+        replicas, quorum = self._replicas(bucket, key)
+        need = len(replicas) - quorum + 1
+        request = pb.HeadRequest(bucket=bucket, key=key)
+        answers = await self._gather(
+            replicas,
+            lambda node: self.directory.stub(node).HeadObject(request, timeout=HEAD_TIMEOUT),
+            need=need,
+        )
+        if len(answers) < need:
+            raise StoreUnavailable(f"{len(answers)} of {len(replicas)} replicas answered")
+        found = [(n, i) for n, i in answers if i.found]
+        if not found:
+            return None
+        newest = max(found, key=lambda pair: (pair[1].timestamp, pair[1].version_id))[1]
+        self.clock.observe(newest.timestamp)
+        if newest.deleted:
+            return None
+        holders = tuple(n.node_id for n, i in found if i.version_id == newest.version_id)
+        return ObjectVersion(
+            key, newest.version_id, newest.timestamp, newest.size, False, newest.meta, holders
+        )
+
+    async def get_object(
+        self, bucket: str, version: ObjectVersion, offset: int, length: int
+    ) -> AsyncIterator[bytes]:
+        """Open the stream now (errors surface here), then iterate the bytes."""
+        replicas, _ = self._replicas(bucket, version.key)
+        by_id = {n.node_id: n for n in replicas}
+        order = [by_id[h] for h in version.holders if h in by_id]
+        order += [n for n in replicas if n not in order]
+        candidates = [n for n in order if self.directory.is_live(n.node_id)]
+        stream = await self._open_stream(bucket, version, offset, length, candidates)
+        return self._stream(bucket, version, offset, length, candidates, stream)
+
+    async def _open_stream(
+        self,
+        bucket: str,
+        version: ObjectVersion,
+        offset: int,
+        length: int,
+        candidates: list[NodeEntry],
+    ) -> Any:
+        request = pb.GetRequest(
+            bucket=bucket,
+            key=version.key,
+            version_id=version.version_id,
+            offset=offset,
+            length=length,
+        )
+        while candidates:
+            node = candidates.pop(0)
+            responses = self.directory.stub(node).GetObject(request)
+            try:
+                await self._run(next, responses)  # the info message
+                return responses
+            except (grpc.RpcError, StopIteration) as exc:
+                code = exc.code() if isinstance(exc, grpc.RpcError) else "empty"
+                log.warning("get failed node=%s code=%s; trying next replica", node.node_id, code)
+                responses.cancel()
+        raise StoreUnavailable("no replica could serve the object")
+
+    async def _stream(
+        self,
+        bucket: str,
+        version: ObjectVersion,
+        offset: int,
+        length: int,
+        candidates: list[NodeEntry],
+        responses: Any,
+    ) -> AsyncIterator[bytes]:
+        sent = 0
+        total = length if length else version.size - offset
+        try:
+            while sent < total:
+                try:
+                    chunk = await self._run(next, responses, None)
+                except grpc.RpcError as exc:
+                    log.warning("stream broke code=%s; resuming on another replica", exc.code())
+                    responses.cancel()
+                    responses = await self._open_stream(
+                        bucket, version, offset + sent, total - sent, candidates
+                    )
+                    continue
+                if chunk is None:
+                    break
+                sent += len(chunk.data)
+                yield chunk.data
+        finally:
+            responses.cancel()
+
+    def list_objects(self, bucket: str, prefix: str, start_after: str) -> MergedListing:
+        nodes = [n for n in self.directory.nodes() if n.state != "removed"]
+        replicas = min(3, len(nodes))
+        tolerance = replicas - write_quorum(replicas) if replicas else 0
+        return MergedListing(
+            [(n, self.directory.stub(n)) for n in nodes],
+            self.directory.is_live,
+            self._run,
+            bucket,
+            prefix,
+            start_after,
+            tolerance,
+        )

@@ -1,0 +1,71 @@
+"""The gateway's view of storage nodes: placement map and live members from
+watch-fed etcd caches, and one gRPC channel per node."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import etcd3
+import grpc
+
+from coordinator import keys, placement
+from coordinator.cache import PrefixCache
+from coordinator.placement import NodeEntry
+from proto import storage_pb2_grpc as pb_grpc
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 16 << 20),
+    ("grpc.max_send_message_length", 16 << 20),
+    # A restarted node must be dialled again quickly, not after minutes of backoff.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.keepalive_time_ms", 10000),
+    ("grpc.keepalive_timeout_ms", 5000),
+]
+
+
+class NodeDirectory:
+    """Placement map, liveness and stubs for every storage node."""
+
+    def __init__(self, connect: Callable[[], etcd3.Etcd3Client]) -> None:
+        self.placement = PrefixCache(connect, keys.PLACEMENT_NODES, NodeEntry.from_record)
+        self.members: PrefixCache = PrefixCache(connect, keys.MEMBER_NODES)
+        self._stubs: dict[str, tuple[str, grpc.Channel, pb_grpc.StorageStub]] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self.placement.start()
+        self.members.start()
+
+    def stop(self) -> None:
+        self.placement.stop()
+        self.members.stop()
+        for _, channel, _ in self._stubs.values():
+            channel.close()
+
+    def nodes(self) -> list[NodeEntry]:
+        """Every node in the placement map, sorted by id."""
+        return sorted(self.placement.items().values(), key=lambda n: n.node_id)
+
+    def is_live(self, node_id: str) -> bool:
+        return self.members.get(node_id) is not None
+
+    def replicas(self, bucket: str, key: str) -> list[NodeEntry]:
+        return placement.replicas_for(self.nodes(), bucket, key)
+
+    def stub(self, node: NodeEntry) -> pb_grpc.StorageStub:
+        cached = self._stubs.get(node.node_id)
+        if cached and cached[0] == node.address:
+            return cached[2]
+        with self._lock:
+            cached = self._stubs.get(node.node_id)
+            if cached and cached[0] == node.address:
+                return cached[2]
+            if cached:
+                cached[1].close()
+            channel = grpc.insecure_channel(node.address, options=CHANNEL_OPTIONS)
+            stub = pb_grpc.StorageStub(channel)
+            self._stubs[node.node_id] = (node.address, channel, stub)
+            return stub

@@ -1,0 +1,113 @@
+"""`tessera gateway`: serve S3 over HTTP with Hypercorn's trio worker."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from coordinator import credentials
+from gateway.app import create_app
+from gateway.state import Gateway
+
+log = logging.getLogger("tessera.gateway")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", default="127.0.0.1:9000", help="HTTP address HOST:PORT")
+    parser.add_argument("--etcd", default=None, help="etcd HOST:PORT (or TESSERA_ETCD)")
+    parser.add_argument("--region", default=os.environ.get("TESSERA_REGION", "us-east-1"))
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    parser.add_argument("--gateway-id", default=None, help="name in membership (default: random)")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+
+
+def _root_from_env() -> tuple[str, str] | None:
+    access = os.environ.get("TESSERA_ROOT_ACCESS_KEY")
+    secret = os.environ.get("TESSERA_ROOT_SECRET_KEY")
+    if access and secret:
+        return access, secret
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers > 1:
+        return _run_workers(args)
+    gateway = Gateway(args.etcd, args.region, args.gateway_id)
+    root = _root_from_env()
+    if root:
+        credentials.ensure_root(gateway.etcd, *root)
+    gateway.start(args.listen)
+    config = Config()
+    config.bind = [args.listen]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.include_server_header = False
+    config.keep_alive_timeout = 75
+    if args.reuse_port:
+        config.workers = 2  # makes Hypercorn set SO_REUSEPORT on the socket
+    app = create_app(gateway)
+
+    async def main() -> None:
+        stop = trio.Event()
+
+        async def on_signal() -> None:
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    stop.set()
+                    return
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(on_signal)
+            log.info(
+                "gateway ready id=%s listen=%s region=%s",
+                gateway.gateway_id,
+                args.listen,
+                args.region,
+            )
+            await serve(app, config, shutdown_trigger=stop.wait)
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    finally:
+        gateway.stop()
+    return 0
+
+
+def _run_workers(args: argparse.Namespace) -> int:
+    """N single-worker processes sharing the port through SO_REUSEPORT."""
+    argv = [
+        sys.executable,
+        "-m",
+        "tools.cli",
+        "gateway",
+        "--listen",
+        args.listen,
+        "--region",
+        args.region,
+        "--reuse-port",
+    ]
+    if args.etcd:
+        argv += ["--etcd", args.etcd]
+    children = []
+    for index in range(args.workers):
+        worker_argv = list(argv)
+        if args.gateway_id:
+            worker_argv += ["--gateway-id", f"{args.gateway_id}-w{index}"]
+        children.append(subprocess.Popen(worker_argv))
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(child.wait() for child in children)

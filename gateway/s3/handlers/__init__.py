@@ -1,0 +1,24 @@
+"""Operation name → handler. Operations missing here answer 501 NotImplemented."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from gateway.s3.handlers import bucket, list, object
+from gateway.s3.request import Reply, RequestContext
+
+Handler = Callable[[RequestContext], Awaitable[Reply]]
+
+HANDLERS: dict[str, Handler] = {
+    "ListBuckets": bucket.list_buckets,
+    "CreateBucket": bucket.create_bucket,
+    "DeleteBucket": bucket.delete_bucket,
+    "HeadBucket": bucket.head_bucket,
+    "GetBucketLocation": bucket.get_bucket_location,
+    "ListObjects": list.list_objects,
+    "ListObjectsV2": list.list_objects_v2,
+    "PutObject": object.put_object,
+    "GetObject": object.get_object,
+    "HeadObject": object.head_object,
+    "DeleteObject": object.delete_object,
+}

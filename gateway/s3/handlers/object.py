@@ -1,0 +1,141 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
+
+from __future__ import annotations
+
+from gateway.cluster.store import ObjectVersion
+from gateway.s3 import conditions, xml
+from gateway.s3.body import BodyPipeline
+from gateway.s3.checksums import header_name
+from gateway.s3.errors import S3Error
+from gateway.s3.handlers.bucket import existing_bucket
+from gateway.s3.names import check_key
+from gateway.s3.objectmeta import USER_META_PREFIX, ObjectMeta, from_request_headers
+from gateway.s3.ranges import content_range, parse_range
+from gateway.s3.request import Reply, RequestContext
+
+# GET ?response-<name>=value overrides these response headers.
+_RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+MAX_OBJECT_SIZE = 5 * 1024**4
+
+
+async def put_object(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None and ctx.key is not None
+    await existing_bucket(ctx)
+    check_key(ctx.key)
+    meta = from_request_headers(ctx.headers)
+    pipeline = BodyPipeline(ctx.headers, ctx.auth)
+    declared = pipeline.declared_length
+    if declared is not None and declared > MAX_OBJECT_SIZE:
+        raise S3Error("EntityTooLarge")
+
+    def make_meta(size: int) -> bytes:
+        meta.etag = pipeline.md5_hex
+        meta.checksums = pipeline.checksums
+        return meta.encode()
+
+    version = await ctx.gateway.store.put_object(ctx.bucket, ctx.key, ctx.body(pipeline), make_meta)
+    headers = {"ETag": meta.quoted_etag}
+    for algo, value in pipeline.checksums.items():
+        headers[header_name(algo)] = value
+    del version
+    return Reply(200, headers)
+
+
+async def _current(ctx: RequestContext) -> ObjectVersion:
+    assert ctx.bucket is not None and ctx.key is not None
+    await existing_bucket(ctx)
+    version = await ctx.gateway.store.head_object(ctx.bucket, ctx.key)
+    if version is None:
+        raise S3Error("NoSuchKey", extra={"Key": ctx.key})
+    return version
+
+
+def _object_headers(
+    ctx: RequestContext, version: ObjectVersion, meta: ObjectMeta
+) -> dict[str, str]:
+    from coordinator.clock import to_seconds
+
+    headers = {
+        "ETag": meta.quoted_etag,
+        "Last-Modified": xml.http_date(to_seconds(version.timestamp)),
+        "Content-Type": meta.content_type,
+        "Accept-Ranges": "bytes",
+    }
+    for name, value in meta.headers.items():
+        headers[name.title()] = value
+    for name, value in meta.user.items():
+        headers[USER_META_PREFIX + name] = value
+    if ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        for algo, value in meta.checksums.items():
+            headers[header_name(algo)] = value
+    return headers
+
+
+def _check_conditions(ctx: RequestContext, version: ObjectVersion, meta: ObjectMeta) -> None:
+    from coordinator.clock import to_seconds
+
+    try:
+        conditions.check(ctx.headers, meta.etag, to_seconds(version.timestamp))
+    except S3Error as exc:
+        if exc.code == "NotModified":
+            exc.headers.update(
+                {
+                    "ETag": meta.quoted_etag,
+                    "Last-Modified": xml.http_date(to_seconds(version.timestamp)),
+                }
+            )
+        raise
+
+
+async def get_object(ctx: RequestContext) -> Reply:
+    version = await _current(ctx)
+    meta = ObjectMeta.decode(version.meta)
+    _check_conditions(ctx, version, meta)
+    headers = _object_headers(ctx, version, meta)
+    for param, header in _RESPONSE_OVERRIDES.items():
+        if param in ctx.query:
+            headers[header] = ctx.query[param]
+    byte_range = parse_range(ctx.headers.get("range"), version.size)
+    status = 200
+    start, length = 0, version.size
+    if byte_range is not None:
+        start, end = byte_range
+        length = end - start + 1
+        status = 206
+        headers["Content-Range"] = content_range(start, end, version.size)
+        for algo in meta.checksums:  # a checksum describes the whole object only
+            headers.pop(header_name(algo), None)
+    headers["Content-Length"] = str(length)
+    if length == 0:
+        return Reply(status, headers, b"")
+    stream = await ctx.gateway.store.get_object(ctx.bucket, version, start, length)
+    return Reply(status, headers, stream)
+
+
+async def head_object(ctx: RequestContext) -> Reply:
+    version = await _current(ctx)
+    meta = ObjectMeta.decode(version.meta)
+    _check_conditions(ctx, version, meta)
+    headers = _object_headers(ctx, version, meta)
+    byte_range = parse_range(ctx.headers.get("range"), version.size)
+    status, length = 200, version.size
+    if byte_range is not None:
+        start, end = byte_range
+        status, length = 206, end - start + 1
+        headers["Content-Range"] = content_range(start, end, version.size)
+    headers["Content-Length"] = str(length)
+    return Reply(status, headers)
+
+
+async def delete_object(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None and ctx.key is not None
+    await existing_bucket(ctx)
+    await ctx.gateway.store.delete_object(ctx.bucket, ctx.key)
+    return Reply(204)

@@ -1,0 +1,89 @@
+"""The object metadata the gateway stores with each version (opaque to nodes).
+
+It is msgpack: ETag, content type, user metadata, the standard
+representation headers and checksums, encoded compactly because listings
+carry it for every key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from gateway.s3.errors import S3Error
+
+# Headers S3 stores and returns verbatim.
+STORED_HEADERS = (
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+)
+USER_META_PREFIX = "x-amz-meta-"
+USER_META_LIMIT = 2048
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+
+
+@dataclass
+class ObjectMeta:
+    etag: str  # hex MD5 (or hex-N for multipart), without quotes
+    content_type: str = DEFAULT_CONTENT_TYPE
+    user: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        record: dict[str, Any] = {"e": self.etag, "t": self.content_type}
+        if self.user:
+            record["u"] = self.user
+        if self.headers:
+            record["h"] = self.headers
+        if self.checksums:
+            record["c"] = self.checksums
+        return msgpack.packb(record, use_bin_type=True)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ObjectMeta:
+        record = msgpack.unpackb(data, raw=False) if data else {}
+        return cls(
+            etag=record.get("e", ""),
+            content_type=record.get("t", DEFAULT_CONTENT_TYPE),
+            user=record.get("u", {}),
+            headers=record.get("h", {}),
+            checksums=record.get("c", {}),
+        )
+
+    @property
+    def quoted_etag(self) -> str:
+        return f'"{self.etag}"'
+
+
+def from_request_headers(headers: dict[str, str]) -> ObjectMeta:
+    """Content type, stored headers and user metadata of a PUT (etag filled later)."""
+    user = {
+        name[len(USER_META_PREFIX) :]: value
+        for name, value in headers.items()
+        if name.startswith(USER_META_PREFIX)
+    }
+    if sum(len(k) + len(v) for k, v in user.items()) > USER_META_LIMIT:
+        raise S3Error(
+            "MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size."
+        )
+    stored = {name: headers[name] for name in STORED_HEADERS if name in headers}
+    encoding = stored.get("content-encoding")
+    if encoding is not None:
+        # aws-chunked describes the upload framing, not the object.
+        kept = [e.strip() for e in encoding.split(",") if e.strip().lower() != "aws-chunked"]
+        if kept:
+            stored["content-encoding"] = ",".join(kept)
+        else:
+            del stored["content-encoding"]
+    return ObjectMeta(
+        etag="",
+        content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
+        user=user,
+        headers=stored,
+    )

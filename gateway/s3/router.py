@@ -1,0 +1,312 @@
+"""Maps an S3 request to its AWS operation name (sans-IO), in the manner of Garage's router.
+
+Only path-style addressing is decoded here (:func:`split_path`); :func:`route` takes the
+bucket and key already extracted, so virtual-host addressing can reuse it.
+
+S3 selects most operations by a *sub-resource* query key (``?acl``, ``?tagging``,
+``?uploads``...) whose value is ignored. The key is looked for in the whole query whatever
+its value, and when a request carries several, the first in ``_KEYWORDS`` wins. A known
+sub-resource that has no operation for the method and level (bucket or object) yields the
+``MethodNotAllowed`` pseudo-operation, like an unknown method does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from .errors import S3Error
+
+
+@dataclass(frozen=True)
+class Route:
+    """The operation a request asks for, and the bucket/key it names (``None`` if absent)."""
+
+    operation: str
+    bucket: str | None
+    key: str | None
+
+
+# Sub-resources on a bucket: keyword -> {method: operation}. Keywords whose GET lists
+# configurations without ``id`` and gets one with it are handled by _ID_KEYWORDS.
+_BUCKET: dict[str, dict[str, str]] = {
+    "accelerate": {
+        "GET": "GetBucketAccelerateConfiguration",
+        "PUT": "PutBucketAccelerateConfiguration",
+    },
+    "acl": {"GET": "GetBucketAcl", "PUT": "PutBucketAcl"},
+    "analytics": {
+        "PUT": "PutBucketAnalyticsConfiguration",
+        "DELETE": "DeleteBucketAnalyticsConfiguration",
+    },
+    "cors": {"GET": "GetBucketCors", "PUT": "PutBucketCors", "DELETE": "DeleteBucketCors"},
+    "delete": {"POST": "DeleteObjects"},
+    "encryption": {
+        "GET": "GetBucketEncryption",
+        "PUT": "PutBucketEncryption",
+        "DELETE": "DeleteBucketEncryption",
+    },
+    "intelligent-tiering": {
+        "PUT": "PutBucketIntelligentTieringConfiguration",
+        "DELETE": "DeleteBucketIntelligentTieringConfiguration",
+    },
+    "inventory": {
+        "PUT": "PutBucketInventoryConfiguration",
+        "DELETE": "DeleteBucketInventoryConfiguration",
+    },
+    "lifecycle": {
+        "GET": "GetBucketLifecycleConfiguration",
+        "PUT": "PutBucketLifecycleConfiguration",
+        "DELETE": "DeleteBucketLifecycle",
+    },
+    "location": {"GET": "GetBucketLocation"},
+    "logging": {"GET": "GetBucketLogging", "PUT": "PutBucketLogging"},
+    "metrics": {
+        "PUT": "PutBucketMetricsConfiguration",
+        "DELETE": "DeleteBucketMetricsConfiguration",
+    },
+    "notification": {
+        "GET": "GetBucketNotificationConfiguration",
+        "PUT": "PutBucketNotificationConfiguration",
+    },
+    "object-lock": {"GET": "GetObjectLockConfiguration", "PUT": "PutObjectLockConfiguration"},
+    "ownershipControls": {
+        "GET": "GetBucketOwnershipControls",
+        "PUT": "PutBucketOwnershipControls",
+        "DELETE": "DeleteBucketOwnershipControls",
+    },
+    "policy": {
+        "GET": "GetBucketPolicy",
+        "PUT": "PutBucketPolicy",
+        "DELETE": "DeleteBucketPolicy",
+    },
+    "policyStatus": {"GET": "GetBucketPolicyStatus"},
+    "publicAccessBlock": {
+        "GET": "GetPublicAccessBlock",
+        "PUT": "PutPublicAccessBlock",
+        "DELETE": "DeletePublicAccessBlock",
+    },
+    "replication": {
+        "GET": "GetBucketReplication",
+        "PUT": "PutBucketReplication",
+        "DELETE": "DeleteBucketReplication",
+    },
+    "requestPayment": {"GET": "GetBucketRequestPayment", "PUT": "PutBucketRequestPayment"},
+    "session": {"GET": "CreateSession"},
+    "tagging": {
+        "GET": "GetBucketTagging",
+        "PUT": "PutBucketTagging",
+        "DELETE": "DeleteBucketTagging",
+    },
+    "uploads": {"GET": "ListMultipartUploads"},
+    "versioning": {"GET": "GetBucketVersioning", "PUT": "PutBucketVersioning"},
+    "versions": {"GET": "ListObjectVersions"},
+    "website": {
+        "GET": "GetBucketWebsite",
+        "PUT": "PutBucketWebsite",
+        "DELETE": "DeleteBucketWebsite",
+    },
+}
+
+# GET ?keyword alone lists configurations; GET ?keyword&id=... fetches one.
+_ID_KEYWORDS: dict[str, tuple[str, str]] = {
+    "analytics": ("ListBucketAnalyticsConfigurations", "GetBucketAnalyticsConfiguration"),
+    "intelligent-tiering": (
+        "ListBucketIntelligentTieringConfigurations",
+        "GetBucketIntelligentTieringConfiguration",
+    ),
+    "inventory": ("ListBucketInventoryConfigurations", "GetBucketInventoryConfiguration"),
+    "metrics": ("ListBucketMetricsConfigurations", "GetBucketMetricsConfiguration"),
+}
+
+# Sub-resources on an object. uploadId/partNumber are parameters, not sub-resources: they are
+# looked at only when no sub-resource matched.
+_OBJECT: dict[str, dict[str, str]] = {
+    "acl": {"GET": "GetObjectAcl", "PUT": "PutObjectAcl"},
+    "attributes": {"GET": "GetObjectAttributes"},
+    "legal-hold": {"GET": "GetObjectLegalHold", "PUT": "PutObjectLegalHold"},
+    "restore": {"POST": "RestoreObject"},
+    "retention": {"GET": "GetObjectRetention", "PUT": "PutObjectRetention"},
+    "select": {"POST": "SelectObjectContent"},
+    "tagging": {
+        "GET": "GetObjectTagging",
+        "PUT": "PutObjectTagging",
+        "DELETE": "DeleteObjectTagging",
+    },
+    "torrent": {"GET": "GetObjectTorrent"},
+    "uploads": {"POST": "CreateMultipartUpload"},
+}
+
+# Every sub-resource keyword, in precedence order when a request carries several.
+_KEYWORDS: tuple[str, ...] = tuple(sorted(set(_BUCKET) | set(_OBJECT) | set(_ID_KEYWORDS)))
+
+METHOD_NOT_ALLOWED = "MethodNotAllowed"
+PREFLIGHT = "PreflightRequest"
+PSEUDO_OPERATIONS: frozenset[str] = frozenset({METHOD_NOT_ALLOWED, PREFLIGHT})
+
+# Operations reached without a sub-resource keyword.
+_PLAIN_OPERATIONS = (
+    "ListBuckets",
+    "CreateBucket",
+    "DeleteBucket",
+    "HeadBucket",
+    "ListObjects",
+    "ListObjectsV2",
+    "PostObject",
+    "PutObject",
+    "CopyObject",
+    "GetObject",
+    "HeadObject",
+    "DeleteObject",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "ListParts",
+)
+
+
+def _all_operations() -> tuple[str, ...]:
+    names: dict[str, None] = dict.fromkeys(_PLAIN_OPERATIONS)
+    for table in (_BUCKET, _OBJECT):
+        for ops in table.values():
+            names.update(dict.fromkeys(ops.values()))
+    for pair in _ID_KEYWORDS.values():
+        names.update(dict.fromkeys(pair))
+    names.update(dict.fromkeys(sorted(PSEUDO_OPERATIONS)))
+    return tuple(names)
+
+
+ALL_OPERATIONS: tuple[str, ...] = _all_operations()
+
+IMPLEMENTED: frozenset[str] = frozenset(
+    {
+        "ListBuckets",
+        "CreateBucket",
+        "DeleteBucket",
+        "HeadBucket",
+        "GetBucketLocation",
+        "ListObjects",
+        "ListObjectsV2",
+        "PutObject",
+        "GetObject",
+        "HeadObject",
+        "DeleteObject",
+    }
+)
+
+
+def _keyword(query: Mapping[str, str]) -> str | None:
+    for name in _KEYWORDS:
+        if name in query:
+            return name
+    return None
+
+
+def _bucket_operation(method: str, query: Mapping[str, str]) -> str:
+    keyword = _keyword(query)
+    if keyword is not None:
+        if method == "HEAD":
+            # HEAD returns GET's headers; S3 answers HeadBucket whatever the sub-resource.
+            return "HeadBucket"
+        if method == "GET" and keyword in _ID_KEYWORDS:
+            listing, single = _ID_KEYWORDS[keyword]
+            return single if "id" in query else listing
+        return _BUCKET.get(keyword, {}).get(method, METHOD_NOT_ALLOWED)
+    match method:
+        case "GET":
+            return "ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"
+        case "HEAD":
+            return "HeadBucket"
+        case "PUT":
+            return "CreateBucket"
+        case "DELETE":
+            return "DeleteBucket"
+        case "POST":
+            # Browser-based upload. AWS routes every keyword-less bucket POST here and answers
+            # a non-form body with 412 "Bucket POST must be of the enclosure-type
+            # multipart/form-data", so the handler, not the router, checks the content type.
+            return "PostObject"
+    return METHOD_NOT_ALLOWED
+
+
+def _object_operation(method: str, query: Mapping[str, str], headers: Mapping[str, str]) -> str:
+    keyword = _keyword(query)
+    if keyword is not None:
+        if method == "HEAD":
+            return "HeadObject"
+        return _OBJECT.get(keyword, {}).get(method, METHOD_NOT_ALLOWED)
+    upload = "uploadId" in query
+    match method:
+        case "GET":
+            return "ListParts" if upload else "GetObject"
+        case "HEAD":
+            return "HeadObject"
+        case "PUT":
+            copy = "x-amz-copy-source" in headers
+            # Either multipart parameter makes it a part upload; the handler rejects the other
+            # one missing rather than silently overwriting the whole object.
+            if upload or "partNumber" in query:
+                return "UploadPartCopy" if copy else "UploadPart"
+            return "CopyObject" if copy else "PutObject"
+        case "POST":
+            return "CompleteMultipartUpload" if upload else METHOD_NOT_ALLOWED
+        case "DELETE":
+            return "AbortMultipartUpload" if upload else "DeleteObject"
+    return METHOD_NOT_ALLOWED
+
+
+def route(
+    method: str,
+    bucket: str | None,
+    key: str | None,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+) -> Route:
+    """Name the S3 operation of a request.
+
+    ``query`` maps decoded parameter names to values (``''`` for a bare ``?acl``), ``headers``
+    has lower-cased names. ``key`` ``''`` or ``None`` means the request targets the bucket.
+    """
+    method = method.upper()
+    key = key or None
+    bucket = bucket or None
+    if method == "OPTIONS":
+        return Route(PREFLIGHT, bucket, key)
+    if bucket is None:
+        # HEAD / is what load balancers probe with; it gets GET's answer without a body.
+        op = "ListBuckets" if method in ("GET", "HEAD") else METHOD_NOT_ALLOWED
+        return Route(op, None, None)
+    if key is None:
+        return Route(_bucket_operation(method, query), bucket, None)
+    return Route(_object_operation(method, query, headers), bucket, key)
+
+
+def _decode(segment: str) -> str:
+    try:
+        return unquote(segment, errors="strict")
+    except UnicodeDecodeError as exc:
+        # S3 names are UTF-8; a replacement character would silently alias distinct keys.
+        raise S3Error("InvalidURI") from exc
+
+
+def split_path(raw_path: str) -> tuple[str | None, str | None]:
+    """``(bucket, key)`` of a still percent-encoded path-style request path.
+
+    ``/`` -> ``(None, None)``; ``/b`` and ``/b/`` -> ``('b', None)``; ``/b//a`` -> ``('b',
+    '/a')``; ``/b/a%2Fb`` -> ``('b', 'a/b')``. ``+`` stays a plus: this is a path, not a form.
+    Raises ``S3Error('InvalidURI')`` for an empty bucket segment or invalid UTF-8.
+    """
+    path = raw_path.split("?", 1)[0]
+    if path.startswith("/"):
+        path = path[1:]
+    if not path:
+        return None, None
+    bucket_raw, _, key_raw = path.partition("/")
+    if not bucket_raw:
+        raise S3Error("InvalidURI")
+    bucket = _decode(bucket_raw)
+    if not key_raw:
+        return bucket, None
+    return bucket, _decode(key_raw)

@@ -1,0 +1,303 @@
+"""Rendering and parsing of S3 XML documents (sans-IO, standard library only).
+
+Every renderer returns UTF-8 bytes that start with the XML declaration, like AWS's bodies.
+Texts go through :func:`xml_escape`, which also copes with characters XML 1.0 cannot carry
+literally (see there); clients that need such keys use ``encoding-type=url``, which botocore
+always sends for listings.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .errors import S3Error
+
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+_ESCAPES: dict[int, str] = {
+    ord("&"): "&amp;",
+    ord("<"): "&lt;",
+    ord(">"): "&gt;",
+    ord('"'): "&quot;",
+    ord("'"): "&apos;",
+    # A literal CR (or CRLF) is turned into LF by every XML parser's end-of-line handling, so
+    # line breaks go out as references, as AWS's key-naming guide prescribes.
+    ord("\r"): "&#13;",
+    ord("\n"): "&#10;",
+}
+# Characters outside XML 1.0's Char production. AWS writes them as numeric references; strict
+# parsers (expat, hence botocore) still reject those, which is why encoding-type=url exists. A
+# reference at least keeps the document encodable, even for lone surrogates.
+for _cp in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0xD800, 0xE000)]:
+    _ESCAPES[_cp] = f"&#x{_cp:X};"
+_ESCAPES[0xFFFE] = "&#xFFFE;"
+_ESCAPES[0xFFFF] = "&#xFFFF;"
+del _cp
+
+# Bytes S3 leaves alone in encoding-type=url output (the set MinIO uses to mimic AWS);
+# a space becomes '+', everything else %XX of its UTF-8 bytes. Clients decode with
+# urllib.parse.unquote_plus (botocore's unquote_str), so '+' itself must be escaped, as it is.
+_URL_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./*")
+
+
+def xml_escape(text: str) -> str:
+    """Escape ``text`` for an XML text node or attribute value."""
+    return text.translate(_ESCAPES)
+
+
+def url_encode(text: str) -> str:
+    """Encode ``text`` the way S3 does for ``encoding-type=url`` listings."""
+    out: list[str] = []
+    for byte in text.encode("utf-8", "surrogatepass"):
+        if byte in _URL_SAFE:
+            out.append(chr(byte))
+        elif byte == 0x20:
+            out.append("+")
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
+
+
+def iso8601(ts: float) -> str:
+    """``2009-10-12T17:50:30.000Z``: the timestamp form of listings (UTC, milliseconds)."""
+    dt = datetime.fromtimestamp(ts, tz=UTC)
+    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
+
+
+def http_date(ts: float) -> str:
+    """``Wed, 12 Oct 2009 17:50:00 GMT``: the RFC 7231 form of Last-Modified and friends."""
+    return email.utils.formatdate(ts, usegmt=True)
+
+
+class _Doc:
+    """Tiny append-only XML writer; cheaper and more predictable than building a tree."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = [XML_DECLARATION]
+
+    def open(self, tag: str, *, ns: bool = False) -> None:
+        self._parts.append(f'<{tag} xmlns="{S3_NAMESPACE}">' if ns else f"<{tag}>")
+
+    def close(self, tag: str) -> None:
+        self._parts.append(f"</{tag}>")
+
+    def elem(self, tag: str, text: str | int | bool | None) -> None:
+        if isinstance(text, bool):
+            value = "true" if text else "false"
+        elif text is None:
+            value = ""
+        else:
+            value = xml_escape(str(text))
+        self._parts.append(f"<{tag}>{value}</{tag}>")
+
+    def owner(self, owner: tuple[str, str]) -> None:
+        self.open("Owner")
+        self.elem("ID", owner[0])
+        self.elem("DisplayName", owner[1])
+        self.close("Owner")
+
+    def to_bytes(self) -> bytes:
+        return "".join(self._parts).encode("utf-8")
+
+
+def list_buckets(buckets: list[tuple[str, float]], owner_id: str, owner_name: str) -> bytes:
+    """ListBuckets: ``ListAllMyBucketsResult`` for ``(name, creation time)`` pairs."""
+    doc = _Doc()
+    doc.open("ListAllMyBucketsResult", ns=True)
+    doc.owner((owner_id, owner_name))
+    doc.open("Buckets")
+    for name, created in buckets:
+        doc.open("Bucket")
+        doc.elem("Name", name)
+        doc.elem("CreationDate", iso8601(created))
+        doc.close("Bucket")
+    doc.close("Buckets")
+    doc.close("ListAllMyBucketsResult")
+    return doc.to_bytes()
+
+
+@dataclass
+class ObjectEntry:
+    """One ``<Contents>`` row of a listing."""
+
+    key: str
+    last_modified: float
+    etag: str  # already quoted, e.g. '"abc"'
+    size: int
+    storage_class: str = "STANDARD"
+
+
+def _url_mode(encoding_type: str | None) -> bool:
+    return encoding_type is not None and encoding_type.lower() == "url"
+
+
+def _contents(
+    doc: _Doc,
+    contents: list[ObjectEntry],
+    owner: tuple[str, str] | None,
+    enc: Callable[[str], str],
+) -> None:
+    for entry in contents:
+        doc.open("Contents")
+        doc.elem("Key", enc(entry.key))
+        doc.elem("LastModified", iso8601(entry.last_modified))
+        doc.elem("ETag", entry.etag)
+        doc.elem("Size", entry.size)
+        if owner is not None:
+            doc.owner(owner)
+        doc.elem("StorageClass", entry.storage_class)
+        doc.close("Contents")
+
+
+def _common_prefixes(doc: _Doc, common_prefixes: list[str], enc: Callable[[str], str]) -> None:
+    for prefix in common_prefixes:
+        doc.open("CommonPrefixes")
+        doc.elem("Prefix", enc(prefix))
+        doc.close("CommonPrefixes")
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def list_objects_v1(
+    *,
+    bucket: str,
+    prefix: str | None,
+    marker: str | None,
+    delimiter: str | None,
+    max_keys: int,
+    is_truncated: bool,
+    next_marker: str | None,
+    contents: list[ObjectEntry],
+    common_prefixes: list[str],
+    encoding_type: str | None,
+    owner: tuple[str, str] | None,
+) -> bytes:
+    """ListObjects (v1): ``ListBucketResult`` with Marker/NextMarker paging.
+
+    With ``encoding_type='url'``, Prefix, Marker, NextMarker, Delimiter, keys and common
+    prefixes are URL-encoded, as AWS documents for v1.
+    """
+    url = _url_mode(encoding_type)
+    enc = url_encode if url else _identity
+    doc = _Doc()
+    doc.open("ListBucketResult", ns=True)
+    doc.elem("Name", bucket)
+    doc.elem("Prefix", enc(prefix or ""))
+    doc.elem("Marker", enc(marker or ""))
+    # AWS sends NextMarker only when a delimiter was given; without one clients page from the
+    # last key (botocore's paginator falls back to Contents[-1].Key).
+    if is_truncated and delimiter:
+        if next_marker is None:
+            candidates = [e.key for e in contents[-1:]] + common_prefixes[-1:]
+            next_marker = max(candidates) if candidates else None
+        if next_marker is not None:
+            doc.elem("NextMarker", enc(next_marker))
+    doc.elem("MaxKeys", max_keys)
+    if delimiter:
+        doc.elem("Delimiter", enc(delimiter))
+    if encoding_type:
+        doc.elem("EncodingType", "url" if url else encoding_type)
+    doc.elem("IsTruncated", is_truncated)
+    _contents(doc, contents, owner, enc)
+    _common_prefixes(doc, common_prefixes, enc)
+    doc.close("ListBucketResult")
+    return doc.to_bytes()
+
+
+def list_objects_v2(
+    *,
+    bucket: str,
+    prefix: str | None,
+    delimiter: str | None,
+    max_keys: int,
+    is_truncated: bool,
+    key_count: int,
+    continuation_token: str | None,
+    next_continuation_token: str | None,
+    start_after: str | None,
+    contents: list[ObjectEntry],
+    common_prefixes: list[str],
+    encoding_type: str | None,
+    owner: tuple[str, str] | None,
+) -> bytes:
+    """ListObjectsV2: ``ListBucketResult`` with continuation tokens.
+
+    ``owner`` is given only when the request had ``fetch-owner=true``. With
+    ``encoding_type='url'``, Prefix, Delimiter, StartAfter, keys and common prefixes are
+    URL-encoded; continuation tokens are opaque and never are.
+    """
+    url = _url_mode(encoding_type)
+    enc = url_encode if url else _identity
+    doc = _Doc()
+    doc.open("ListBucketResult", ns=True)
+    doc.elem("Name", bucket)
+    doc.elem("Prefix", enc(prefix or ""))
+    if start_after:
+        doc.elem("StartAfter", enc(start_after))
+    if continuation_token is not None:
+        doc.elem("ContinuationToken", continuation_token)
+    if next_continuation_token:
+        doc.elem("NextContinuationToken", next_continuation_token)
+    doc.elem("KeyCount", key_count)
+    doc.elem("MaxKeys", max_keys)
+    if delimiter:
+        doc.elem("Delimiter", enc(delimiter))
+    if encoding_type:
+        doc.elem("EncodingType", "url" if url else encoding_type)
+    doc.elem("IsTruncated", is_truncated)
+    _contents(doc, contents, owner, enc)
+    _common_prefixes(doc, common_prefixes, enc)
+    doc.close("ListBucketResult")
+    return doc.to_bytes()
+
+
+def location_constraint(region: str) -> bytes:
+    """GetBucketLocation body; us-east-1 is an empty element, as AWS keeps it for legacy."""
+    if region in ("", "us-east-1"):
+        return f'{XML_DECLARATION}<LocationConstraint xmlns="{S3_NAMESPACE}"/>'.encode()
+    return (
+        f'{XML_DECLARATION}<LocationConstraint xmlns="{S3_NAMESPACE}">'
+        f"{xml_escape(region)}</LocationConstraint>"
+    ).encode()
+
+
+def _local(tag: str) -> str:
+    """Tag name without its ``{namespace}`` (clients send the S3 namespace or none)."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_xml(body: bytes) -> ET.Element:
+    """Parse a request body, refusing DTDs; raise ``MalformedXML`` on anything off.
+
+    A DOCTYPE is never needed by S3 documents and is where entity-expansion attacks live, so it
+    is rejected before the parser sees it.
+    """
+    upper = body.upper()
+    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+        raise S3Error("MalformedXML")
+    try:
+        return ET.fromstring(body)
+    except (ET.ParseError, ValueError) as exc:
+        raise S3Error("MalformedXML") from exc
+
+
+def parse_create_bucket(body: bytes) -> str | None:
+    """LocationConstraint of a CreateBucket body; ``None`` when the body or the element is
+    absent or empty. Raise ``S3Error('MalformedXML')`` on a malformed document."""
+    if not body.strip():
+        return None
+    root = parse_xml(body)
+    if _local(root.tag) != "CreateBucketConfiguration":
+        raise S3Error("MalformedXML")
+    for child in root:
+        if _local(child.tag) == "LocationConstraint":
+            text = (child.text or "").strip()
+            return text or None
+    return None

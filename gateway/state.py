@@ -1,0 +1,87 @@
+"""Everything one gateway process knows: etcd-fed caches and the store client."""
+
+from __future__ import annotations
+
+import functools
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import etcd3
+import trio
+
+from coordinator import buckets, credentials, keys
+from coordinator.cache import PrefixCache
+from coordinator.clock import HybridClock
+from coordinator.etcd import connect
+from coordinator.members import Membership
+from coordinator.placement import write_quorum
+from gateway.cluster.client import ClusterStore
+from gateway.cluster.nodes import NodeDirectory
+
+
+class Gateway:
+    """Shared state of a gateway: caches (read without touching etcd) and clients."""
+
+    def __init__(self, etcd_endpoint: str | None, region: str, gateway_id: str | None = None):
+        self.region = region
+        self.gateway_id = gateway_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.started = time.time()
+        self._endpoint = etcd_endpoint
+        self.connect: Callable[[], etcd3.Etcd3Client] = functools.partial(connect, etcd_endpoint)
+        self.etcd = self.connect()
+        self.credentials: PrefixCache = PrefixCache(self.connect, keys.CREDENTIALS)
+        self.buckets: PrefixCache = PrefixCache(self.connect, keys.BUCKETS)
+        self.directory = NodeDirectory(self.connect)
+        self.clock = HybridClock()
+        self.store = ClusterStore(self.directory, self.clock)
+        # etcd calls are rare (bucket create/delete, cache misses) but blocking.
+        self.etcd_limiter = trio.CapacityLimiter(16)
+        self._membership: Membership | None = None
+
+    def start(self, listen: str) -> None:
+        """Load caches (blocking) and announce this gateway."""
+        self.credentials.start()
+        self.buckets.start()
+        self.directory.start()
+        self._membership = Membership(
+            self.connect,
+            keys.member_gateway(self.gateway_id),
+            {"gateway_id": self.gateway_id, "address": listen, "started": self.started},
+        )
+        self._membership.start()
+
+    def stop(self) -> None:
+        if self._membership:
+            self._membership.stop()
+        self.credentials.stop()
+        self.buckets.stop()
+        self.directory.stop()
+
+    def ready(self) -> bool:
+        """Caches loaded and enough storage nodes live to take writes."""
+        nodes = self.directory.nodes()
+        if not (self.credentials.loaded.is_set() and self.buckets.loaded.is_set() and nodes):
+            return False
+        live = sum(self.directory.is_live(n.node_id) for n in nodes)
+        return live >= write_quorum(min(3, len(nodes)))
+
+    def lookup_secret(self, access_key: str) -> str | None:
+        return credentials.secret_of(self.credentials.get(access_key))
+
+    async def etcd_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await trio.to_thread.run_sync(
+            functools.partial(fn, self.etcd, *args), limiter=self.etcd_limiter
+        )
+
+    async def bucket(self, name: str) -> dict[str, Any] | None:
+        """The bucket record: from the cache, or etcd when this gateway has not
+        seen it yet (a bucket created through another gateway a moment ago)."""
+        record = self.buckets.get(name)
+        if record is None:
+            record = await self.etcd_call(buckets.get, name)
+            if record is not None:
+                self.buckets.put_local(name, record)
+        return record

@@ -1,0 +1,80 @@
+"""`tessera storage-node`: serve a DiskStore over gRPC and join the cluster."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import signal
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+
+from coordinator import keys, placement
+from coordinator.etcd import connect
+from coordinator.members import Membership
+from proto import storage_pb2_grpc as pb_grpc
+from storage_node.diskstore import DiskStore
+from storage_node.service import StorageService
+
+log = logging.getLogger("tessera.storage_node")
+
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", 16 << 20),
+    ("grpc.max_send_message_length", 16 << 20),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--node-id", required=True, help="stable identity of this node")
+    parser.add_argument("--listen", default="127.0.0.1:7100", help="gRPC address HOST:PORT")
+    parser.add_argument("--advertise", help="address others dial (default: --listen)")
+    parser.add_argument("--data-dir", required=True, type=Path)
+    parser.add_argument("--etcd", default=None, help="etcd HOST:PORT (or TESSERA_ETCD)")
+    parser.add_argument("--zone", default="default", help="failure domain for placement")
+    parser.add_argument("--threads", type=int, default=64, help="gRPC worker threads")
+
+
+def run(args: argparse.Namespace) -> int:
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    store = DiskStore(args.data_dir)
+    service = StorageService(store, args.node_id, args.zone)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.threads), options=GRPC_OPTIONS)
+    pb_grpc.add_StorageServicer_to_server(service, server)
+    if server.add_insecure_port(args.listen) == 0:
+        log.error("cannot listen on %s", args.listen)
+        return 1
+    server.start()
+    address = args.advertise or args.listen
+
+    def etcd():
+        return connect(args.etcd)
+
+    placement.register_node(
+        etcd(), placement.NodeEntry(node_id=args.node_id, address=address, zone=args.zone)
+    )
+    membership = Membership(
+        etcd,
+        keys.member_node(args.node_id),
+        {
+            "node_id": args.node_id,
+            "address": address,
+            "zone": args.zone,
+            "capacity": shutil.disk_usage(args.data_dir).total,
+            "started": time.time(),
+        },
+    )
+    membership.start()
+    log.info("storage node ready node_id=%s listen=%s zone=%s", args.node_id, address, args.zone)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("storage node stopping node_id=%s", args.node_id)
+    membership.stop()
+    server.stop(grace=5).wait()
+    return 0

@@ -1,0 +1,116 @@
+"""The Storage gRPC service: the network face of a DiskStore."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+
+import grpc
+
+from proto import storage_pb2 as pb
+from proto import storage_pb2_grpc as pb_grpc
+from storage_node.diskstore import Corrupted, DiskStore, NotFound
+from storage_node.index import Row
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 1 << 20
+MAX_LIST = 10_000
+VERSION = "0.1.0"
+
+
+def _info(row: Row) -> pb.ObjectInfo:
+    return pb.ObjectInfo(
+        found=True,
+        key=row.key,
+        version_id=row.version_id,
+        timestamp=row.ts,
+        size=row.size,
+        deleted=row.deleted,
+        meta=row.meta,
+    )
+
+
+class StorageService(pb_grpc.StorageServicer):
+    def __init__(self, store: DiskStore, node_id: str, zone: str) -> None:
+        self.store = store
+        self.node_id = node_id
+        self.zone = zone
+        self.started = time.time()
+
+    def PutObject(self, request_iterator, context):  # noqa: N802 - gRPC naming
+        pending = None
+        try:
+            for message in request_iterator:
+                kind = message.WhichOneof("body")
+                if kind == "header":
+                    h = message.header
+                    pending = self.store.begin_write(h.bucket, h.key, h.version_id, h.timestamp)
+                elif pending is None:
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, "header must come first")
+                elif kind == "data":
+                    pending.write(message.data)
+                elif kind == "commit":
+                    applied = pending.commit(message.commit.size, message.commit.meta)
+                    size = pending.size
+                    pending = None
+                    return pb.PutReply(applied=applied, size=size)
+            # The stream ended without a commit: the writer gave up.
+            context.abort(grpc.StatusCode.ABORTED, "stream ended before commit")
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        finally:
+            if pending is not None:
+                pending.abort()
+
+    def HeadObject(self, request, context):  # noqa: N802
+        row = self.store.head(request.bucket, request.key)
+        return _info(row) if row else pb.ObjectInfo(found=False, key=request.key)
+
+    def GetObject(self, request, context):  # noqa: N802
+        try:
+            row, chunks = self.store.read(
+                request.bucket,
+                request.key,
+                request.version_id,
+                request.offset,
+                request.length,
+                READ_CHUNK,
+            )
+        except NotFound:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such version")
+        yield pb.GetChunk(info=_info(row))
+        try:
+            for data in chunks:
+                yield pb.GetChunk(data=data)
+        except Corrupted as exc:
+            log.error("corrupted data node=%s %s", self.node_id, exc)
+            context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+
+    def DeleteObject(self, request, context):  # noqa: N802
+        applied = self.store.tombstone(
+            request.bucket, request.key, request.version_id, request.timestamp
+        )
+        return pb.DeleteReply(applied=applied)
+
+    def ListObjects(self, request, context):  # noqa: N802
+        limit = min(request.limit or 1000, MAX_LIST)
+        rows, complete = self.store.index.list(
+            request.bucket, request.prefix, request.start_after, limit
+        )
+        return pb.ListReply(entries=[_info(r) for r in rows], complete=complete)
+
+    def NodeInfo(self, request, context):  # noqa: N802
+        usage = shutil.disk_usage(self.store.root)
+        objects, stored = self.store.stats()
+        return pb.NodeInfoReply(
+            node_id=self.node_id,
+            zone=self.zone,
+            capacity_bytes=usage.total,
+            used_bytes=usage.used,
+            objects=objects,
+            bytes_stored=stored,
+            version=VERSION,
+            uptime_seconds=time.time() - self.started,
+        )

@@ -1,0 +1,84 @@
+"""Bucket operations through real gateways, checked with boto3."""
+
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def _name() -> str:
+    return f"bkt-{uuid.uuid4().hex[:12]}"
+
+
+def _error(excinfo) -> tuple[int, str]:
+    response = excinfo.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+def test_bucket_lifecycle(s3_clients):
+    first, second = s3_clients[0], s3_clients[-1]
+    name = _name()
+    first.create_bucket(Bucket=name)
+    # Visible at once through the other gateway (cache miss falls back to etcd).
+    second.head_bucket(Bucket=name)
+    assert name in [b["Name"] for b in second.list_buckets()["Buckets"]]
+    assert first.get_bucket_location(Bucket=name)["LocationConstraint"] is None
+
+    with pytest.raises(ClientError) as info:
+        second.create_bucket(Bucket=name)
+    assert _error(info) == (409, "BucketAlreadyOwnedByYou")
+
+    first.put_object(Bucket=name, Key="k", Body=b"x")
+    with pytest.raises(ClientError) as info:
+        second.delete_bucket(Bucket=name)
+    assert _error(info) == (409, "BucketNotEmpty")
+
+    first.delete_object(Bucket=name, Key="k")
+    second.delete_bucket(Bucket=name)
+    with pytest.raises(ClientError) as info:
+        first.head_bucket(Bucket=name)
+    assert _error(info)[0] == 404
+    with pytest.raises(ClientError) as info:
+        first.list_objects_v2(Bucket=name)
+    assert _error(info) == (404, "NoSuchBucket")
+
+
+def test_location_constraint_is_kept(s3):
+    name = _name()
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    try:
+        assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "eu-west-1"
+    finally:
+        s3.delete_bucket(Bucket=name)
+
+
+@pytest.mark.parametrize("name", ["ab", "Upper-Case", "bad_underscore", "192.168.0.1", "-dash"])
+def test_invalid_bucket_names_are_rejected(s3, name):
+    with pytest.raises(ClientError) as info:
+        s3.create_bucket(Bucket=name)
+    assert _error(info) == (400, "InvalidBucketName")
+    assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_two_gateways_racing_to_create_one_bucket(s3_clients):
+    """The create is a compare-and-swap in etcd: exactly one wins."""
+    import threading
+
+    name = _name()
+    outcomes: list[str] = []
+
+    def create(client) -> None:
+        try:
+            client.create_bucket(Bucket=name)
+            outcomes.append("created")
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=create, args=(c,)) for c in s3_clients * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("created") == 1
+    assert set(outcomes) == {"created", "BucketAlreadyOwnedByYou"}
+    s3_clients[0].delete_bucket(Bucket=name)

@@ -1,0 +1,107 @@
+import os
+
+import pytest
+
+from storage_node.diskstore import BLOCK_SIZE, Corrupted, DiskStore, NotFound
+
+
+@pytest.fixture
+def store(tmp_path):
+    return DiskStore(tmp_path)
+
+
+def _put(store, key, data, ts, version=None, meta=b"m"):
+    version = version or f"v{ts:08d}"
+    pending = store.begin_write("b", key, version, ts)
+    for i in range(0, len(data), 300_000):
+        pending.write(data[i : i + 300_000])
+    return pending.commit(len(data), meta)
+
+
+def _read(store, key, offset=0, length=0, version=""):
+    _, chunks = store.read("b", key, version, offset, length, 1 << 20)
+    return b"".join(chunks)
+
+
+def test_put_read_ranges_across_blocks(store):
+    data = os.urandom(3 * BLOCK_SIZE + 12345)
+    assert _put(store, "k", data, 10)
+    assert _read(store, "k") == data
+    for offset, length in [
+        (0, 1),
+        (BLOCK_SIZE - 1, 2),
+        (BLOCK_SIZE * 2 + 7, BLOCK_SIZE),
+        (len(data) - 5, 0),
+    ]:
+        assert (
+            _read(store, "k", offset, length) == data[offset : offset + length if length else None]
+        )
+
+
+def test_last_writer_wins_and_old_file_is_removed(store):
+    assert _put(store, "k", b"new", 20, "vnew")
+    assert not _put(store, "k", b"old", 10, "vold")  # late replica of an older write
+    assert _read(store, "k") == b"new"
+    assert not store.data_path("vold").exists()
+    assert _put(store, "k", b"newer", 30, "vnewer")
+    assert not store.data_path("vnew").exists()
+
+
+def test_tombstone_hides_and_older_put_stays_hidden(store):
+    _put(store, "k", b"data", 10, "v1")
+    assert store.tombstone("b", "k", "t1", 20)
+    assert store.head("b", "k").deleted
+    with pytest.raises(NotFound):
+        _read(store, "k")
+    assert not _put(store, "k", b"stale", 15, "v2")
+
+
+def test_uncommitted_write_leaves_nothing(store, tmp_path):
+    pending = store.begin_write("b", "k", "v1", 1)
+    pending.write(b"partial")
+    pending.abort()
+    assert store.head("b", "k") is None
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_crash_leftovers_are_cleaned_on_restart(tmp_path):
+    store = DiskStore(tmp_path)
+    _put(store, "k", b"kept", 1, "vkept")
+    (store.tmp_dir / "half-written").write_bytes(b"x")
+    orphan = store.data_path("vorphan")
+    orphan.parent.mkdir(exist_ok=True)
+    orphan.write_bytes(b"renamed but never indexed")
+    again = DiskStore(tmp_path)
+    assert not orphan.exists()
+    assert list(again.tmp_dir.iterdir()) == []
+    assert _read(again, "k") == b"kept"
+
+
+def test_corruption_is_detected_before_bytes_leave(store):
+    data = os.urandom(BLOCK_SIZE + 10)
+    _put(store, "k", data, 1, "vc")
+    path = store.data_path("vc")
+    raw = bytearray(path.read_bytes())
+    raw[5] ^= 0xFF
+    path.write_bytes(raw)
+    with pytest.raises(Corrupted):
+        _read(store, "k")
+
+
+def test_list_with_prefix_start_after_and_limit(store):
+    for key in ["a", "a/1", "a/2", "b", "b/1", "c"]:
+        _put(store, key, b"x", 1, "v" + key.replace("/", "_"))
+    rows, complete = store.index.list("b", "a/", "", 10)
+    assert [r.key for r in rows] == ["a/1", "a/2"] and complete
+    rows, complete = store.index.list("b", "", "a/1", 2)
+    assert [r.key for r in rows] == ["a/2", "b"] and not complete
+    rows, complete = store.index.list("b", "", "b", 10)
+    assert [r.key for r in rows] == ["b/1", "c"] and complete
+
+
+def test_keys_never_become_paths(store):
+    _put(store, "../../etc/passwd", b"x", 1, "vsafe")
+    files = [p.name for p in store.objects_dir.rglob("*") if p.is_file()]
+    assert files == ["vsafe"]
+    with pytest.raises(ValueError):
+        store.begin_write("b", "k", "../evil", 1)

@@ -1,0 +1,493 @@
+"""Unit tests of the `tessera` command's pure parts: parsing, port layout, root key
+resolution, cluster.json, rendering, logging and the bench's arithmetic. Nothing here
+starts a process."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tools import bench, cli
+from tools import cluster as local
+from tools.cluster import ClusterError, ClusterInfo
+
+
+def _plan(data_dir: Path, **overrides: object) -> ClusterInfo:
+    options: dict[str, object] = {
+        "nodes": 3,
+        "gateways": 2,
+        "base_port": 9000,
+        "region": "us-east-1",
+        "access_key": "AKTEST",
+        "secret_key": "secret/with+chars",
+    }
+    options.update(overrides)
+    return local.plan(data_dir, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+# --- port layout ---------------------------------------------------------------------------
+
+
+def test_port_layout_from_base_port() -> None:
+    layout = local.port_layout(3, 2, 9000)
+    assert (layout.etcd_client, layout.etcd_peer) == (9000, 9001)
+    assert layout.nodes == (9010, 9011, 9012)
+    assert layout.gateways == (9020, 9021)
+
+
+def test_port_layout_widens_blocks_for_many_processes() -> None:
+    layout = local.port_layout(12, 3, 9000)
+    assert layout.nodes == tuple(range(9020, 9032))
+    assert layout.gateways == (9040, 9041, 9042)
+    assert len(set(layout.all())) == len(layout.all())
+
+
+def test_port_layout_free_ports_are_used_in_order() -> None:
+    layout = local.port_layout(2, 1, None, free=[5001, 5002, 5003, 5004, 5005])
+    assert layout == local.PortLayout(5001, 5002, (5003, 5004), (5005,))
+
+
+def test_port_layout_rejects_impossible_requests() -> None:
+    with pytest.raises(ClusterError):
+        local.port_layout(3, 2, 65530)
+    with pytest.raises(ClusterError):
+        local.port_layout(-1, 2, 9000)
+
+
+def test_free_ports_are_distinct() -> None:
+    ports = local.free_ports(6)
+    assert len(set(ports)) == 6
+    assert all(1024 <= p <= 65535 for p in ports)
+
+
+def test_etcd_only_layout() -> None:
+    layout = local.port_layout(0, 0, 7000)
+    assert layout.all() == [7000, 7001]
+
+
+# --- root key ------------------------------------------------------------------------------
+
+ENV = {
+    "TESSERA_ROOT_ACCESS_KEY": "TESSERA_AK",
+    "TESSERA_ROOT_SECRET_KEY": "tessera-sk",
+    "AWS_ACCESS_KEY_ID": "AWS_AK",
+    "AWS_SECRET_ACCESS_KEY": "aws-sk",
+}
+
+
+def test_root_key_arguments_win() -> None:
+    assert local.resolve_root_key("ARG", "arg-sk", ENV, ("OLD", "old")) == (
+        "ARG",
+        "arg-sk",
+        "arguments",
+    )
+
+
+def test_root_key_tessera_env_before_aws_env() -> None:
+    access, secret, source = local.resolve_root_key(None, None, ENV, ("OLD", "old"))
+    assert (access, secret, source) == ("TESSERA_AK", "tessera-sk", "$TESSERA_ROOT_ACCESS_KEY")
+
+
+def test_root_key_aws_env_before_remembered() -> None:
+    env = {k: v for k, v in ENV.items() if k.startswith("AWS_")}
+    assert local.resolve_root_key(None, None, env, ("OLD", "old"))[:2] == ("AWS_AK", "aws-sk")
+
+
+def test_root_key_half_set_env_is_skipped() -> None:
+    env = {"TESSERA_ROOT_ACCESS_KEY": "ONLY_ACCESS", "AWS_ACCESS_KEY_ID": "ONLY_ACCESS_TOO"}
+    assert local.resolve_root_key(None, None, env, ("OLD", "old")) == ("OLD", "old", "cluster.json")
+
+
+def test_root_key_generated_last() -> None:
+    access, secret, source = local.resolve_root_key(None, None, {}, None)
+    assert source == "generated"
+    assert len(access) == 20 and len(secret) == 40
+
+
+def test_root_key_needs_both_halves() -> None:
+    with pytest.raises(ClusterError):
+        local.resolve_root_key("ONLY", None, {}, None)
+
+
+# --- plan and cluster.json -----------------------------------------------------------------
+
+
+def test_plan_names_ports_and_argv(tmp_path: Path) -> None:
+    info = _plan(tmp_path)
+    assert list(info.processes) == ["etcd", "node1", "node2", "node3", "gateway1", "gateway2"]
+    assert info.nodes == ["node1", "node2", "node3"]
+    assert info.gateways == ["gateway1", "gateway2"]
+    assert info.etcd_endpoint == "127.0.0.1:9000"
+    assert info.endpoints == ["http://127.0.0.1:9020", "http://127.0.0.1:9021"]
+
+    etcd = info.processes["etcd"]
+    assert etcd.data_dir == tmp_path / "etcd" and etcd.peer_port == 9001
+    assert "--listen-client-urls=http://127.0.0.1:9000" in etcd.argv
+    assert "--initial-cluster=tessera=http://127.0.0.1:9001" in etcd.argv
+    assert "--auto-compaction-retention=1h" in etcd.argv
+
+    node2 = info.processes["node2"]
+    assert node2.argv[:4] == [sys.executable, "-m", "tools.cli", "storage-node"]
+    assert "--zone=zone-2" in node2.argv and "--listen=127.0.0.1:9011" in node2.argv
+    assert f"--data-dir={tmp_path / 'node2'}" in node2.argv
+    assert node2.log_path == tmp_path / "logs" / "node2.log"
+
+    gateway = info.processes["gateway2"]
+    assert gateway.argv[3] == "gateway"
+    assert {"--listen=127.0.0.1:9021", "--region=us-east-1", "--gateway-id=gateway2"} <= set(
+        gateway.argv
+    )
+    assert "--etcd=127.0.0.1:9000" in gateway.argv
+
+
+def test_cluster_json_round_trip(tmp_path: Path) -> None:
+    info = _plan(tmp_path, env={"TESSERA_LOG_LEVEL": "DEBUG"})
+    info.processes["node1"].pid = 4242
+    info.state = "running"
+    info.save()
+    assert stat.S_IMODE(os.stat(tmp_path / "cluster.json").st_mode) == 0o600
+    loaded = ClusterInfo.load(tmp_path)
+    assert loaded == info
+    assert loaded.processes["node1"].pid == 4242
+    assert json.loads((tmp_path / "cluster.json").read_text())["version"] == 1
+
+
+def test_cluster_json_missing_or_foreign(tmp_path: Path) -> None:
+    with pytest.raises(ClusterError, match="no cluster"):
+        ClusterInfo.load(tmp_path)
+    (tmp_path / "cluster.json").write_text(json.dumps({"version": 99}))
+    with pytest.raises(ClusterError, match="version"):
+        ClusterInfo.load(tmp_path)
+
+
+def test_up_refuses_a_different_layout(tmp_path: Path) -> None:
+    _plan(tmp_path).save()
+    with pytest.raises(ClusterError, match="nodes 3, not 5"):
+        local.up(tmp_path, nodes=5)
+    with pytest.raises(ClusterError, match="base port"):
+        local.up(tmp_path, base_port=9100)
+
+
+def test_status_of_a_stopped_cluster(tmp_path: Path) -> None:
+    _plan(tmp_path).save()
+    data = local.status(tmp_path)
+    assert data["state"] == "stopped" and data["running"] is False
+    assert data["processes"]["gateway1"] == {
+        "role": "gateway",
+        "pid": None,
+        "port": 9020,
+        "alive": False,
+        "ready": None,
+        "log_path": str(tmp_path / "logs" / "gateway1.log"),
+    }
+
+
+def test_a_reused_pid_is_not_ours() -> None:
+    me = local.ProcessInfo(
+        "node1", os.getpid(), ["python", "-m", "something", "else"], Path("x"), 1
+    )
+    assert not local.is_alive(me)
+    argv = [os.fsdecode(a) for a in Path("/proc/self/cmdline").read_bytes().split(b"\0")[:-1]]
+    me.argv = argv
+    assert local.is_alive(me)
+    assert not local.is_alive(local.ProcessInfo("node1", None, argv, Path("x"), 1))
+
+
+def test_tail_keeps_the_last_lines(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert local.tail(log, 3) == "line 97\nline 98\nline 99"
+    assert local.tail(tmp_path / "missing.log") == ""
+
+
+def test_render_up_gives_copy_paste_lines(tmp_path: Path) -> None:
+    text = local.render_up(_plan(tmp_path), tmp_path)
+    assert "http://127.0.0.1:9020" in text and "http://127.0.0.1:9021" in text
+    assert "AKTEST" in text and "secret/with+chars" in text
+    assert "aws --endpoint-url http://127.0.0.1:9020 s3 ls" in text
+    assert f"tessera cluster down --data-dir {tmp_path}" in text
+
+
+def test_render_status_table(tmp_path: Path) -> None:
+    _plan(tmp_path).save()
+    text = local.render_status(local.status(tmp_path))
+    assert "NAME" in text and "gateway2" in text and "9021" in text and "stopped" in text
+
+
+# --- command line --------------------------------------------------------------------------
+
+HELP_COMMANDS = [
+    [],
+    ["cluster"],
+    ["cluster", "up"],
+    ["cluster", "down"],
+    ["cluster", "status"],
+    ["bench"],
+]
+
+
+@pytest.mark.parametrize("words", HELP_COMMANDS, ids=lambda w: " ".join(w) or "tessera")
+def test_help_of_every_command(words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*words, "--help"])
+    assert exc.value.code == 0
+    assert "usage: tessera" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("daemon", ["storage-node", "gateway"])
+def test_daemon_help_lists_the_daemons_own_flags(
+    daemon: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = cli.DAEMONS[daemon][0]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} does not exist yet")
+    with pytest.raises(SystemExit) as exc:
+        cli.main([daemon, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: tessera {daemon}" in out and "--etcd" in out and "--log-level" in out
+
+
+def test_a_command_is_required() -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main([])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["cluster"])
+    assert exc.value.code == 2
+
+
+def test_unknown_options_are_errors() -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["cluster", "status", "--bogus"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--log-level", "loud", "cluster", "status"])
+    assert exc.value.code == 2
+
+
+def test_cluster_up_options_parse(tmp_path: Path) -> None:
+    args, extras = cli.build_parser().parse_known_args(
+        [
+            "--log-level",
+            "debug",
+            "cluster",
+            "up",
+            "--data-dir",
+            str(tmp_path),
+            "--nodes",
+            "5",
+            "--gateways",
+            "1",
+            "--base-port",
+            "9100",
+            "--region",
+            "eu-west-1",
+        ]
+    )
+    assert extras == []
+    assert args.tessera_log_level == "DEBUG"
+    assert (args.command, args.cluster_command) == ("cluster", "up")
+    assert (args.data_dir, args.nodes, args.gateways) == (tmp_path, 5, 1)
+    assert (args.base_port, args.region, args.wait) == (9100, "eu-west-1", 60.0)
+
+
+def test_cluster_up_defaults_come_from_cluster_json() -> None:
+    args = cli.build_parser().parse_args(["cluster", "up"])
+    assert (args.nodes, args.gateways, args.region, args.base_port) == (None, None, None, None)
+
+
+def test_data_dir_default_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESSERA_DATA_DIR", raising=False)
+    assert cli.build_parser().parse_args(["cluster", "down"]).data_dir == Path(".tessera")
+    monkeypatch.setenv("TESSERA_DATA_DIR", "/srv/tessera")
+    assert cli.build_parser().parse_args(["cluster", "status"]).data_dir == Path("/srv/tessera")
+
+
+def test_daemon_arguments_are_passed_through() -> None:
+    args, extras = cli.build_parser().parse_known_args(
+        ["storage-node", "--node-id", "n1", "--data-dir", "/x", "-h"]
+    )
+    assert args.command == "storage-node"
+    assert extras == ["--node-id", "n1", "--data-dir", "/x", "-h"]
+
+
+def test_status_without_cluster_fails_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    assert cli.main(["cluster", "status", "--data-dir", str(tmp_path)]) == 1
+    assert "no cluster" in capsys.readouterr().err
+
+
+def test_status_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    _plan(tmp_path).save()
+    assert cli.main(["cluster", "status", "--data-dir", str(tmp_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["endpoints"] == ["http://127.0.0.1:9020", "http://127.0.0.1:9021"]
+    assert data["access_key"] == "AKTEST" and data["region"] == "us-east-1"
+    assert data["processes"]["etcd"]["alive"] is False
+
+
+def test_down_without_cluster_is_a_no_op(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    assert cli.main(["cluster", "down", "--data-dir", str(tmp_path)]) == 0
+    assert "no cluster running" in capsys.readouterr().out
+
+
+# --- logging -------------------------------------------------------------------------------
+
+
+def _record(msg: str, *args: object, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("tessera.test", logging.WARNING, __file__, 1, msg, args, None)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_text_log_lines_are_one_line_key_values() -> None:
+    line = cli.TextFormatter().format(
+        _record("node %s down\nreally", "n1", op="PutObject", detail="two words")
+    )
+    assert "\n" not in line
+    ts, level, logger, rest = line.split(" ", 3)
+    assert ts.endswith("Z") and level == "WARNING" and logger == "tessera.test"
+    assert rest == 'node n1 down\\nreally op=PutObject detail="two words"'
+
+
+def test_text_log_exceptions_stay_on_one_line() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = _record("failed")
+        record.exc_info = sys.exc_info()
+    line = cli.TextFormatter().format(record)
+    assert "\n" not in line and "exc=" in line and "ValueError: boom" in line
+
+
+def test_json_log_lines() -> None:
+    data = json.loads(cli.JsonFormatter().format(_record("hello %d", 5, op="GetObject")))
+    assert data["msg"] == "hello 5" and data["op"] == "GetObject"
+    assert data["level"] == "WARNING" and data["logger"] == "tessera.test"
+
+
+def test_configure_logging_level_from_env(
+    monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> None:
+    monkeypatch.setenv("TESSERA_LOG_LEVEL", "warning")
+    cli.configure_logging()
+    root = logging.getLogger()
+    assert root.level == logging.WARNING
+    assert [h.get_name() for h in root.handlers].count("tessera") == 1
+    cli.configure_logging("DEBUG", "json")  # replaces, never stacks handlers
+    assert root.level == logging.DEBUG
+    assert [h.get_name() for h in root.handlers].count("tessera") == 1
+    assert logging.getLogger("botocore").level == logging.WARNING
+
+
+# --- bench ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("64MiB", 64 * 1024**2),
+        ("4KiB", 4096),
+        ("4k", 4096),
+        ("1MB", 1_000_000),
+        ("1.5GiB", 3 * 1024**3 // 2),
+        ("1000", 1000),
+        ("0", 0),
+    ],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert bench.parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "MiB", "12 parsecs", "-1"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        bench.parse_size(text)
+
+
+def test_format_size() -> None:
+    assert bench.format_size(64 * 1024**2) == "64 MiB"
+    assert bench.format_size(4096) == "4 KiB"
+    assert bench.format_size(1536) == "1.5 KiB"
+    assert bench.format_size(100) == "100 B"
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert bench.percentile(values, 50) == 50.0
+    assert bench.percentile(values, 99) == 99.0
+    assert bench.percentile([7.0], 99) == 7.0
+    assert bench.percentile([], 50) == 0.0
+
+
+def test_phase_result_rates() -> None:
+    r = bench.PhaseResult("PUT large", count=4, size=1024**2, seconds=2.0, bytes=4 * 1024**2)
+    r.errors = 1
+    r.latencies = [0.1, 0.2, 0.3]
+    assert r.mib_per_s == 2.0 and r.ops_per_s == 1.5
+    assert r.to_dict()["p50_ms"] == 200.0
+
+
+def test_run_phase_counts_errors() -> None:
+    def op(i: int) -> int:
+        if i % 5 == 0:
+            raise RuntimeError("nope")
+        return 10
+
+    result = bench.run_phase("X", 20, 10, op, concurrency=4)
+    assert (result.errors, result.bytes, len(result.latencies)) == (4, 160, 16)
+    assert result.first_error == "RuntimeError: nope"
+
+
+def test_bench_options_and_from_cluster(tmp_path: Path) -> None:
+    _plan(tmp_path).save()
+    parser = cli.build_parser()
+    args = parser.parse_args(
+        ["bench", "--from-cluster", "--data-dir", str(tmp_path), "--large-size", "1MiB"]
+    )
+    cfg = bench.config_from_args(args)
+    assert cfg.endpoints == ["http://127.0.0.1:9020", "http://127.0.0.1:9021"]
+    assert (cfg.access_key, cfg.secret_key, cfg.region) == (
+        "AKTEST",
+        "secret/with+chars",
+        "us-east-1",
+    )
+    assert (cfg.large_size, cfg.large_count, cfg.small_size, cfg.small_count) == (
+        1024**2,
+        8,
+        4096,
+        2000,
+    )
+    assert cfg.concurrency == 8
+
+
+def test_bench_needs_a_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    args = cli.build_parser().parse_args(["bench", "--endpoint", "http://x:1"])
+    with pytest.raises(SystemExit, match="--access-key"):
+        bench.config_from_args(args)

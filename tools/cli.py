@@ -1,0 +1,234 @@
+"""The `tessera` command: daemons, local cluster and bench behind one argparse front.
+
+Subcommands import their modules only when chosen, so `tessera --help` and
+`tessera cluster status` stay fast and work while a daemon module is broken.
+Logging is configured here, once per process, for every subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+
+# Daemons get their flags from their own module's add_arguments: (module, help).
+DAEMONS = {
+    "storage-node": ("storage_node.main", "run a storage node (gRPC daemon over local disks)"),
+    "gateway": ("gateway.main", "run an S3 gateway (HTTP front)"),
+}
+
+# --- logging -------------------------------------------------------------------------------
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
+_RECORD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+# Chatty libraries stay at WARNING unless asked for something quieter.
+_NOISY = ("botocore", "boto3", "urllib3", "s3transfer", "hpack", "grpc", "asyncio")
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    when = datetime.fromtimestamp(record.created, tz=UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {
+        k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and not k.startswith("_")
+    }
+
+
+def _logfmt_value(value: Any) -> str:
+    text = str(value)
+    if not text or any(c in text for c in ' "=\n\r\t\\'):
+        return json.dumps(text)  # quoted, with newlines escaped: the line stays one line
+    return text
+
+
+class TextFormatter(logging.Formatter):
+    """`2025-01-02T03:04:05.678Z INFO logger message key=value ...`, always one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage().replace("\r", "\\r").replace("\n", "\\n")
+        parts = [_timestamp(record), record.levelname, record.name, message]
+        parts += [f"{k}={_logfmt_value(v)}" for k, v in _extras(record).items()]
+        if record.exc_info:
+            parts.append("exc=" + _logfmt_value(self.formatException(record.exc_info)))
+        if record.stack_info:
+            parts.append("stack=" + _logfmt_value(record.stack_info))
+        return " ".join(parts)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, extra fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            **_extras(record),
+        }
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            data["stack"] = record.stack_info
+        return json.dumps(data, default=str)
+
+
+def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
+    """Send all logs to stderr, one line each. Level: argument, $TESSERA_LOG_LEVEL, INFO;
+    format: argument, $TESSERA_LOG_FORMAT, text. Calling it again replaces the setup."""
+    level_name = (level or os.environ.get("TESSERA_LOG_LEVEL") or "INFO").upper()
+    numeric = logging.getLevelName(level_name)
+    if not isinstance(numeric, int):
+        numeric = logging.INFO  # a bad environment value must not stop a daemon
+    fmt = (fmt or os.environ.get("TESSERA_LOG_FORMAT") or "text").lower()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.set_name("tessera")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "tessera"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    logging.captureWarnings(True)
+
+
+def _log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(LOG_LEVELS)}")
+    return text.upper()
+
+
+def _add_logging_options(parser: argparse.ArgumentParser) -> None:
+    # Own dest names: a daemon's add_arguments may define its own --log-level.
+    parser.add_argument(
+        "--log-level",
+        dest="tessera_log_level",
+        type=_log_level,
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING, ERROR (default: $TESSERA_LOG_LEVEL or INFO)",
+    )
+    parser.add_argument(
+        "--log-format",
+        dest="tessera_log_format",
+        choices=LOG_FORMATS,
+        help="text (key=value) or json lines (default: $TESSERA_LOG_FORMAT or text)",
+    )
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tessera")
+    except Exception:
+        return "unknown"
+
+
+def _run_daemon(args: argparse.Namespace, extras: list[str]) -> int:
+    """Parse the rest of the line with the daemon's own flags, then run it in the foreground."""
+    module_name, description = DAEMONS[args.command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(
+        prog=f"tessera {args.command}", description=description, conflict_handler="resolve"
+    )
+    _add_logging_options(parser)
+    module.add_arguments(parser)
+    daemon_args = parser.parse_args(extras)
+    if daemon_args.tessera_log_level or daemon_args.tessera_log_format:
+        configure_logging(
+            daemon_args.tessera_log_level or args.tessera_log_level,
+            daemon_args.tessera_log_format or args.tessera_log_format,
+        )
+    return int(module.run(daemon_args) or 0)
+
+
+def _run_cluster(args: argparse.Namespace, extras: list[str]) -> int:
+    from tools import cluster
+
+    return cluster.run(args)
+
+
+def _run_bench(args: argparse.Namespace, extras: list[str]) -> int:
+    from tools import bench
+
+    return bench.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (daemon flags are added only once a daemon is chosen)."""
+    from tools import bench, cluster
+
+    parser = argparse.ArgumentParser(
+        prog="tessera", description="Tessera, a distributed S3-compatible object store."
+    )
+    parser.add_argument("--version", action="version", version=f"tessera {_version()}")
+    _add_logging_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    handlers: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {}
+    for name, (_module, help_text) in DAEMONS.items():
+        # No options here: everything after the name goes to the daemon's own parser,
+        # including -h, so its help lists the real flags.
+        sub.add_parser(name, help=help_text, add_help=False)
+        handlers[name] = _run_daemon
+
+    p_cluster = sub.add_parser(
+        "cluster",
+        help="run a whole cluster on this machine (up, down, status)",
+        description="A local cluster: etcd, storage nodes and gateways as processes.",
+    )
+    cluster.add_arguments(p_cluster)
+    handlers["cluster"] = _run_cluster
+
+    p_bench = sub.add_parser(
+        "bench",
+        help="measure PUT/GET/HEAD throughput and latency against an S3 endpoint",
+        description="Benchmark an S3 endpoint: large objects (MiB/s), small objects (ops/s).",
+    )
+    bench.add_arguments(p_bench)
+    handlers["bench"] = _run_bench
+
+    parser.set_defaults(handlers=handlers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `tessera` console script."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras and args.command not in DAEMONS:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    configure_logging(args.tessera_log_level, args.tessera_log_format)
+    from tools.cluster import ClusterError
+
+    try:
+        return args.handlers[args.command](args, extras)
+    except ClusterError as exc:
+        print(f"tessera: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -45,15 +45,17 @@ class PutReply(_message.Message):
     def __init__(self, applied: _Optional[bool] = ..., size: _Optional[int] = ...) -> None: ...
 
 class HeadRequest(_message.Message):
-    __slots__ = ("bucket", "key")
+    __slots__ = ("bucket", "key", "inline_limit")
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    INLINE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     bucket: str
     key: str
-    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
+    inline_limit: int
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., inline_limit: _Optional[int] = ...) -> None: ...
 
 class ObjectInfo(_message.Message):
-    __slots__ = ("found", "key", "version_id", "timestamp", "size", "deleted", "meta")
+    __slots__ = ("found", "key", "version_id", "timestamp", "size", "deleted", "meta", "has_data", "data")
     FOUND_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VERSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +63,8 @@ class ObjectInfo(_message.Message):
     SIZE_FIELD_NUMBER: _ClassVar[int]
     DELETED_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
+    HAS_DATA_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
     found: bool
     key: str
     version_id: str
@@ -68,7 +72,9 @@ class ObjectInfo(_message.Message):
     size: int
     deleted: bool
     meta: bytes
-    def __init__(self, found: _Optional[bool] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., size: _Optional[int] = ..., deleted: _Optional[bool] = ..., meta: _Optional[bytes] = ...) -> None: ...
+    has_data: bool
+    data: bytes
+    def __init__(self, found: _Optional[bool] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., size: _Optional[int] = ..., deleted: _Optional[bool] = ..., meta: _Optional[bytes] = ..., has_data: _Optional[bool] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class GetRequest(_message.Message):
     __slots__ = ("bucket", "key", "version_id", "offset", "length")

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # Data is checksummed per block so corruption is found before bytes leave.
 BLOCK_SIZE = 1 << 20
+# Objects up to this size are kept in the index row: one durable commit
+# instead of a data file, its fsync, a rename and a directory fsync.
+INLINE_LIMIT = 128 * 1024
 
 
 class Corrupted(Exception):
@@ -51,14 +54,23 @@ class PendingWrite:
         self._store = store
         self.bucket, self.key, self.version_id, self.ts = bucket, key, version_id, ts
         self.tmp_path = store.tmp_dir / f"{version_id}.{uuid.uuid4().hex}"
-        self._file = open(self.tmp_path, "wb")  # noqa: SIM115 - closed in commit/abort
+        # Bytes stay in memory until they outgrow INLINE_LIMIT, then spill to a file.
+        self._small: bytearray | None = bytearray()
+        self._file = None
         self._crcs: list[int] = []
         self._block_crc = 0
         self._block_fill = 0
         self.size = 0
 
     def write(self, data: bytes) -> None:
-        self._file.write(data)
+        if self._small is not None and len(self._small) + len(data) <= INLINE_LIMIT:
+            self._small += data
+        else:
+            if self._file is None:
+                self._file = open(self.tmp_path, "wb")  # noqa: SIM115 - closed in commit/abort
+                self._file.write(self._small or b"")
+                self._small = None
+            self._file.write(data)
         self.size += len(data)
         view = memoryview(data)
         while view:
@@ -77,6 +89,20 @@ class PendingWrite:
             raise ValueError(f"size mismatch: header says {size}, received {self.size}")
         if self._block_fill:
             self._crcs.append(self._block_crc)
+        crcs = struct.pack(f"<{len(self._crcs)}I", *self._crcs)
+        if self._file is None:
+            row = Row(
+                self.bucket,
+                self.key,
+                self.version_id,
+                self.ts,
+                size,
+                False,
+                meta,
+                crcs,
+                bytes(self._small or b""),
+            )
+            return self._store.apply(row)
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -84,17 +110,14 @@ class PendingWrite:
         final.parent.mkdir(exist_ok=True)
         os.rename(self.tmp_path, final)
         _fsync_dir(final.parent)
-        crcs = struct.pack(f"<{len(self._crcs)}I", *self._crcs)
         row = Row(self.bucket, self.key, self.version_id, self.ts, size, False, meta, crcs)
-        applied, old = self._store.index.put_if_newer(row)
+        applied = self._store.apply(row)
         if not applied:
             final.unlink(missing_ok=True)
-        elif old is not None and not old.deleted:
-            self._store.remove_data(old.version_id)
         return applied
 
     def abort(self) -> None:
-        if not self._file.closed:
+        if self._file is not None and not self._file.closed:
             self._file.close()
         self.tmp_path.unlink(missing_ok=True)
 
@@ -136,12 +159,15 @@ class DiskStore:
             raise ValueError("invalid version id")
         return PendingWrite(self, bucket, key, version_id, ts)
 
-    def tombstone(self, bucket: str, key: str, version_id: str, ts: int) -> bool:
-        row = Row(bucket, key, version_id, ts, 0, True, b"", b"")
+    def apply(self, row: Row) -> bool:
+        """Record row unless a newer version exists; drop the replaced data file."""
         applied, old = self.index.put_if_newer(row)
-        if applied and old is not None and not old.deleted:
+        if applied and old is not None and not old.deleted and old.inline is None:
             self.remove_data(old.version_id)
         return applied
+
+    def tombstone(self, bucket: str, key: str, version_id: str, ts: int) -> bool:
+        return self.apply(Row(bucket, key, version_id, ts, 0, True, b"", b""))
 
     def head(self, bucket: str, key: str) -> Row | None:
         return self.index.get(bucket, key)
@@ -153,12 +179,31 @@ class DiskStore:
         row = self.index.get(bucket, key)
         if row is None or row.deleted or (version_id and row.version_id != version_id):
             raise NotFound(f"{bucket}/{key}@{version_id}")
+        end = row.size if length == 0 else min(row.size, offset + length)
+        if row.inline is not None:
+            self._verify_inline(row)
+            return row, iter([row.inline[offset:end]] if end > offset else [])
         try:
             handle = open(self.data_path(row.version_id), "rb")  # noqa: SIM115
         except FileNotFoundError as exc:
             raise NotFound(f"{bucket}/{key}@{version_id}") from exc
-        end = row.size if length == 0 else min(row.size, offset + length)
         return row, self._blocks(handle, row, offset, end, chunk)
+
+    @staticmethod
+    def _verify_inline(row: Row) -> None:
+        expected = struct.unpack(f"<{len(row.crcs) // 4}I", row.crcs)
+        assert row.inline is not None
+        actual = tuple(
+            zlib.crc32(row.inline[i : i + BLOCK_SIZE])
+            for i in range(0, len(row.inline), BLOCK_SIZE)
+        )
+        if actual != expected:
+            raise Corrupted(f"inline data of version {row.version_id}")
+
+    def whole(self, row: Row) -> bytes:
+        """All bytes of a small version (inline or from its file), verified."""
+        _, chunks = self.read(row.bucket, row.key, row.version_id, 0, 0, max(row.size, 1))
+        return b"".join(chunks)
 
     def _blocks(self, handle, row: Row, offset: int, end: int, chunk: int) -> Iterator[bytes]:
         crcs = struct.unpack(f"<{len(row.crcs) // 4}I", row.crcs)

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS objects (
     deleted    INTEGER NOT NULL,
     meta       BLOB    NOT NULL,
     crcs       BLOB    NOT NULL,
+    inline     BLOB,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 """
@@ -39,14 +40,26 @@ class Row:
     deleted: bool
     meta: bytes
     crcs: bytes
+    # Small objects live in the row itself, not in a data file.
+    inline: bytes | None = None
 
     @classmethod
     def from_tuple(cls, values: tuple) -> Row:
-        bucket, key, version_id, ts, size, deleted, meta, crcs = values
-        return cls(bucket, key, version_id, ts, size, bool(deleted), bytes(meta), bytes(crcs))
+        bucket, key, version_id, ts, size, deleted, meta, crcs, inline = values
+        return cls(
+            bucket,
+            key,
+            version_id,
+            ts,
+            size,
+            bool(deleted),
+            bytes(meta),
+            bytes(crcs),
+            bytes(inline) if inline is not None else None,
+        )
 
 
-_COLUMNS = "bucket, key, version_id, ts, size, deleted, meta, crcs"
+_COLUMNS = "bucket, key, version_id, ts, size, deleted, meta, crcs, inline"
 
 
 class Index:
@@ -93,7 +106,7 @@ class Index:
                     conn.execute("ROLLBACK")
                     return False, None
                 conn.execute(
-                    f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+                    f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
                     (
                         row.bucket,
                         row.key,
@@ -103,6 +116,7 @@ class Index:
                         int(row.deleted),
                         row.meta,
                         row.crcs,
+                        row.inline,
                     ),
                 )
                 conn.execute("COMMIT")
@@ -135,7 +149,9 @@ class Index:
         return rows, True
 
     def version_ids(self) -> set[str]:
-        cur = self._conn().execute("SELECT version_id FROM objects WHERE deleted=0")
+        cur = self._conn().execute(
+            "SELECT version_id FROM objects WHERE deleted=0 AND inline IS NULL"
+        )
         return {v for (v,) in cur}
 
     def stats(self) -> tuple[int, int]:

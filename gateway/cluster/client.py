@@ -37,6 +37,8 @@ CHUNK_SIZE = 1 << 20
 # Messages queued per replica stream before the sender waits.
 QUEUE_DEPTH = 4
 HEAD_TIMEOUT = 5.0
+# Objects up to this size come back with the quorum head: one round trip.
+INLINE_READ_LIMIT = 256 * 1024
 # After a read quorum answered, how long to wait for the stragglers.
 STRAGGLER_GRACE = 0.05
 
@@ -64,15 +66,22 @@ class ReplicaWriter:
             if item.WhichOneof("body") == "commit":
                 return
 
-    def call(self) -> pb.PutReply:
-        """The blocking RPC (runs in a worker thread)."""
-        try:
-            return self._stub.PutObject(self._requests())
-        except Exception as exc:
-            self.error = exc
-            raise
-        finally:
+    def start(self, report: Callable[[ReplicaWriter, bool], None]) -> None:
+        """Start the RPC; gRPC consumes the queue from its own thread and
+        `report(self, ok)` runs (from a gRPC thread) when the node answered."""
+        future = self._stub.PutObject.future(self._requests())
+
+        def done(result: Any) -> None:
+            try:
+                result.result()
+                ok = True
+            except BaseException as exc:  # RpcError, or CancelledError
+                self.error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+                ok = False
             self.finished.set()
+            report(self, ok)
+
+        future.add_done_callback(done)
 
     def offer(self, message: Any) -> bool:
         """Queue without blocking; False when the queue is full."""
@@ -117,6 +126,27 @@ class ClusterStore:
         self.clock = clock
         self.limiter = trio.CapacityLimiter(threads)
 
+    async def unary(self, method: Any, request: Any, timeout: float) -> Any:
+        """Call a unary RPC without tying up a thread: gRPC's own completion
+        callback wakes this task."""
+        token = trio.lowlevel.current_trio_token()
+        done = trio.Event()
+        future = method.future(request, timeout=timeout)
+
+        def wake(_: Any) -> None:
+            try:
+                token.run_sync_soon(done.set)
+            except trio.RunFinishedError:
+                pass
+
+        future.add_done_callback(wake)
+        try:
+            await done.wait()
+        except trio.Cancelled:
+            future.cancel()
+            raise
+        return future.result()
+
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await trio.to_thread.run_sync(
             functools.partial(fn, *args, **kwargs), limiter=self.limiter, abandon_on_cancel=True
@@ -145,8 +175,16 @@ class ClusterStore:
         header = pb.PutHeader(bucket=bucket, key=key, version_id=version_id, timestamp=timestamp)
         writers = [ReplicaWriter(n, self.directory.stub(n), header) for n in live]
         results_send, results = trio.open_memory_channel[tuple[ReplicaWriter, bool]](len(writers))
+        token = trio.lowlevel.current_trio_token()
+
+        def report(writer: ReplicaWriter, ok: bool) -> None:
+            try:
+                token.run_sync_soon(results_send.send_nowait, (writer, ok))
+            except trio.RunFinishedError:
+                pass
+
         for writer in writers:
-            trio.lowlevel.spawn_system_task(self._drive, writer, results_send)
+            writer.start(report)
 
         size = 0
         try:
@@ -182,14 +220,6 @@ class ClusterStore:
                 )
         return ObjectVersion(key, version_id, timestamp, size, False, meta)
 
-    async def _drive(self, writer: ReplicaWriter, results: trio.MemorySendChannel) -> None:
-        try:
-            await trio.to_thread.run_sync(writer.call, limiter=self.limiter)
-            ok = True
-        except BaseException:
-            ok = False
-        results.send_nowait((writer, ok))
-
     async def _send(self, writers: list[ReplicaWriter], message: Any, quorum: int) -> None:
         for writer in writers:
             if not writer.failed and not writer.offer(message):
@@ -198,9 +228,9 @@ class ClusterStore:
             raise StoreUnavailable("too many replicas failed during the write")
 
     async def _gather(
-        self, nodes: list[NodeEntry], call: Callable[[NodeEntry], Any], need: int
+        self, nodes: list[NodeEntry], method: str, request: Any, need: int
     ) -> list[tuple[NodeEntry, Any]]:
-        """Run call(node) for each live node in parallel; return the answers.
+        """Call one unary RPC on each live node in parallel; return the answers.
 
         Returns once every call finished, or shortly after `need` answered
         (stragglers are abandoned so a hung node costs no latency).
@@ -216,7 +246,8 @@ class ClusterStore:
             async def one(node: NodeEntry) -> None:
                 nonlocal finished
                 try:
-                    answers.append((node, await self._run(call, node)))
+                    rpc = getattr(self.directory.stub(node), method)
+                    answers.append((node, await self.unary(rpc, request, HEAD_TIMEOUT)))
                 except grpc.RpcError as exc:
                     log.warning("rpc failed node=%s code=%s", node.node_id, exc.code())
                 finished += 1
@@ -238,26 +269,21 @@ class ClusterStore:
         request = pb.DeleteRequest(
             bucket=bucket, key=key, version_id=uuid.uuid4().hex, timestamp=self.clock.now()
         )
-        answers = await self._gather(
-            replicas,
-            lambda node: self.directory.stub(node).DeleteObject(request, timeout=HEAD_TIMEOUT),
-            need=len(replicas),
-        )
+        answers = await self._gather(replicas, "DeleteObject", request, need=len(replicas))
         if len(answers) < quorum:
             raise StoreUnavailable(
                 f"only {len(answers)} of {len(replicas)} replicas recorded the delete"
             )
 
     # -- reads -------------------------------------------------------------
-    async def head_object(self, bucket: str, key: str) -> ObjectVersion | None:
+    async def head_object(
+        self, bucket: str, key: str, with_data: bool = False
+    ) -> ObjectVersion | None:
         replicas, quorum = self._replicas(bucket, key)
         need = len(replicas) - quorum + 1
-        request = pb.HeadRequest(bucket=bucket, key=key)
-        answers = await self._gather(
-            replicas,
-            lambda node: self.directory.stub(node).HeadObject(request, timeout=HEAD_TIMEOUT),
-            need=need,
-        )
+        limit = INLINE_READ_LIMIT if with_data else 0
+        request = pb.HeadRequest(bucket=bucket, key=key, inline_limit=limit)
+        answers = await self._gather(replicas, "HeadObject", request, need=need)
         if len(answers) < need:
             raise StoreUnavailable(f"{len(answers)} of {len(replicas)} replicas answered")
         found = [(n, i) for n, i in answers if i.found]
@@ -268,14 +294,19 @@ class ClusterStore:
         if newest.deleted:
             return None
         holders = tuple(n.node_id for n, i in found if i.version_id == newest.version_id)
+        data = next(
+            (i.data for _, i in found if i.version_id == newest.version_id and i.has_data), None
+        )
         return ObjectVersion(
-            key, newest.version_id, newest.timestamp, newest.size, False, newest.meta, holders
+            key, newest.version_id, newest.timestamp, newest.size, False, newest.meta, holders, data
         )
 
     async def get_object(
         self, bucket: str, version: ObjectVersion, offset: int, length: int
     ) -> AsyncIterator[bytes]:
         """Open the stream now (errors surface here), then iterate the bytes."""
+        if version.data is not None:
+            return _once(version.data[offset : offset + length if length else None])
         replicas, _ = self._replicas(bucket, version.key)
         by_id = {n.node_id: n for n in replicas}
         order = [by_id[h] for h in version.holders if h in by_id]
@@ -347,9 +378,13 @@ class ClusterStore:
         return MergedListing(
             [(n, self.directory.stub(n)) for n in nodes],
             self.directory.is_live,
-            self._run,
+            self.unary,
             bucket,
             prefix,
             start_after,
             tolerance,
         )
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data

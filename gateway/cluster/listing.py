@@ -44,13 +44,13 @@ class MergedListing:
         self,
         nodes: list[tuple[NodeEntry, Any]],
         is_live: Callable[[str], bool],
-        run: Callable[..., Awaitable[Any]],
+        unary: Callable[[Any, Any, float], Awaitable[Any]],
         bucket: str,
         prefix: str,
         start_after: str,
         tolerance: int,
     ) -> None:
-        self._run = run
+        self._unary = unary
         self._bucket = bucket
         self._prefix = prefix
         self._failed = 0
@@ -75,7 +75,7 @@ class MergedListing:
             bucket=self._bucket, prefix=self._prefix, start_after=cursor.start_after, limit=PAGE
         )
         try:
-            reply = await self._run(cursor.stub.ListObjects, request, timeout=LIST_TIMEOUT)
+            reply = await self._unary(cursor.stub.ListObjects, request, LIST_TIMEOUT)
         except grpc.RpcError as exc:
             self._cursors.remove(cursor)
             self._fail(cursor.node, str(exc.code()))

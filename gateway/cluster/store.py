@@ -23,6 +23,8 @@ class ObjectVersion:
     meta: bytes
     # Storage nodes known to hold exactly this version (best first).
     holders: tuple[str, ...] = ()
+    # The whole object, when it is small enough to come back with the head.
+    data: bytes | None = None
 
 
 class StoreUnavailable(Exception):
@@ -41,8 +43,11 @@ class ObjectStore(Protocol):
         verified and gives the metadata to commit. Returns once durable on a quorum."""
         ...
 
-    async def head_object(self, bucket: str, key: str) -> ObjectVersion | None:
-        """The newest live version, or None if absent or deleted."""
+    async def head_object(
+        self, bucket: str, key: str, with_data: bool = False
+    ) -> ObjectVersion | None:
+        """The newest live version, or None if absent or deleted. With
+        with_data, a small object's bytes come along (ObjectVersion.data)."""
         ...
 
     async def get_object(

@@ -193,6 +193,7 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "GetObject",
         "HeadObject",
         "DeleteObject",
+        "DeleteObjects",
     }
 )
 

@@ -301,3 +301,54 @@ def parse_create_bucket(body: bytes) -> str | None:
             text = (child.text or "").strip()
             return text or None
     return None
+
+
+@dataclass
+class DeleteRequestEntry:
+    key: str
+    version_id: str | None = None
+
+
+def parse_delete(body: bytes) -> tuple[list[DeleteRequestEntry], bool]:
+    """The objects and Quiet flag of a DeleteObjects body (at most 1000 objects)."""
+    root = parse_xml(body)
+    if _local(root.tag) != "Delete":
+        raise S3Error("MalformedXML")
+    quiet = False
+    entries: list[DeleteRequestEntry] = []
+    for child in root:
+        name = _local(child.tag)
+        if name == "Quiet":
+            quiet = (child.text or "").strip().lower() == "true"
+        elif name == "Object":
+            fields = {_local(f.tag): f.text or "" for f in child}
+            if "Key" not in fields:
+                raise S3Error("MalformedXML")
+            entries.append(DeleteRequestEntry(fields["Key"], fields.get("VersionId") or None))
+    if not entries or len(entries) > 1000:
+        raise S3Error("MalformedXML")
+    return entries, quiet
+
+
+def delete_result(
+    deleted: list[DeleteRequestEntry], errors: list[tuple[DeleteRequestEntry, str, str]]
+) -> bytes:
+    """DeleteObjects: ``DeleteResult`` with Deleted and Error entries."""
+    doc = _Doc()
+    doc.open("DeleteResult", ns=True)
+    for entry in deleted:
+        doc.open("Deleted")
+        doc.elem("Key", entry.key)
+        if entry.version_id:
+            doc.elem("VersionId", entry.version_id)
+        doc.close("Deleted")
+    for entry, code, message in errors:
+        doc.open("Error")
+        doc.elem("Key", entry.key)
+        if entry.version_id:
+            doc.elem("VersionId", entry.version_id)
+        doc.elem("Code", code)
+        doc.elem("Message", message)
+        doc.close("Error")
+    doc.close("DeleteResult")
+    return doc.to_bytes()

@@ -183,3 +183,54 @@ def test_large_object_round_trip(s3, bucket, tmp_path):
         actual.update(chunk)
     assert actual.hexdigest() == digest.hexdigest()
     s3.delete_object(Bucket=bucket, Key="big")
+
+
+def test_delete_objects_batch(s3_clients, bucket):
+    writer, other = s3_clients[0], s3_clients[-1]
+    keys = [f"batch/{i}" for i in range(30)] + ["batch/ä & <x>"]
+    for key in keys:
+        writer.put_object(Bucket=bucket, Key=key, Body=b"x")
+    result = other.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys + ["batch/missing"]]}
+    )
+    assert sorted(d["Key"] for d in result["Deleted"]) == sorted(keys + ["batch/missing"])
+    assert "Errors" not in result
+    assert "Contents" not in writer.list_objects_v2(Bucket=bucket, Prefix="batch/")
+
+    writer.put_object(Bucket=bucket, Key="quiet", Body=b"x")
+    quiet = other.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": "quiet"}], "Quiet": True}
+    )
+    assert "Deleted" not in quiet and "Errors" not in quiet
+    with pytest.raises(ClientError) as info:
+        writer.head_object(Bucket=bucket, Key="quiet")
+    assert _code(info)[0] == 404
+
+
+def test_delete_objects_rejects_malformed_xml(cluster, s3, bucket):
+    import base64
+    import hashlib
+    import urllib.request
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    s3.put_object(Bucket=bucket, Key="keep", Body=b"x")
+    body = b"<Delete><Object><Key>keep</Key></Object>"  # not closed
+    request = AWSRequest(
+        method="POST",
+        url=f"{cluster.endpoints[0]}/{bucket}?delete",
+        data=body,
+        headers={"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()},
+    )
+    S3SigV4Auth(Credentials(cluster.access_key, cluster.secret_key), "s3", cluster.region).add_auth(
+        request
+    )
+    raw = urllib.request.Request(
+        request.url, data=body, method="POST", headers=dict(request.headers.items())
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(raw, timeout=30)
+    assert info.value.code == 400 and b"MalformedXML" in info.value.read()
+    assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"x"

@@ -21,4 +21,5 @@ HANDLERS: dict[str, Handler] = {
     "GetObject": object.get_object,
     "HeadObject": object.head_object,
     "DeleteObject": object.delete_object,
+    "DeleteObjects": object.delete_objects,
 }

@@ -1,8 +1,10 @@
-"""Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects."""
 
 from __future__ import annotations
 
-from gateway.cluster.store import ObjectVersion
+import trio
+
+from gateway.cluster.store import ObjectVersion, StoreUnavailable
 from gateway.s3 import conditions, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
@@ -48,10 +50,10 @@ async def put_object(ctx: RequestContext) -> Reply:
     return Reply(200, headers)
 
 
-async def _current(ctx: RequestContext) -> ObjectVersion:
+async def _current(ctx: RequestContext, with_data: bool = False) -> ObjectVersion:
     assert ctx.bucket is not None and ctx.key is not None
     await existing_bucket(ctx)
-    version = await ctx.gateway.store.head_object(ctx.bucket, ctx.key)
+    version = await ctx.gateway.store.head_object(ctx.bucket, ctx.key, with_data)
     if version is None:
         raise S3Error("NoSuchKey", extra={"Key": ctx.key})
     return version
@@ -95,7 +97,7 @@ def _check_conditions(ctx: RequestContext, version: ObjectVersion, meta: ObjectM
 
 
 async def get_object(ctx: RequestContext) -> Reply:
-    version = await _current(ctx)
+    version = await _current(ctx, with_data=True)
     meta = ObjectMeta.decode(version.meta)
     _check_conditions(ctx, version, meta)
     headers = _object_headers(ctx, version, meta)
@@ -139,3 +141,36 @@ async def delete_object(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
     await ctx.gateway.store.delete_object(ctx.bucket, ctx.key)
     return Reply(204)
+
+
+# Keys of one DeleteObjects request deleted at the same time.
+DELETE_CONCURRENCY = 16
+
+
+async def delete_objects(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None
+    await existing_bucket(ctx)
+    entries, quiet = xml.parse_delete(await ctx.read_small_body(2 << 20))
+    deleted: list[xml.DeleteRequestEntry] = []
+    errors: list[tuple[xml.DeleteRequestEntry, str, str]] = []
+    limiter = trio.Semaphore(DELETE_CONCURRENCY)
+
+    async def one(entry: xml.DeleteRequestEntry) -> None:
+        async with limiter:
+            try:
+                check_key(entry.key)
+                await ctx.gateway.store.delete_object(ctx.bucket, entry.key)
+                deleted.append(entry)
+            except S3Error as exc:
+                errors.append((entry, exc.code, exc.message))
+            except StoreUnavailable as exc:
+                errors.append((entry, "ServiceUnavailable", str(exc)))
+
+    async with trio.open_nursery() as nursery:
+        for entry in entries:
+            nursery.start_soon(one, entry)
+    order = {id(e): i for i, e in enumerate(entries)}
+    deleted.sort(key=lambda e: order[id(e)])
+    errors.sort(key=lambda item: order[id(item[0])])
+    body = xml.delete_result([] if quiet else deleted, errors)
+    return Reply(200, {"Content-Type": "application/xml"}, body)

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from storage_node.diskstore import BLOCK_SIZE, Corrupted, DiskStore, NotFound
+from storage_node.diskstore import BLOCK_SIZE, INLINE_LIMIT, Corrupted, DiskStore, NotFound
 
 
 @pytest.fixture
@@ -100,8 +100,25 @@ def test_list_with_prefix_start_after_and_limit(store):
 
 
 def test_keys_never_become_paths(store):
-    _put(store, "../../etc/passwd", b"x", 1, "vsafe")
+    _put(store, "../../etc/passwd", b"x" * (INLINE_LIMIT + 1), 1, "vsafe")
     files = [p.name for p in store.objects_dir.rglob("*") if p.is_file()]
     assert files == ["vsafe"]
     with pytest.raises(ValueError):
         store.begin_write("b", "k", "../evil", 1)
+
+
+def test_small_objects_live_in_the_index(tmp_path):
+    store = DiskStore(tmp_path)
+    _put(store, "small", b"tiny", 1, "vsmall")
+    _put(store, "limit", b"L" * INLINE_LIMIT, 1, "vlimit")
+    assert [p for p in store.objects_dir.rglob("*") if p.is_file()] == []
+    again = DiskStore(tmp_path)
+    assert _read(again, "small") == b"tiny"
+    assert _read(again, "limit", 5, 10) == b"L" * 10
+    assert again.whole(again.head("b", "small")) == b"tiny"
+    # Replacing a file-backed version with an inline one removes the file.
+    _put(again, "grow", b"G" * (INLINE_LIMIT + 1), 1, "vbig")
+    assert again.data_path("vbig").exists()
+    _put(again, "grow", b"g", 2, "vsmall2")
+    assert not again.data_path("vbig").exists()
+    assert _read(again, "grow") == b"g"

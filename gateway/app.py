@@ -18,8 +18,9 @@ from quart_trio import QuartTrio
 from werkzeug.routing import BaseConverter
 
 from gateway.cluster.store import StoreUnavailable
+from gateway.flow import FlowConnection, FlowRequest
 from gateway.s3 import router
-from gateway.s3.auth import AuthError, RequestView, verify
+from gateway.s3.auth import AuthError, RequestView, authenticate
 from gateway.s3.errors import S3Error, error_xml
 from gateway.s3.handlers import HANDLERS
 from gateway.s3.request import Reply, RequestContext
@@ -74,7 +75,11 @@ class WireBody:
 
     async def settle(self, headers: dict[str, str]) -> bool:
         """Drain what the handler left unread; False if the connection must close."""
-        if self.finished or headers.get("content-length") == "0":
+        if (
+            self.finished
+            or headers.get("content-length", "0") == "0"
+            and ("transfer-encoding" not in headers)
+        ):
             return True
         if "expect" in headers:
             return False  # the client has not sent the body yet: don't ask for it
@@ -89,6 +94,8 @@ class WireBody:
 def create_app(gateway: Gateway) -> QuartTrio:
     """The ASGI app serving S3 for one gateway."""
     app = QuartTrio(__name__)
+    app.request_class = FlowRequest
+    app.asgi_http_class = FlowConnection
     # An object store streams bodies of any size for as long as they take.
     app.config.update(MAX_CONTENT_LENGTH=None, BODY_TIMEOUT=None, RESPONSE_TIMEOUT=None)
     app.url_map.converters["anypath"] = _AnyPath
@@ -166,7 +173,7 @@ async def serve_s3(gateway: Gateway) -> Response:
         operation = route.operation
         view = RequestView(method=method, raw_path=raw_path, raw_query=raw_query, headers=headers)
         try:
-            auth = verify(view, gateway.lookup_secret, datetime.now(UTC))
+            auth = authenticate(view, gateway.lookup_secret, datetime.now(UTC))
         except AuthError as exc:
             raise S3Error(exc.code, exc.message) from exc
         if auth is None:

@@ -59,6 +59,7 @@ class Gateway:
         self.credentials.stop()
         self.buckets.stop()
         self.directory.stop()
+        self.store.bridge.stop()
 
     def ready(self) -> bool:
         """Caches loaded and enough storage nodes live to take writes."""

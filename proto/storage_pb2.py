@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13proto/storage.proto\x12\x0ftessera.storage\"O\n\tPutHeader\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\"\'\n\tPutCommit\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x0c\n\x04meta\x18\x02 \x01(\x0c\"\x80\x01\n\nPutMessage\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tessera.storage.PutHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12,\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x1a.tessera.storage.PutCommitH\x00\x42\x06\n\x04\x62ody\")\n\x08PutReply\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\x0c\n\x04size\x18\x02 \x01(\x04\"@\n\x0bHeadRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x14\n\x0cinline_limit\x18\x03 \x01(\r\"\x9c\x01\n\nObjectInfo\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\x12\x0c\n\x04size\x18\x05 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x06 \x01(\x08\x12\x0c\n\x04meta\x18\x07 \x01(\x0c\x12\x10\n\x08has_data\x18\x08 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\t \x01(\x0c\"]\n\nGetRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0e\n\x06length\x18\x05 \x01(\x04\"C\n\x08GetChunk\x12)\n\x04info\x18\x01 \x01(\x0b\x32\x1b.tessera.storage.ObjectInfo\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"S\n\rDeleteRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\"\x1e\n\x0b\x44\x65leteReply\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\"Q\n\x0bListRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x13\n\x0bstart_after\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\r\"K\n\tListReply\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.tessera.storage.ObjectInfo\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"\x11\n\x0fNodeInfoRequest\"\xaa\x01\n\rNodeInfoReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61pacity_bytes\x18\x03 \x01(\x04\x12\x12\n\nused_bytes\x18\x04 \x01(\x04\x12\x0f\n\x07objects\x18\x05 \x01(\x04\x12\x14\n\x0c\x62ytes_stored\x18\x06 \x01(\x04\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x08 \x01(\x01\x32\xc5\x03\n\x07Storage\x12\x45\n\tPutObject\x12\x1b.tessera.storage.PutMessage\x1a\x19.tessera.storage.PutReply(\x01\x12G\n\nHeadObject\x12\x1c.tessera.storage.HeadRequest\x1a\x1b.tessera.storage.ObjectInfo\x12\x45\n\tGetObject\x12\x1b.tessera.storage.GetRequest\x1a\x19.tessera.storage.GetChunk0\x01\x12L\n\x0c\x44\x65leteObject\x12\x1e.tessera.storage.DeleteRequest\x1a\x1c.tessera.storage.DeleteReply\x12G\n\x0bListObjects\x12\x1c.tessera.storage.ListRequest\x1a\x1a.tessera.storage.ListReply\x12L\n\x08NodeInfo\x12 .tessera.storage.NodeInfoRequest\x1a\x1e.tessera.storage.NodeInfoReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13proto/storage.proto\x12\x0ftessera.storage\"O\n\tPutHeader\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\"\'\n\tPutCommit\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x0c\n\x04meta\x18\x02 \x01(\x0c\"\x80\x01\n\nPutMessage\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tessera.storage.PutHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12,\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x1a.tessera.storage.PutCommitH\x00\x42\x06\n\x04\x62ody\"p\n\x08PutWhole\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tessera.storage.PutHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12*\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x1a.tessera.storage.PutCommit\")\n\x08PutReply\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\x0c\n\x04size\x18\x02 \x01(\x04\"@\n\x0bHeadRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x14\n\x0cinline_limit\x18\x03 \x01(\r\"\x9c\x01\n\nObjectInfo\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\x12\x0c\n\x04size\x18\x05 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x06 \x01(\x08\x12\x0c\n\x04meta\x18\x07 \x01(\x0c\x12\x10\n\x08has_data\x18\x08 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\t \x01(\x0c\"]\n\nGetRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0e\n\x06length\x18\x05 \x01(\x04\"C\n\x08GetChunk\x12)\n\x04info\x18\x01 \x01(\x0b\x32\x1b.tessera.storage.ObjectInfo\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"S\n\rDeleteRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\"\x1e\n\x0b\x44\x65leteReply\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\"Q\n\x0bListRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x13\n\x0bstart_after\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\r\"K\n\tListReply\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.tessera.storage.ObjectInfo\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"\x11\n\x0fNodeInfoRequest\"\xaa\x01\n\rNodeInfoReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61pacity_bytes\x18\x03 \x01(\x04\x12\x12\n\nused_bytes\x18\x04 \x01(\x04\x12\x0f\n\x07objects\x18\x05 \x01(\x04\x12\x14\n\x0c\x62ytes_stored\x18\x06 \x01(\x04\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x08 \x01(\x01\x32\x8d\x04\n\x07Storage\x12\x45\n\tPutObject\x12\x1b.tessera.storage.PutMessage\x1a\x19.tessera.storage.PutReply(\x01\x12\x46\n\x0ePutObjectWhole\x12\x19.tessera.storage.PutWhole\x1a\x19.tessera.storage.PutReply\x12G\n\nHeadObject\x12\x1c.tessera.storage.HeadRequest\x1a\x1b.tessera.storage.ObjectInfo\x12\x45\n\tGetObject\x12\x1b.tessera.storage.GetRequest\x1a\x19.tessera.storage.GetChunk0\x01\x12L\n\x0c\x44\x65leteObject\x12\x1e.tessera.storage.DeleteRequest\x1a\x1c.tessera.storage.DeleteReply\x12G\n\x0bListObjects\x12\x1c.tessera.storage.ListRequest\x1a\x1a.tessera.storage.ListReply\x12L\n\x08NodeInfo\x12 .tessera.storage.NodeInfoRequest\x1a\x1e.tessera.storage.NodeInfoReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,28 +37,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUTCOMMIT']._serialized_end=160
   _globals['_PUTMESSAGE']._serialized_start=163
   _globals['_PUTMESSAGE']._serialized_end=291
-  _globals['_PUTREPLY']._serialized_start=293
-  _globals['_PUTREPLY']._serialized_end=334
-  _globals['_HEADREQUEST']._serialized_start=336
-  _globals['_HEADREQUEST']._serialized_end=400
-  _globals['_OBJECTINFO']._serialized_start=403
-  _globals['_OBJECTINFO']._serialized_end=559
-  _globals['_GETREQUEST']._serialized_start=561
-  _globals['_GETREQUEST']._serialized_end=654
-  _globals['_GETCHUNK']._serialized_start=656
-  _globals['_GETCHUNK']._serialized_end=723
-  _globals['_DELETEREQUEST']._serialized_start=725
-  _globals['_DELETEREQUEST']._serialized_end=808
-  _globals['_DELETEREPLY']._serialized_start=810
-  _globals['_DELETEREPLY']._serialized_end=840
-  _globals['_LISTREQUEST']._serialized_start=842
-  _globals['_LISTREQUEST']._serialized_end=923
-  _globals['_LISTREPLY']._serialized_start=925
-  _globals['_LISTREPLY']._serialized_end=1000
-  _globals['_NODEINFOREQUEST']._serialized_start=1002
-  _globals['_NODEINFOREQUEST']._serialized_end=1019
-  _globals['_NODEINFOREPLY']._serialized_start=1022
-  _globals['_NODEINFOREPLY']._serialized_end=1192
-  _globals['_STORAGE']._serialized_start=1195
-  _globals['_STORAGE']._serialized_end=1648
+  _globals['_PUTWHOLE']._serialized_start=293
+  _globals['_PUTWHOLE']._serialized_end=405
+  _globals['_PUTREPLY']._serialized_start=407
+  _globals['_PUTREPLY']._serialized_end=448
+  _globals['_HEADREQUEST']._serialized_start=450
+  _globals['_HEADREQUEST']._serialized_end=514
+  _globals['_OBJECTINFO']._serialized_start=517
+  _globals['_OBJECTINFO']._serialized_end=673
+  _globals['_GETREQUEST']._serialized_start=675
+  _globals['_GETREQUEST']._serialized_end=768
+  _globals['_GETCHUNK']._serialized_start=770
+  _globals['_GETCHUNK']._serialized_end=837
+  _globals['_DELETEREQUEST']._serialized_start=839
+  _globals['_DELETEREQUEST']._serialized_end=922
+  _globals['_DELETEREPLY']._serialized_start=924
+  _globals['_DELETEREPLY']._serialized_end=954
+  _globals['_LISTREQUEST']._serialized_start=956
+  _globals['_LISTREQUEST']._serialized_end=1037
+  _globals['_LISTREPLY']._serialized_start=1039
+  _globals['_LISTREPLY']._serialized_end=1114
+  _globals['_NODEINFOREQUEST']._serialized_start=1116
+  _globals['_NODEINFOREQUEST']._serialized_end=1133
+  _globals['_NODEINFOREPLY']._serialized_start=1136
+  _globals['_NODEINFOREPLY']._serialized_end=1306
+  _globals['_STORAGE']._serialized_start=1309
+  _globals['_STORAGE']._serialized_end=1834
 # @@protoc_insertion_point(module_scope)

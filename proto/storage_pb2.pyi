@@ -36,6 +36,16 @@ class PutMessage(_message.Message):
     commit: PutCommit
     def __init__(self, header: _Optional[_Union[PutHeader, _Mapping]] = ..., data: _Optional[bytes] = ..., commit: _Optional[_Union[PutCommit, _Mapping]] = ...) -> None: ...
 
+class PutWhole(_message.Message):
+    __slots__ = ("header", "data", "commit")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    header: PutHeader
+    data: bytes
+    commit: PutCommit
+    def __init__(self, header: _Optional[_Union[PutHeader, _Mapping]] = ..., data: _Optional[bytes] = ..., commit: _Optional[_Union[PutCommit, _Mapping]] = ...) -> None: ...
+
 class PutReply(_message.Message):
     __slots__ = ("applied", "size")
     APPLIED_FIELD_NUMBER: _ClassVar[int]

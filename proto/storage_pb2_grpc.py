@@ -39,6 +39,11 @@ class StorageStub:
                 request_serializer=proto_dot_storage__pb2.PutMessage.SerializeToString,
                 response_deserializer=proto_dot_storage__pb2.PutReply.FromString,
                 _registered_method=True)
+        self.PutObjectWhole = channel.unary_unary(
+                '/tessera.storage.Storage/PutObjectWhole',
+                request_serializer=proto_dot_storage__pb2.PutWhole.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.PutReply.FromString,
+                _registered_method=True)
         self.HeadObject = channel.unary_unary(
                 '/tessera.storage.Storage/HeadObject',
                 request_serializer=proto_dot_storage__pb2.HeadRequest.SerializeToString,
@@ -73,6 +78,13 @@ class StorageServicer:
         """Client-streaming write of one object version: a PutHeader first, then
         data chunks, then a PutCommit. A stream that ends without a commit
         leaves nothing behind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutObjectWhole(self, request, context):
+        """The same write in one message, for small objects the caller already holds.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -118,6 +130,11 @@ def add_StorageServicer_to_server(servicer, server):
             'PutObject': grpc.stream_unary_rpc_method_handler(
                     servicer.PutObject,
                     request_deserializer=proto_dot_storage__pb2.PutMessage.FromString,
+                    response_serializer=proto_dot_storage__pb2.PutReply.SerializeToString,
+            ),
+            'PutObjectWhole': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutObjectWhole,
+                    request_deserializer=proto_dot_storage__pb2.PutWhole.FromString,
                     response_serializer=proto_dot_storage__pb2.PutReply.SerializeToString,
             ),
             'HeadObject': grpc.unary_unary_rpc_method_handler(
@@ -172,6 +189,33 @@ class Storage:
             target,
             '/tessera.storage.Storage/PutObject',
             proto_dot_storage__pb2.PutMessage.SerializeToString,
+            proto_dot_storage__pb2.PutReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutObjectWhole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/PutObjectWhole',
+            proto_dot_storage__pb2.PutWhole.SerializeToString,
             proto_dot_storage__pb2.PutReply.FromString,
             options,
             channel_credentials,

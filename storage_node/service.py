@@ -64,6 +64,23 @@ class StorageService(pb_grpc.StorageServicer):
             if pending is not None:
                 pending.abort()
 
+    def PutObjectWhole(self, request, context):  # noqa: N802
+        h = request.header
+        try:
+            pending = self.store.begin_write(h.bucket, h.key, h.version_id, h.timestamp)
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            pending.write(request.data)
+            applied = pending.commit(request.commit.size, request.commit.meta)
+        except ValueError as exc:
+            pending.abort()
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BaseException:
+            pending.abort()
+            raise
+        return pb.PutReply(applied=applied, size=pending.size)
+
     def HeadObject(self, request, context):  # noqa: N802
         row = self.store.head(request.bucket, request.key)
         if row is None:

@@ -153,7 +153,9 @@ def _run_daemon(args: argparse.Namespace, extras: list[str]) -> int:
     )
     _add_logging_options(parser)
     module.add_arguments(parser)
-    daemon_args = parser.parse_args(extras)
+    from tools import config
+
+    daemon_args = config.apply(parser, extras, args.command)
     if daemon_args.tessera_log_level or daemon_args.tessera_log_format:
         configure_logging(
             daemon_args.tessera_log_level or args.tessera_log_level,

@@ -24,6 +24,7 @@ import trio
 
 from coordinator.clock import HybridClock
 from coordinator.placement import NodeEntry, write_quorum
+from gateway.cluster.bridge import AsyncioBridge
 from gateway.cluster.listing import MergedListing
 from gateway.cluster.nodes import NodeDirectory
 from gateway.cluster.store import ObjectVersion, StoreUnavailable
@@ -37,6 +38,8 @@ CHUNK_SIZE = 1 << 20
 # Messages queued per replica stream before the sender waits.
 QUEUE_DEPTH = 4
 HEAD_TIMEOUT = 5.0
+# Bodies announced at most this long are sent to replicas in one message.
+SMALL_PUT_LIMIT = 256 * 1024
 # Objects up to this size come back with the quorum head: one round trip.
 INLINE_READ_LIMIT = 256 * 1024
 # After a read quorum answered, how long to wait for the stragglers.
@@ -125,27 +128,26 @@ class ClusterStore:
         self.directory = directory
         self.clock = clock
         self.limiter = trio.CapacityLimiter(threads)
+        self.bridge = AsyncioBridge()
 
-    async def unary(self, method: Any, request: Any, timeout: float) -> Any:
-        """Call a unary RPC without tying up a thread: gRPC's own completion
-        callback wakes this task."""
-        token = trio.lowlevel.current_trio_token()
-        done = trio.Event()
-        future = method.future(request, timeout=timeout)
+    async def call(
+        self,
+        node: NodeEntry,
+        method: str,
+        request: Any,
+        timeout: float,
+        cancel_on_abandon: bool = True,
+    ) -> Any:
+        """One unary RPC on node, through the grpc.aio bridge."""
+        return await self.bridge.run(
+            self._call_on_loop, node, method, request, timeout, cancel_on_abandon=cancel_on_abandon
+        )
 
-        def wake(_: Any) -> None:
-            try:
-                token.run_sync_soon(done.set)
-            except trio.RunFinishedError:
-                pass
-
-        future.add_done_callback(wake)
-        try:
-            await done.wait()
-        except trio.Cancelled:
-            future.cancel()
-            raise
-        return future.result()
+    async def _call_on_loop(
+        self, node: NodeEntry, method: str, request: Any, timeout: float
+    ) -> Any:
+        stub = self.directory.aio_stub(node)
+        return await getattr(stub, method)(request, timeout=timeout)
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await trio.to_thread.run_sync(
@@ -165,6 +167,7 @@ class ClusterStore:
         key: str,
         chunks: AsyncIterator[bytes],
         make_meta: Callable[[int], bytes],
+        size_hint: int | None = None,
     ) -> ObjectVersion:
         replicas, quorum = self._replicas(bucket, key)
         live = [n for n in replicas if self.directory.is_live(n.node_id)]
@@ -173,6 +176,8 @@ class ClusterStore:
         version_id = uuid.uuid4().hex
         timestamp = self.clock.now()
         header = pb.PutHeader(bucket=bucket, key=key, version_id=version_id, timestamp=timestamp)
+        if size_hint is not None and size_hint <= SMALL_PUT_LIMIT:
+            return await self._put_small(live, replicas, quorum, header, chunks, make_meta)
         writers = [ReplicaWriter(n, self.directory.stub(n), header) for n in live]
         results_send, results = trio.open_memory_channel[tuple[ReplicaWriter, bool]](len(writers))
         token = trio.lowlevel.current_trio_token()
@@ -191,10 +196,11 @@ class ClusterStore:
             buffer = bytearray()
             async for piece in chunks:
                 buffer += piece
-                if len(buffer) >= CHUNK_SIZE:
-                    size += len(buffer)
-                    await self._send(writers, pb.PutMessage(data=bytes(buffer)), quorum)
-                    buffer.clear()
+                while len(buffer) >= CHUNK_SIZE:
+                    data = bytes(buffer[:CHUNK_SIZE])
+                    del buffer[:CHUNK_SIZE]
+                    size += len(data)
+                    await self._send(writers, pb.PutMessage(data=data), quorum)
             if buffer:
                 size += len(buffer)
                 await self._send(writers, pb.PutMessage(data=bytes(buffer)), quorum)
@@ -220,25 +226,72 @@ class ClusterStore:
                 )
         return ObjectVersion(key, version_id, timestamp, size, False, meta)
 
+    async def _put_small(
+        self,
+        live: list[NodeEntry],
+        replicas: list[NodeEntry],
+        quorum: int,
+        header: pb.PutHeader,
+        chunks: AsyncIterator[bytes],
+        make_meta: Callable[[int], bytes],
+    ) -> ObjectVersion:
+        """A small object in one message per replica, once the body verified."""
+        data = bytearray()
+        async for piece in chunks:
+            data += piece
+            if len(data) > 2 * SMALL_PUT_LIMIT:  # the client lied about the length
+                raise StoreUnavailable("body larger than announced")
+        meta = make_meta(len(data))
+        request = pb.PutWhole(
+            header=header, data=bytes(data), commit=pb.PutCommit(size=len(data), meta=meta)
+        )
+        answers = await self._gather(
+            live, "PutObjectWhole", request, need=quorum, grace=0, cancel_stragglers=False
+        )
+        if len(answers) < quorum:
+            raise StoreUnavailable(
+                f"only {len(answers)} of {len(replicas)} replicas stored the object"
+            )
+        return ObjectVersion(
+            header.key, header.version_id, header.timestamp, len(data), False, meta
+        )
+
     async def _send(self, writers: list[ReplicaWriter], message: Any, quorum: int) -> None:
         for writer in writers:
             if not writer.failed and not writer.offer(message):
                 await trio.to_thread.run_sync(writer.put_blocking, message, limiter=self.limiter)
         if sum(not w.failed for w in writers) < quorum:
+            for writer in writers:
+                if writer.failed:
+                    log.warning(
+                        "replica write failed node=%s error=%s", writer.node.node_id, writer.error
+                    )
             raise StoreUnavailable("too many replicas failed during the write")
 
     async def _gather(
-        self, nodes: list[NodeEntry], method: str, request: Any, need: int
+        self,
+        nodes: list[NodeEntry],
+        method: str,
+        request: Any,
+        need: int,
+        grace: float = STRAGGLER_GRACE,
+        cancel_stragglers: bool = True,
+        ask: int = 0,
     ) -> list[tuple[NodeEntry, Any]]:
         """Call one unary RPC on each live node in parallel; return the answers.
 
-        Returns once every call finished, or shortly after `need` answered
-        (stragglers are abandoned so a hung node costs no latency).
+        Returns once every call finished, or `grace` seconds after `need`
+        answered, so a hung node costs no latency. Writes keep their
+        stragglers running (cancel_stragglers=False): the replica still lands.
         """
         answers: list[tuple[NodeEntry, Any]] = []
         live = [n for n in nodes if self.directory.is_live(n.node_id)]
         if not live:
             return answers
+        # Ask `ask` nodes now and one more for each failure: a read needs only
+        # a quorum, and every extra call costs CPU on the gateway and a node.
+        waiting = list(live[ask:]) if ask else []
+        started = live[:ask] if ask else live
         finished = 0
 
         async with trio.open_nursery() as nursery:
@@ -246,8 +299,39 @@ class ClusterStore:
             async def one(node: NodeEntry) -> None:
                 nonlocal finished
                 try:
-                    rpc = getattr(self.directory.stub(node), method)
-                    answers.append((node, await self.unary(rpc, request, HEAD_TIMEOUT)))
+                    answer = await self.call(
+                        node, method, request, HEAD_TIMEOUT, cancel_on_abandon=cancel_stragglers
+                    )
+                    answers.append((node, answer))
+                except grpc.RpcError as exc:
+                    log.warning("rpc failed node=%s code=%s", node.node_id, exc.code())
+                    if waiting:
+                        started.append(waiting[0])
+                        nursery.start_soon(one, waiting.pop(0))
+                finished += 1
+                if finished == len(started):  # nothing outstanding
+                    nursery.cancel_scope.cancel()
+                elif len(answers) == need:
+                    nursery.start_soon(cancel_after_grace)
+
+            async def cancel_after_grace() -> None:
+                await trio.sleep(grace)
+                nursery.cancel_scope.cancel()
+
+            for node in list(started):
+                nursery.start_soon(one, node)
+        return answers
+        finished = 0
+
+        async with trio.open_nursery() as nursery:
+
+            async def one(node: NodeEntry) -> None:
+                nonlocal finished
+                try:
+                    answer = await self.call(
+                        node, method, request, HEAD_TIMEOUT, cancel_on_abandon=cancel_stragglers
+                    )
+                    answers.append((node, answer))
                 except grpc.RpcError as exc:
                     log.warning("rpc failed node=%s code=%s", node.node_id, exc.code())
                 finished += 1
@@ -257,7 +341,7 @@ class ClusterStore:
                     nursery.start_soon(cancel_after_grace)
 
             async def cancel_after_grace() -> None:
-                await trio.sleep(STRAGGLER_GRACE)
+                await trio.sleep(grace)
                 nursery.cancel_scope.cancel()
 
             for node in live:
@@ -283,7 +367,7 @@ class ClusterStore:
         need = len(replicas) - quorum + 1
         limit = INLINE_READ_LIMIT if with_data else 0
         request = pb.HeadRequest(bucket=bucket, key=key, inline_limit=limit)
-        answers = await self._gather(replicas, "HeadObject", request, need=need)
+        answers = await self._gather(replicas, "HeadObject", request, need=need, ask=need)
         if len(answers) < need:
             raise StoreUnavailable(f"{len(answers)} of {len(replicas)} replicas answered")
         found = [(n, i) for n, i in answers if i.found]
@@ -376,9 +460,9 @@ class ClusterStore:
         replicas = min(3, len(nodes))
         tolerance = replicas - write_quorum(replicas) if replicas else 0
         return MergedListing(
-            [(n, self.directory.stub(n)) for n in nodes],
+            nodes,
             self.directory.is_live,
-            self.unary,
+            self.call,
             bucket,
             prefix,
             start_after,

@@ -29,9 +29,8 @@ _AFTER_ALL = "\U0010ffff"
 
 
 class _Cursor:
-    def __init__(self, node: NodeEntry, stub: Any, start_after: str) -> None:
+    def __init__(self, node: NodeEntry, start_after: str) -> None:
         self.node = node
-        self.stub = stub
         self.start_after = start_after
         self.buffer: deque[pb.ObjectInfo] = deque()
         self.complete = False
@@ -42,23 +41,23 @@ class MergedListing:
 
     def __init__(
         self,
-        nodes: list[tuple[NodeEntry, Any]],
+        nodes: list[NodeEntry],
         is_live: Callable[[str], bool],
-        unary: Callable[[Any, Any, float], Awaitable[Any]],
+        call: Callable[[NodeEntry, str, Any, float], Awaitable[Any]],
         bucket: str,
         prefix: str,
         start_after: str,
         tolerance: int,
     ) -> None:
-        self._unary = unary
+        self._call = call
         self._bucket = bucket
         self._prefix = prefix
         self._failed = 0
         self._tolerance = tolerance
         self._cursors: list[_Cursor] = []
-        for node, stub in nodes:
+        for node in nodes:
             if is_live(node.node_id):
-                self._cursors.append(_Cursor(node, stub, start_after))
+                self._cursors.append(_Cursor(node, start_after))
             else:
                 self._fail(node, "down")
         if not nodes:
@@ -75,7 +74,7 @@ class MergedListing:
             bucket=self._bucket, prefix=self._prefix, start_after=cursor.start_after, limit=PAGE
         )
         try:
-            reply = await self._unary(cursor.stub.ListObjects, request, LIST_TIMEOUT)
+            reply = await self._call(cursor.node, "ListObjects", request, LIST_TIMEOUT)
         except grpc.RpcError as exc:
             self._cursors.remove(cursor)
             self._fail(cursor.node, str(exc.code()))

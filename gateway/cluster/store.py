@@ -38,9 +38,11 @@ class ObjectStore(Protocol):
         key: str,
         chunks: AsyncIterator[bytes],
         make_meta: Callable[[int], bytes],
+        size_hint: int | None = None,
     ) -> ObjectVersion:
         """Store the bytes of `chunks`; `make_meta(size)` runs after the body
-        verified and gives the metadata to commit. Returns once durable on a quorum."""
+        verified and gives the metadata to commit. Returns once durable on a
+        quorum. size_hint is the announced length, when there is one."""
         ...
 
     async def head_object(

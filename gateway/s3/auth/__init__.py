@@ -1,8 +1,10 @@
-"""Sans-IO AWS Signature Version 4 authentication for the S3 gateway."""
+"""Sans-IO AWS Signature Version 2 and 4 authentication for the S3 gateway."""
 
+from .authenticate import authenticate
 from .chunked import ChunkedDecoder
 from .errors import AuthError
 from .request import RequestView
+from .sigv2 import verify_v2
 from .sigv4 import (
     STREAMING_SIGNED,
     STREAMING_SIGNED_TRAILER,
@@ -24,8 +26,10 @@ __all__ = [
     "AuthResult",
     "ChunkedDecoder",
     "RequestView",
+    "authenticate",
     "canonical_request",
     "signing_key",
     "string_to_sign",
     "verify",
+    "verify_v2",
 ]

@@ -42,7 +42,9 @@ async def put_object(ctx: RequestContext) -> Reply:
         meta.checksums = pipeline.checksums
         return meta.encode()
 
-    version = await ctx.gateway.store.put_object(ctx.bucket, ctx.key, ctx.body(pipeline), make_meta)
+    version = await ctx.gateway.store.put_object(
+        ctx.bucket, ctx.key, ctx.body(pipeline), make_meta, size_hint=declared
+    )
     headers = {"ETag": meta.quoted_etag}
     for algo, value in pipeline.checksums.items():
         headers[header_name(algo)] = value

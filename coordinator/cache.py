@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -21,6 +22,12 @@ from coordinator.codec import CodecError, decode
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# How often the watchdog checks that etcd still answers.
+HEALTH_INTERVAL = 2.0
+# A full reload this often, whatever the watch says: the safety net if a
+# watch silently stops delivering.
+REFRESH_INTERVAL = 30.0
 
 
 class PrefixCache(Generic[T]):
@@ -98,18 +105,49 @@ class PrefixCache(Generic[T]):
             try:
                 client = self._connect()
                 revision = self._load(client)
-                events, self._cancel = client.watch_prefix(self.prefix, start_revision=revision + 1)
+                events, cancel = client.watch_prefix(self.prefix, start_revision=revision + 1)
+                self._cancel = cancel
+                watchdog = threading.Thread(
+                    target=self._watchdog, args=(client, cancel), daemon=True
+                )
+                watchdog.start()
                 for event in events:
-                    name = event.key.decode()[len(self.prefix) :]
-                    if isinstance(event, PutEvent):
-                        value = self._decode(event.value)
-                        if value is not None:
-                            self._items[name] = value
-                    elif isinstance(event, DeleteEvent):
-                        self._items.pop(name, None)
-                    if self._on_change:
-                        self._on_change()
+                    self._apply(event)
             except Exception as exc:
                 if not self._stop.is_set():
                     log.warning("watch on %s broke (%s); reloading", self.prefix, exc)
+            finally:
+                if self._cancel:
+                    try:
+                        self._cancel()
+                    except Exception:
+                        pass
             self._stop.wait(0.5)
+
+    def _apply(self, event: Any) -> None:
+        name = event.key.decode()[len(self.prefix) :]
+        if isinstance(event, PutEvent):
+            value = self._decode(event.value)
+            if value is not None:
+                self._items[name] = value
+        elif isinstance(event, DeleteEvent):
+            self._items.pop(name, None)
+        if self._on_change:
+            self._on_change()
+
+    def _watchdog(self, client: etcd3.Etcd3Client, cancel: Callable[[], None]) -> None:
+        """End the watch (so _run reloads) when etcd stops answering, and
+        every REFRESH_INTERVAL regardless."""
+        started = time.monotonic()
+        while not self._stop.wait(HEALTH_INTERVAL):
+            if time.monotonic() - started > REFRESH_INTERVAL:
+                break
+            try:
+                client.status()
+            except Exception as exc:
+                log.warning("etcd unreachable from %s cache (%s)", self.prefix, exc)
+                break
+        try:
+            cancel()
+        except Exception:
+            pass

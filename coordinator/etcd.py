@@ -6,6 +6,13 @@ from __future__ import annotations
 import os
 
 import etcd3
+import etcd3.watch
+import six
+
+# python3-etcd3 0.13 uses `six` in its watcher without importing it: when a
+# watch stream breaks, the watcher thread dies with NameError instead of
+# reporting the error, and watch-fed caches would silently stop updating.
+etcd3.watch.six = six
 
 DEFAULT_ENDPOINT = "127.0.0.1:2379"
 
@@ -21,4 +28,9 @@ def parse_endpoint(endpoint: str | None) -> tuple[str, int]:
 def connect(endpoint: str | None = None, timeout: float = 5.0) -> etcd3.Etcd3Client:
     """A client for the etcd at endpoint."""
     host, port = parse_endpoint(endpoint)
-    return etcd3.client(host=host, port=port, timeout=timeout)
+    client = etcd3.client(host=host, port=port, timeout=timeout)
+    # By default one failed call makes the client refuse every call for 300 s
+    # ("Trying to use a failed node"); retry on the next call instead.
+    for endpoint_state in client.endpoints.values():
+        endpoint_state.time_retry = 0
+    return client

@@ -11,6 +11,8 @@ PLACEMENT_EPOCH = ROOT + "placement/epoch"
 MEMBER_NODES = ROOT + "members/nodes/"
 MEMBER_GATEWAYS = ROOT + "members/gateways/"
 SETTINGS = ROOT + "settings/"
+UPLOADS = ROOT + "uploads/"
+ELECTIONS = ROOT + "elections/"
 
 
 def credential(access_key: str) -> str:
@@ -37,3 +39,19 @@ def name_of(key: bytes | str, prefix: str) -> str:
     """The record name after a prefix, e.g. the bucket name of a bucket key."""
     text = key.decode() if isinstance(key, bytes) else key
     return text[len(prefix) :]
+
+
+def uploads_of(bucket: str) -> str:
+    return f"{UPLOADS}{bucket}/"
+
+
+def upload(bucket: str, upload_id: str) -> str:
+    return f"{UPLOADS}{bucket}/{upload_id}"
+
+
+def setting(name: str) -> str:
+    return SETTINGS + name
+
+
+def election(job: str) -> str:
+    return ELECTIONS + job

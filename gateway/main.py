@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 
+import hypercorn.trio.tcp_server
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from coordinator import credentials
 from gateway.app import create_app
+from gateway.cluster.reaper import UploadReaper
 from gateway.state import Gateway
 
 log = logging.getLogger("tessera.gateway")
@@ -35,6 +37,11 @@ def _root_from_env() -> tuple[str, str] | None:
     if access and secret:
         return access, secret
     return None
+
+
+# Hypercorn reads sockets 64 KiB at a time; every read is a trip through h11,
+# the ASGI queue and Quart. Larger reads cut that cost for object bodies.
+hypercorn.trio.tcp_server.MAX_RECV = 1 << 20
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(on_signal)
+            nursery.start_soon(UploadReaper(gateway).run)
             log.info(
                 "gateway ready id=%s listen=%s region=%s",
                 gateway.gateway_id,

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import etcd3
+import etcd3.exceptions
 import trio
 
-from coordinator import buckets, credentials, keys
+from coordinator import buckets, credentials, keys, settings
 from coordinator.cache import PrefixCache
 from coordinator.clock import HybridClock
 from coordinator.etcd import connect
@@ -20,6 +21,7 @@ from coordinator.members import Membership
 from coordinator.placement import write_quorum
 from gateway.cluster.client import ClusterStore
 from gateway.cluster.nodes import NodeDirectory
+from gateway.cluster.store import StoreUnavailable
 
 
 class Gateway:
@@ -34,6 +36,9 @@ class Gateway:
         self.etcd = self.connect()
         self.credentials: PrefixCache = PrefixCache(self.connect, keys.CREDENTIALS)
         self.buckets: PrefixCache = PrefixCache(self.connect, keys.BUCKETS)
+        self.settings: PrefixCache = PrefixCache(self.connect, keys.SETTINGS)
+        # upload id → when this gateway last renewed its lease
+        self.upload_renewals: dict[str, float] = {}
         self.directory = NodeDirectory(self.connect)
         self.clock = HybridClock()
         self.store = ClusterStore(self.directory, self.clock)
@@ -45,6 +50,7 @@ class Gateway:
         """Load caches (blocking) and announce this gateway."""
         self.credentials.start()
         self.buckets.start()
+        self.settings.start()
         self.directory.start()
         self._membership = Membership(
             self.connect,
@@ -58,6 +64,7 @@ class Gateway:
             self._membership.stop()
         self.credentials.stop()
         self.buckets.stop()
+        self.settings.stop()
         self.directory.stop()
         self.store.bridge.stop()
 
@@ -69,13 +76,29 @@ class Gateway:
         live = sum(self.directory.is_live(n.node_id) for n in nodes)
         return live >= write_quorum(min(3, len(nodes)))
 
+    def setting(self, name: str) -> Any:
+        """A cluster setting (coordinator/settings.py), from the cache."""
+        return settings.from_cache(self.settings.items(), name)
+
     def lookup_secret(self, access_key: str) -> str | None:
         return credentials.secret_of(self.credentials.get(access_key))
 
     async def etcd_call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await trio.to_thread.run_sync(
-            functools.partial(fn, self.etcd, *args), limiter=self.etcd_limiter
-        )
+        """fn(client, *args) in a worker thread. A client that lost etcd once
+        refuses calls for minutes, so a failure gets one retry on a new client;
+        etcd still unreachable → StoreUnavailable (503)."""
+
+        def attempt() -> Any:
+            try:
+                return fn(self.etcd, *args)
+            except (etcd3.exceptions.Etcd3Exception, ValueError):
+                self.etcd = self.connect()
+                try:
+                    return fn(self.etcd, *args)
+                except (etcd3.exceptions.Etcd3Exception, ValueError) as exc:
+                    raise StoreUnavailable(f"etcd unavailable: {exc}") from exc
+
+        return await trio.to_thread.run_sync(attempt, limiter=self.etcd_limiter)
 
     async def bucket(self, name: str) -> dict[str, Any] | None:
         """The bucket record: from the cache, or etcd when this gateway has not

@@ -6,6 +6,52 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ComposeSource(_message.Message):
+    __slots__ = ("key", "version_id")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    version_id: str
+    def __init__(self, key: _Optional[str] = ..., version_id: _Optional[str] = ...) -> None: ...
+
+class ComposeRequest(_message.Message):
+    __slots__ = ("header", "source_bucket", "sources", "meta")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    header: PutHeader
+    source_bucket: str
+    sources: _containers.RepeatedCompositeFieldContainer[ComposeSource]
+    meta: bytes
+    def __init__(self, header: _Optional[_Union[PutHeader, _Mapping]] = ..., source_bucket: _Optional[str] = ..., sources: _Optional[_Iterable[_Union[ComposeSource, _Mapping]]] = ..., meta: _Optional[bytes] = ...) -> None: ...
+
+class DeletePrefixRequest(_message.Message):
+    __slots__ = ("bucket", "prefix")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    prefix: str
+    def __init__(self, bucket: _Optional[str] = ..., prefix: _Optional[str] = ...) -> None: ...
+
+class DeletePrefixReply(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: int
+    def __init__(self, deleted: _Optional[int] = ...) -> None: ...
+
+class ListNamespacesRequest(_message.Message):
+    __slots__ = ("prefix",)
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    prefix: str
+    def __init__(self, prefix: _Optional[str] = ...) -> None: ...
+
+class ListNamespacesReply(_message.Message):
+    __slots__ = ("namespaces",)
+    NAMESPACES_FIELD_NUMBER: _ClassVar[int]
+    namespaces: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, namespaces: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class PutHeader(_message.Message):
     __slots__ = ("bucket", "key", "version_id", "timestamp")
     BUCKET_FIELD_NUMBER: _ClassVar[int]

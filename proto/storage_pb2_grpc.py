@@ -69,6 +69,21 @@ class StorageStub:
                 request_serializer=proto_dot_storage__pb2.NodeInfoRequest.SerializeToString,
                 response_deserializer=proto_dot_storage__pb2.NodeInfoReply.FromString,
                 _registered_method=True)
+        self.ComposeObject = channel.unary_unary(
+                '/tessera.storage.Storage/ComposeObject',
+                request_serializer=proto_dot_storage__pb2.ComposeRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.PutReply.FromString,
+                _registered_method=True)
+        self.DeletePrefix = channel.unary_unary(
+                '/tessera.storage.Storage/DeletePrefix',
+                request_serializer=proto_dot_storage__pb2.DeletePrefixRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.DeletePrefixReply.FromString,
+                _registered_method=True)
+        self.ListNamespaces = channel.unary_unary(
+                '/tessera.storage.Storage/ListNamespaces',
+                request_serializer=proto_dot_storage__pb2.ListNamespacesRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.ListNamespacesReply.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -124,6 +139,31 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ComposeObject(self, request, context):
+        """Make one new version from versions this node already holds, in order,
+        copying no bytes: the sources' data becomes the new version's segments
+        and the source keys disappear, all in one index transaction. Fails with
+        FAILED_PRECONDITION (naming the first missing source) if any source is
+        absent or has another version id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePrefix(self, request, context):
+        """Remove every key under a prefix of a namespace, with its data.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNamespaces(self, request, context):
+        """The namespaces ("buckets") this node holds keys in, filtered by prefix.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +201,21 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.NodeInfo,
                     request_deserializer=proto_dot_storage__pb2.NodeInfoRequest.FromString,
                     response_serializer=proto_dot_storage__pb2.NodeInfoReply.SerializeToString,
+            ),
+            'ComposeObject': grpc.unary_unary_rpc_method_handler(
+                    servicer.ComposeObject,
+                    request_deserializer=proto_dot_storage__pb2.ComposeRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.PutReply.SerializeToString,
+            ),
+            'DeletePrefix': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePrefix,
+                    request_deserializer=proto_dot_storage__pb2.DeletePrefixRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.DeletePrefixReply.SerializeToString,
+            ),
+            'ListNamespaces': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNamespaces,
+                    request_deserializer=proto_dot_storage__pb2.ListNamespacesRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.ListNamespacesReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +407,87 @@ class Storage:
             '/tessera.storage.Storage/NodeInfo',
             proto_dot_storage__pb2.NodeInfoRequest.SerializeToString,
             proto_dot_storage__pb2.NodeInfoReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ComposeObject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/ComposeObject',
+            proto_dot_storage__pb2.ComposeRequest.SerializeToString,
+            proto_dot_storage__pb2.PutReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePrefix(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/DeletePrefix',
+            proto_dot_storage__pb2.DeletePrefixRequest.SerializeToString,
+            proto_dot_storage__pb2.DeletePrefixReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNamespaces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/ListNamespaces',
+            proto_dot_storage__pb2.ListNamespacesRequest.SerializeToString,
+            proto_dot_storage__pb2.ListNamespacesReply.FromString,
             options,
             channel_credentials,
             insecure,

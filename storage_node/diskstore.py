@@ -8,6 +8,10 @@ Layout under the data directory:
 A write goes to tmp/, is fsynced, renamed into objects/, the directory is
 fsynced, and only then is the index row committed. A crash at any point
 leaves either nothing visible or the complete object.
+
+A composed version (`compose`) owns no file of its own: its data is its
+sources' data files in order ("segments"), each checksummed per block from
+the segment's own start.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import os
 import struct
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from storage_node.index import Index, Row
+from storage_node.index import Index, Row, Segments, Tx
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,8 @@ BLOCK_SIZE = 1 << 20
 # Objects up to this size are kept in the index row: one durable commit
 # instead of a data file, its fsync, a rename and a directory fsync.
 INLINE_LIMIT = 128 * 1024
+# Rows removed per transaction by delete_prefix: keeps the write lock short.
+DELETE_BATCH = 500
 
 
 class Corrupted(Exception):
@@ -39,12 +47,30 @@ class NotFound(Exception):
     """No such version on this node."""
 
 
+class SourceMissing(Exception):
+    """A compose source is absent, a tombstone, or has another version id."""
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _check_version_id(version_id: str) -> None:
+    # Version ids become file names: nothing that could leave the shard directory.
+    if not version_id or "/" in version_id or version_id.startswith("."):
+        raise ValueError("invalid version id")
+
+
+def _unpack_crcs(crcs: bytes) -> tuple[int, ...]:
+    return struct.unpack(f"<{len(crcs) // 4}I", crcs)
+
+
+def _block_count(size: int) -> int:
+    return -(-size // BLOCK_SIZE)
 
 
 class PendingWrite:
@@ -106,9 +132,7 @@ class PendingWrite:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        final = self._store.data_path(self.version_id)
-        final.parent.mkdir(exist_ok=True)
-        os.rename(self.tmp_path, final)
+        final = self._store.install(self.tmp_path, self.version_id)
         _fsync_dir(final.parent)
         row = Row(self.bucket, self.key, self.version_id, self.ts, size, False, meta, crcs)
         applied = self._store.apply(row)
@@ -120,6 +144,25 @@ class PendingWrite:
         if self._file is not None and not self._file.closed:
             self._file.close()
         self.tmp_path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class _Span:
+    """The part of one data file a read needs: [start, end) of the file."""
+
+    version_id: str
+    start: int
+    end: int
+    crcs: tuple[int, ...]  # the file's block checksums, block 0 first
+
+
+@dataclass(frozen=True)
+class _Composed:
+    """What a compose transaction decided; files are removed after it commits."""
+
+    applied: bool
+    size: int
+    garbage: list[str]
 
 
 class DiskStore:
@@ -135,7 +178,10 @@ class DiskStore:
         self._recover()
 
     def _recover(self) -> None:
-        """Drop writes a crash interrupted and data files no index row names."""
+        """Drop writes a crash interrupted and data files no index row names.
+
+        Segment files of composed versions count as named: their rows own them.
+        """
         for leftover in self.tmp_dir.iterdir():
             leftover.unlink(missing_ok=True)
         live = self.index.version_ids()
@@ -151,19 +197,33 @@ class DiskStore:
     def data_path(self, version_id: str) -> Path:
         return self.objects_dir / version_id[:2] / version_id
 
+    def install(self, tmp_path: Path, version_id: str) -> Path:
+        """Rename a synced temp file to its final name; the caller fsyncs the directory."""
+        final = self.data_path(version_id)
+        if not final.parent.exists():
+            final.parent.mkdir(exist_ok=True)
+            # A new shard directory must itself survive a crash.
+            _fsync_dir(self.objects_dir)
+        os.rename(tmp_path, final)
+        return final
+
     def remove_data(self, version_id: str) -> None:
         self.data_path(version_id).unlink(missing_ok=True)
 
+    def _remove_files(self, version_ids: Iterable[str]) -> None:
+        for version_id in version_ids:
+            self.remove_data(version_id)
+
     def begin_write(self, bucket: str, key: str, version_id: str, ts: int) -> PendingWrite:
-        if not version_id or "/" in version_id or version_id.startswith("."):
-            raise ValueError("invalid version id")
+        _check_version_id(version_id)
         return PendingWrite(self, bucket, key, version_id, ts)
 
     def apply(self, row: Row) -> bool:
-        """Record row unless a newer version exists; drop the replaced data file."""
+        """Record row unless a newer version exists; drop the replaced data files."""
         applied, old = self.index.put_if_newer(row)
-        if applied and old is not None and not old.deleted and old.inline is None:
-            self.remove_data(old.version_id)
+        if applied and old is not None:
+            # The new row may own some of the old row's files (a key composed from itself).
+            self._remove_files(set(old.data_files()) - set(row.data_files()))
         return applied
 
     def tombstone(self, bucket: str, key: str, version_id: str, ts: int) -> bool:
@@ -172,10 +232,201 @@ class DiskStore:
     def head(self, bucket: str, key: str) -> Row | None:
         return self.index.get(bucket, key)
 
+    # -- compose ----------------------------------------------------------------
+
+    def compose(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str,
+        ts: int,
+        source_bucket: str,
+        sources: list[tuple[str, str]],
+        meta: bytes,
+    ) -> bool:
+        """Make version_id of key from the sources' data, in order, copying no bytes.
+
+        Returns whether it was applied (False: a newer version of key exists).
+        """
+        applied, _ = self.compose_sized(bucket, key, version_id, ts, source_bucket, sources, meta)
+        return applied
+
+    def compose_sized(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str,
+        ts: int,
+        source_bucket: str,
+        sources: list[tuple[str, str]],
+        meta: bytes,
+    ) -> tuple[bool, int]:
+        """`compose`, also returning the composed size.
+
+        Raises SourceMissing (naming the first missing source) if a source is
+        absent, a tombstone or another version; nothing changes then.
+        """
+        _check_version_id(version_id)
+        if not sources:
+            raise ValueError("compose needs at least one source")
+        for _, source_version in sources:
+            _check_version_id(source_version)
+        current = self.index.get(bucket, key)
+        if current is not None and current.version_id == version_id:
+            return True, current.size  # a retry of a compose that already happened
+        written: list[tuple[str, str]] = []
+        try:
+            # Writing inline sources' files before taking the lock keeps fsyncs out of it.
+            self._materialise(source_bucket, sources, written)
+            with self.index.transaction() as tx:
+                outcome = self._compose_tx(
+                    tx, bucket, key, version_id, ts, source_bucket, sources, meta
+                )
+        except BaseException:
+            self._drop_unclaimed(source_bucket, written)
+            raise
+        self._remove_files(outcome.garbage)
+        return outcome.applied, outcome.size
+
+    def _materialise(
+        self, bucket: str, sources: list[tuple[str, str]], written: list[tuple[str, str]]
+    ) -> None:
+        """Write the data files of inline sources, appending each to written."""
+        for key, version_id in dict.fromkeys(sources):
+            row = self.index.get(bucket, key)
+            if _is_inline_source(row, version_id):
+                assert row is not None
+                self._write_inline_file(row)
+                written.append((key, version_id))
+
+    def _write_inline_file(self, row: Row) -> None:
+        """Durably copy an inline row's bytes to the data file named by its version."""
+        assert row.inline is not None
+        self._verify_inline(row)
+        tmp = self.tmp_dir / f"{row.version_id}.{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(row.inline)
+                handle.flush()
+                os.fsync(handle.fileno())
+            final = self.install(tmp, row.version_id)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(final.parent)
+
+    def _compose_tx(
+        self,
+        tx: Tx,
+        bucket: str,
+        key: str,
+        version_id: str,
+        ts: int,
+        source_bucket: str,
+        sources: list[tuple[str, str]],
+        meta: bytes,
+    ) -> _Composed:
+        target = tx.get(bucket, key)
+        if target is not None and target.version_id == version_id:
+            return _Composed(True, target.size, [])
+        # Last writer wins is decided before the sources are checked, so a retry of
+        # a compose that lost (its sources already dropped) still answers "not applied".
+        if target is not None and (target.ts, target.version_id) >= (ts, version_id):
+            return self._drop_sources(tx, source_bucket, sources, keep=(bucket, key))
+        rows = [self._claim(tx, source_bucket, k, v) for k, v in sources]
+        segments, crcs = self._join(rows)
+        size = sum(s for _, s in segments)
+        row = Row(bucket, key, version_id, ts, size, False, meta, crcs, None, segments)
+        for source in rows:
+            tx.delete(source.bucket, source.key)
+        tx.put(row)
+        # The target's own files stay if it was one of the sources.
+        garbage = set(target.data_files()) - set(row.data_files()) if target else set()
+        return _Composed(True, size, sorted(garbage))
+
+    def _claim(self, tx: Tx, bucket: str, key: str, version_id: str) -> Row:
+        """The source row, checked, with its data in files (not inline)."""
+        row = tx.get(bucket, key)
+        if row is None or row.deleted or row.version_id != version_id:
+            raise SourceMissing(f"source {key!r} version {version_id!r} not found")
+        # Rare: a concurrent failed compose removed the file written before the lock.
+        if row.inline and not self.data_path(row.version_id).exists():
+            self._write_inline_file(row)
+        return row
+
+    @staticmethod
+    def _join(rows: list[Row]) -> tuple[Segments, bytes]:
+        """Segments and block checksums of the sources' data, in order."""
+        segments: list[tuple[str, int]] = []
+        for row in rows:
+            if row.inline is not None:
+                # An empty source adds no bytes and needs no file.
+                segments.extend([(row.version_id, row.size)] if row.size else [])
+            else:
+                segments.extend(row.extents())
+        return tuple(segments), b"".join(row.crcs for row in rows)
+
+    def _drop_sources(
+        self, tx: Tx, bucket: str, sources: list[tuple[str, str]], keep: tuple[str, str]
+    ) -> _Composed:
+        """Remove the sources of a compose that lost to a newer version."""
+        garbage: list[str] = []
+        size = 0
+        for key, version_id in dict.fromkeys(sources):
+            row = tx.get(bucket, key)
+            if row is None or row.deleted or row.version_id != version_id:
+                continue
+            if (bucket, key) == keep:
+                continue  # the newer version itself
+            tx.delete(bucket, key)
+            size += row.size
+            # An inline source may have had its file written for this compose.
+            garbage += row.data_files() if row.inline is None else [row.version_id]
+        return _Composed(False, size, garbage)
+
+    def _drop_unclaimed(self, bucket: str, written: list[tuple[str, str]]) -> None:
+        """After a failed compose, remove files it wrote that no row owns.
+
+        A file is kept if its source row is gone or changed: another compose may
+        have claimed it as a segment. Under the index lock no compose can claim
+        it meanwhile, and one that does later rewrites a missing file (`_claim`).
+        """
+        if not written:
+            return
+        with self.index.transaction() as tx:
+            for key, version_id in written:
+                if _is_inline_source(tx.get(bucket, key), version_id):
+                    self.remove_data(version_id)
+
+    # -- removal and listing -----------------------------------------------------
+
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Remove every key of bucket under prefix, with its data. Returns the count."""
+        removed = 0
+        while True:
+            with self.index.transaction() as tx:
+                rows = tx.under_prefix(bucket, prefix, DELETE_BATCH)
+                for row in rows:
+                    tx.delete(row.bucket, row.key)
+            for row in rows:
+                self._remove_files(row.data_files())
+            removed += len(rows)
+            if len(rows) < DELETE_BATCH:
+                return removed
+
+    def namespaces(self, prefix: str) -> list[str]:
+        """Buckets this node holds rows in (tombstones too) starting with prefix, sorted."""
+        return self.index.namespaces(prefix)
+
+    # -- reads ---------------------------------------------------------------------
+
     def read(
         self, bucket: str, key: str, version_id: str, offset: int, length: int, chunk: int
     ) -> tuple[Row, Iterator[bytes]]:
-        """The row and an iterator over [offset, offset+length) of one exact version."""
+        """The row and an iterator over [offset, offset+length) of one exact version.
+
+        The iterator raises Corrupted before yielding bytes of a bad block.
+        """
         row = self.index.get(bucket, key)
         if row is None or row.deleted or (version_id and row.version_id != version_id):
             raise NotFound(f"{bucket}/{key}@{version_id}")
@@ -183,15 +434,45 @@ class DiskStore:
         if row.inline is not None:
             self._verify_inline(row)
             return row, iter([row.inline[offset:end]] if end > offset else [])
+        spans = self._spans(row, offset, end)
+        # Open the first file now so a missing version is NotFound before any reply.
+        first = self._open(spans[0]) if spans else None
+        return row, _rechunk(self._read_spans(spans, first), chunk)
+
+    @staticmethod
+    def _spans(row: Row, offset: int, end: int) -> list[_Span]:
+        """The pieces of the row's data files that cover [offset, end)."""
+        crcs = _unpack_crcs(row.crcs)
+        spans = []
+        start = block = 0
+        for version_id, size in row.extents():
+            if start >= end:
+                break
+            blocks = _block_count(size)
+            low, high = max(offset, start), min(end, start + size)
+            if low < high:
+                spans.append(
+                    _Span(version_id, low - start, high - start, crcs[block : block + blocks])
+                )
+            start += size
+            block += blocks
+        return spans
+
+    def _open(self, span: _Span) -> BinaryIO:
         try:
-            handle = open(self.data_path(row.version_id), "rb")  # noqa: SIM115
+            return open(self.data_path(span.version_id), "rb")  # noqa: SIM115
         except FileNotFoundError as exc:
-            raise NotFound(f"{bucket}/{key}@{version_id}") from exc
-        return row, self._blocks(handle, row, offset, end, chunk)
+            raise NotFound(f"data file {span.version_id}") from exc
+
+    def _read_spans(self, spans: list[_Span], first: BinaryIO | None) -> Iterator[bytes]:
+        # Later files open lazily: a composed version may have thousands.
+        for i, span in enumerate(spans):
+            handle = first if i == 0 and first is not None else self._open(span)
+            yield from _read_span(handle, span)
 
     @staticmethod
     def _verify_inline(row: Row) -> None:
-        expected = struct.unpack(f"<{len(row.crcs) // 4}I", row.crcs)
+        expected = _unpack_crcs(row.crcs)
         assert row.inline is not None
         actual = tuple(
             zlib.crc32(row.inline[i : i + BLOCK_SIZE])
@@ -201,31 +482,43 @@ class DiskStore:
             raise Corrupted(f"inline data of version {row.version_id}")
 
     def whole(self, row: Row) -> bytes:
-        """All bytes of a small version (inline or from its file), verified."""
+        """All bytes of a small version (inline, from its file or its segments), verified."""
         _, chunks = self.read(row.bucket, row.key, row.version_id, 0, 0, max(row.size, 1))
         return b"".join(chunks)
 
-    def _blocks(self, handle, row: Row, offset: int, end: int, chunk: int) -> Iterator[bytes]:
-        crcs = struct.unpack(f"<{len(row.crcs) // 4}I", row.crcs)
-        with handle:
-            block = offset // BLOCK_SIZE
-            handle.seek(block * BLOCK_SIZE)
-            position = block * BLOCK_SIZE
-            pending = bytearray()
-            while position < end:
-                data = handle.read(BLOCK_SIZE)
-                if not data or zlib.crc32(data) != crcs[block]:
-                    raise Corrupted(f"block {block} of version {row.version_id}")
-                start = max(offset - position, 0)
-                stop = min(end - position, len(data))
-                pending += data[start:stop]
-                position += len(data)
-                block += 1
-                while len(pending) >= chunk:
-                    yield bytes(pending[:chunk])
-                    del pending[:chunk]
-            if pending:
-                yield bytes(pending)
-
     def stats(self) -> tuple[int, int]:
         return self.index.stats()
+
+
+def _is_inline_source(row: Row | None, version_id: str) -> bool:
+    """Whether row is a live, non-empty inline version with that id."""
+    return row is not None and not row.deleted and row.version_id == version_id and bool(row.inline)
+
+
+def _read_span(handle: BinaryIO, span: _Span) -> Iterator[memoryview]:
+    """Verified bytes of span, one block at a time."""
+    with handle:
+        block = span.start // BLOCK_SIZE
+        position = block * BLOCK_SIZE
+        handle.seek(position)
+        while position < span.end:
+            data = handle.read(BLOCK_SIZE)
+            if not data or block >= len(span.crcs) or zlib.crc32(data) != span.crcs[block]:
+                raise Corrupted(f"block {block} of data file {span.version_id}")
+            low = max(span.start - position, 0)
+            high = min(span.end - position, len(data))
+            yield memoryview(data)[low:high]
+            position += len(data)
+            block += 1
+
+
+def _rechunk(pieces: Iterable[bytes | memoryview], chunk: int) -> Iterator[bytes]:
+    """Regroup pieces into chunk-sized bytes; holds at most one piece and one chunk."""
+    pending = bytearray()
+    for piece in pieces:
+        pending += piece
+        while len(pending) >= chunk:
+            yield bytes(pending[:chunk])
+            del pending[:chunk]
+    if pending:
+        yield bytes(pending)

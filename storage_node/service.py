@@ -10,7 +10,7 @@ import grpc
 
 from proto import storage_pb2 as pb
 from proto import storage_pb2_grpc as pb_grpc
-from storage_node.diskstore import Corrupted, DiskStore, NotFound
+from storage_node.diskstore import Corrupted, DiskStore, NotFound, SourceMissing
 from storage_node.index import Row
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,9 @@ class StorageService(pb_grpc.StorageServicer):
         except Corrupted as exc:
             log.error("corrupted data node=%s %s", self.node_id, exc)
             context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+        except NotFound:
+            # A later segment of a composed version went away: it was replaced meanwhile.
+            context.abort(grpc.StatusCode.NOT_FOUND, "version replaced during read")
 
     def DeleteObject(self, request, context):  # noqa: N802
         applied = self.store.tombstone(
@@ -140,3 +143,39 @@ class StorageService(pb_grpc.StorageServicer):
             version=VERSION,
             uptime_seconds=time.time() - self.started,
         )
+
+    def ComposeObject(self, request, context):  # noqa: N802
+        h = request.header
+        if not h.bucket or not h.key or not request.source_bucket or not request.sources:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "bucket, key, source_bucket and sources are required",
+            )
+        sources = [(s.key, s.version_id) for s in request.sources]
+        try:
+            applied, size = self.store.compose_sized(
+                h.bucket,
+                h.key,
+                h.version_id,
+                h.timestamp,
+                request.source_bucket,
+                sources,
+                request.meta,
+            )
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except SourceMissing as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except Corrupted as exc:
+            log.error("corrupted compose source node=%s %s", self.node_id, exc)
+            context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+        return pb.PutReply(applied=applied, size=size)
+
+    def DeletePrefix(self, request, context):  # noqa: N802
+        if not request.bucket:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bucket is required")
+        deleted = self.store.delete_prefix(request.bucket, request.prefix)
+        return pb.DeletePrefixReply(deleted=deleted)
+
+    def ListNamespaces(self, request, context):  # noqa: N802
+        return pb.ListNamespacesReply(namespaces=self.store.namespaces(request.prefix))

@@ -168,6 +168,7 @@ class ClusterStore:
         chunks: AsyncIterator[bytes],
         make_meta: Callable[[int], bytes],
         size_hint: int | None = None,
+        stored_as: tuple[str, str] | None = None,
     ) -> ObjectVersion:
         replicas, quorum = self._replicas(bucket, key)
         live = [n for n in replicas if self.directory.is_live(n.node_id)]
@@ -175,7 +176,12 @@ class ClusterStore:
             raise StoreUnavailable(f"{len(live)} of {len(replicas)} replicas are up")
         version_id = uuid.uuid4().hex
         timestamp = self.clock.now()
-        header = pb.PutHeader(bucket=bucket, key=key, version_id=version_id, timestamp=timestamp)
+        # Placed by (bucket, key) but possibly stored under another name, e.g.
+        # a multipart part lives on the replicas of the object it will join.
+        namespace, name = stored_as or (bucket, key)
+        header = pb.PutHeader(
+            bucket=namespace, key=name, version_id=version_id, timestamp=timestamp
+        )
         if size_hint is not None and size_hint <= SMALL_PUT_LIMIT:
             return await self._put_small(live, replicas, quorum, header, chunks, make_meta)
         writers = [ReplicaWriter(n, self.directory.stub(n), header) for n in live]
@@ -321,32 +327,6 @@ class ClusterStore:
             for node in list(started):
                 nursery.start_soon(one, node)
         return answers
-        finished = 0
-
-        async with trio.open_nursery() as nursery:
-
-            async def one(node: NodeEntry) -> None:
-                nonlocal finished
-                try:
-                    answer = await self.call(
-                        node, method, request, HEAD_TIMEOUT, cancel_on_abandon=cancel_stragglers
-                    )
-                    answers.append((node, answer))
-                except grpc.RpcError as exc:
-                    log.warning("rpc failed node=%s code=%s", node.node_id, exc.code())
-                finished += 1
-                if finished == len(live):
-                    nursery.cancel_scope.cancel()
-                elif len(answers) == need:
-                    nursery.start_soon(cancel_after_grace)
-
-            async def cancel_after_grace() -> None:
-                await trio.sleep(grace)
-                nursery.cancel_scope.cancel()
-
-            for node in live:
-                nursery.start_soon(one, node)
-        return answers
 
     async def delete_object(self, bucket: str, key: str) -> None:
         replicas, quorum = self._replicas(bucket, key)
@@ -454,6 +434,39 @@ class ClusterStore:
                 yield chunk.data
         finally:
             responses.cancel()
+
+    async def compose_object(
+        self,
+        bucket: str,
+        key: str,
+        source_namespace: str,
+        sources: list[tuple[str, str]],
+        meta: bytes,
+        version_id: str,
+        timestamp: int,
+    ) -> int:
+        """Make (bucket, key) from stored sources on its replicas; returns how
+        many replicas composed it. Raises StoreUnavailable below a quorum."""
+        replicas, quorum = self._replicas(bucket, key)
+        request = pb.ComposeRequest(
+            header=pb.PutHeader(bucket=bucket, key=key, version_id=version_id, timestamp=timestamp),
+            source_bucket=source_namespace,
+            sources=[pb.ComposeSource(key=k, version_id=v) for k, v in sources],
+            meta=meta,
+        )
+        answers = await self._gather(replicas, "ComposeObject", request, need=len(replicas))
+        if len(answers) < quorum:
+            raise StoreUnavailable(
+                f"only {len(answers)} of {len(replicas)} replicas composed the object"
+            )
+        return len(answers)
+
+    async def delete_prefix(self, namespace: str, prefix: str) -> int:
+        """Remove keys under prefix of a namespace on every live node."""
+        nodes = [n for n in self.directory.nodes() if n.state != "removed"]
+        request = pb.DeletePrefixRequest(bucket=namespace, prefix=prefix)
+        answers = await self._gather(nodes, "DeletePrefix", request, need=len(nodes))
+        return sum(reply.deleted for _, reply in answers)
 
     def list_objects(self, bucket: str, prefix: str, start_after: str) -> MergedListing:
         nodes = [n for n in self.directory.nodes() if n.state != "removed"]

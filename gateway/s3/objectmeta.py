@@ -34,6 +34,10 @@ class ObjectMeta:
     user: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     checksums: dict[str, str] = field(default_factory=dict)
+    # Sizes of the parts of a multipart object, in order (empty otherwise).
+    parts: list[int] = field(default_factory=list)
+    # COMPOSITE or FULL_OBJECT for multipart checksums.
+    checksum_type: str | None = None
 
     def encode(self) -> bytes:
         record: dict[str, Any] = {"e": self.etag, "t": self.content_type}
@@ -43,6 +47,10 @@ class ObjectMeta:
             record["h"] = self.headers
         if self.checksums:
             record["c"] = self.checksums
+        if self.parts:
+            record["p"] = self.parts
+        if self.checksum_type:
+            record["k"] = self.checksum_type
         return msgpack.packb(record, use_bin_type=True)
 
     @classmethod
@@ -54,6 +62,8 @@ class ObjectMeta:
             user=record.get("u", {}),
             headers=record.get("h", {}),
             checksums=record.get("c", {}),
+            parts=record.get("p", []),
+            checksum_type=record.get("k"),
         )
 
     @property

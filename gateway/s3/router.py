@@ -194,6 +194,13 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "HeadObject",
         "DeleteObject",
         "DeleteObjects",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "UploadPartCopy",
+        "CompleteMultipartUpload",
+        "AbortMultipartUpload",
+        "ListParts",
+        "ListMultipartUploads",
     }
 )
 

@@ -352,3 +352,216 @@ def delete_result(
         doc.close("Error")
     doc.close("DeleteResult")
     return doc.to_bytes()
+
+
+# -- Multipart uploads and copies ----------------------------------------------------------
+
+# Checksum algorithm (as in gateway.s3.checksums) -> element name, in AWS's model order.
+CHECKSUM_ELEMENTS: dict[str, str] = {
+    "crc32": "ChecksumCRC32",
+    "crc32c": "ChecksumCRC32C",
+    "crc64nvme": "ChecksumCRC64NVME",
+    "sha1": "ChecksumSHA1",
+    "sha256": "ChecksumSHA256",
+}
+
+
+def _checksum_elems(doc: _Doc, checksums: dict[str, str]) -> None:
+    values = {algorithm.lower(): value for algorithm, value in checksums.items()}
+    for algorithm, element in CHECKSUM_ELEMENTS.items():
+        if values.get(algorithm):
+            doc.elem(element, values[algorithm])
+
+
+def _initiator(doc: _Doc, initiator: tuple[str, str]) -> None:
+    doc.open("Initiator")
+    doc.elem("ID", initiator[0])
+    doc.elem("DisplayName", initiator[1])
+    doc.close("Initiator")
+
+
+def _quoted(etag: str) -> str:
+    return '"' + etag.strip('"') + '"'
+
+
+def initiate_multipart(bucket: str, key: str, upload_id: str) -> bytes:
+    """CreateMultipartUpload: ``InitiateMultipartUploadResult``."""
+    doc = _Doc()
+    doc.open("InitiateMultipartUploadResult", ns=True)
+    doc.elem("Bucket", bucket)
+    doc.elem("Key", key)
+    doc.elem("UploadId", upload_id)
+    doc.close("InitiateMultipartUploadResult")
+    return doc.to_bytes()
+
+
+def complete_multipart(
+    location: str,
+    bucket: str,
+    key: str,
+    etag_quoted: str,
+    checksums: dict[str, str],
+    checksum_type: str | None,
+) -> bytes:
+    """CompleteMultipartUpload: ``CompleteMultipartUploadResult``; ``checksums`` maps an
+    algorithm ('crc32', ...) to its base64 value (``-N`` suffixed when COMPOSITE)."""
+    doc = _Doc()
+    doc.open("CompleteMultipartUploadResult", ns=True)
+    doc.elem("Location", location)
+    doc.elem("Bucket", bucket)
+    doc.elem("Key", key)
+    doc.elem("ETag", etag_quoted)
+    _checksum_elems(doc, checksums)
+    if checksum_type:
+        doc.elem("ChecksumType", checksum_type)
+    doc.close("CompleteMultipartUploadResult")
+    return doc.to_bytes()
+
+
+def _copy_result(
+    tag: str,
+    etag_quoted: str,
+    last_modified: float,
+    checksums: dict[str, str],
+    checksum_type: str | None,
+) -> bytes:
+    doc = _Doc()
+    doc.open(tag, ns=True)
+    doc.elem("LastModified", iso8601(last_modified))
+    doc.elem("ETag", etag_quoted)
+    if checksum_type:
+        doc.elem("ChecksumType", checksum_type)
+    _checksum_elems(doc, checksums)
+    doc.close(tag)
+    return doc.to_bytes()
+
+
+def copy_part_result(etag_quoted: str, last_modified: float, checksums: dict[str, str]) -> bytes:
+    """UploadPartCopy: ``CopyPartResult``."""
+    return _copy_result("CopyPartResult", etag_quoted, last_modified, checksums, None)
+
+
+def copy_object_result(
+    etag_quoted: str,
+    last_modified: float,
+    checksums: dict[str, str],
+    checksum_type: str | None = None,
+) -> bytes:
+    """CopyObject: ``CopyObjectResult``."""
+    return _copy_result("CopyObjectResult", etag_quoted, last_modified, checksums, checksum_type)
+
+
+def list_parts(
+    *,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    part_number_marker: int,
+    next_part_number_marker: int | None,
+    max_parts: int,
+    is_truncated: bool,
+    parts: list,
+    initiator: tuple[str, str],
+    owner: tuple[str, str],
+    storage_class: str = "STANDARD",
+    checksum_algorithm: str | None = None,
+    checksum_type: str | None = None,
+) -> bytes:
+    """ListParts: ``ListPartsResult``, in the element order of AWS's samples.
+
+    ``parts`` have ``part_number``, ``last_modified``, ``etag`` (quoted or not), ``size``
+    and ``checksums`` (algorithm -> base64), like ``gateway.s3.multipart.StoredPart``.
+    """
+    doc = _Doc()
+    doc.open("ListPartsResult", ns=True)
+    doc.elem("Bucket", bucket)
+    doc.elem("Key", key)
+    doc.elem("UploadId", upload_id)
+    _initiator(doc, initiator)
+    doc.owner(owner)
+    doc.elem("StorageClass", storage_class)
+    doc.elem("PartNumberMarker", part_number_marker)
+    if next_part_number_marker is not None:
+        doc.elem("NextPartNumberMarker", next_part_number_marker)
+    doc.elem("MaxParts", max_parts)
+    doc.elem("IsTruncated", is_truncated)
+    if checksum_algorithm:
+        doc.elem("ChecksumAlgorithm", checksum_algorithm.upper())
+    if checksum_type:
+        doc.elem("ChecksumType", checksum_type)
+    for part in parts:
+        doc.open("Part")
+        doc.elem("PartNumber", part.part_number)
+        doc.elem("LastModified", iso8601(part.last_modified))
+        doc.elem("ETag", _quoted(part.etag))
+        doc.elem("Size", part.size)
+        _checksum_elems(doc, part.checksums)
+        doc.close("Part")
+    doc.close("ListPartsResult")
+    return doc.to_bytes()
+
+
+@dataclass
+class UploadEntry:
+    """One in-progress upload, an ``<Upload>`` row of ListMultipartUploads."""
+
+    key: str
+    upload_id: str
+    initiated: float
+    storage_class: str = "STANDARD"
+    checksum_algorithm: str | None = None
+
+
+def list_uploads(
+    *,
+    bucket: str,
+    key_marker: str | None,
+    upload_id_marker: str | None,
+    next_key_marker: str | None,
+    next_upload_id_marker: str | None,
+    max_uploads: int,
+    is_truncated: bool,
+    uploads: list[UploadEntry],
+    common_prefixes: list[str],
+    prefix: str | None,
+    delimiter: str | None,
+    encoding_type: str | None,
+    owner: tuple[str, str],
+) -> bytes:
+    """ListMultipartUploads: ``ListMultipartUploadsResult``.
+
+    With ``encoding_type='url'``, KeyMarker, NextKeyMarker, Prefix, Delimiter, keys and
+    common prefixes are URL-encoded; upload ids never are. ``owner`` is both the Initiator
+    and the Owner of every upload.
+    """
+    url = _url_mode(encoding_type)
+    enc = url_encode if url else _identity
+    doc = _Doc()
+    doc.open("ListMultipartUploadsResult", ns=True)
+    doc.elem("Bucket", bucket)
+    doc.elem("KeyMarker", enc(key_marker or ""))
+    doc.elem("UploadIdMarker", upload_id_marker or "")
+    doc.elem("NextKeyMarker", enc(next_key_marker or ""))
+    doc.elem("NextUploadIdMarker", next_upload_id_marker or "")
+    if delimiter:
+        doc.elem("Delimiter", enc(delimiter))
+    if prefix or delimiter:
+        doc.elem("Prefix", enc(prefix or ""))
+    doc.elem("MaxUploads", max_uploads)
+    if encoding_type:
+        doc.elem("EncodingType", "url" if url else encoding_type)
+    doc.elem("IsTruncated", is_truncated)
+    for upload in uploads:
+        doc.open("Upload")
+        doc.elem("Key", enc(upload.key))
+        doc.elem("UploadId", upload.upload_id)
+        _initiator(doc, owner)
+        doc.owner(owner)
+        doc.elem("StorageClass", upload.storage_class)
+        doc.elem("Initiated", iso8601(upload.initiated))
+        if upload.checksum_algorithm:
+            doc.elem("ChecksumAlgorithm", upload.checksum_algorithm.upper())
+        doc.close("Upload")
+    _common_prefixes(doc, common_prefixes, enc)
+    doc.close("ListMultipartUploadsResult")
+    return doc.to_bytes()

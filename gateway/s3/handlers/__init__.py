@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from gateway.s3.handlers import bucket, list, object
+from gateway.s3.handlers import bucket, list, multipart, object
 from gateway.s3.request import Reply, RequestContext
 
 Handler = Callable[[RequestContext], Awaitable[Reply]]
@@ -22,4 +22,11 @@ HANDLERS: dict[str, Handler] = {
     "HeadObject": object.head_object,
     "DeleteObject": object.delete_object,
     "DeleteObjects": object.delete_objects,
+    "CreateMultipartUpload": multipart.create_multipart_upload,
+    "UploadPart": multipart.upload_part,
+    "UploadPartCopy": multipart.upload_part_copy,
+    "CompleteMultipartUpload": multipart.complete_multipart_upload,
+    "AbortMultipartUpload": multipart.abort_multipart_upload,
+    "ListParts": multipart.list_parts,
+    "ListMultipartUploads": multipart.list_multipart_uploads,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 
 from gateway.cluster.store import ObjectVersion, StoreUnavailable
-from gateway.s3 import conditions, xml
+from gateway.s3 import conditions, multipart, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
 from gateway.s3.errors import S3Error
@@ -98,6 +98,24 @@ def _check_conditions(ctx: RequestContext, version: ObjectVersion, meta: ObjectM
         raise
 
 
+def _part_range(
+    ctx: RequestContext, meta: ObjectMeta, size: int, headers: dict[str, str]
+) -> tuple[int, int] | None:
+    """The byte range of ?partNumber=N (a simple object is one part)."""
+    if "partNumber" not in ctx.query:
+        return None
+    number = multipart.parse_part_number(ctx.query["partNumber"])
+    sizes = meta.parts or [size]
+    if number > len(sizes):
+        raise S3Error("InvalidPartNumber")
+    if meta.parts:
+        headers["x-amz-mp-parts-count"] = str(len(meta.parts))
+    start = sum(sizes[: number - 1])
+    if sizes[number - 1] == 0:
+        return None
+    return start, start + sizes[number - 1] - 1
+
+
 async def get_object(ctx: RequestContext) -> Reply:
     version = await _current(ctx, with_data=True)
     meta = ObjectMeta.decode(version.meta)
@@ -106,7 +124,9 @@ async def get_object(ctx: RequestContext) -> Reply:
     for param, header in _RESPONSE_OVERRIDES.items():
         if param in ctx.query:
             headers[header] = ctx.query[param]
-    byte_range = parse_range(ctx.headers.get("range"), version.size)
+    byte_range = _part_range(ctx, meta, version.size, headers)
+    if byte_range is None:
+        byte_range = parse_range(ctx.headers.get("range"), version.size)
     status = 200
     start, length = 0, version.size
     if byte_range is not None:
@@ -128,7 +148,9 @@ async def head_object(ctx: RequestContext) -> Reply:
     meta = ObjectMeta.decode(version.meta)
     _check_conditions(ctx, version, meta)
     headers = _object_headers(ctx, version, meta)
-    byte_range = parse_range(ctx.headers.get("range"), version.size)
+    byte_range = _part_range(ctx, meta, version.size, headers)
+    if byte_range is None:
+        byte_range = parse_range(ctx.headers.get("range"), version.size)
     status, length = 200, version.size
     if byte_range is not None:
         start, end = byte_range

@@ -1,0 +1,380 @@
+"""Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
+CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
+
+Upload state lives in etcd (coordinator/uploads.py) under a lease. Parts are
+stored on the replicas of the final object, in a namespace of their own, so
+completing an upload composes them on each node without copying bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from coordinator import uploads
+from coordinator.clock import to_seconds
+from gateway.cluster.namespaces import part_key, parts_namespace
+from gateway.cluster.store import StoreUnavailable
+from gateway.s3 import conditions, multipart, xml
+from gateway.s3.body import BodyPipeline
+from gateway.s3.checksums import ALGORITHMS, header_name
+from gateway.s3.copysource import parse_copy_range, parse_copy_source
+from gateway.s3.errors import S3Error
+from gateway.s3.handlers.bucket import XML_TYPE, existing_bucket, owner_of
+from gateway.s3.names import check_key
+from gateway.s3.objectmeta import ObjectMeta, from_request_headers
+from gateway.s3.request import Reply, RequestContext
+
+
+@dataclass
+class PartVersion:
+    """A stored part and the exact version that holds it."""
+
+    part: multipart.StoredPart
+    version_id: str
+
+
+async def _upload(ctx: RequestContext, *, allow_completing: bool = False) -> uploads.Upload:
+    upload_id = ctx.query.get("uploadId", "")
+    assert ctx.bucket is not None
+    found = await ctx.gateway.etcd_call(uploads.get, ctx.bucket, upload_id) if upload_id else None
+    if (
+        found is None
+        or found.record["key"] != ctx.key
+        or (found.state != "open" and not allow_completing)
+    ):
+        raise S3Error("NoSuchUpload", extra={"UploadId": upload_id})
+    return found
+
+
+async def _renew(ctx: RequestContext, upload: uploads.Upload) -> None:
+    """Keep an upload alive while parts arrive (at most once a minute or a
+    tenth of its TTL per gateway)."""
+    ttl = ctx.gateway.setting("multipart_upload_ttl")
+    upload_id = upload.record["upload_id"]
+    now = time.monotonic()
+    if now - ctx.gateway.upload_renewals.get(upload_id, 0.0) < min(60.0, ttl / 10):
+        return
+    ctx.gateway.upload_renewals[upload_id] = now
+    try:
+        await ctx.gateway.etcd_call(uploads.renew, upload.record["lease"])
+    except StoreUnavailable:
+        pass  # the part is stored; the lease is renewed by a later part
+
+
+async def _stored_parts(ctx: RequestContext, upload_id: str) -> dict[int, PartVersion]:
+    assert ctx.bucket is not None
+    listing = ctx.gateway.store.list_objects(parts_namespace(ctx.bucket), f"{upload_id}/", "")
+    parts: dict[int, PartVersion] = {}
+    while (entry := await listing.next()) is not None:
+        number = int(entry.key.rsplit("/", 1)[1])
+        meta = ObjectMeta.decode(entry.meta)
+        stored = multipart.StoredPart(
+            part_number=number,
+            etag=meta.etag,
+            size=entry.size,
+            last_modified=to_seconds(entry.timestamp),
+            checksums=meta.checksums,
+        )
+        parts[number] = PartVersion(stored, entry.version_id)
+    return parts
+
+
+async def create_multipart_upload(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None and ctx.key is not None
+    await existing_bucket(ctx)
+    check_key(ctx.key)
+    meta = from_request_headers(ctx.headers)
+    algorithm = ctx.headers.get("x-amz-checksum-algorithm", "").lower() or None
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise S3Error("InvalidRequest", f"Checksum algorithm {algorithm} is not supported")
+    checksum_type = ctx.headers.get("x-amz-checksum-type", "").upper() or None
+    if algorithm and checksum_type is None:
+        checksum_type = "FULL_OBJECT" if algorithm == "crc64nvme" else "COMPOSITE"
+    owner, _ = owner_of(ctx)
+    record = {
+        "bucket": ctx.bucket,
+        "key": ctx.key,
+        "upload_id": uploads.new_upload_id(),
+        "owner": owner,
+        "meta": meta.encode(),
+        "tagging": ctx.headers.get("x-amz-tagging", ""),
+        "checksum_algorithm": algorithm,
+        "checksum_type": checksum_type,
+    }
+    ttl = int(ctx.gateway.setting("multipart_upload_ttl"))
+    record = await ctx.gateway.etcd_call(uploads.create, record, ttl)
+    headers = dict(XML_TYPE)
+    if algorithm:
+        headers["x-amz-checksum-algorithm"] = algorithm.upper()
+        headers["x-amz-checksum-type"] = checksum_type or "COMPOSITE"
+    body = xml.initiate_multipart(ctx.bucket, ctx.key, record["upload_id"])
+    return Reply(200, headers, body)
+
+
+def _part_headers(headers: dict[str, str], algorithm: str | None) -> dict[str, str]:
+    """Request headers, asking the pipeline for the upload's checksum too."""
+    if algorithm and "x-amz-sdk-checksum-algorithm" not in headers:
+        return {**headers, "x-amz-sdk-checksum-algorithm": algorithm}
+    return headers
+
+
+async def upload_part(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None and ctx.key is not None
+    number = multipart.parse_part_number(ctx.query.get("partNumber"))
+    upload = await _upload(ctx)
+    algorithm = upload.record.get("checksum_algorithm")
+    pipeline = BodyPipeline(_part_headers(ctx.headers, algorithm), ctx.auth)
+    meta = ObjectMeta(etag="")
+
+    def make_meta(size: int) -> bytes:
+        meta.etag = pipeline.md5_hex
+        meta.checksums = pipeline.checksums
+        return meta.encode()
+
+    await ctx.gateway.store.put_object(
+        ctx.bucket,
+        ctx.key,
+        ctx.body(pipeline),
+        make_meta,
+        size_hint=pipeline.declared_length,
+        stored_as=(parts_namespace(ctx.bucket), part_key(upload.record["upload_id"], number)),
+    )
+    await _renew(ctx, upload)
+    headers = {"ETag": meta.quoted_etag}
+    for algo, value in meta.checksums.items():
+        headers[header_name(algo)] = value
+    return Reply(200, headers)
+
+
+async def _hashed(stream: AsyncIterator[bytes], md5: hashlib._Hash) -> AsyncIterator[bytes]:
+    async for chunk in stream:
+        md5.update(chunk)
+        yield chunk
+
+
+async def upload_part_copy(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None and ctx.key is not None
+    number = multipart.parse_part_number(ctx.query.get("partNumber"))
+    upload = await _upload(ctx)
+    source = parse_copy_source(ctx.headers["x-amz-copy-source"])
+    if await ctx.gateway.bucket(source.bucket) is None:
+        raise S3Error("NoSuchBucket", extra={"BucketName": source.bucket})
+    version = await ctx.gateway.store.head_object(source.bucket, source.key)
+    if version is None:
+        raise S3Error("NoSuchKey", extra={"Key": source.key})
+    source_meta = ObjectMeta.decode(version.meta)
+    copy_conditions = {
+        name.removeprefix("x-amz-copy-source-"): value
+        for name, value in ctx.headers.items()
+        if name.startswith("x-amz-copy-source-if-")
+    }
+    try:
+        conditions.check(copy_conditions, source_meta.etag, to_seconds(version.timestamp))
+    except S3Error as exc:
+        raise S3Error("PreconditionFailed") from exc  # a copy answers 412, never 304
+    start, end = 0, version.size - 1
+    if "x-amz-copy-source-range" in ctx.headers:
+        start, end = parse_copy_range(ctx.headers["x-amz-copy-source-range"], version.size)
+    length = end - start + 1
+    md5 = hashlib.md5()
+    meta = ObjectMeta(etag="")
+
+    def make_meta(size: int) -> bytes:
+        meta.etag = md5.hexdigest()
+        return meta.encode()
+
+    if length > 0 and version.size > 0:
+        stream = await ctx.gateway.store.get_object(source.bucket, version, start, length)
+    else:
+        stream = _empty()
+    stored = await ctx.gateway.store.put_object(
+        ctx.bucket,
+        ctx.key,
+        _hashed(stream, md5),
+        make_meta,
+        size_hint=max(length, 0),
+        stored_as=(parts_namespace(ctx.bucket), part_key(upload.record["upload_id"], number)),
+    )
+    await _renew(ctx, upload)
+    body = xml.copy_part_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
+    return Reply(200, dict(XML_TYPE), body)
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+def _final_meta(
+    upload: uploads.Upload, chosen: list[multipart.StoredPart]
+) -> tuple[ObjectMeta, dict[str, str]]:
+    record = upload.record
+    meta = ObjectMeta.decode(record["meta"])
+    meta.etag = multipart.multipart_etag([p.etag for p in chosen])
+    meta.parts = [p.size for p in chosen]
+    checksums: dict[str, str] = {}
+    algorithm = record.get("checksum_algorithm")
+    if algorithm and all(algorithm in p.checksums for p in chosen):
+        if record.get("checksum_type") == "FULL_OBJECT" and algorithm.startswith("crc"):
+            checksums[algorithm] = multipart.full_object_crc(
+                algorithm, [(p.checksums[algorithm], p.size) for p in chosen]
+            )
+        else:
+            checksums[algorithm] = multipart.composite_checksum(
+                algorithm, [p.checksums[algorithm] for p in chosen]
+            )
+        meta.checksum_type = record.get("checksum_type")
+    meta.checksums = checksums
+    return meta, checksums
+
+
+async def complete_multipart_upload(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None and ctx.key is not None
+    upload = await _upload(ctx, allow_completing=True)
+    upload_id = upload.record["upload_id"]
+    requested = multipart.parse_complete(await ctx.read_small_body(4 << 20), upload_id=upload_id)
+    if upload.state == "open":
+        stored = await _stored_parts(ctx, upload_id)
+        chosen = multipart.validate_parts(
+            requested, {n: p.part for n, p in stored.items()}, upload_id=upload_id
+        )
+        meta, _ = _final_meta(upload, chosen)
+        completion = {
+            "version_id": uuid.uuid4().hex,
+            "timestamp": ctx.gateway.clock.now(),
+            "sources": [
+                [part_key(upload_id, p.part_number), stored[p.part_number].version_id]
+                for p in chosen
+            ],
+            "meta": meta.encode(),
+            "requested": [[p.part_number, p.etag] for p in requested],
+        }
+        if not await ctx.gateway.etcd_call(uploads.begin_complete, upload, completion):
+            # Someone else aborted or completed it first.
+            upload = await _upload(ctx, allow_completing=True)
+            if upload.state != "completing":
+                raise S3Error("NoSuchUpload", extra={"UploadId": upload_id})
+    completion = upload.record["completion"] if upload.state == "completing" else completion
+    if upload.state == "completing" and completion["requested"] != [
+        [p.part_number, p.etag] for p in requested
+    ]:
+        raise S3Error("NoSuchUpload", "The upload is being completed with other parts.")
+    await ctx.gateway.store.compose_object(
+        ctx.bucket,
+        ctx.key,
+        parts_namespace(ctx.bucket),
+        [(k, v) for k, v in completion["sources"]],
+        completion["meta"],
+        completion["version_id"],
+        completion["timestamp"],
+    )
+    try:  # parts uploaded but not named in the request
+        await ctx.gateway.store.delete_prefix(parts_namespace(ctx.bucket), f"{upload_id}/")
+    except StoreUnavailable:
+        pass  # the reaper finds them later
+    await ctx.gateway.etcd_call(uploads.finish, upload)
+    ctx.gateway.upload_renewals.pop(upload_id, None)
+    meta = ObjectMeta.decode(completion["meta"])
+    headers = dict(XML_TYPE)
+    for algo, value in meta.checksums.items():
+        headers[header_name(algo)] = value
+    body = xml.complete_multipart(
+        f"/{ctx.bucket}/{ctx.key}",
+        ctx.bucket,
+        ctx.key,
+        meta.quoted_etag,
+        meta.checksums,
+        meta.checksum_type,
+    )
+    return Reply(200, headers, body)
+
+
+async def abort_multipart_upload(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None
+    upload = await _upload(ctx)
+    if not await ctx.gateway.etcd_call(uploads.abort, upload):
+        raise S3Error("NoSuchUpload", extra={"UploadId": upload.record["upload_id"]})
+    upload_id = upload.record["upload_id"]
+    ctx.gateway.upload_renewals.pop(upload_id, None)
+    try:
+        await ctx.gateway.store.delete_prefix(parts_namespace(ctx.bucket), f"{upload_id}/")
+    except StoreUnavailable:
+        pass  # the reaper removes what is left
+    return Reply(204)
+
+
+async def list_parts(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None and ctx.key is not None
+    upload = await _upload(ctx)
+    record = upload.record
+    marker = multipart.parse_part_number_marker(ctx.query.get("part-number-marker"))
+    max_parts = multipart.parse_max_count(ctx.query.get("max-parts"), "max-parts")
+    stored = await _stored_parts(ctx, record["upload_id"])
+    ordered = [stored[n].part for n in sorted(stored)]
+    page, truncated, next_marker = multipart.page_parts(ordered, marker, max_parts)
+    owner = (record["owner"], record["owner"])
+    body = xml.list_parts(
+        bucket=ctx.bucket,
+        key=ctx.key,
+        upload_id=record["upload_id"],
+        part_number_marker=marker,
+        next_part_number_marker=next_marker,
+        max_parts=max_parts,
+        is_truncated=truncated,
+        parts=page,
+        initiator=owner,
+        owner=owner,
+        checksum_algorithm=record.get("checksum_algorithm"),
+        checksum_type=record.get("checksum_type"),
+    )
+    return Reply(200, dict(XML_TYPE), body)
+
+
+async def list_multipart_uploads(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None
+    await existing_bucket(ctx)
+    records = await ctx.gateway.etcd_call(uploads.list_bucket, ctx.bucket)
+    entries = [
+        xml.UploadEntry(
+            key=r["key"],
+            upload_id=r["upload_id"],
+            initiated=r["initiated"],
+            checksum_algorithm=r.get("checksum_algorithm"),
+        )
+        for r in records
+        if r["state"] == "open"
+    ]
+    prefix = ctx.query.get("prefix", "")
+    delimiter = ctx.query.get("delimiter", "")
+    key_marker = ctx.query.get("key-marker", "")
+    upload_id_marker = ctx.query.get("upload-id-marker", "")
+    max_uploads = multipart.parse_max_count(ctx.query.get("max-uploads"), "max-uploads")
+    page, prefixes, truncated, next_key, next_upload = multipart.page_uploads(
+        entries,
+        prefix=prefix,
+        delimiter=delimiter,
+        key_marker=key_marker,
+        upload_id_marker=upload_id_marker,
+        max_uploads=max_uploads,
+    )
+    encoding = ctx.query.get("encoding-type")
+    body = xml.list_uploads(
+        bucket=ctx.bucket,
+        key_marker=key_marker,
+        upload_id_marker=upload_id_marker,
+        next_key_marker=next_key,
+        next_upload_id_marker=next_upload,
+        max_uploads=max_uploads,
+        is_truncated=truncated,
+        uploads=page,
+        common_prefixes=prefixes,
+        prefix=prefix,
+        delimiter=delimiter,
+        encoding_type=encoding if encoding == "url" else None,
+        owner=owner_of(ctx),
+    )
+    return Reply(200, dict(XML_TYPE), body)

@@ -146,6 +146,13 @@ def _error_reply(err: S3Error, request_id: str, resource: str, method: str) -> R
     return Reply(err.status, headers, error_xml(err, request_id))
 
 
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
+
+
 async def serve_s3(gateway: Gateway) -> Response:
     started = time.perf_counter()
     request_id = secrets.token_hex(8).upper()
@@ -200,6 +207,19 @@ async def serve_s3(gateway: Gateway) -> Response:
             wire_body=wire_body.__aiter__(),
         )
         reply = await handler(ctx)
+    except BaseExceptionGroup as group:
+        # Errors raised inside a nursery arrive grouped; answer with the first.
+        first = _first_leaf(group)
+        if isinstance(first, S3Error):
+            reply = _error_reply(first, request_id, raw_path, method)
+        elif isinstance(first, StoreUnavailable):
+            log.warning("store unavailable request_id=%s op=%s: %s", request_id, operation, first)
+            reply = _error_reply(
+                S3Error("ServiceUnavailable", str(first)), request_id, raw_path, method
+            )
+        else:
+            log.error("internal error request_id=%s op=%s", request_id, operation, exc_info=group)
+            reply = _error_reply(S3Error("InternalError"), request_id, raw_path, method)
     except S3Error as err:
         reply = _error_reply(err, request_id, raw_path, method)
     except StoreUnavailable as exc:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13proto/storage.proto\x12\x0ftessera.storage\"0\n\rComposeSource\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\"\x92\x01\n\x0e\x43omposeRequest\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tessera.storage.PutHeader\x12\x15\n\rsource_bucket\x18\x02 \x01(\t\x12/\n\x07sources\x18\x03 \x03(\x0b\x32\x1e.tessera.storage.ComposeSource\x12\x0c\n\x04meta\x18\x04 \x01(\x0c\"5\n\x13\x44\x65letePrefixRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06prefix\x18\x02 \x01(\t\"$\n\x11\x44\x65letePrefixReply\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"\'\n\x15ListNamespacesRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\")\n\x13ListNamespacesReply\x12\x12\n\nnamespaces\x18\x01 \x03(\t\"O\n\tPutHeader\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\"\'\n\tPutCommit\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x0c\n\x04meta\x18\x02 \x01(\x0c\"\x80\x01\n\nPutMessage\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tessera.storage.PutHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12,\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x1a.tessera.storage.PutCommitH\x00\x42\x06\n\x04\x62ody\"p\n\x08PutWhole\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tessera.storage.PutHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12*\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x1a.tessera.storage.PutCommit\")\n\x08PutReply\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\x0c\n\x04size\x18\x02 \x01(\x04\"@\n\x0bHeadRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x14\n\x0cinline_limit\x18\x03 \x01(\r\"\x9c\x01\n\nObjectInfo\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\x12\x0c\n\x04size\x18\x05 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x06 \x01(\x08\x12\x0c\n\x04meta\x18\x07 \x01(\x0c\x12\x10\n\x08has_data\x18\x08 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\t \x01(\x0c\"]\n\nGetRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0e\n\x06length\x18\x05 \x01(\x04\"C\n\x08GetChunk\x12)\n\x04info\x18\x01 \x01(\x0b\x32\x1b.tessera.storage.ObjectInfo\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"S\n\rDeleteRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\"\x1e\n\x0b\x44\x65leteReply\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\"Q\n\x0bListRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x13\n\x0bstart_after\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\r\"K\n\tListReply\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.tessera.storage.ObjectInfo\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"\x11\n\x0fNodeInfoRequest\"\xaa\x01\n\rNodeInfoReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61pacity_bytes\x18\x03 \x01(\x04\x12\x12\n\nused_bytes\x18\x04 \x01(\x04\x12\x0f\n\x07objects\x18\x05 \x01(\x04\x12\x14\n\x0c\x62ytes_stored\x18\x06 \x01(\x04\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x08 \x01(\x01\x32\x94\x06\n\x07Storage\x12\x45\n\tPutObject\x12\x1b.tessera.storage.PutMessage\x1a\x19.tessera.storage.PutReply(\x01\x12\x46\n\x0ePutObjectWhole\x12\x19.tessera.storage.PutWhole\x1a\x19.tessera.storage.PutReply\x12G\n\nHeadObject\x12\x1c.tessera.storage.HeadRequest\x1a\x1b.tessera.storage.ObjectInfo\x12\x45\n\tGetObject\x12\x1b.tessera.storage.GetRequest\x1a\x19.tessera.storage.GetChunk0\x01\x12L\n\x0c\x44\x65leteObject\x12\x1e.tessera.storage.DeleteRequest\x1a\x1c.tessera.storage.DeleteReply\x12G\n\x0bListObjects\x12\x1c.tessera.storage.ListRequest\x1a\x1a.tessera.storage.ListReply\x12L\n\x08NodeInfo\x12 .tessera.storage.NodeInfoRequest\x1a\x1e.tessera.storage.NodeInfoReply\x12K\n\rComposeObject\x12\x1f.tessera.storage.ComposeRequest\x1a\x19.tessera.storage.PutReply\x12X\n\x0c\x44\x65letePrefix\x12$.tessera.storage.DeletePrefixRequest\x1a\".tessera.storage.DeletePrefixReply\x12^\n\x0eListNamespaces\x12&.tessera.storage.ListNamespacesRequest\x1a$.tessera.storage.ListNamespacesReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13proto/storage.proto\x12\x0ftessera.storage\"0\n\rComposeSource\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\"\x92\x01\n\x0e\x43omposeRequest\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tessera.storage.PutHeader\x12\x15\n\rsource_bucket\x18\x02 \x01(\t\x12/\n\x07sources\x18\x03 \x03(\x0b\x32\x1e.tessera.storage.ComposeSource\x12\x0c\n\x04meta\x18\x04 \x01(\x0c\"5\n\x13\x44\x65letePrefixRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06prefix\x18\x02 \x01(\t\"$\n\x11\x44\x65letePrefixReply\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"\'\n\x15ListNamespacesRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\")\n\x13ListNamespacesReply\x12\x12\n\nnamespaces\x18\x01 \x03(\t\"O\n\tPutHeader\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\":\n\tPutCommit\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x0c\n\x04meta\x18\x02 \x01(\x0c\x12\x11\n\ttimestamp\x18\x03 \x01(\x04\"\x80\x01\n\nPutMessage\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tessera.storage.PutHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12,\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x1a.tessera.storage.PutCommitH\x00\x42\x06\n\x04\x62ody\"p\n\x08PutWhole\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tessera.storage.PutHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12*\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x1a.tessera.storage.PutCommit\"C\n\x08PutReply\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x18\n\x10newest_timestamp\x18\x03 \x01(\x04\"@\n\x0bHeadRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x14\n\x0cinline_limit\x18\x03 \x01(\r\"\x9c\x01\n\nObjectInfo\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\x12\x0c\n\x04size\x18\x05 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x06 \x01(\x08\x12\x0c\n\x04meta\x18\x07 \x01(\x0c\x12\x10\n\x08has_data\x18\x08 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\t \x01(\x0c\"]\n\nGetRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0e\n\x06length\x18\x05 \x01(\x04\"C\n\x08GetChunk\x12)\n\x04info\x18\x01 \x01(\x0b\x32\x1b.tessera.storage.ObjectInfo\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"S\n\rDeleteRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nversion_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\"8\n\x0b\x44\x65leteReply\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\x18\n\x10newest_timestamp\x18\x02 \x01(\x04\"Q\n\x0bListRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x13\n\x0bstart_after\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\r\"K\n\tListReply\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.tessera.storage.ObjectInfo\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"\x11\n\x0fNodeInfoRequest\"\xaa\x01\n\rNodeInfoReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61pacity_bytes\x18\x03 \x01(\x04\x12\x12\n\nused_bytes\x18\x04 \x01(\x04\x12\x0f\n\x07objects\x18\x05 \x01(\x04\x12\x14\n\x0c\x62ytes_stored\x18\x06 \x01(\x04\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x08 \x01(\x01\x32\x94\x06\n\x07Storage\x12\x45\n\tPutObject\x12\x1b.tessera.storage.PutMessage\x1a\x19.tessera.storage.PutReply(\x01\x12\x46\n\x0ePutObjectWhole\x12\x19.tessera.storage.PutWhole\x1a\x19.tessera.storage.PutReply\x12G\n\nHeadObject\x12\x1c.tessera.storage.HeadRequest\x1a\x1b.tessera.storage.ObjectInfo\x12\x45\n\tGetObject\x12\x1b.tessera.storage.GetRequest\x1a\x19.tessera.storage.GetChunk0\x01\x12L\n\x0c\x44\x65leteObject\x12\x1e.tessera.storage.DeleteRequest\x1a\x1c.tessera.storage.DeleteReply\x12G\n\x0bListObjects\x12\x1c.tessera.storage.ListRequest\x1a\x1a.tessera.storage.ListReply\x12L\n\x08NodeInfo\x12 .tessera.storage.NodeInfoRequest\x1a\x1e.tessera.storage.NodeInfoReply\x12K\n\rComposeObject\x12\x1f.tessera.storage.ComposeRequest\x1a\x19.tessera.storage.PutReply\x12X\n\x0c\x44\x65letePrefix\x12$.tessera.storage.DeletePrefixRequest\x1a\".tessera.storage.DeletePrefixReply\x12^\n\x0eListNamespaces\x12&.tessera.storage.ListNamespacesRequest\x1a$.tessera.storage.ListNamespacesReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,33 +46,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUTHEADER']._serialized_start=416
   _globals['_PUTHEADER']._serialized_end=495
   _globals['_PUTCOMMIT']._serialized_start=497
-  _globals['_PUTCOMMIT']._serialized_end=536
-  _globals['_PUTMESSAGE']._serialized_start=539
-  _globals['_PUTMESSAGE']._serialized_end=667
-  _globals['_PUTWHOLE']._serialized_start=669
-  _globals['_PUTWHOLE']._serialized_end=781
-  _globals['_PUTREPLY']._serialized_start=783
-  _globals['_PUTREPLY']._serialized_end=824
-  _globals['_HEADREQUEST']._serialized_start=826
-  _globals['_HEADREQUEST']._serialized_end=890
-  _globals['_OBJECTINFO']._serialized_start=893
-  _globals['_OBJECTINFO']._serialized_end=1049
-  _globals['_GETREQUEST']._serialized_start=1051
-  _globals['_GETREQUEST']._serialized_end=1144
-  _globals['_GETCHUNK']._serialized_start=1146
-  _globals['_GETCHUNK']._serialized_end=1213
-  _globals['_DELETEREQUEST']._serialized_start=1215
-  _globals['_DELETEREQUEST']._serialized_end=1298
-  _globals['_DELETEREPLY']._serialized_start=1300
-  _globals['_DELETEREPLY']._serialized_end=1330
-  _globals['_LISTREQUEST']._serialized_start=1332
-  _globals['_LISTREQUEST']._serialized_end=1413
-  _globals['_LISTREPLY']._serialized_start=1415
-  _globals['_LISTREPLY']._serialized_end=1490
-  _globals['_NODEINFOREQUEST']._serialized_start=1492
-  _globals['_NODEINFOREQUEST']._serialized_end=1509
-  _globals['_NODEINFOREPLY']._serialized_start=1512
-  _globals['_NODEINFOREPLY']._serialized_end=1682
-  _globals['_STORAGE']._serialized_start=1685
-  _globals['_STORAGE']._serialized_end=2473
+  _globals['_PUTCOMMIT']._serialized_end=555
+  _globals['_PUTMESSAGE']._serialized_start=558
+  _globals['_PUTMESSAGE']._serialized_end=686
+  _globals['_PUTWHOLE']._serialized_start=688
+  _globals['_PUTWHOLE']._serialized_end=800
+  _globals['_PUTREPLY']._serialized_start=802
+  _globals['_PUTREPLY']._serialized_end=869
+  _globals['_HEADREQUEST']._serialized_start=871
+  _globals['_HEADREQUEST']._serialized_end=935
+  _globals['_OBJECTINFO']._serialized_start=938
+  _globals['_OBJECTINFO']._serialized_end=1094
+  _globals['_GETREQUEST']._serialized_start=1096
+  _globals['_GETREQUEST']._serialized_end=1189
+  _globals['_GETCHUNK']._serialized_start=1191
+  _globals['_GETCHUNK']._serialized_end=1258
+  _globals['_DELETEREQUEST']._serialized_start=1260
+  _globals['_DELETEREQUEST']._serialized_end=1343
+  _globals['_DELETEREPLY']._serialized_start=1345
+  _globals['_DELETEREPLY']._serialized_end=1401
+  _globals['_LISTREQUEST']._serialized_start=1403
+  _globals['_LISTREQUEST']._serialized_end=1484
+  _globals['_LISTREPLY']._serialized_start=1486
+  _globals['_LISTREPLY']._serialized_end=1561
+  _globals['_NODEINFOREQUEST']._serialized_start=1563
+  _globals['_NODEINFOREQUEST']._serialized_end=1580
+  _globals['_NODEINFOREPLY']._serialized_start=1583
+  _globals['_NODEINFOREPLY']._serialized_end=1753
+  _globals['_STORAGE']._serialized_start=1756
+  _globals['_STORAGE']._serialized_end=2544
 # @@protoc_insertion_point(module_scope)

@@ -65,12 +65,14 @@ class PutHeader(_message.Message):
     def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class PutCommit(_message.Message):
-    __slots__ = ("size", "meta")
+    __slots__ = ("size", "meta", "timestamp")
     SIZE_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     size: int
     meta: bytes
-    def __init__(self, size: _Optional[int] = ..., meta: _Optional[bytes] = ...) -> None: ...
+    timestamp: int
+    def __init__(self, size: _Optional[int] = ..., meta: _Optional[bytes] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class PutMessage(_message.Message):
     __slots__ = ("header", "data", "commit")
@@ -93,12 +95,14 @@ class PutWhole(_message.Message):
     def __init__(self, header: _Optional[_Union[PutHeader, _Mapping]] = ..., data: _Optional[bytes] = ..., commit: _Optional[_Union[PutCommit, _Mapping]] = ...) -> None: ...
 
 class PutReply(_message.Message):
-    __slots__ = ("applied", "size")
+    __slots__ = ("applied", "size", "newest_timestamp")
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     applied: bool
     size: int
-    def __init__(self, applied: _Optional[bool] = ..., size: _Optional[int] = ...) -> None: ...
+    newest_timestamp: int
+    def __init__(self, applied: _Optional[bool] = ..., size: _Optional[int] = ..., newest_timestamp: _Optional[int] = ...) -> None: ...
 
 class HeadRequest(_message.Message):
     __slots__ = ("bucket", "key", "inline_limit")
@@ -167,10 +171,12 @@ class DeleteRequest(_message.Message):
     def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class DeleteReply(_message.Message):
-    __slots__ = ("applied",)
+    __slots__ = ("applied", "newest_timestamp")
     APPLIED_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     applied: bool
-    def __init__(self, applied: _Optional[bool] = ...) -> None: ...
+    newest_timestamp: int
+    def __init__(self, applied: _Optional[bool] = ..., newest_timestamp: _Optional[int] = ...) -> None: ...
 
 class ListRequest(_message.Message):
     __slots__ = ("bucket", "prefix", "start_after", "limit")

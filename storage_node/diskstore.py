@@ -108,8 +108,11 @@ class PendingWrite:
                 self._crcs.append(self._block_crc)
                 self._block_crc, self._block_fill = 0, 0
 
-    def commit(self, size: int, meta: bytes) -> bool:
-        """Make the version durable and visible. Returns False if a newer one exists."""
+    def commit(self, size: int, meta: bytes, ts: int = 0) -> bool:
+        """Make the version durable and visible. Returns False if a newer one
+        exists. ts, when given, replaces the timestamp from begin_write."""
+        if ts:
+            self.ts = ts
         if size != self.size:
             self.abort()
             raise ValueError(f"size mismatch: header says {size}, received {self.size}")

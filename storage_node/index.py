@@ -214,7 +214,9 @@ class Index:
         """Store row unless a newer one exists. Returns (applied, replaced row)."""
         with self.transaction() as tx:
             old = tx.get(row.bucket, row.key)
-            if old is not None and (old.ts, old.version_id) >= (row.ts, row.version_id):
+            if old is not None and (old.ts, old.version_id) == (row.ts, row.version_id):
+                return True, None  # this very version again (a retry): already stored
+            if old is not None and (old.ts, old.version_id) > (row.ts, row.version_id):
                 return False, None
             tx.put(row)
             return True, old

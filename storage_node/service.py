@@ -52,10 +52,14 @@ class StorageService(pb_grpc.StorageServicer):
                 elif kind == "data":
                     pending.write(message.data)
                 elif kind == "commit":
-                    applied = pending.commit(message.commit.size, message.commit.meta)
-                    size = pending.size
-                    pending = None
-                    return pb.PutReply(applied=applied, size=size)
+                    c = message.commit
+                    applied = pending.commit(c.size, c.meta, c.timestamp)
+                    done, pending = pending, None
+                    return pb.PutReply(
+                        applied=applied,
+                        size=done.size,
+                        newest_timestamp=self._newest(done.bucket, done.key),
+                    )
             # The stream ended without a commit: the writer gave up.
             context.abort(grpc.StatusCode.ABORTED, "stream ended before commit")
         except ValueError as exc:
@@ -72,14 +76,18 @@ class StorageService(pb_grpc.StorageServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
             pending.write(request.data)
-            applied = pending.commit(request.commit.size, request.commit.meta)
+            applied = pending.commit(
+                request.commit.size, request.commit.meta, request.commit.timestamp
+            )
         except ValueError as exc:
             pending.abort()
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except BaseException:
             pending.abort()
             raise
-        return pb.PutReply(applied=applied, size=pending.size)
+        return pb.PutReply(
+            applied=applied, size=pending.size, newest_timestamp=self._newest(h.bucket, h.key)
+        )
 
     def HeadObject(self, request, context):  # noqa: N802
         row = self.store.head(request.bucket, request.key)
@@ -117,11 +125,17 @@ class StorageService(pb_grpc.StorageServicer):
             # A later segment of a composed version went away: it was replaced meanwhile.
             context.abort(grpc.StatusCode.NOT_FOUND, "version replaced during read")
 
+    def _newest(self, bucket: str, key: str) -> int:
+        row = self.store.head(bucket, key)
+        return row.ts if row is not None else 0
+
     def DeleteObject(self, request, context):  # noqa: N802
         applied = self.store.tombstone(
             request.bucket, request.key, request.version_id, request.timestamp
         )
-        return pb.DeleteReply(applied=applied)
+        return pb.DeleteReply(
+            applied=applied, newest_timestamp=self._newest(request.bucket, request.key)
+        )
 
     def ListObjects(self, request, context):  # noqa: N802
         limit = min(request.limit or 1000, MAX_LIST)

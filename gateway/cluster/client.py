@@ -15,6 +15,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -27,7 +28,7 @@ from coordinator.placement import NodeEntry, write_quorum
 from gateway.cluster.bridge import AsyncioBridge
 from gateway.cluster.listing import MergedListing
 from gateway.cluster.nodes import NodeDirectory
-from gateway.cluster.store import ObjectVersion, StoreUnavailable
+from gateway.cluster.store import ObjectVersion, StoreUnavailable, VersionGone
 from proto import storage_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ CHUNK_SIZE = 1 << 20
 # Messages queued per replica stream before the sender waits.
 QUEUE_DEPTH = 4
 HEAD_TIMEOUT = 5.0
+# A replica that accepts no data for this long is dropped from a write.
+STALL_TIMEOUT = 30.0
+# After the last byte, how long a write waits for its quorum of acks.
+ACK_TIMEOUT = 60.0
 # Bodies announced at most this long are sent to replicas in one message.
 SMALL_PUT_LIMIT = 256 * 1024
 # Objects up to this size come back with the quorum head: one round trip.
@@ -58,11 +63,18 @@ class ReplicaWriter:
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.finished = threading.Event()
         self.error: Exception | None = None
+        self._future: Any = None
+        self.reply: pb.PutReply | None = None
 
     def _requests(self):
         yield pb.PutMessage(header=self._header)
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                if self.finished.is_set():
+                    return  # the RPC ended without us: don't keep this thread
+                continue
             if item is _ABORT:
                 return  # ending without a commit makes the node discard the write
             yield item
@@ -72,11 +84,11 @@ class ReplicaWriter:
     def start(self, report: Callable[[ReplicaWriter, bool], None]) -> None:
         """Start the RPC; gRPC consumes the queue from its own thread and
         `report(self, ok)` runs (from a gRPC thread) when the node answered."""
-        future = self._stub.PutObject.future(self._requests())
+        future = self._future = self._stub.PutObject.future(self._requests())
 
         def done(result: Any) -> None:
             try:
-                result.result()
+                self.reply = result.result()
                 ok = True
             except BaseException as exc:  # RpcError, or CancelledError
                 self.error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
@@ -97,13 +109,26 @@ class ReplicaWriter:
             return False
 
     def put_blocking(self, message: Any) -> None:
-        """Queue, waiting for room, unless the RPC already ended (worker thread)."""
+        """Queue, waiting for room, unless the RPC already ended (worker thread).
+
+        A replica that takes nothing for STALL_TIMEOUT is given up on, so one
+        stuck disk cannot hold a write that a quorum can finish."""
+        deadline = time.monotonic() + STALL_TIMEOUT
         while not self.finished.is_set():
             try:
                 self._queue.put(message, timeout=0.2)
                 return
             except queue.Full:
-                continue
+                if time.monotonic() > deadline:
+                    self.give_up(TimeoutError(f"replica took no data for {STALL_TIMEOUT} s"))
+                    return
+
+    def give_up(self, reason: Exception) -> None:
+        """Fail this replica's write now and cancel its RPC."""
+        if self.error is None:
+            self.error = reason
+        if self._future is not None:
+            self._future.cancel()
 
     def abort(self) -> None:
         while not self.finished.is_set():
@@ -211,7 +236,9 @@ class ClusterStore:
                 size += len(buffer)
                 await self._send(writers, pb.PutMessage(data=bytes(buffer)), quorum)
             meta = make_meta(size)
-            commit = pb.PutMessage(commit=pb.PutCommit(size=size, meta=meta))
+            # Ordered by when the body finished and verified, not when it began.
+            timestamp = self.clock.now()
+            commit = pb.PutMessage(commit=pb.PutCommit(size=size, meta=meta, timestamp=timestamp))
             await self._send(writers, commit, quorum)
         except BaseException:
             for writer in writers:
@@ -222,9 +249,18 @@ class ClusterStore:
         while acks < quorum:
             if len(writers) - failures < quorum:
                 raise StoreUnavailable(f"only {acks} of {len(replicas)} replicas stored the object")
-            writer, ok = await results.receive()
+            with trio.move_on_after(ACK_TIMEOUT) as waited:
+                writer, ok = await results.receive()
+            if waited.cancelled_caught:
+                for slow in writers:
+                    slow.give_up(TimeoutError("no acknowledgement"))
+                raise StoreUnavailable(
+                    f"only {acks} of {len(replicas)} replicas acknowledged in time"
+                )
             if ok:
                 acks += 1
+                if writer.reply is not None:
+                    self.clock.observe(writer.reply.newest_timestamp)
             else:
                 failures += 1
                 log.warning(
@@ -248,6 +284,7 @@ class ClusterStore:
             if len(data) > 2 * SMALL_PUT_LIMIT:  # the client lied about the length
                 raise StoreUnavailable("body larger than announced")
         meta = make_meta(len(data))
+        header.timestamp = self.clock.now()  # ordered by when the body verified
         request = pb.PutWhole(
             header=header, data=bytes(data), commit=pb.PutCommit(size=len(data), meta=meta)
         )
@@ -258,6 +295,8 @@ class ClusterStore:
             raise StoreUnavailable(
                 f"only {len(answers)} of {len(replicas)} replicas stored the object"
             )
+        for _, reply in answers:
+            self.clock.observe(reply.newest_timestamp)
         return ObjectVersion(
             header.key, header.version_id, header.timestamp, len(data), False, meta
         )
@@ -334,6 +373,8 @@ class ClusterStore:
             bucket=bucket, key=key, version_id=uuid.uuid4().hex, timestamp=self.clock.now()
         )
         answers = await self._gather(replicas, "DeleteObject", request, need=len(replicas))
+        for _, reply in answers:
+            self.clock.observe(reply.newest_timestamp)
         if len(answers) < quorum:
             raise StoreUnavailable(
                 f"only {len(answers)} of {len(replicas)} replicas recorded the delete"
@@ -351,6 +392,14 @@ class ClusterStore:
         if len(answers) < need:
             raise StoreUnavailable(f"{len(answers)} of {len(replicas)} replicas answered")
         found = [(n, i) for n, i in answers if i.found]
+        if not found:
+            # The placement may have changed (a node joined) since this key
+            # was written, and no data moved yet: look on the other nodes
+            # before answering 404. Free while every node holds every key.
+            others = [n for n in self.directory.nodes() if n not in replicas]
+            if others:
+                answers = await self._gather(others, "HeadObject", request, need=len(others))
+                found = [(n, i) for n, i in answers if i.found]
         if not found:
             return None
         newest = max(found, key=lambda pair: (pair[1].timestamp, pair[1].version_id))[1]
@@ -372,7 +421,7 @@ class ClusterStore:
         if version.data is not None:
             return _once(version.data[offset : offset + length if length else None])
         replicas, _ = self._replicas(bucket, version.key)
-        by_id = {n.node_id: n for n in replicas}
+        by_id = {n.node_id: n for n in self.directory.nodes()}
         order = [by_id[h] for h in version.holders if h in by_id]
         order += [n for n in replicas if n not in order]
         candidates = [n for n in order if self.directory.is_live(n.node_id)]
@@ -394,16 +443,25 @@ class ClusterStore:
             offset=offset,
             length=length,
         )
+        not_found = 0
+        tried = 0
         while candidates:
             node = candidates.pop(0)
+            tried += 1
             responses = self.directory.stub(node).GetObject(request)
             try:
                 await self._run(next, responses)  # the info message
                 return responses
             except (grpc.RpcError, StopIteration) as exc:
                 code = exc.code() if isinstance(exc, grpc.RpcError) else "empty"
+                not_found += code == grpc.StatusCode.NOT_FOUND
                 log.warning("get failed node=%s code=%s; trying next replica", node.node_id, code)
                 responses.cancel()
+            except BaseException:
+                responses.cancel()
+                raise
+        if tried and not_found == tried:
+            raise VersionGone(version.version_id)
         raise StoreUnavailable("no replica could serve the object")
 
     async def _stream(
@@ -428,8 +486,11 @@ class ClusterStore:
                         bucket, version, offset + sent, total - sent, candidates
                     )
                     continue
-                if chunk is None:
-                    break
+                if chunk is None:  # ended early: finish from another replica
+                    responses = await self._open_stream(
+                        bucket, version, offset + sent, total - sent, candidates
+                    )
+                    continue
                 sent += len(chunk.data)
                 yield chunk.data
         finally:

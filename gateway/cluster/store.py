@@ -31,6 +31,11 @@ class StoreUnavailable(Exception):
     """Too few storage nodes answered to give a safe answer."""
 
 
+class VersionGone(Exception):
+    """The version being read was replaced or deleted meanwhile on every
+    replica; read the newest version again."""
+
+
 class ObjectStore(Protocol):
     async def put_object(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from gateway.cluster.store import ObjectVersion, StoreUnavailable
+from gateway.cluster.store import ObjectVersion, StoreUnavailable, VersionGone
 from gateway.s3 import conditions, multipart, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
@@ -116,7 +116,20 @@ def _part_range(
     return start, start + sizes[number - 1] - 1
 
 
+# A GET that loses a race with overwrites starts over this many times.
+GET_ATTEMPTS = 3
+
+
 async def get_object(ctx: RequestContext) -> Reply:
+    for _ in range(GET_ATTEMPTS - 1):
+        try:
+            return await _get_object(ctx)
+        except VersionGone:
+            continue  # overwritten while we opened it: read the newest again
+    return await _get_object(ctx)
+
+
+async def _get_object(ctx: RequestContext) -> Reply:
     version = await _current(ctx, with_data=True)
     meta = ObjectMeta.decode(version.meta)
     _check_conditions(ctx, version, meta)

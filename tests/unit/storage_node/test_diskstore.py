@@ -122,3 +122,20 @@ def test_small_objects_live_in_the_index(tmp_path):
     _put(again, "grow", b"g", 2, "vsmall2")
     assert not again.data_path("vbig").exists()
     assert _read(again, "grow") == b"g"
+
+
+def test_replaying_the_same_version_keeps_its_file(store):
+    data = os.urandom(INLINE_LIMIT + 10)
+    assert _put(store, "k", data, 5, "vsame")
+    assert _put(store, "k", data, 5, "vsame")  # a retry: idempotent, not "older"
+    assert store.data_path("vsame").exists()
+    assert _read(store, "k") == data
+
+
+def test_commit_timestamp_overrides_the_header(store):
+    pending = store.begin_write("b", "k", "vlate", 1)
+    pending.write(b"late")
+    assert pending.commit(4, b"m", ts=100)
+    assert store.head("b", "k").ts == 100
+    assert not _put(store, "k", b"early", 50, "vearly")  # began later, finished earlier
+    assert _read(store, "k") == b"late"

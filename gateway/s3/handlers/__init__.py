@@ -29,4 +29,12 @@ HANDLERS: dict[str, Handler] = {
     "AbortMultipartUpload": multipart.abort_multipart_upload,
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
+    "ListObjectVersions": list.list_object_versions,
+    "GetBucketVersioning": bucket.get_bucket_versioning,
+    "PutBucketVersioning": bucket.put_bucket_versioning,
+    "GetBucketAcl": bucket.get_bucket_acl,
+    "PutBucketAcl": bucket.put_bucket_acl,
+    "GetObjectAcl": object.get_object_acl,
+    "PutObjectAcl": object.put_object_acl,
+    "CopyObject": object.copy_object,
 }

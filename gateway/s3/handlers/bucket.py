@@ -72,3 +72,40 @@ async def head_bucket(ctx: RequestContext) -> Reply:
 async def get_bucket_location(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
     return Reply(200, dict(XML_TYPE), xml.location_constraint(record.get("region", "")))
+
+
+async def get_bucket_versioning(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    return Reply(200, dict(XML_TYPE), xml.versioning_configuration(None))
+
+
+async def put_bucket_versioning(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    root = xml.parse_xml(await ctx.read_small_body())
+    status = next((c.text for c in root if c.tag.rsplit("}", 1)[-1] == "Status"), None)
+    if status not in ("Enabled", "Suspended"):
+        raise S3Error("MalformedXML")
+    if status == "Enabled":
+        raise S3Error("NotImplemented", "Tessera does not keep object versions yet")
+    return Reply(200)  # Suspended: what a never-versioned bucket already is
+
+
+def check_private_acl(ctx: RequestContext) -> None:
+    """Tessera keeps every ACL private: accept that, refuse anything else."""
+    canned = ctx.headers.get("x-amz-acl", "private")
+    grants = [h for h in ctx.headers if h.startswith("x-amz-grant-")]
+    if canned != "private" or grants:
+        raise S3Error("NotImplemented", "Only the private ACL is supported")
+
+
+async def get_bucket_acl(ctx: RequestContext) -> Reply:
+    record = await existing_bucket(ctx)
+    owner = record.get("owner", "")
+    return Reply(200, dict(XML_TYPE), xml.access_control_policy((owner, owner)))
+
+
+async def put_bucket_acl(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    check_private_acl(ctx)
+    await ctx.read_small_body()  # an AccessControlPolicy granting the owner is private too
+    return Reply(200)

@@ -92,3 +92,38 @@ async def list_objects_v2(ctx: RequestContext) -> Reply:
         owner=owner_of(ctx) if fetch_owner else None,
     )
     return Reply(200, dict(XML_TYPE), body)
+
+
+async def list_object_versions(ctx: RequestContext) -> Reply:
+    """Without versioning every object is one version, `null`, and latest."""
+    await existing_bucket(ctx)
+    prefix = ctx.query.get("prefix", "")
+    delimiter = ctx.query.get("delimiter", "")
+    key_marker = ctx.query.get("key-marker", "")
+    version_id_marker = ctx.query.get("version-id-marker", "")
+    if version_id_marker and not key_marker:
+        raise S3Error(
+            "InvalidArgument",
+            "A version-id marker cannot be specified without a key marker.",
+            extra={"ArgumentName": "version-id-marker", "ArgumentValue": version_id_marker},
+        )
+    max_keys = parse_max_keys(ctx.query.get("max-keys"))
+    encoding = _encoding(ctx)
+    listing = ctx.gateway.store.list_objects(ctx.bucket, prefix, key_marker)
+    page = await collect(listing, prefix, delimiter, max_keys, key_marker)
+    body = xml.list_object_versions(
+        bucket=ctx.bucket,
+        prefix=prefix,
+        key_marker=key_marker,
+        version_id_marker=version_id_marker,
+        next_key_marker=page.last if page.is_truncated else None,
+        next_version_id_marker=xml.NULL_VERSION if page.is_truncated else None,
+        delimiter=delimiter or None,
+        max_keys=max_keys,
+        is_truncated=page.is_truncated,
+        versions=_entries(page.contents),
+        common_prefixes=page.common_prefixes,
+        encoding_type=encoding,
+        owner=owner_of(ctx),
+    )
+    return Reply(200, dict(XML_TYPE), body)

@@ -11,19 +11,19 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from coordinator import uploads
 from coordinator.clock import to_seconds
 from gateway.cluster.namespaces import part_key, parts_namespace
 from gateway.cluster.store import StoreUnavailable
-from gateway.s3 import conditions, multipart, xml
+from gateway.s3 import multipart, streams, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import ALGORITHMS, header_name
-from gateway.s3.copysource import parse_copy_range, parse_copy_source
+from gateway.s3.copysource import parse_copy_range
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.bucket import XML_TYPE, existing_bucket, owner_of
+from gateway.s3.handlers.source import copy_source
 from gateway.s3.names import check_key
 from gateway.s3.objectmeta import ObjectMeta, from_request_headers
 from gateway.s3.request import Reply, RequestContext
@@ -150,32 +150,11 @@ async def upload_part(ctx: RequestContext) -> Reply:
     return Reply(200, headers)
 
 
-async def _hashed(stream: AsyncIterator[bytes], md5: hashlib._Hash) -> AsyncIterator[bytes]:
-    async for chunk in stream:
-        md5.update(chunk)
-        yield chunk
-
-
 async def upload_part_copy(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
     number = multipart.parse_part_number(ctx.query.get("partNumber"))
     upload = await _upload(ctx)
-    source = parse_copy_source(ctx.headers["x-amz-copy-source"])
-    if await ctx.gateway.bucket(source.bucket) is None:
-        raise S3Error("NoSuchBucket", extra={"BucketName": source.bucket})
-    version = await ctx.gateway.store.head_object(source.bucket, source.key)
-    if version is None:
-        raise S3Error("NoSuchKey", extra={"Key": source.key})
-    source_meta = ObjectMeta.decode(version.meta)
-    copy_conditions = {
-        name.removeprefix("x-amz-copy-source-"): value
-        for name, value in ctx.headers.items()
-        if name.startswith("x-amz-copy-source-if-")
-    }
-    try:
-        conditions.check(copy_conditions, source_meta.etag, to_seconds(version.timestamp))
-    except S3Error as exc:
-        raise S3Error("PreconditionFailed") from exc  # a copy answers 412, never 304
+    source, version, _ = await copy_source(ctx)
     start, end = 0, version.size - 1
     if "x-amz-copy-source-range" in ctx.headers:
         start, end = parse_copy_range(ctx.headers["x-amz-copy-source-range"], version.size)
@@ -190,11 +169,11 @@ async def upload_part_copy(ctx: RequestContext) -> Reply:
     if length > 0 and version.size > 0:
         stream = await ctx.gateway.store.get_object(source.bucket, version, start, length)
     else:
-        stream = _empty()
+        stream = streams.empty()
     stored = await ctx.gateway.store.put_object(
         ctx.bucket,
         ctx.key,
-        _hashed(stream, md5),
+        streams.hashed(stream, md5),
         make_meta,
         size_hint=max(length, 0),
         stored_as=(parts_namespace(ctx.bucket), part_key(upload.record["upload_id"], number)),
@@ -202,11 +181,6 @@ async def upload_part_copy(ctx: RequestContext) -> Reply:
     await _renew(ctx, upload)
     body = xml.copy_part_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
     return Reply(200, dict(XML_TYPE), body)
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""
 
 
 def _final_meta(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import trio
 
+from coordinator.clock import to_seconds
 from gateway.cluster.store import ObjectVersion, StoreUnavailable, VersionGone
-from gateway.s3 import conditions, multipart, xml
+from gateway.s3 import conditions, multipart, streams, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers.bucket import existing_bucket
+from gateway.s3.handlers.bucket import check_private_acl, existing_bucket
+from gateway.s3.handlers.source import copy_source
 from gateway.s3.names import check_key
 from gateway.s3.objectmeta import USER_META_PREFIX, ObjectMeta, from_request_headers
 from gateway.s3.ranges import content_range, parse_range
@@ -52,9 +56,21 @@ async def put_object(ctx: RequestContext) -> Reply:
     return Reply(200, headers)
 
 
+def check_version_id(ctx: RequestContext) -> None:
+    """Without versioning the only version of an object is `null`."""
+    version_id = ctx.query.get("versionId")
+    if version_id is not None and version_id != xml.NULL_VERSION:
+        raise S3Error(
+            "NoSuchVersion",
+            "The specified version does not exist.",
+            extra={"Key": ctx.key or "", "VersionId": version_id},
+        )
+
+
 async def _current(ctx: RequestContext, with_data: bool = False) -> ObjectVersion:
     assert ctx.bucket is not None and ctx.key is not None
     await existing_bucket(ctx)
+    check_version_id(ctx)
     version = await ctx.gateway.store.head_object(ctx.bucket, ctx.key, with_data)
     if version is None:
         raise S3Error("NoSuchKey", extra={"Key": ctx.key})
@@ -64,8 +80,6 @@ async def _current(ctx: RequestContext, with_data: bool = False) -> ObjectVersio
 def _object_headers(
     ctx: RequestContext, version: ObjectVersion, meta: ObjectMeta
 ) -> dict[str, str]:
-    from coordinator.clock import to_seconds
-
     headers = {
         "ETag": meta.quoted_etag,
         "Last-Modified": xml.http_date(to_seconds(version.timestamp)),
@@ -83,8 +97,6 @@ def _object_headers(
 
 
 def _check_conditions(ctx: RequestContext, version: ObjectVersion, meta: ObjectMeta) -> None:
-    from coordinator.clock import to_seconds
-
     try:
         conditions.check(ctx.headers, meta.etag, to_seconds(version.timestamp))
     except S3Error as exc:
@@ -176,6 +188,9 @@ async def head_object(ctx: RequestContext) -> Reply:
 async def delete_object(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
     await existing_bucket(ctx)
+    version_id = ctx.query.get("versionId")
+    if version_id is not None and version_id != xml.NULL_VERSION:
+        return Reply(204)  # deleting a version that does not exist is a no-op in S3
     await ctx.gateway.store.delete_object(ctx.bucket, ctx.key)
     return Reply(204)
 
@@ -196,7 +211,8 @@ async def delete_objects(ctx: RequestContext) -> Reply:
         async with limiter:
             try:
                 check_key(entry.key)
-                await ctx.gateway.store.delete_object(ctx.bucket, entry.key)
+                if entry.version_id in (None, xml.NULL_VERSION):
+                    await ctx.gateway.store.delete_object(ctx.bucket, entry.key)
                 deleted.append(entry)
             except S3Error as exc:
                 errors.append((entry, exc.code, exc.message))
@@ -210,4 +226,71 @@ async def delete_objects(ctx: RequestContext) -> Reply:
     deleted.sort(key=lambda e: order[id(e)])
     errors.sort(key=lambda item: order[id(item[0])])
     body = xml.delete_result([] if quiet else deleted, errors)
+    return Reply(200, {"Content-Type": "application/xml"}, body)
+
+
+async def get_object_acl(ctx: RequestContext) -> Reply:
+    await _current(ctx)
+    record = await existing_bucket(ctx)
+    owner = record.get("owner", "")
+    return Reply(
+        200, {"Content-Type": "application/xml"}, xml.access_control_policy((owner, owner))
+    )
+
+
+async def put_object_acl(ctx: RequestContext) -> Reply:
+    await _current(ctx)
+    check_private_acl(ctx)
+    await ctx.read_small_body()
+    return Reply(200)
+
+
+# CopyObject metadata directive values.
+_DIRECTIVES = ("COPY", "REPLACE")
+
+
+async def copy_object(ctx: RequestContext) -> Reply:
+    """Server-side copy: bytes go from the source replicas to the destination
+    replicas through this gateway, never through the client."""
+    assert ctx.bucket is not None and ctx.key is not None
+    await existing_bucket(ctx)
+    check_key(ctx.key)
+    source, version, source_meta = await copy_source(ctx)
+    directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in _DIRECTIVES:
+        raise S3Error(
+            "InvalidArgument",
+            "Unknown metadata directive.",
+            extra={"ArgumentName": "x-amz-metadata-directive", "ArgumentValue": directive},
+        )
+    if (source.bucket, source.key) == (ctx.bucket, ctx.key) and directive == "COPY":
+        raise S3Error(
+            "InvalidRequest",
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect location "
+            "or encryption attributes.",
+        )
+    if directive == "REPLACE":
+        meta = from_request_headers(ctx.headers)
+    else:
+        meta = ObjectMeta(
+            etag="",
+            content_type=source_meta.content_type,
+            user=dict(source_meta.user),
+            headers=dict(source_meta.headers),
+        )
+    md5 = hashlib.md5()
+
+    def make_meta(size: int) -> bytes:
+        meta.etag = md5.hexdigest()
+        return meta.encode()
+
+    if version.size:
+        stream = await ctx.gateway.store.get_object(source.bucket, version, 0, version.size)
+    else:
+        stream = streams.empty()
+    stored = await ctx.gateway.store.put_object(
+        ctx.bucket, ctx.key, streams.hashed(stream, md5), make_meta, size_hint=version.size
+    )
+    body = xml.copy_object_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
     return Reply(200, {"Content-Type": "application/xml"}, body)

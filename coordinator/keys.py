@@ -13,6 +13,7 @@ MEMBER_GATEWAYS = ROOT + "members/gateways/"
 SETTINGS = ROOT + "settings/"
 UPLOADS = ROOT + "uploads/"
 ELECTIONS = ROOT + "elections/"
+KEY_LOCKS = ROOT + "keylocks/"
 
 
 def credential(access_key: str) -> str:
@@ -55,3 +56,8 @@ def setting(name: str) -> str:
 
 def election(job: str) -> str:
     return ELECTIONS + job
+
+
+def key_lock(bucket: str, key: str) -> str:
+    # The etcd3 lock recipe puts its own "/locks/" in front of the name.
+    return f"{KEY_LOCKS}{bucket}/{key}"

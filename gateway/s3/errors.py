@@ -54,6 +54,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
     "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
     "InvalidObjectState": (403, "The operation is not valid for the current state of the object."),
+    "ConditionalRequestConflict": (
+        409,
+        "A conflicting operation occurred. If using PutObject you can retry the request.",
+    ),
     "InvalidPartNumber": (416, "The requested partnumber is not satisfiable"),
     "InvalidPart": (
         400,

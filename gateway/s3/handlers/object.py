@@ -7,6 +7,8 @@ import hashlib
 import trio
 
 from coordinator.clock import to_seconds
+from coordinator.keylocks import DEFAULT_TTL as DEFAULT_LOCK_TTL
+from coordinator.keylocks import KeyLock
 from gateway.cluster.store import ObjectVersion, StoreUnavailable, VersionGone
 from gateway.s3 import conditions, multipart, streams, xml
 from gateway.s3.body import BodyPipeline
@@ -31,10 +33,61 @@ _RESPONSE_OVERRIDES = {
 MAX_OBJECT_SIZE = 5 * 1024**4
 
 
+# How long a conditional PUT waits for a racing conditional PUT of the same key.
+CONDITION_LOCK_WAIT = 15.0
+
+
 async def put_object(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
     await existing_bucket(ctx)
     check_key(ctx.key)
+    if "if-none-match" in ctx.headers or "if-match" in ctx.headers:
+        return await _conditional_put(ctx)
+    return await _put(ctx)
+
+
+async def _conditional_put(ctx: RequestContext) -> Reply:
+    """PUT with If-None-Match: * (create only) or If-Match: <etag> (replace
+    only that version). The check and the write happen under a per-object
+    etcd lock, so racing conditional writers through any gateways
+    serialise: exactly one of two If-None-Match creators wins."""
+    assert ctx.bucket is not None and ctx.key is not None
+    if_none_match = ctx.headers.get("if-none-match")
+    if_match = ctx.headers.get("if-match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise S3Error("NotImplemented", "If-None-Match on PUT supports only *")
+    lock = KeyLock(ctx.gateway.etcd, ctx.bucket, ctx.key)
+    if not await ctx.gateway.etcd_call(lambda _: lock.acquire(CONDITION_LOCK_WAIT)):
+        raise S3Error("ConditionalRequestConflict")
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_keep_locked, ctx, lock)
+            current = await ctx.gateway.store.head_object(ctx.bucket, ctx.key)
+            if if_none_match is not None and current is not None:
+                raise S3Error("PreconditionFailed", extra={"Condition": "If-None-Match"})
+            if if_match is not None:
+                if current is None:
+                    raise S3Error("NoSuchKey", extra={"Key": ctx.key})
+                etag = ObjectMeta.decode(current.meta).etag
+                if if_match.strip() != "*" and if_match.strip().strip('"') != etag:
+                    raise S3Error("PreconditionFailed", extra={"Condition": "If-Match"})
+            reply = await _put(ctx)
+            nursery.cancel_scope.cancel()
+        return reply
+    finally:
+        with trio.CancelScope(shield=True):
+            await ctx.gateway.etcd_call(lambda _: lock.release())
+
+
+async def _keep_locked(ctx: RequestContext, lock: KeyLock) -> None:
+    """Refresh the lock's lease while a long upload is still arriving."""
+    while True:
+        await trio.sleep(DEFAULT_LOCK_TTL / 3)
+        await ctx.gateway.etcd_call(lambda _: lock.refresh())
+
+
+async def _put(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None and ctx.key is not None
     meta = from_request_headers(ctx.headers)
     pipeline = BodyPipeline(ctx.headers, ctx.auth)
     declared = pipeline.declared_length
@@ -46,13 +99,12 @@ async def put_object(ctx: RequestContext) -> Reply:
         meta.checksums = pipeline.checksums
         return meta.encode()
 
-    version = await ctx.gateway.store.put_object(
+    await ctx.gateway.store.put_object(
         ctx.bucket, ctx.key, ctx.body(pipeline), make_meta, size_hint=declared
     )
     headers = {"ETag": meta.quoted_etag}
     for algo, value in pipeline.checksums.items():
         headers[header_name(algo)] = value
-    del version
     return Reply(200, headers)
 
 

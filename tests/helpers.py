@@ -92,3 +92,19 @@ def _delete_listed(client: Any, bucket: str, *, versions: bool) -> None:
         except (ClientError, BotoCoreError):
             for obj in batch:
                 _ignore(client.delete_object, Bucket=bucket, **obj)
+
+
+def reset_peak_memory(pid: int) -> None:
+    """Restart a process's peak-RSS accounting (VmHWM) from now."""
+    with open(f"/proc/{pid}/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def memory(pid: int) -> tuple[int, int]:
+    """(current RSS, peak RSS) of a process, in bytes."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            fields[name] = value.strip()
+    return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024

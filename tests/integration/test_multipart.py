@@ -11,6 +11,8 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
+from tests.helpers import memory, reset_peak_memory
+
 MiB = 1024 * 1024
 
 
@@ -299,3 +301,31 @@ def test_complete_races_abort_and_complete(s3_clients, bucket):
         assert outcomes.count("aborted") == 1
         with pytest.raises(ClientError):
             s3_clients[0].head_object(Bucket=bucket, Key="race")
+
+
+def test_many_parts_at_once_keep_memory_bounded(cluster, s3_clients, bucket, tmp_path):
+    """16 parts of 8 MiB uploaded 8 at a time through both gateways: no gateway
+    or storage node grows its peak memory by 100 MiB."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pids = {name: p.pid for name, p in cluster.processes.items() if name != "etcd"}
+    for pid in pids.values():
+        reset_peak_memory(pid)
+    before = {name: memory(pid)[0] for name, pid in pids.items()}
+    part = os.urandom(8 * MiB)
+    upload_id = s3_clients[0].create_multipart_upload(Bucket=bucket, Key="wide")["UploadId"]
+
+    def send(number: int) -> dict:
+        client = s3_clients[number % len(s3_clients)]
+        etag = _upload(client, bucket, "wide", upload_id, number, part)["ETag"]
+        return {"PartNumber": number, "ETag": etag}
+
+    with ThreadPoolExecutor(8) as pool:
+        parts = list(pool.map(send, range(1, 17)))
+    s3_clients[1].complete_multipart_upload(
+        Bucket=bucket, Key="wide", UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+    growth = {name: memory(pid)[1] - before[name] for name, pid in pids.items()}
+    assert all(g < 100 * MiB for g in growth.values()), growth
+    head = s3_clients[0].head_object(Bucket=bucket, Key="wide")
+    assert head["ContentLength"] == 16 * 8 * MiB and head["ETag"].endswith('-16"')

@@ -6,6 +6,8 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.helpers import memory, reset_peak_memory
+
 ODD_KEYS = [
     "plain.txt",
     "with space/and+plus",
@@ -162,24 +164,13 @@ def test_conditional_get(s3, bucket):
     assert _code(info)[0] == 304
 
 
-def _memory(pid: int) -> tuple[int, int]:
-    """(current RSS, peak RSS) of a process in bytes."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            name, _, value = line.partition(":")
-            fields[name] = value.strip()
-    return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
-
-
 def test_large_object_round_trip(cluster, s3, bucket, tmp_path):
     """200 MiB streamed up and down, compared by SHA-256, while no gateway or
     storage node grows its memory by more than 100 MiB (bodies are streamed)."""
     pids = {name: p.pid for name, p in cluster.processes.items() if name != "etcd"}
-    for pid in pids.values():  # restart peak-RSS accounting (VmHWM) from now
-        with open(f"/proc/{pid}/clear_refs", "w") as handle:
-            handle.write("5")
-    before = {name: _memory(pid)[0] for name, pid in pids.items()}
+    for pid in pids.values():
+        reset_peak_memory(pid)
+    before = {name: memory(pid)[0] for name, pid in pids.items()}
     size = 200 * 1024 * 1024
     source = tmp_path / "big.bin"
     digest = hashlib.sha256()
@@ -199,7 +190,7 @@ def test_large_object_round_trip(cluster, s3, bucket, tmp_path):
         actual.update(chunk)
     assert actual.hexdigest() == digest.hexdigest()
     s3.delete_object(Bucket=bucket, Key="big")
-    growth = {name: _memory(pid)[1] - before[name] for name, pid in pids.items()}
+    growth = {name: memory(pid)[1] - before[name] for name, pid in pids.items()}
     assert all(g < 100 * 1024 * 1024 for g in growth.values()), growth
 
 

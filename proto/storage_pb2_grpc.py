@@ -84,6 +84,11 @@ class StorageStub:
                 request_serializer=proto_dot_storage__pb2.ListNamespacesRequest.SerializeToString,
                 response_deserializer=proto_dot_storage__pb2.ListNamespacesReply.FromString,
                 _registered_method=True)
+        self.UpdateMeta = channel.unary_unary(
+                '/tessera.storage.Storage/UpdateMeta',
+                request_serializer=proto_dot_storage__pb2.UpdateMetaRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.UpdateMetaReply.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -164,6 +169,14 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateMeta(self, request, context):
+        """Replace the opaque meta of the newest version of a key, only if that
+        version is exactly version_id (object tags change without new bytes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -216,6 +229,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.ListNamespaces,
                     request_deserializer=proto_dot_storage__pb2.ListNamespacesRequest.FromString,
                     response_serializer=proto_dot_storage__pb2.ListNamespacesReply.SerializeToString,
+            ),
+            'UpdateMeta': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMeta,
+                    request_deserializer=proto_dot_storage__pb2.UpdateMetaRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.UpdateMetaReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -488,6 +506,33 @@ class Storage:
             '/tessera.storage.Storage/ListNamespaces',
             proto_dot_storage__pb2.ListNamespacesRequest.SerializeToString,
             proto_dot_storage__pb2.ListNamespacesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMeta(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/UpdateMeta',
+            proto_dot_storage__pb2.UpdateMetaRequest.SerializeToString,
+            proto_dot_storage__pb2.UpdateMetaReply.FromString,
             options,
             channel_credentials,
             insecure,

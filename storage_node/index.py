@@ -210,6 +210,15 @@ class Index:
     def get(self, bucket: str, key: str) -> Row | None:
         return _get(self._conn(), bucket, key)
 
+    def update_meta(self, bucket: str, key: str, version_id: str, meta: bytes) -> bool:
+        """Replace the meta of the live row of key if it is exactly version_id."""
+        with self.transaction() as tx:
+            cur = tx._conn.execute(
+                "UPDATE objects SET meta=? WHERE bucket=? AND key=? AND version_id=? AND deleted=0",
+                (meta, bucket, key, version_id),
+            )
+            return cur.rowcount == 1
+
     def put_if_newer(self, row: Row) -> tuple[bool, Row | None]:
         """Store row unless a newer one exists. Returns (applied, replaced row)."""
         with self.transaction() as tx:

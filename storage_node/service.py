@@ -125,6 +125,12 @@ class StorageService(pb_grpc.StorageServicer):
             # A later segment of a composed version went away: it was replaced meanwhile.
             context.abort(grpc.StatusCode.NOT_FOUND, "version replaced during read")
 
+    def UpdateMeta(self, request, context):  # noqa: N802
+        applied = self.store.index.update_meta(
+            request.bucket, request.key, request.version_id, request.meta
+        )
+        return pb.UpdateMetaReply(applied=applied)
+
     def _newest(self, bucket: str, key: str) -> int:
         row = self.store.head(bucket, key)
         return row.ts if row is not None else 0

@@ -544,6 +544,21 @@ class ClusterStore:
             )
         return len(answers)
 
+    async def update_meta(self, bucket: str, version: ObjectVersion, meta: bytes) -> None:
+        """Replace the meta of exactly this version on its replicas (a quorum).
+        Raises VersionGone when it was overwritten meanwhile."""
+        replicas, quorum = self._replicas(bucket, version.key)
+        request = pb.UpdateMetaRequest(
+            bucket=bucket, key=version.key, version_id=version.version_id, meta=meta
+        )
+        answers = await self._gather(replicas, "UpdateMeta", request, need=len(replicas))
+        applied = sum(reply.applied for _, reply in answers)
+        if applied >= quorum:
+            return
+        if len(answers) >= quorum:
+            raise VersionGone(version.version_id)
+        raise StoreUnavailable(f"only {applied} of {len(replicas)} replicas updated the object")
+
     async def delete_prefix(self, namespace: str, prefix: str) -> int:
         """Remove keys under prefix of a namespace on every live node."""
         nodes = [n for n in self.directory.nodes() if n.state != "removed"]

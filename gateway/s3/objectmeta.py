@@ -38,6 +38,8 @@ class ObjectMeta:
     parts: list[int] = field(default_factory=list)
     # COMPOSITE or FULL_OBJECT for multipart checksums.
     checksum_type: str | None = None
+    # Object tags (x-amz-tagging, PutObjectTagging).
+    tags: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         record: dict[str, Any] = {"e": self.etag, "t": self.content_type}
@@ -51,6 +53,8 @@ class ObjectMeta:
             record["p"] = self.parts
         if self.checksum_type:
             record["k"] = self.checksum_type
+        if self.tags:
+            record["g"] = self.tags
         return msgpack.packb(record, use_bin_type=True)
 
     @classmethod
@@ -64,6 +68,7 @@ class ObjectMeta:
             checksums=record.get("c", {}),
             parts=record.get("p", []),
             checksum_type=record.get("k"),
+            tags=record.get("g", {}),
         )
 
     @property

@@ -1,7 +1,8 @@
 """Maps an S3 request to its AWS operation name (sans-IO), in the manner of Garage's router.
 
-Only path-style addressing is decoded here (:func:`split_path`); :func:`route` takes the
-bucket and key already extracted, so virtual-host addressing can reuse it.
+Path-style addressing is decoded by :func:`split_path`, virtual-hosted-style addressing
+(``Host: <bucket>.<domain>``) by :func:`split_host_and_path`; :func:`route` takes the bucket
+and key already extracted.
 
 S3 selects most operations by a *sub-resource* query key (``?acl``, ``?tagging``,
 ``?uploads``...) whose value is ignored. The key is looked for in the whole query whatever
@@ -12,7 +13,7 @@ sub-resource that has no operation for the method and level (bucket or object) y
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -209,6 +210,9 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "GetObjectAcl",
         "PutObjectAcl",
         "CopyObject",
+        "GetObjectTagging",
+        "PutObjectTagging",
+        "DeleteObjectTagging",
     }
 )
 
@@ -326,3 +330,55 @@ def split_path(raw_path: str) -> tuple[str | None, str | None]:
     if not key_raw:
         return bucket, None
     return bucket, _decode(key_raw)
+
+
+def request_host(headers: Mapping[str, str], *, trust_proxy: bool = False) -> str:
+    """The host the client addressed: ``Host``, or with ``trust_proxy`` the first
+    ``X-Forwarded-Host`` a reverse proxy set. Without ``trust_proxy`` that header is ignored,
+    so a client cannot choose the host that addressing and SigV4 verification see."""
+    if trust_proxy:
+        forwarded = headers.get("x-forwarded-host", "").split(",", 1)[0].strip()
+        if forwarded:
+            return forwarded
+    return headers.get("host", "")
+
+
+def normalize_domain(name: str) -> str:
+    """A host or domain compared case-insensitively, without port or trailing dot."""
+    name = name.strip().lower()
+    if name.startswith("["):  # IPv6 literal: [::1]:9000
+        return name.partition("]")[0] + "]"
+    return name.rpartition(":")[0].rstrip(".") if ":" in name else name.rstrip(".")
+
+
+def bucket_from_host(host: str | None, domains: Iterable[str]) -> str | None:
+    """The bucket a virtual-hosted-style ``Host`` names: ``b.s3.example.com`` with domain
+    ``s3.example.com`` -> ``'b'`` (the bucket may itself contain dots). The domain itself,
+    or any other host (an IP address, a load balancer name), -> None: path style."""
+    if not host:
+        return None
+    name = normalize_domain(host)
+    # The longest domain first: with s3.example.com and example.com both served,
+    # b.s3.example.com is bucket 'b', not 'b.s3'.
+    for domain in sorted(domains, key=len, reverse=True):
+        if domain and name.endswith("." + domain) and len(name) > len(domain) + 1:
+            return name[: -len(domain) - 1]
+    return None
+
+
+def split_host_and_path(
+    host: str | None, raw_path: str, domains: Iterable[str]
+) -> tuple[str | None, str | None]:
+    """``(bucket, key)`` of a request by its ``Host`` and still percent-encoded path.
+
+    A host ``<bucket>.<domain>`` for one of ``domains`` (normalized, see
+    :func:`normalize_domain`) names the bucket and the whole path is the key: ``/`` ->
+    ``(bucket, None)``, ``/a%2Fb`` -> ``(bucket, 'a/b')``, ``//a`` -> ``(bucket, '/a')``.
+    Any other host is path style (:func:`split_path`).
+    """
+    bucket = bucket_from_host(host, domains)
+    if bucket is None:
+        return split_path(raw_path)
+    path = raw_path.split("?", 1)[0]
+    key_raw = path[1:] if path.startswith("/") else path
+    return bucket, _decode(key_raw) if key_raw else None

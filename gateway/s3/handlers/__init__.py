@@ -37,4 +37,7 @@ HANDLERS: dict[str, Handler] = {
     "GetObjectAcl": object.get_object_acl,
     "PutObjectAcl": object.put_object_acl,
     "CopyObject": object.copy_object,
+    "GetObjectTagging": object.get_object_tagging,
+    "PutObjectTagging": object.put_object_tagging,
+    "DeleteObjectTagging": object.delete_object_tagging,
 }

@@ -17,7 +17,7 @@ from coordinator import uploads
 from coordinator.clock import to_seconds
 from gateway.cluster.namespaces import part_key, parts_namespace
 from gateway.cluster.store import StoreUnavailable
-from gateway.s3 import multipart, streams, xml
+from gateway.s3 import multipart, streams, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import ALGORITHMS, header_name
 from gateway.s3.copysource import parse_copy_range
@@ -91,6 +91,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Reply:
     algorithm = ctx.headers.get("x-amz-checksum-algorithm", "").lower() or None
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise S3Error("InvalidRequest", f"Checksum algorithm {algorithm} is not supported")
+    tagging.parse_header(ctx.headers.get("x-amz-tagging"))  # reject bad tags now, not at Complete
     checksum_type = ctx.headers.get("x-amz-checksum-type", "").upper() or None
     if algorithm and checksum_type is None:
         checksum_type = "FULL_OBJECT" if algorithm == "crc64nvme" else "COMPOSITE"
@@ -188,6 +189,7 @@ def _final_meta(
 ) -> tuple[ObjectMeta, dict[str, str]]:
     record = upload.record
     meta = ObjectMeta.decode(record["meta"])
+    meta.tags = tagging.parse_header(record.get("tagging"))
     meta.etag = multipart.multipart_etag([p.etag for p in chosen])
     meta.parts = [p.size for p in chosen]
     checksums: dict[str, str] = {}

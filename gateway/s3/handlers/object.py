@@ -10,7 +10,7 @@ from coordinator.clock import to_seconds
 from coordinator.keylocks import DEFAULT_TTL as DEFAULT_LOCK_TTL
 from coordinator.keylocks import KeyLock
 from gateway.cluster.store import ObjectVersion, StoreUnavailable, VersionGone
-from gateway.s3 import conditions, multipart, streams, xml
+from gateway.s3 import conditions, multipart, streams, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
 from gateway.s3.errors import S3Error
@@ -89,6 +89,7 @@ async def _keep_locked(ctx: RequestContext, lock: KeyLock) -> None:
 async def _put(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
     meta = from_request_headers(ctx.headers)
+    meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     pipeline = BodyPipeline(ctx.headers, ctx.auth)
     declared = pipeline.declared_length
     if declared is not None and declared > MAX_OBJECT_SIZE:
@@ -142,6 +143,8 @@ def _object_headers(
         headers[name.title()] = value
     for name, value in meta.user.items():
         headers[USER_META_PREFIX + name] = value
+    if meta.tags:
+        headers["x-amz-tagging-count"] = str(len(meta.tags))
     if ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
         for algo, value in meta.checksums.items():
             headers[header_name(algo)] = value
@@ -331,6 +334,17 @@ async def copy_object(ctx: RequestContext) -> Reply:
             user=dict(source_meta.user),
             headers=dict(source_meta.headers),
         )
+    tag_directive = ctx.headers.get("x-amz-tagging-directive", "COPY").upper()
+    if tag_directive not in _DIRECTIVES:
+        raise S3Error(
+            "InvalidArgument",
+            "Unknown tagging directive.",
+            extra={"ArgumentName": "x-amz-tagging-directive", "ArgumentValue": tag_directive},
+        )
+    if tag_directive == "REPLACE":
+        meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
+    else:
+        meta.tags = dict(source_meta.tags)
     md5 = hashlib.md5()
 
     def make_meta(size: int) -> bytes:
@@ -346,3 +360,35 @@ async def copy_object(ctx: RequestContext) -> Reply:
     )
     body = xml.copy_object_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
     return Reply(200, {"Content-Type": "application/xml"}, body)
+
+
+async def get_object_tagging(ctx: RequestContext) -> Reply:
+    version = await _current(ctx)
+    tags = ObjectMeta.decode(version.meta).tags
+    return Reply(200, {"Content-Type": "application/xml"}, tagging.render(tags))
+
+
+async def put_object_tagging(ctx: RequestContext) -> Reply:
+    tags = tagging.parse_document(await ctx.read_small_body(), tagging.OBJECT_TAG_LIMIT)
+    await _set_tags(ctx, tags)
+    return Reply(200)
+
+
+async def delete_object_tagging(ctx: RequestContext) -> Reply:
+    await _set_tags(ctx, {})
+    return Reply(204)
+
+
+async def _set_tags(ctx: RequestContext, tags: dict[str, str]) -> None:
+    """Rewrite the current version's tags; start over if it is overwritten meanwhile."""
+    assert ctx.bucket is not None
+    for attempt in range(GET_ATTEMPTS):
+        version = await _current(ctx)
+        meta = ObjectMeta.decode(version.meta)
+        meta.tags = tags
+        try:
+            await ctx.gateway.store.update_meta(ctx.bucket, version, meta.encode())
+            return
+        except VersionGone:
+            if attempt == GET_ATTEMPTS - 1:
+                raise S3Error("ConditionalRequestConflict") from None

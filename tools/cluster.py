@@ -1083,6 +1083,7 @@ def render_up(info: ClusterInfo, data_dir_arg: Path | None = None) -> str:
     nodes, gateways = len(info.nodes), len(info.gateways)
     headline = "is already running" if info.already_running else "is up"
     endpoint = info.endpoints[0] if info.endpoints else "http://127.0.0.1:<gateway port>"
+    aws = _command("aws")
     label = "S3 endpoints" if len(info.endpoints) > 1 else "S3 endpoint"
     lines = [
         f"Tessera cluster {headline}: {nodes} storage node(s), {gateways} gateway(s), "
@@ -1102,14 +1103,26 @@ def render_up(info: ClusterInfo, data_dir_arg: Path | None = None) -> str:
         f"  export AWS_ACCESS_KEY_ID={shlex.quote(info.access_key)}"
         f" AWS_SECRET_ACCESS_KEY={shlex.quote(info.secret_key)}"
         f" AWS_DEFAULT_REGION={shlex.quote(info.region)}",
-        f"  aws --endpoint-url {endpoint} s3 mb s3://demo",
-        f"  echo hello | aws --endpoint-url {endpoint} s3 cp - s3://demo/hello.txt",
-        f"  aws --endpoint-url {endpoint} s3 ls s3://demo",
+        f"  {aws} --endpoint-url {endpoint} s3 mb s3://demo",
+        f"  echo hello | {aws} --endpoint-url {endpoint} s3 cp - s3://demo/hello.txt",
+        f"  {aws} --endpoint-url {endpoint} s3 ls s3://demo",
         "",
         "Stop it:",
-        f"  tessera cluster down{_data_dir_flag(info.data_dir, data_dir_arg)}",
+        f"  {_command('tessera')} cluster down{_data_dir_flag(info.data_dir, data_dir_arg)}",
     ]
     return "\n".join(lines)
+
+
+def _command(name: str) -> str:
+    """How to type a program installed beside this Python: its bare name when
+    that is what the shell finds, else its path (e.g. .venv/bin/aws)."""
+    program = Path(sys.executable).parent / name
+    if not program.exists() or shutil.which(name) == str(program):
+        return name
+    try:
+        return str(program.relative_to(Path.cwd()))
+    except ValueError:
+        return str(program)
 
 
 def _data_dir_flag(data_dir: Path, data_dir_arg: Path | None) -> str:

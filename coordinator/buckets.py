@@ -1,18 +1,25 @@
 """Buckets table: /tessera/buckets/<name> → msgpack record.
 
 Create is a compare-and-swap on the key's version, so two gateways racing to
-create the same bucket end with exactly one winner.
+create the same bucket end with exactly one winner. Settings (tags, CORS rules) change
+through :func:`update`, a compare-and-swap on the key's mod_revision, so concurrent edits
+of different settings never lose one another.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import etcd3
 
 from coordinator import keys
-from coordinator.codec import decode, encode
+from coordinator.codec import SCHEMA_VERSION, decode, encode
+
+
+class NoSuchBucketRecord(Exception):
+    """The bucket's record is gone (deleted, perhaps through another gateway)."""
 
 
 class BucketExists(Exception):
@@ -46,3 +53,27 @@ def get(client: etcd3.Etcd3Client, name: str) -> dict[str, Any] | None:
 def delete(client: etcd3.Etcd3Client, name: str) -> bool:
     """Remove the bucket record; the caller has checked it is empty."""
     return bool(client.delete(keys.bucket(name)))
+
+
+def update(
+    client: etcd3.Etcd3Client, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
+    """Apply ``change`` to the bucket's record atomically and return the stored result.
+
+    ``change`` receives a copy of the current record and returns the new one; it may run
+    more than once when another writer got in between. Raises NoSuchBucketRecord if the
+    bucket does not exist (or vanished during the loop).
+    """
+    key = keys.bucket(name)
+    while True:
+        value, meta = client.get(key)
+        if value is None:
+            raise NoSuchBucketRecord(name)
+        new = change(decode(value))
+        ok, _ = client.transaction(
+            compare=[client.transactions.mod(key) == meta.mod_revision],
+            success=[client.transactions.put(key, encode(new))],
+            failure=[],
+        )
+        if ok:
+            return {**new, "v": SCHEMA_VERSION}

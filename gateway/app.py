@@ -23,6 +23,7 @@ from gateway.s3 import router
 from gateway.s3.auth import AuthError, RequestView, authenticate
 from gateway.s3.errors import S3Error, error_xml
 from gateway.s3.handlers import HANDLERS
+from gateway.s3.handlers.bucket_config import cors_response_headers
 from gateway.s3.request import Reply, RequestContext
 from gateway.state import Gateway
 
@@ -81,8 +82,8 @@ class WireBody:
             and ("transfer-encoding" not in headers)
         ):
             return True
-        if "expect" in headers:
-            return False  # the client has not sent the body yet: don't ask for it
+        # Expect: 100-continue changes nothing: Hypercorn answers 100 as soon as it has read
+        # the request head, so the client is sending the body whatever we reply.
         length = headers.get("content-length", "")
         if not length.isdigit() or int(length) > DRAIN_LIMIT:
             return False
@@ -160,32 +161,48 @@ async def serve_s3(gateway: Gateway) -> Response:
     raw_path = request.scope.get("raw_path", b"").decode("utf-8", "surrogateescape") or request.path
     raw_query = request.scope.get("query_string", b"").decode("utf-8", "surrogateescape")
     operation, access_key = "-", "-"
+    bucket: str | None = None
     ctx: RequestContext | None = None
     wire_body = WireBody()
     headers: dict[str, str] = {}
     try:
         headers = _headers()
+        # Addressing and SigV4 both use the host the client saw (a trusted proxy's
+        # X-Forwarded-Host; X-Forwarded-Proto changes nothing: our Locations are relative).
+        host = router.request_host(headers, trust_proxy=gateway.trust_proxy)
+        if host:
+            headers["host"] = host
+        host_bucket = router.bucket_from_host(host, gateway.domains)
         if (
             method == "GET"
             and raw_path in ("/healthz", "/readyz")
             and "authorization" not in headers
+            and host_bucket is None
         ):
             ok = raw_path == "/healthz" or gateway.ready()
             return _response(
                 Reply(200 if ok else 503, {}, b"ok\n" if ok else b"not ready\n"), request_id
             )
         query = _query(raw_query)
-        bucket, key = router.split_path(raw_path)
+        bucket, key = router.split_host_and_path(host, raw_path, gateway.domains)
         route = router.route(method, bucket, key, query, headers)
         operation = route.operation
-        view = RequestView(method=method, raw_path=raw_path, raw_query=raw_query, headers=headers)
-        try:
-            auth = authenticate(view, gateway.lookup_secret, datetime.now(UTC))
-        except AuthError as exc:
-            raise S3Error(exc.code, exc.message) from exc
-        if auth is None:
-            raise S3Error("AccessDenied")
-        access_key = auth.access_key
+        view = RequestView(
+            method=method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=headers,
+            bucket_from_host=host_bucket,
+        )
+        auth = None
+        if operation != router.PREFLIGHT:  # a browser's CORS preflight carries no credentials
+            try:
+                auth = authenticate(view, gateway.lookup_secret, datetime.now(UTC))
+            except AuthError as exc:
+                raise S3Error(exc.code, exc.message) from exc
+            if auth is None and operation != "PostObject":  # a POST form carries its signature
+                raise S3Error("AccessDenied")
+            access_key = auth.access_key if auth else "-"
         if operation == router.METHOD_NOT_ALLOWED:
             raise S3Error(
                 "MethodNotAllowed",
@@ -228,6 +245,8 @@ async def serve_s3(gateway: Gateway) -> Response:
     except Exception:
         log.exception("internal error request_id=%s op=%s", request_id, operation)
         reply = _error_reply(S3Error("InternalError"), request_id, raw_path, method)
+    if operation != router.PREFLIGHT and "origin" in headers:
+        reply.headers.update(cors_response_headers(gateway, bucket, method, headers))
     try:
         if not await wire_body.settle(headers):
             reply.headers["Connection"] = "close"

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
 import hypercorn.trio.tcp_server
 import trio
@@ -17,6 +18,7 @@ from hypercorn.trio import serve
 from coordinator import credentials
 from gateway.app import create_app
 from gateway.cluster.reaper import UploadReaper
+from gateway.s3.router import normalize_domain
 from gateway.state import Gateway
 
 log = logging.getLogger("tessera.gateway")
@@ -29,6 +31,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     parser.add_argument("--gateway-id", default=None, help="name in membership (default: random)")
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--domain",
+        action=_DomainsAction,
+        type=domain_list,
+        default=[],
+        metavar="DOMAIN",
+        help="serve virtual-hosted-style requests: Host <bucket>.DOMAIN names the bucket "
+        "(repeatable or comma-separated)",
+    )
+    parser.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        help="behind a reverse proxy: X-Forwarded-Host is the host the client addressed",
+    )
+
+
+def domain_list(value: str | list[str]) -> list[str]:
+    """``'s3.a.com, S3.B.com:9000'`` (or a TOML list) -> ``['s3.a.com', 's3.b.com']``."""
+    items = value.split(",") if isinstance(value, str) else value
+    return [normalize_domain(item) for item in items if item.strip()]
+
+
+class _DomainsAction(argparse.Action):
+    """--domain accumulates; flags replace a default from the environment or the file."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        current = getattr(namespace, self.dest, None)
+        if current is self.default or current is None:
+            current = []
+        setattr(namespace, self.dest, [*current, *values])
 
 
 def _root_from_env() -> tuple[str, str] | None:
@@ -48,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _run_workers(args)
     gateway = Gateway(args.etcd, args.region, args.gateway_id)
+    gateway.domains = tuple(dict.fromkeys(domain_list(args.domain)))
+    gateway.trust_proxy = bool(args.trust_proxy)
     root = _root_from_env()
     if root:
         credentials.ensure_root(gateway.etcd, *root)
@@ -75,10 +109,12 @@ def run(args: argparse.Namespace) -> int:
             nursery.start_soon(on_signal)
             nursery.start_soon(UploadReaper(gateway).run)
             log.info(
-                "gateway ready id=%s listen=%s region=%s",
+                "gateway ready id=%s listen=%s region=%s domains=%s trust_proxy=%s",
                 gateway.gateway_id,
                 args.listen,
                 args.region,
+                ",".join(gateway.domains) or "-",
+                gateway.trust_proxy,
             )
             await serve(app, config, shutdown_trigger=stop.wait)
             nursery.cancel_scope.cancel()
@@ -105,6 +141,10 @@ def _run_workers(args: argparse.Namespace) -> int:
     ]
     if args.etcd:
         argv += ["--etcd", args.etcd]
+    if args.domain:
+        argv += ["--domain", ",".join(domain_list(args.domain))]
+    if args.trust_proxy:
+        argv.append("--trust-proxy")
     children = []
     for index in range(args.workers):
         worker_argv = list(argv)

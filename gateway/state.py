@@ -45,6 +45,10 @@ class Gateway:
         # etcd calls are rare (bucket create/delete, cache misses) but blocking.
         self.etcd_limiter = trio.CapacityLimiter(16)
         self._membership: Membership | None = None
+        # Virtual-hosted-style addressing: Host <bucket>.<domain> names the bucket.
+        self.domains: tuple[str, ...] = ()
+        # Behind a reverse proxy: X-Forwarded-Host is the host the client addressed.
+        self.trust_proxy = False
 
     def start(self, listen: str) -> None:
         """Load caches (blocking) and announce this gateway."""

@@ -16,6 +16,18 @@ def _env_name(dest: str) -> str:
     return "TESSERA_" + dest.upper()
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def _boolean(text: str, name: str) -> bool:
+    """An on/off flag from the environment: TESSERA_TRUST_PROXY=false must mean off."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE | _FALSE:
+        return lowered in _TRUE
+    raise SystemExit(f"{name}: expected true or false, got {text!r}")
+
+
 def file_settings(path: str | None, section: str) -> dict[str, Any]:
     """The table for one daemon from a TOML file, keys in flag spelling."""
     if not path:
@@ -46,7 +58,9 @@ def apply(parser: argparse.ArgumentParser, argv: list[str], section: str) -> arg
             value = env
         if value is None:
             continue
-        if action.type is not None and isinstance(value, str):
+        if isinstance(value, str) and action.nargs == 0 and isinstance(action.const, bool):
+            value = _boolean(value, _env_name(dest) if env is not None else dest)
+        elif action.type is not None and isinstance(value, str):
             value = action.type(value)
         defaults[dest] = value
         action.required = False  # satisfied by the file or environment

@@ -9,6 +9,12 @@ from __future__ import annotations
 # code -> (HTTP status, default message), as AWS sends them.
 ERRORS: dict[str, tuple[int, str]] = {
     "AccessDenied": (403, "Access Denied"),
+    "AccessForbidden": (
+        403,
+        "CORSResponse: This CORS request is not allowed. This is usually because the evalution "
+        "of Origin, request method / Access-Control-Request-Method or "
+        "Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+    ),
     "AccountProblem": (
         403,
         "There is a problem with your AWS account that prevents the action from completing "
@@ -39,6 +45,10 @@ ERRORS: dict[str, tuple[int, str]] = {
         "The unspecified location constraint is incompatible for the region specific endpoint "
         "this request was sent to.",
     ),
+    "IncorrectNumberOfFilesInPostRequest": (
+        400,
+        "POST requires exactly one file upload per request.",
+    ),
     "IncompleteBody": (
         400,
         "You did not provide the number of bytes specified by the Content-Length HTTP header",
@@ -59,6 +69,10 @@ ERRORS: dict[str, tuple[int, str]] = {
         "A conflicting operation occurred. If using PutObject you can retry the request.",
     ),
     "InvalidPartNumber": (416, "The requested partnumber is not satisfiable"),
+    "InvalidPolicyDocument": (
+        400,
+        "The content of the form does not meet the conditions specified in the policy document.",
+    ),
     "InvalidPart": (
         400,
         "One or more of the specified parts could not be found.  The part may not have been "
@@ -87,6 +101,10 @@ ERRORS: dict[str, tuple[int, str]] = {
         "The XML you provided was not well-formed or did not validate against our published schema",
     ),
     "MaxMessageLengthExceeded": (400, "Your request was too big."),
+    "MaxPostPreDataLengthExceeded": (
+        400,
+        "Your POST request fields preceding the upload file were too large.",
+    ),
     "MetadataTooLarge": (
         400,
         "Your metadata headers exceed the maximum allowed metadata size",

@@ -13,7 +13,7 @@ sub-resource that has no operation for the method and level (bucket or object) y
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -190,6 +190,7 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "GetBucketLocation",
         "ListObjects",
         "ListObjectsV2",
+        "PostObject",
         "PutObject",
         "GetObject",
         "HeadObject",
@@ -213,6 +214,13 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "GetObjectTagging",
         "PutObjectTagging",
         "DeleteObjectTagging",
+        "GetBucketTagging",
+        "PutBucketTagging",
+        "DeleteBucketTagging",
+        "GetBucketCors",
+        "PutBucketCors",
+        "DeleteBucketCors",
+        PREFLIGHT,
     }
 )
 
@@ -351,13 +359,15 @@ def normalize_domain(name: str) -> str:
     return name.rpartition(":")[0].rstrip(".") if ":" in name else name.rstrip(".")
 
 
-def bucket_from_host(host: str | None, domains: Iterable[str]) -> str | None:
+def bucket_from_host(host: str | None, domains: Collection[str]) -> str | None:
     """The bucket a virtual-hosted-style ``Host`` names: ``b.s3.example.com`` with domain
     ``s3.example.com`` -> ``'b'`` (the bucket may itself contain dots). The domain itself,
     or any other host (an IP address, a load balancer name), -> None: path style."""
     if not host:
         return None
     name = normalize_domain(host)
+    if name in domains:  # even when it is also <bucket>.<another served domain>
+        return None
     # The longest domain first: with s3.example.com and example.com both served,
     # b.s3.example.com is bucket 'b', not 'b.s3'.
     for domain in sorted(domains, key=len, reverse=True):
@@ -367,7 +377,7 @@ def bucket_from_host(host: str | None, domains: Iterable[str]) -> str | None:
 
 
 def split_host_and_path(
-    host: str | None, raw_path: str, domains: Iterable[str]
+    host: str | None, raw_path: str, domains: Collection[str]
 ) -> tuple[str | None, str | None]:
     """``(bucket, key)`` of a request by its ``Host`` and still percent-encoded path.
 

@@ -1,76 +1,133 @@
-"""Tag sets: the x-amz-tagging header, the Tagging XML document, AWS's limits."""
+"""Object tags (sans-IO): the ``x-amz-tagging`` header, the ``Tagging`` document, and AWS's
+limits for them.
+
+A tag key is 1 to 128 Unicode characters, a value 0 to 256, both drawn from letters,
+numbers, separator spaces and ``_ . : / = + - @``; keys are unique in a set and the ``aws:``
+prefix is reserved. An object holds at most 10 tags.
+"""
 
 from __future__ import annotations
 
+import unicodedata
+from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from gateway.s3 import xml
-from gateway.s3.errors import S3Error
+from . import xml
+from .errors import S3Error
 
 OBJECT_TAG_LIMIT = 10
 BUCKET_TAG_LIMIT = 50
 MAX_KEY_LENGTH = 128
 MAX_VALUE_LENGTH = 256
+_PUNCTUATION = frozenset("_.:/=+-@")
+
+_HEADER_MESSAGE = (
+    "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters "
+    "without tag name duplicates."
+)
 
 
-def validate(tags: list[tuple[str, str]], limit: int) -> dict[str, str]:
-    """Check AWS's tag rules; returns the tags as a dict."""
-    if len(tags) > limit:
-        raise S3Error("BadRequest", f"Object tags cannot be greater than {limit}")
+def _allowed(text: str) -> bool:
+    return all(ch in _PUNCTUATION or unicodedata.category(ch)[0] in ("L", "N", "Z") for ch in text)
+
+
+def valid_key(key: str) -> bool:
+    return 0 < len(key) <= MAX_KEY_LENGTH and _allowed(key)
+
+
+def valid_value(value: str) -> bool:
+    return len(value) <= MAX_VALUE_LENGTH and _allowed(value)
+
+
+@dataclass(frozen=True)
+class TagRules:
+    """Where object and bucket tag sets differ: the limit and AWS's wording."""
+
+    limit: int
+    too_many: str
+    reserved: str
+    reserved_any_case: bool
+
+
+OBJECT_RULES = TagRules(
+    OBJECT_TAG_LIMIT,
+    f"Object tags cannot be greater than {OBJECT_TAG_LIMIT}",
+    "Your TagKey cannot be prefixed with aws:",
+    reserved_any_case=False,
+)
+BUCKET_RULES = TagRules(
+    BUCKET_TAG_LIMIT,
+    f"Bucket tag count cannot be greater than {BUCKET_TAG_LIMIT}",
+    "System tags cannot be added/updated by requester",
+    reserved_any_case=True,
+)
+
+
+def check(tags: list[tuple[str, str]], rules: TagRules = OBJECT_RULES) -> dict[str, str]:
+    """Validate a tag set and return it as a dict; raise AWS's error otherwise."""
+    if len(tags) > rules.limit:
+        raise S3Error("BadRequest", rules.too_many)
     result: dict[str, str] = {}
     for key, value in tags:
-        if not key or len(key) > MAX_KEY_LENGTH:
-            raise S3Error("InvalidTag", "The TagKey you have provided is invalid")
-        if len(value) > MAX_VALUE_LENGTH:
-            raise S3Error("InvalidTag", "The TagValue you have provided is invalid")
-        if key.lower().startswith("aws:"):
-            raise S3Error("InvalidTag", "Your TagKey cannot be prefixed with aws:")
         if key in result:
-            raise S3Error("InvalidTag", "Cannot provide multiple Tags with the same key")
+            raise S3Error(
+                "InvalidTag",
+                "Cannot provide multiple Tags with the same key",
+                extra={"TagKey": key},
+            )
+        prefix = key.lower() if rules.reserved_any_case else key
+        if prefix.startswith("aws:"):
+            raise S3Error("InvalidTag", rules.reserved, extra={"TagKey": key})
+        if not valid_key(key):
+            raise S3Error(
+                "InvalidTag", "The TagKey you have provided is invalid", extra={"TagKey": key}
+            )
+        if not valid_value(value):
+            raise S3Error(
+                "InvalidTag",
+                "The TagValue you have provided is invalid",
+                extra={"TagKey": key, "TagValue": value},
+            )
         result[key] = value
     return result
 
 
-def parse_header(value: str | None, limit: int = OBJECT_TAG_LIMIT) -> dict[str, str]:
-    """x-amz-tagging: `k1=v1&k2=v2`, URL-encoded like a query string."""
+def parse_header(value: str | None) -> dict[str, str]:
+    """The tags of an ``x-amz-tagging`` header (``k1=v1&k2=v2``, URL-encoded); ``{}`` if
+    absent or empty."""
     if not value:
         return {}
-    pairs = []
+    tags: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for part in value.split("&"):
         if not part:
             continue
-        key, _, val = part.partition("=")
-        pairs.append((unquote_plus(key), unquote_plus(val)))
-    return validate(pairs, limit)
+        raw_key, _, raw_value = part.partition("=")
+        try:
+            key = unquote_plus(raw_key, errors="strict")
+            text = unquote_plus(raw_value, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise _header_error(value) from exc
+        if key in seen:
+            raise _header_error(value)
+        seen.add(key)
+        tags.append((key, text))
+    return check(tags, OBJECT_RULES)
 
 
-def parse_document(body: bytes, limit: int) -> dict[str, str]:
-    """A `<Tagging><TagSet><Tag><Key/><Value/></Tag>...` request body."""
-    root = xml.parse_xml(body)
-    if xml._local(root.tag) != "Tagging":
-        raise S3Error("MalformedXML")
-    pairs: list[tuple[str, str]] = []
-    for tag_set in root:
-        if xml._local(tag_set.tag) != "TagSet":
-            raise S3Error("MalformedXML")
-        for tag in tag_set:
-            fields = {xml._local(f.tag): f.text or "" for f in tag}
-            if xml._local(tag.tag) != "Tag" or "Key" not in fields:
-                raise S3Error("MalformedXML")
-            pairs.append((fields["Key"], fields.get("Value", "")))
-    return validate(pairs, limit)
+def _header_error(value: str) -> S3Error:
+    return S3Error(
+        "InvalidArgument",
+        _HEADER_MESSAGE,
+        extra={"ArgumentName": "x-amz-tagging", "ArgumentValue": value},
+    )
+
+
+def parse_document(body: bytes, rules: TagRules = OBJECT_RULES) -> dict[str, str]:
+    """The tags of a Put*Tagging ``Tagging`` body, validated."""
+    return check(xml.parse_tagging(body), rules)
 
 
 def render(tags: dict[str, str]) -> bytes:
-    """The Tagging document returned by Get*Tagging."""
-    doc = xml._Doc()
-    doc.open("Tagging", ns=True)
-    doc.open("TagSet")
-    for key, value in tags.items():
-        doc.open("Tag")
-        doc.elem("Key", key)
-        doc.elem("Value", value)
-        doc.close("Tag")
-    doc.close("TagSet")
-    doc.close("Tagging")
-    return doc.to_bytes()
+    """GetObjectTagging: the ``Tagging`` document."""
+    return xml.tagging(list(tags.items()))

@@ -651,3 +651,61 @@ def access_control_policy(owner: tuple[str, str]) -> bytes:
     doc.close("AccessControlList")
     doc.close("AccessControlPolicy")
     return doc.to_bytes()
+
+
+# -- tagging -------------------------------------------------------------------------------
+
+
+def parse_tagging(body: bytes) -> list[tuple[str, str]]:
+    """The ``(key, value)`` pairs of a ``Tagging`` body, in document order.
+
+    Only the structure is checked here (one TagSet; Tag elements with exactly one Key and one
+    Value): anything else is ``MalformedXML``. gateway.s3.tagging checks the values.
+    """
+    root = parse_xml(body)
+    if _local(root.tag) != "Tagging":
+        raise S3Error("MalformedXML")
+    tag_sets = list(root)
+    if len(tag_sets) != 1 or _local(tag_sets[0].tag) != "TagSet":
+        raise S3Error("MalformedXML")
+    tags: list[tuple[str, str]] = []
+    for tag in tag_sets[0]:
+        if _local(tag.tag) != "Tag":
+            raise S3Error("MalformedXML")
+        fields: dict[str, str] = {}
+        for child in tag:
+            name = _local(child.tag)
+            if name not in ("Key", "Value") or name in fields or len(child):
+                raise S3Error("MalformedXML")
+            fields[name] = child.text or ""
+        if len(fields) != 2:
+            raise S3Error("MalformedXML")
+        tags.append((fields["Key"], fields["Value"]))
+    return tags
+
+
+def tagging(tags: list[tuple[str, str]]) -> bytes:
+    """Get*Tagging: ``Tagging`` with its ``TagSet``."""
+    doc = _Doc()
+    doc.open("Tagging", ns=True)
+    doc.open("TagSet")
+    for key, value in tags:
+        doc.open("Tag")
+        doc.elem("Key", key)
+        doc.elem("Value", value)
+        doc.close("Tag")
+    doc.close("TagSet")
+    doc.close("Tagging")
+    return doc.to_bytes()
+
+
+def post_response(location: str, bucket: str, key: str, etag_quoted: str) -> bytes:
+    """PostObject with success_action_status 201: ``PostResponse`` (no namespace, as AWS)."""
+    doc = _Doc()
+    doc.open("PostResponse")
+    doc.elem("Location", location)
+    doc.elem("Bucket", bucket)
+    doc.elem("Key", key)
+    doc.elem("ETag", etag_quoted)
+    doc.close("PostResponse")
+    return doc.to_bytes()

@@ -45,3 +45,37 @@ def test_sample_config_matches_the_daemons():
         module.add_arguments(parser)
         args = config.apply(parser, ["--config", str(sample)], section)
         assert args.config == str(sample)
+
+
+def _gateway_args(argv: list[str]) -> argparse.Namespace:
+    from gateway import main as gateway_main
+
+    parser = argparse.ArgumentParser()
+    gateway_main.add_arguments(parser)
+    return config.apply(parser, argv, "gateway")
+
+
+def test_gateway_domains_from_flags_env_and_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("TESSERA_DOMAIN", raising=False)
+    assert _gateway_args([]).domain == []
+    args = _gateway_args(["--domain", "S3.A.com", "--domain", "b.com:9000, c.com."])
+    assert args.domain == ["s3.a.com", "b.com", "c.com"]
+    path = tmp_path / "t.toml"
+    path.write_text('[gateway]\ndomain = ["file.com"]\n')
+    assert _gateway_args(["--config", str(path)]).domain == ["file.com"]
+    monkeypatch.setenv("TESSERA_DOMAIN", "env.com,other.com")
+    assert _gateway_args(["--config", str(path)]).domain == ["env.com", "other.com"]
+    # A flag replaces the environment's list rather than adding to it.
+    assert _gateway_args(["--domain", "flag.com"]).domain == ["flag.com"]
+
+
+def test_boolean_flags_from_env(monkeypatch):
+    monkeypatch.delenv("TESSERA_TRUST_PROXY", raising=False)
+    assert _gateway_args([]).trust_proxy is False
+    assert _gateway_args(["--trust-proxy"]).trust_proxy is True
+    for text, expected in (("true", True), ("1", True), ("false", False), ("0", False)):
+        monkeypatch.setenv("TESSERA_TRUST_PROXY", text)
+        assert _gateway_args([]).trust_proxy is expected
+    monkeypatch.setenv("TESSERA_TRUST_PROXY", "maybe")
+    with pytest.raises(SystemExit):
+        _gateway_args([])

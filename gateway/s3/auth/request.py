@@ -13,13 +13,16 @@ class RequestView:
     ``raw_path`` and ``raw_query`` must be exactly what the client sent (still
     percent-encoded); if the transport hands over bytes, decode them as UTF-8 with
     ``errors="surrogateescape"`` so that no byte is lost. ``headers`` has lower-cased
-    names, with repeated headers already joined with ``","``.
+    names, with repeated headers already joined with ``","``. ``bucket_from_host`` is the
+    bucket a virtual-hosted-style request named in its Host (then ``raw_path`` holds only
+    the key); SigV2 signs it as part of the resource, SigV4 signs the Host header itself.
     """
 
     method: str
     raw_path: str
     raw_query: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    bucket_from_host: str | None = None
 
     def query_pairs(self) -> list[tuple[str, str]]:
         """Decode ``raw_query`` into ``(name, value)`` pairs, in order, keeping blanks.

@@ -13,8 +13,9 @@ forms, matching what botocore's ``HmacV1Auth`` / ``HmacV1QueryAuth`` produce::
 * Query form (presigned URL): ``AWSAccessKeyId``, ``Expires`` (epoch seconds, which takes
   the Date line) and ``Signature`` parameters.
 
-Only path-style addressing is supported: the CanonicalizedResource is the raw path exactly
-as sent, which for path-style requests already starts with ``/bucket``.
+The CanonicalizedResource is the raw path exactly as sent, which for path-style requests
+already starts with ``/bucket``; a virtual-hosted-style request (bucket in the Host) signs
+``/bucket`` + its path, as botocore's ``auth_path`` does (``/`` -> ``/bucket/``).
 """
 
 from __future__ import annotations
@@ -81,14 +82,17 @@ _ISO_BASIC = "%Y%m%dT%H%M%SZ"
 # --------------------------------------------------------------------------- primitives
 
 
-def canonical_resource(raw_path: str, raw_query: str) -> str:
-    """The CanonicalizedResource: the raw path plus the signed sub-resources.
+def canonical_resource(raw_path: str, raw_query: str, bucket_from_host: str | None = None) -> str:
+    """The CanonicalizedResource: ``/bucket`` when the Host named the bucket, the raw path,
+    then the signed sub-resources.
 
     Sub-resources keep their order of appearance within a name (a stable sort by name, as
     botocore does); their values are percent-decoded, names are taken as sent, and a
     parameter sent without ``=`` stays bare (``?acl``).
     """
     resource = raw_path or "/"
+    if bucket_from_host:
+        resource = f"/{bucket_from_host}{resource if resource.startswith('/') else '/' + resource}"
     subresources: list[tuple[str, str | None]] = []
     for item in raw_query.split("&"):
         if not item:
@@ -228,13 +232,13 @@ def _verify_header(
     date_lines = [""] if amz_date is not None else [http_date or ""]
     if amz_date is not None and http_date:
         date_lines.append(http_date)
-    resource = canonical_resource(view.raw_path, view.raw_query)
+    resource = canonical_resource(view.raw_path, view.raw_query, view.bucket_from_host)
     md5, ctype = headers.get("content-md5", ""), headers.get("content-type", "")
     candidates = [
         string_to_sign_v2(view.method, md5, ctype, line, headers, resource) for line in date_lines
     ]
     _check(secret, candidates, provided)
-    return _result(access_key, provided, presigned=False)
+    return v2_result(access_key, provided, presigned=False)
 
 
 def _verify_query(
@@ -273,13 +277,13 @@ def _verify_query(
         headers.get("content-type", ""),
         expires_text,
         headers,
-        canonical_resource(view.raw_path, view.raw_query),
+        canonical_resource(view.raw_path, view.raw_query, view.bucket_from_host),
     )
     _check(secret, [sts], provided)
-    return _result(access_key, provided, presigned=True)
+    return v2_result(access_key, provided, presigned=True)
 
 
-def _result(access_key: str, signature: str, *, presigned: bool) -> AuthResult:
+def v2_result(access_key: str, signature: str, *, presigned: bool) -> AuthResult:
     # SigV2 never signs the body: report it as UNSIGNED-PAYLOAD (Content-MD5, when sent, is
     # still signed and is checked by the body pipeline). There is no SigV4 chain to seed.
     return AuthResult(

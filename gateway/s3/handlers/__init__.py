@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from gateway.s3.handlers import bucket, list, multipart, object
+from gateway.s3.handlers import bucket, bucket_config, list, multipart, object, post
 from gateway.s3.request import Reply, RequestContext
 
 Handler = Callable[[RequestContext], Awaitable[Reply]]
@@ -17,6 +17,7 @@ HANDLERS: dict[str, Handler] = {
     "GetBucketLocation": bucket.get_bucket_location,
     "ListObjects": list.list_objects,
     "ListObjectsV2": list.list_objects_v2,
+    "PostObject": post.post_object,
     "PutObject": object.put_object,
     "GetObject": object.get_object,
     "HeadObject": object.head_object,
@@ -40,4 +41,11 @@ HANDLERS: dict[str, Handler] = {
     "GetObjectTagging": object.get_object_tagging,
     "PutObjectTagging": object.put_object_tagging,
     "DeleteObjectTagging": object.delete_object_tagging,
+    "GetBucketTagging": bucket_config.get_bucket_tagging,
+    "PutBucketTagging": bucket_config.put_bucket_tagging,
+    "DeleteBucketTagging": bucket_config.delete_bucket_tagging,
+    "GetBucketCors": bucket_config.get_bucket_cors,
+    "PutBucketCors": bucket_config.put_bucket_cors,
+    "DeleteBucketCors": bucket_config.delete_bucket_cors,
+    "PreflightRequest": bucket_config.preflight_request,
 }

@@ -369,7 +369,7 @@ async def get_object_tagging(ctx: RequestContext) -> Reply:
 
 
 async def put_object_tagging(ctx: RequestContext) -> Reply:
-    tags = tagging.parse_document(await ctx.read_small_body(), tagging.OBJECT_TAG_LIMIT)
+    tags = tagging.parse_document(await ctx.read_small_body())
     await _set_tags(ctx, tags)
     return Reply(200)
 

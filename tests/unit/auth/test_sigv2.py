@@ -359,6 +359,153 @@ def test_x_amz_date_with_date_header():
     assert authenticate(documented, lookup, _now()) is not None
 
 
+# ---------------------------------------------------------------- virtual-hosted style
+# The bucket is in the Host; the CanonicalizedResource is "/" + bucket + the path as sent.
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path", "query", "headers", "signature"),
+    [e for e in DOC_EXAMPLES if e[2].startswith("/awsexamplebucket1/")],
+    ids=[e[0] for e in DOC_EXAMPLES if e[2].startswith("/awsexamplebucket1/")],
+)
+def test_documentation_examples_virtual_hosted(name, method, path, query, headers, signature):
+    # As the documentation sends them: Host awsexamplebucket1.s3..., path without bucket.
+    view = RequestView(
+        method,
+        path[len("/awsexamplebucket1") :],
+        query,
+        {
+            **headers,
+            "host": "awsexamplebucket1.us-west-1.s3.amazonaws.com",
+            "authorization": f"AWS {DOC_AK}:{signature}",
+        },
+        bucket_from_host="awsexamplebucket1",
+    )
+    result = authenticate(view, doc_lookup, _at(headers["date"]))
+    assert result is not None and result.signature == signature
+    # The same request read as path style does not verify.
+    path_style = RequestView(method, view.raw_path, query, view.headers)
+    assert _code(path_style, _at(headers["date"]), doc_lookup) == "SignatureDoesNotMatch"
+
+
+def test_documentation_query_string_example_virtual_hosted():
+    query = (
+        "AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D"
+        "&Expires=1175139620"
+    )
+    view = RequestView(
+        "GET",
+        "/photos/puppy.jpg",
+        query,
+        {"host": "johnsmith.s3.amazonaws.com"},
+        bucket_from_host="johnsmith",
+    )
+    result = authenticate(view, doc_lookup, datetime.fromtimestamp(1175139620 - 60, UTC))
+    assert result is not None and result.presigned is True
+
+
+def test_canonical_resource_virtual_hosted():
+    assert canonical_resource("/", "", "b") == "/b/"
+    assert canonical_resource("", "", "b") == "/b/"
+    assert canonical_resource("/k%20x", "acl", "my.b") == "/my.b/k%20x?acl"
+    assert canonical_resource("//lead", "", "b") == "/b//lead"
+
+
+class _Captured(Exception):
+    """Raised from botocore's before-send hook: the request is captured, never sent."""
+
+
+def _botocore_sent(operation: str, *, presign: bool = False, **params) -> RequestView:
+    """What a real SigV2 boto3 client in virtual-hosted mode puts on the wire, as the
+    gateway sees it (bucket_from_host filled in as the app does for domain tessera.test)."""
+    import boto3
+    from botocore.config import Config
+
+    from gateway.s3.router import bucket_from_host
+
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=ENDPOINT,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS,
+        aws_secret_access_key=SECRET,
+        config=Config(signature_version="s3", s3={"addressing_style": "virtual"}),
+    )
+    if presign:
+        url = client.generate_presigned_url(operation, Params=params, ExpiresIn=300)
+        parts = urlsplit(url)
+        headers = {"host": parts.netloc}
+        if "ContentType" in params:
+            headers["content-type"] = params["ContentType"]
+        method = "PUT" if operation == "put_object" else "GET"
+        return RequestView(
+            method,
+            parts.path,
+            parts.query,
+            headers,
+            bucket_from_host=bucket_from_host(parts.netloc, ["tessera.test"]),
+        )
+    sent: list = []
+
+    def capture(request, **_):
+        sent.append(request)
+        raise _Captured
+
+    client.meta.events.register("before-send.s3", capture)
+    with pytest.raises(_Captured):
+        getattr(client, operation)(**params)
+    request = sent[0]
+    view = _view(request.method, request.url, dict(request.headers.items()))
+    return RequestView(
+        view.method,
+        view.raw_path,
+        view.raw_query,
+        view.headers,
+        bucket_from_host=bucket_from_host(view.headers["host"], ["tessera.test"]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("list_objects", {"Bucket": "bkt", "Prefix": "a b"}),
+        ("list_objects_v2", {"Bucket": "bkt"}),
+        ("get_bucket_acl", {"Bucket": "bkt"}),
+        ("put_object", {"Bucket": "bkt", "Key": "dir/ü x+y.txt", "Body": b"hi"}),
+        ("put_object", {"Bucket": "bkt", "Key": "t", "Body": b"hi", "ContentType": "text/plain"}),
+        ("get_object", {"Bucket": "bkt", "Key": "a/b", "VersionId": "v1"}),
+        ("delete_object", {"Bucket": "bkt", "Key": "k"}),
+        ("create_multipart_upload", {"Bucket": "bkt", "Key": "big"}),
+    ],
+)
+def test_botocore_virtual_hosted_header_auth(operation, params):
+    view = _botocore_sent(operation, **params)
+    assert view.headers["host"] == "bkt.tessera.test:9000"
+    assert view.bucket_from_host == "bkt" and not view.raw_path.startswith("/bkt")
+    assert view.headers["authorization"].startswith(f"AWS {ACCESS}:")
+    result = authenticate(view, lookup, _now())
+    assert result is not None and result.access_key == ACCESS
+    # The bucket is signed: the same signature does not open another bucket.
+    other = RequestView(
+        view.method, view.raw_path, view.raw_query, view.headers, bucket_from_host="other"
+    )
+    assert _code(other) == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("get_object", {"Bucket": "bkt", "Key": "dir/ü x.txt"}),
+        ("put_object", {"Bucket": "bkt", "Key": "up", "ContentType": "text/plain"}),
+    ],
+)
+def test_botocore_virtual_hosted_presigned(operation, params):
+    view = _botocore_sent(operation, presign=True, **params)
+    assert view.bucket_from_host == "bkt" and "AWSAccessKeyId=" in view.raw_query
+    result = authenticate(view, lookup, _now())
+    assert result is not None and result.presigned is True
+
+
 # ---------------------------------------------------------------- rejections
 
 

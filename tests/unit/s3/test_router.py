@@ -13,7 +13,11 @@ from gateway.s3.router import (
     IMPLEMENTED,
     PSEUDO_OPERATIONS,
     Route,
+    bucket_from_host,
+    normalize_domain,
+    request_host,
     route,
+    split_host_and_path,
     split_path,
 )
 
@@ -372,3 +376,91 @@ def test_split_path_invalid(raw):
     with pytest.raises(S3Error) as exc:
         split_path(raw)
     assert exc.value.code == "InvalidURI"
+
+
+# -- split_host_and_path (virtual-hosted style) ---------------------------------------------
+
+DOMAINS = ("s3.example.com", "example.com", "localhost")
+
+
+@pytest.mark.parametrize(
+    ("host", "raw", "expected"),
+    [
+        # <bucket>.<domain>: the whole path is the key.
+        ("b.s3.example.com", "/", ("b", None)),
+        ("b.s3.example.com", "", ("b", None)),
+        ("b.s3.example.com", "/key", ("b", "key")),
+        ("b.s3.example.com", "/a/b/c", ("b", "a/b/c")),
+        ("b.s3.example.com", "//a", ("b", "/a")),
+        ("b.s3.example.com", "/dir/", ("b", "dir/")),
+        ("b.s3.example.com", "/a%2Fb?acl", ("b", "a/b")),
+        ("b.s3.example.com", "/%C3%BC", ("b", "ü")),
+        ("b.s3.example.com:9000", "/k", ("b", "k")),
+        ("B.S3.Example.COM.", "/k", ("b", "k")),
+        ("my.dotted.bucket.s3.example.com", "/k", ("my.dotted.bucket", "k")),
+        # The longest domain wins: not bucket 'b.s3' of example.com.
+        ("b.example.com", "/k", ("b", "k")),
+        ("b.localhost:8080", "/", ("b", None)),
+        # The domain itself, other hosts, IPs: path style.
+        ("s3.example.com", "/b/k", ("b", "k")),
+        ("s3.example.com:443", "/", (None, None)),
+        ("127.0.0.1:9000", "/b/k", ("b", "k")),
+        ("[::1]:9000", "/b", ("b", None)),
+        ("notexample.com", "/b/k", ("b", "k")),
+        ("", "/b/k", ("b", "k")),
+        (None, "/b/k", ("b", "k")),
+    ],
+)
+def test_split_host_and_path(host, raw, expected):
+    assert split_host_and_path(host, raw, DOMAINS) == expected
+
+
+def test_split_host_and_path_without_domains_is_path_style():
+    assert split_host_and_path("b.s3.example.com", "/x/y", ()) == ("x", "y")
+
+
+def test_split_host_and_path_invalid_key():
+    with pytest.raises(S3Error) as exc:
+        split_host_and_path("b.localhost", "/%FF", DOMAINS)
+    assert exc.value.code == "InvalidURI"
+
+
+def test_bucket_from_host():
+    assert bucket_from_host("b.localhost", ["localhost"]) == "b"
+    assert bucket_from_host(".localhost", ["localhost"]) is None
+    assert bucket_from_host("localhost", ["localhost"]) is None
+    assert bucket_from_host("b.localhost", []) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("S3.Example.com", "s3.example.com"),
+        ("s3.example.com:9000", "s3.example.com"),
+        ("s3.example.com.", "s3.example.com"),
+        (" s3.example.com ", "s3.example.com"),
+        ("[::1]:9000", "[::1]"),
+        ("[::1]", "[::1]"),
+    ],
+)
+def test_normalize_domain(raw, expected):
+    assert normalize_domain(raw) == expected
+
+
+def test_request_host_trusts_x_forwarded_host_only_when_told():
+    headers = {"host": "10.0.0.5:9000", "x-forwarded-host": "b.s3.example.com, proxy2"}
+    assert request_host(headers) == "10.0.0.5:9000"
+    assert request_host(headers, trust_proxy=True) == "b.s3.example.com"
+    assert request_host({"host": "h"}, trust_proxy=True) == "h"
+    assert request_host({"host": "h", "x-forwarded-host": " "}, trust_proxy=True) == "h"
+    assert request_host({}) == ""
+
+
+def test_virtual_hosted_botocore_requests_route_like_path_style():
+    """botocore's virtual-hosted URLs split into the same (bucket, key) as path style."""
+    from botocore.utils import percent_encode
+
+    for key in ("k", "a/b", "sp ace", "/lead", "dir/", "ü+%"):
+        path = "/" + percent_encode(key, safe="/~")
+        assert split_host_and_path("bkt.localhost:1234", path, DOMAINS) == ("bkt", key)
+        assert split_path(f"/bkt{path}") == ("bkt", key)

@@ -1,0 +1,122 @@
+"""Bucket settings kept in the bucket's etcd record: tagging and CORS.
+
+Put*/Delete* change the record with a compare-and-swap (coordinator.buckets.update) and put
+the result into this gateway's cache, so a read through the same gateway sees the write at
+once; other gateways get it from their watch. Get* read the cache.
+
+``OPTIONS`` preflights (PreflightRequest) arrive without credentials, so they read only the
+cache: an anonymous request must not be able to make the gateway query etcd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from coordinator import buckets
+from gateway.s3 import cors, tagging, xml
+from gateway.s3.errors import S3Error
+from gateway.s3.handlers.bucket import XML_TYPE, existing_bucket
+from gateway.s3.request import Reply, RequestContext
+
+if TYPE_CHECKING:
+    from gateway.state import Gateway
+
+Record = dict[str, Any]
+
+
+async def _update(ctx: RequestContext, change: Callable[[Record], Record]) -> Record:
+    assert ctx.bucket is not None
+    try:
+        record = await ctx.gateway.etcd_call(buckets.update, ctx.bucket, change)
+    except buckets.NoSuchBucketRecord as exc:
+        ctx.gateway.buckets.drop_local(ctx.bucket)
+        raise S3Error("NoSuchBucket", extra={"BucketName": ctx.bucket}) from exc
+    ctx.gateway.buckets.put_local(ctx.bucket, record)
+    return record
+
+
+def _setting(name: str, value: Any) -> Callable[[Record], Record]:
+    """A record change that sets ``name`` (or removes it when ``value`` is empty)."""
+
+    def change(record: Record) -> Record:
+        record = dict(record)
+        if value:
+            record[name] = value
+        else:
+            record.pop(name, None)
+        return record
+
+    return change
+
+
+# -- tagging -------------------------------------------------------------------------------
+
+
+async def get_bucket_tagging(ctx: RequestContext) -> Reply:
+    record = await existing_bucket(ctx)
+    tags = record.get("tags")
+    if not tags:
+        raise S3Error("NoSuchTagSet", extra={"BucketName": ctx.bucket or ""})
+    return Reply(200, dict(XML_TYPE), xml.tagging([(k, v) for k, v in tags]))
+
+
+async def put_bucket_tagging(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    tags = xml.parse_tagging(await ctx.read_small_body())
+    tagging.check(tags, tagging.BUCKET_RULES)
+    # An empty TagSet leaves the bucket without tags, as DeleteBucketTagging does.
+    await _update(ctx, _setting("tags", [[k, v] for k, v in tags]))
+    return Reply(204)
+
+
+async def delete_bucket_tagging(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    await _update(ctx, _setting("tags", None))
+    return Reply(204)
+
+
+# -- CORS ----------------------------------------------------------------------------------
+
+
+async def get_bucket_cors(ctx: RequestContext) -> Reply:
+    rules = cors.rules_of(await existing_bucket(ctx))
+    if rules is None:
+        raise S3Error("NoSuchCORSConfiguration", extra={"BucketName": ctx.bucket or ""})
+    return Reply(200, dict(XML_TYPE), cors.cors_configuration(rules))
+
+
+async def put_bucket_cors(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    rules = cors.parse_cors_configuration(await ctx.read_small_body())
+    await _update(ctx, _setting("cors", [rule.to_record() for rule in rules]))
+    return Reply(200)
+
+
+async def delete_bucket_cors(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    await _update(ctx, _setting("cors", None))
+    return Reply(204)
+
+
+async def preflight_request(ctx: RequestContext) -> Reply:
+    """``OPTIONS /bucket[/key]``: answer a browser's CORS preflight from the bucket's rules."""
+    record = ctx.gateway.buckets.get(ctx.bucket) if ctx.bucket else None
+    headers = cors.preflight(
+        cors.rules_of(record),
+        ctx.headers,
+        bucket_exists=record is not None,
+        resource_type="OBJECT" if ctx.key else "BUCKET",
+    )
+    return Reply(200, headers)
+
+
+def cors_response_headers(
+    gateway: Gateway, bucket: str | None, method: str, headers: Mapping[str, str]
+) -> dict[str, str]:
+    """CORS headers for an actual request (any operation, success or error) that carries an
+    Origin header, from the cached rules of its bucket; ``{}`` when none applies."""
+    origin = headers.get("origin")
+    if not bucket or not origin:
+        return {}
+    return cors.response_headers(cors.rules_of(gateway.buckets.get(bucket)), origin, method)

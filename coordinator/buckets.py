@@ -30,10 +30,12 @@ class BucketExists(Exception):
         self.record = rec
 
 
-def create(client: etcd3.Etcd3Client, name: str, *, owner: str, region: str) -> dict[str, Any]:
+def create(
+    client: etcd3.Etcd3Client, name: str, *, owner: str, region: str, acl: str = "private"
+) -> dict[str, Any]:
     """Create a bucket atomically; raises BucketExists if someone has it."""
     key = keys.bucket(name)
-    rec = {"name": name, "owner": owner, "region": region, "created": time.time()}
+    rec = {"name": name, "owner": owner, "region": region, "created": time.time(), "acl": acl}
     ok, responses = client.transaction(
         compare=[client.transactions.version(key) == 0],
         success=[client.transactions.put(key, encode(rec))],

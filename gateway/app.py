@@ -29,6 +29,13 @@ from gateway.state import Gateway
 
 log = logging.getLogger("tessera.gateway")
 
+# Operations that may arrive unsigned: a POST form carries its signature in
+# the form, and reads of public-read objects and buckets need none (their
+# handlers check the ACL; see gateway/s3/acl.py).
+ANONYMOUS_OPERATIONS = frozenset(
+    {"PostObject", "GetObject", "HeadObject", "ListObjects", "ListObjectsV2"}
+)
+
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
 
 
@@ -200,7 +207,7 @@ async def serve_s3(gateway: Gateway) -> Response:
                 auth = authenticate(view, gateway.lookup_secret, datetime.now(UTC))
             except AuthError as exc:
                 raise S3Error(exc.code, exc.message) from exc
-            if auth is None and operation != "PostObject":  # a POST form carries its signature
+            if auth is None and operation not in ANONYMOUS_OPERATIONS:
                 raise S3Error("AccessDenied")
             access_key = auth.access_key if auth else "-"
         if operation == router.METHOD_NOT_ALLOWED:

@@ -40,6 +40,8 @@ class ObjectMeta:
     checksum_type: str | None = None
     # Object tags (x-amz-tagging, PutObjectTagging).
     tags: dict[str, str] = field(default_factory=dict)
+    # Canned ACL (gateway/s3/acl.py); None means private.
+    acl: str | None = None
 
     def encode(self) -> bytes:
         record: dict[str, Any] = {"e": self.etag, "t": self.content_type}
@@ -55,6 +57,8 @@ class ObjectMeta:
             record["k"] = self.checksum_type
         if self.tags:
             record["g"] = self.tags
+        if self.acl and self.acl != "private":
+            record["a"] = self.acl
         return msgpack.packb(record, use_bin_type=True)
 
     @classmethod
@@ -69,6 +73,7 @@ class ObjectMeta:
             parts=record.get("p", []),
             checksum_type=record.get("k"),
             tags=record.get("g", {}),
+            acl=record.get("a"),
         )
 
     @property

@@ -633,29 +633,6 @@ def versioning_configuration(status: str | None) -> bytes:
     return doc.to_bytes()
 
 
-def access_control_policy(owner: tuple[str, str]) -> bytes:
-    """Get*Acl: the owner has FULL_CONTROL (a private ACL)."""
-    doc = _Doc()
-    doc.open("AccessControlPolicy", ns=True)
-    doc.owner(owner)
-    doc.open("AccessControlList")
-    doc._parts.append(
-        '<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-        'xsi:type="CanonicalUser">'
-    )
-    doc.elem("ID", owner[0])
-    doc.elem("DisplayName", owner[1])
-    doc.close("Grantee")
-    doc.elem("Permission", "FULL_CONTROL")
-    doc.close("Grant")
-    doc.close("AccessControlList")
-    doc.close("AccessControlPolicy")
-    return doc.to_bytes()
-
-
-# -- tagging -------------------------------------------------------------------------------
-
-
 def parse_tagging(body: bytes) -> list[tuple[str, str]]:
     """The ``(key, value)`` pairs of a ``Tagging`` body, in document order.
 

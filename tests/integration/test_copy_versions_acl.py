@@ -169,8 +169,54 @@ def test_private_acls(s3, cluster, bucket):
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
     s3.put_object_acl(Bucket=bucket, Key="k", ACL="private")
     with pytest.raises(ClientError) as info:
-        s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
-    assert _code(info) == (501, "NotImplemented")
-    with pytest.raises(ClientError) as info:
         s3.get_object_acl(Bucket=bucket, Key="missing")
     assert _code(info) == (404, "NoSuchKey")
+    with pytest.raises(ClientError) as info:
+        s3.put_object_acl(Bucket=bucket, Key="k", ACL="no-such-acl")
+    assert _code(info)[0] == 400
+
+
+def _anonymous(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_public_read_objects_and_buckets(s3, cluster, bucket):
+    endpoint = cluster.endpoints[-1]
+    s3.put_object(Bucket=bucket, Key="open", Body=b"for everyone", ACL="public-read")
+    s3.put_object(Bucket=bucket, Key="closed", Body=b"secret")
+    assert _anonymous("GET", f"{endpoint}/{bucket}/open") == (200, b"for everyone")
+    assert _anonymous("HEAD", f"{endpoint}/{bucket}/open")[0] == 200
+    status, body = _anonymous("GET", f"{endpoint}/{bucket}/closed")
+    assert status == 403 and b"AccessDenied" in body
+    status, body = _anonymous("GET", f"{endpoint}/{bucket}/missing")
+    assert status == 403  # a private bucket does not tell strangers what is missing
+    status, _ = _anonymous("GET", f"{endpoint}/{bucket}")
+    assert status == 403
+    status, _ = _anonymous("PUT", f"{endpoint}/{bucket}/anon", b"nope")
+    assert status == 403
+
+    grants = s3.get_object_acl(Bucket=bucket, Key="open")["Grants"]
+    assert {(g["Grantee"].get("URI"), g["Permission"]) for g in grants} == {
+        (None, "FULL_CONTROL"),
+        ("http://acs.amazonaws.com/groups/global/AllUsers", "READ"),
+    }
+    s3.put_object_acl(Bucket=bucket, Key="closed", ACL="public-read")
+    assert _anonymous("GET", f"{endpoint}/{bucket}/closed") == (200, b"secret")
+    s3.put_object_acl(Bucket=bucket, Key="open", ACL="private")
+    assert _anonymous("GET", f"{endpoint}/{bucket}/open")[0] == 403
+
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    status, body = _anonymous("GET", f"{endpoint}/{bucket}?list-type=2")
+    assert status == 200 and b"<Key>closed</Key>" in body
+    assert _anonymous("GET", f"{endpoint}/{bucket}/missing")[0] == 404
+    assert s3.get_bucket_acl(Bucket=bucket)["Grants"][-1]["Permission"] == "READ"
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    assert _anonymous("GET", f"{endpoint}/{bucket}")[0] == 403

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from coordinator import buckets
-from gateway.s3 import xml
+from gateway.s3 import acl, xml
 from gateway.s3.errors import S3Error
 from gateway.s3.names import check_bucket_name
 from gateway.s3.request import Reply, RequestContext
@@ -41,9 +41,12 @@ async def create_bucket(ctx: RequestContext) -> Reply:
     constraint = xml.parse_create_bucket(await ctx.read_small_body())
     region = constraint or ctx.gateway.region
     owner, _ = owner_of(ctx)
+    canned = acl.from_headers(ctx.headers)
     try:
         record = await ctx.gateway.etcd_call(
-            lambda client: buckets.create(client, ctx.bucket, owner=owner, region=region)
+            lambda client: buckets.create(
+                client, ctx.bucket, owner=owner, region=region, acl=canned
+            )
         )
     except buckets.BucketExists as exc:
         code = (
@@ -90,22 +93,34 @@ async def put_bucket_versioning(ctx: RequestContext) -> Reply:
     return Reply(200)  # Suspended: what a never-versioned bucket already is
 
 
-def check_private_acl(ctx: RequestContext) -> None:
-    """Tessera keeps every ACL private: accept that, refuse anything else."""
-    canned = ctx.headers.get("x-amz-acl", "private")
-    grants = [h for h in ctx.headers if h.startswith("x-amz-grant-")]
-    if canned != "private" or grants:
-        raise S3Error("NotImplemented", "Only the private ACL is supported")
-
-
 async def get_bucket_acl(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
     owner = record.get("owner", "")
-    return Reply(200, dict(XML_TYPE), xml.access_control_policy((owner, owner)))
+    return Reply(200, dict(XML_TYPE), acl.render((owner, owner), record.get("acl")))
+
+
+async def requested_acl(ctx: RequestContext) -> str:
+    """The canned ACL of a Put*Acl: an AccessControlPolicy body, else x-amz-acl."""
+    body = await ctx.read_small_body()
+    return acl.from_policy(body) if body.strip() else acl.from_headers(ctx.headers)
 
 
 async def put_bucket_acl(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
-    check_private_acl(ctx)
-    await ctx.read_small_body()  # an AccessControlPolicy granting the owner is private too
+    canned = await requested_acl(ctx)
+
+    def change(record: dict[str, Any]) -> dict[str, Any]:
+        return {**record, "acl": canned}
+
+    try:
+        record = await ctx.gateway.etcd_call(buckets.update, ctx.bucket, change)
+    except buckets.NoSuchBucketRecord as exc:
+        raise S3Error("NoSuchBucket", extra={"BucketName": ctx.bucket or ""}) from exc
+    ctx.gateway.buckets.put_local(ctx.bucket, record)
     return Reply(200)
+
+
+def anonymous_may_list(ctx: RequestContext, record: dict[str, Any]) -> None:
+    """Without a signature, only a public-read bucket can be listed."""
+    if ctx.auth is None and not acl.readable_by_anyone(record.get("acl")):
+        raise S3Error("AccessDenied")

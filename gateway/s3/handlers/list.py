@@ -6,7 +6,7 @@ from coordinator.clock import to_seconds
 from gateway.cluster.store import ObjectVersion
 from gateway.s3 import xml
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers.bucket import XML_TYPE, existing_bucket, owner_of
+from gateway.s3.handlers.bucket import XML_TYPE, anonymous_may_list, existing_bucket, owner_of
 from gateway.s3.listing import collect, decode_token, encode_token, parse_max_keys
 from gateway.s3.objectmeta import ObjectMeta
 from gateway.s3.request import Reply, RequestContext
@@ -38,7 +38,7 @@ def _encoding(ctx: RequestContext) -> str | None:
 
 
 async def list_objects(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
+    anonymous_may_list(ctx, await existing_bucket(ctx))
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
     marker = ctx.query.get("marker", "")
@@ -63,7 +63,7 @@ async def list_objects(ctx: RequestContext) -> Reply:
 
 
 async def list_objects_v2(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
+    anonymous_may_list(ctx, await existing_bucket(ctx))
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
     max_keys = parse_max_keys(ctx.query.get("max-keys"))

@@ -17,7 +17,7 @@ from coordinator import uploads
 from coordinator.clock import to_seconds
 from gateway.cluster.namespaces import part_key, parts_namespace
 from gateway.cluster.store import StoreUnavailable
-from gateway.s3 import multipart, streams, tagging, xml
+from gateway.s3 import acl, multipart, streams, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import ALGORITHMS, header_name
 from gateway.s3.copysource import parse_copy_range
@@ -88,6 +88,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
     check_key(ctx.key)
     meta = from_request_headers(ctx.headers)
+    meta.acl = acl.from_headers(ctx.headers)
     algorithm = ctx.headers.get("x-amz-checksum-algorithm", "").lower() or None
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise S3Error("InvalidRequest", f"Checksum algorithm {algorithm} is not supported")

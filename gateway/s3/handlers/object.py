@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import trio
 
@@ -10,11 +11,11 @@ from coordinator.clock import to_seconds
 from coordinator.keylocks import DEFAULT_TTL as DEFAULT_LOCK_TTL
 from coordinator.keylocks import KeyLock
 from gateway.cluster.store import ObjectVersion, StoreUnavailable, VersionGone
-from gateway.s3 import conditions, multipart, streams, tagging, xml
+from gateway.s3 import acl, conditions, multipart, streams, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers.bucket import check_private_acl, existing_bucket
+from gateway.s3.handlers.bucket import anonymous_may_list, existing_bucket, requested_acl
 from gateway.s3.handlers.source import copy_source
 from gateway.s3.names import check_key
 from gateway.s3.objectmeta import USER_META_PREFIX, ObjectMeta, from_request_headers
@@ -90,6 +91,7 @@ async def _put(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
     meta = from_request_headers(ctx.headers)
     meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
+    meta.acl = acl.from_headers(ctx.headers)
     pipeline = BodyPipeline(ctx.headers, ctx.auth)
     declared = pipeline.declared_length
     if declared is not None and declared > MAX_OBJECT_SIZE:
@@ -122,11 +124,15 @@ def check_version_id(ctx: RequestContext) -> None:
 
 async def _current(ctx: RequestContext, with_data: bool = False) -> ObjectVersion:
     assert ctx.bucket is not None and ctx.key is not None
-    await existing_bucket(ctx)
+    record = await existing_bucket(ctx)
     check_version_id(ctx)
     version = await ctx.gateway.store.head_object(ctx.bucket, ctx.key, with_data)
     if version is None:
+        # Without a signature, "missing" is only told to those who may list.
+        anonymous_may_list(ctx, record)
         raise S3Error("NoSuchKey", extra={"Key": ctx.key})
+    if ctx.auth is None and not acl.readable_by_anyone(ObjectMeta.decode(version.meta).acl):
+        raise S3Error("AccessDenied")
     return version
 
 
@@ -285,18 +291,20 @@ async def delete_objects(ctx: RequestContext) -> Reply:
 
 
 async def get_object_acl(ctx: RequestContext) -> Reply:
-    await _current(ctx)
+    version = await _current(ctx)
     record = await existing_bucket(ctx)
     owner = record.get("owner", "")
-    return Reply(
-        200, {"Content-Type": "application/xml"}, xml.access_control_policy((owner, owner))
-    )
+    body = acl.render((owner, owner), ObjectMeta.decode(version.meta).acl)
+    return Reply(200, {"Content-Type": "application/xml"}, body)
 
 
 async def put_object_acl(ctx: RequestContext) -> Reply:
-    await _current(ctx)
-    check_private_acl(ctx)
-    await ctx.read_small_body()
+    canned = await requested_acl(ctx)
+
+    def change(meta: ObjectMeta) -> None:
+        meta.acl = canned
+
+    await _rewrite_meta(ctx, change)
     return Reply(200)
 
 
@@ -341,6 +349,7 @@ async def copy_object(ctx: RequestContext) -> Reply:
             "Unknown tagging directive.",
             extra={"ArgumentName": "x-amz-tagging-directive", "ArgumentValue": tag_directive},
         )
+    meta.acl = acl.from_headers(ctx.headers)  # a copy does not inherit the source's ACL
     if tag_directive == "REPLACE":
         meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     else:
@@ -380,12 +389,20 @@ async def delete_object_tagging(ctx: RequestContext) -> Reply:
 
 
 async def _set_tags(ctx: RequestContext, tags: dict[str, str]) -> None:
-    """Rewrite the current version's tags; start over if it is overwritten meanwhile."""
+    def change(meta: ObjectMeta) -> None:
+        meta.tags = tags
+
+    await _rewrite_meta(ctx, change)
+
+
+async def _rewrite_meta(ctx: RequestContext, change: Callable[[ObjectMeta], None]) -> None:
+    """Change the current version's metadata (tags, ACL) without new bytes;
+    start over if the object is overwritten meanwhile."""
     assert ctx.bucket is not None
     for attempt in range(GET_ATTEMPTS):
         version = await _current(ctx)
         meta = ObjectMeta.decode(version.meta)
-        meta.tags = tags
+        change(meta)
         try:
             await ctx.gateway.store.update_meta(ctx.bucket, version, meta.encode())
             return

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
-from gateway.s3 import formdata, postpolicy, tagging, xml
+from gateway.s3 import acl, formdata, postpolicy, tagging, xml
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.bucket import existing_bucket
 from gateway.s3.handlers.object import MAX_OBJECT_SIZE
@@ -75,12 +75,6 @@ async def _read_fields(form: _Form) -> tuple[dict[str, str], formdata.FileStart]
         fields[event.name] = event.value
 
 
-def _check_acl(fields: dict[str, str]) -> None:
-    """Tessera keeps every ACL private, as PutObject does."""
-    if fields.get("acl", "private") != "private":
-        raise S3Error("NotImplemented", "Only the private ACL is supported")
-
-
 async def post_object(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None
     parser = formdata.FormDataParser(formdata.boundary_of(ctx.headers.get("content-type")))
@@ -100,7 +94,6 @@ async def post_object(ctx: RequestContext) -> Reply:
             extra={"ArgumentName": "key", "ArgumentValue": ""},
         )
     check_key(key)
-    _check_acl(fields)
     meta = from_request_headers(
         {
             name: value
@@ -108,6 +101,7 @@ async def post_object(ctx: RequestContext) -> Reply:
             if name in _META_FIELDS or name.startswith("x-amz-meta-")
         }
     )
+    meta.acl = acl.from_headers({"x-amz-acl": fields.get("acl", acl.PRIVATE)})
     if fields.get("tagging"):
         meta.tags = tagging.parse_document(fields["tagging"].encode())
     md5 = hashlib.md5()

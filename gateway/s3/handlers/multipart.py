@@ -216,9 +216,19 @@ async def complete_multipart_upload(ctx: RequestContext) -> Reply:
     requested = multipart.parse_complete(await ctx.read_small_body(4 << 20), upload_id=upload_id)
     if upload.state == "open":
         stored = await _stored_parts(ctx, upload_id)
-        chosen = multipart.validate_parts(
-            requested, {n: p.part for n, p in stored.items()}, upload_id=upload_id
-        )
+        try:
+            chosen = multipart.validate_parts(
+                requested, {n: p.part for n, p in stored.items()}, upload_id=upload_id
+            )
+        except S3Error:
+            # A racing Complete may have consumed the parts since we read the
+            # upload: if so, its outcome is the answer, not a missing part.
+            latest = await ctx.gateway.etcd_call(uploads.get, ctx.bucket, upload_id)
+            if latest is None:
+                raise S3Error("NoSuchUpload", extra={"UploadId": upload_id}) from None
+            if latest.state == "open":
+                raise
+            return await _finish_completion(ctx, latest, requested, latest.record["completion"])
         meta, _ = _final_meta(upload, chosen)
         completion = {
             "version_id": uuid.uuid4().hex,
@@ -236,6 +246,19 @@ async def complete_multipart_upload(ctx: RequestContext) -> Reply:
             if upload.state != "completing":
                 raise S3Error("NoSuchUpload", extra={"UploadId": upload_id})
     completion = upload.record["completion"] if upload.state == "completing" else completion
+    return await _finish_completion(ctx, upload, requested, completion)
+
+
+async def _finish_completion(
+    ctx: RequestContext,
+    upload: uploads.Upload,
+    requested: list[multipart.CompletedPart],
+    completion: dict,
+) -> Reply:
+    """Compose the parts as decided in completion (idempotent: a retry or a
+    racing Complete of the same parts does the same work) and forget the upload."""
+    assert ctx.bucket is not None and ctx.key is not None
+    upload_id = upload.record["upload_id"]
     if upload.state == "completing" and completion["requested"] != [
         [p.part_number, p.etag] for p in requested
     ]:

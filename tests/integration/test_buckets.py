@@ -1,5 +1,6 @@
 """Bucket operations through real gateways, checked with boto3."""
 
+import time
 import uuid
 
 import pytest
@@ -36,8 +37,13 @@ def test_bucket_lifecycle(s3_clients):
     first.delete_object(Bucket=name, Key="k")
     second.delete_bucket(Bucket=name)
     with pytest.raises(ClientError) as info:
-        first.head_bucket(Bucket=name)
+        second.head_bucket(Bucket=name)
     assert _error(info)[0] == 404
+    # The other gateway learns of the deletion by etcd watch, milliseconds later.
+    deadline = time.monotonic() + 5
+    while name in [b["Name"] for b in first.list_buckets()["Buckets"]]:
+        assert time.monotonic() < deadline, "the deletion never reached the other gateway"
+        time.sleep(0.05)
     with pytest.raises(ClientError) as info:
         first.list_objects_v2(Bucket=name)
     assert _error(info) == (404, "NoSuchBucket")

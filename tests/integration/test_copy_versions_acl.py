@@ -188,6 +188,16 @@ def _anonymous(method: str, url: str, body: bytes | None = None) -> tuple[int, b
         return exc.code, exc.read()
 
 
+def _eventually_status(method: str, url: str, expected: int) -> None:
+    """Bucket settings reach the other gateways by etcd watch, a few ms later."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while (status := _anonymous(method, url)[0]) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status == expected
+
+
 def test_public_read_objects_and_buckets(s3, cluster, bucket):
     endpoint = cluster.endpoints[-1]
     s3.put_object(Bucket=bucket, Key="open", Body=b"for everyone", ACL="public-read")
@@ -214,9 +224,10 @@ def test_public_read_objects_and_buckets(s3, cluster, bucket):
     assert _anonymous("GET", f"{endpoint}/{bucket}/open")[0] == 403
 
     s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    _eventually_status("GET", f"{endpoint}/{bucket}?list-type=2", 200)
     status, body = _anonymous("GET", f"{endpoint}/{bucket}?list-type=2")
     assert status == 200 and b"<Key>closed</Key>" in body
     assert _anonymous("GET", f"{endpoint}/{bucket}/missing")[0] == 404
     assert s3.get_bucket_acl(Bucket=bucket)["Grants"][-1]["Permission"] == "READ"
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
-    assert _anonymous("GET", f"{endpoint}/{bucket}")[0] == 403
+    _eventually_status("GET", f"{endpoint}/{bucket}", 403)

@@ -272,8 +272,9 @@ def test_gateway_sigkill_mid_put_leaves_no_trace(live: ClusterInfo, bucket: str)
     gateway1, gateway2 = _clients(live)
     old = _body("old", 5 * MiB)
     gateway1.put_object(Bucket=bucket, Key="existing", Body=old)
+    # The PUT returned after 2 of 3 replicas; the third may still be writing.
+    assert _wait_for(lambda: _tmp_entries(live) == {n: [] for n in live.nodes}, 10)
     files_before = {n: _data_files(live, n) for n in live.nodes}
-    assert _tmp_entries(live) == {n: [] for n in live.nodes}
 
     puts = {
         key: StreamingPut(_presigned_put(gateway1, bucket, key), _body(key, BIG), BIG // 2)

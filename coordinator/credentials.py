@@ -1,19 +1,39 @@
-"""Credentials table: /tessera/credentials/<access key> → msgpack record."""
+"""Credentials table: /tessera/credentials/<access key> → msgpack record.
+
+A record holds `secret_enc`, the secret sealed with the cluster key (coordinator/secrets.py,
+the access key as associated data), never the plaintext. Records written before encryption
+at rest carry a plaintext `secret`: readers accept it, and every write (`put`,
+`ensure_root`, `migrate`) replaces it with `secret_enc`.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 import string
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import etcd3
 
 from coordinator import keys
-from coordinator.codec import decode, encode
+from coordinator.codec import CodecError, decode, encode
+from coordinator.secrets import Cipher, DecryptError
+
+log = logging.getLogger(__name__)
 
 _ACCESS_ALPHABET = string.ascii_uppercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
+POLICIES = ("admin", "readwrite", "readonly")
+ACCESS_KEY_RE = re.compile(r"^[A-Za-z0-9._-]{3,128}$")
+SECRET_MIN, SECRET_MAX = 8, 128
+
+
+class CredentialError(ValueError):
+    """A credential operation that cannot be done (unknown key, bad input, wrong key)."""
 
 
 def generate_keypair() -> tuple[str, str]:
@@ -23,10 +43,25 @@ def generate_keypair() -> tuple[str, str]:
     return access, secret
 
 
-def record(access_key: str, secret_key: str, *, policy: str, description: str) -> dict[str, Any]:
+def validate(access_key: str, secret_key: str | None = None, policy: str | None = None) -> None:
+    if not ACCESS_KEY_RE.match(access_key):
+        raise CredentialError(
+            f"invalid access key {access_key!r}: 3-128 characters of A-Z a-z 0-9 . _ -"
+        )
+    if secret_key is not None and not (SECRET_MIN <= len(secret_key) <= SECRET_MAX):
+        raise CredentialError(f"secret key must be {SECRET_MIN}-{SECRET_MAX} characters long")
+    if secret_key is not None and not secret_key.isprintable():
+        raise CredentialError("secret key must be printable characters")
+    if policy is not None and policy not in POLICIES:
+        raise CredentialError(f"unknown policy {policy!r}: choose from {', '.join(POLICIES)}")
+
+
+def record(
+    access_key: str, secret_key: str, cipher: Cipher, *, policy: str, description: str
+) -> dict[str, Any]:
     return {
         "access_key": access_key,
-        "secret": secret_key,
+        "secret_enc": cipher.encrypt(secret_key, access_key),
         "created_at": time.time(),
         "enabled": True,
         "description": description,
@@ -35,8 +70,44 @@ def record(access_key: str, secret_key: str, *, policy: str, description: str) -
     }
 
 
-def put(client: etcd3.Etcd3Client, rec: dict[str, Any]) -> None:
-    client.put(keys.credential(rec["access_key"]), encode(rec))
+def seal(rec: dict[str, Any], cipher: Cipher | None) -> dict[str, Any]:
+    """rec without a plaintext `secret` (encrypted into `secret_enc` when there is one)."""
+    if "secret" not in rec:
+        return rec
+    if cipher is None:
+        raise CredentialError(f"{rec['access_key']}: a cluster key is needed to encrypt it")
+    out = {k: v for k, v in rec.items() if k != "secret"}
+    out["secret_enc"] = cipher.encrypt(rec["secret"], rec["access_key"])
+    return out
+
+
+def decrypt_secret(rec: dict[str, Any], cipher: Cipher | None) -> str:
+    """The plaintext secret of a stored record (raises CredentialError if it cannot)."""
+    if "secret_enc" in rec:
+        if cipher is None:
+            raise CredentialError(f"{rec['access_key']}: secret is encrypted; no cluster key")
+        try:
+            return cipher.decrypt(rec["secret_enc"], rec["access_key"]).decode()
+        except DecryptError as exc:
+            raise CredentialError(f"{rec['access_key']}: secret {exc}") from None
+    if "secret" in rec:  # written before encryption at rest
+        return str(rec["secret"])
+    raise CredentialError(f"{rec['access_key']}: record has no secret")
+
+
+def put(client: etcd3.Etcd3Client, rec: dict[str, Any], cipher: Cipher | None = None) -> None:
+    client.put(keys.credential(rec["access_key"]), encode(seal(rec, cipher)))
+
+
+def create(client: etcd3.Etcd3Client, rec: dict[str, Any]) -> bool:
+    """Write rec only if its access key is unused. False if it exists."""
+    key = keys.credential(rec["access_key"])
+    ok, _ = client.transaction(
+        compare=[client.transactions.version(key) == 0],
+        success=[client.transactions.put(key, encode(seal(rec, None)))],
+        failure=[],
+    )
+    return bool(ok)
 
 
 def get(client: etcd3.Etcd3Client, access_key: str) -> dict[str, Any] | None:
@@ -44,16 +115,124 @@ def get(client: etcd3.Etcd3Client, access_key: str) -> dict[str, Any] | None:
     return decode(value) if value is not None else None
 
 
-def ensure_root(client: etcd3.Etcd3Client, access_key: str, secret_key: str) -> None:
-    """Make the root credential exist with this secret (idempotent)."""
+def get_all(client: etcd3.Etcd3Client) -> list[dict[str, Any]]:
+    """Every decodable record, sorted by access key."""
+    out = []
+    for value, meta in client.get_prefix(keys.CREDENTIALS):
+        try:
+            out.append(decode(value))
+        except CodecError as exc:
+            log.warning("skipping bad credential record %s: %s", meta.key.decode(), exc)
+    return sorted(out, key=lambda r: r.get("access_key", ""))
+
+
+def update(
+    client: etcd3.Etcd3Client,
+    access_key: str,
+    change: Callable[[dict[str, Any]], dict[str, Any]],
+    cipher: Cipher | None = None,
+    attempts: int = 10,
+) -> dict[str, Any]:
+    """Read-modify-write one record, retried while someone else writes it meanwhile."""
+    key = keys.credential(access_key)
+    for _ in range(attempts):
+        value, meta = client.get(key)
+        if value is None:
+            raise CredentialError(f"no such access key: {access_key}")
+        new = change(decode(value))
+        if cipher is not None:
+            new = seal(new, cipher)
+        ok, _ = client.transaction(
+            compare=[client.transactions.mod(key) == meta.mod_revision],
+            success=[client.transactions.put(key, encode(new))],
+            failure=[],
+        )
+        if ok:
+            return new
+    raise CredentialError(f"{access_key}: changed concurrently too often; try again")
+
+
+def delete(client: etcd3.Etcd3Client, access_key: str) -> bool:
+    return bool(client.delete(keys.credential(access_key)))
+
+
+def ensure_root(
+    client: etcd3.Etcd3Client, access_key: str, secret_key: str, cipher: Cipher
+) -> None:
+    """Make the root credential exist, enabled, with this secret (idempotent). A plaintext
+    record is re-encrypted. An existing record that this cluster key cannot decrypt is an
+    error: the key is not the one the cluster's credentials were written with."""
     current = get(client, access_key)
-    if current and current["secret"] == secret_key and current["enabled"]:
-        return
-    put(client, record(access_key, secret_key, policy="admin", description="root"))
+    if current is not None:
+        try:
+            stored = decrypt_secret(current, cipher)
+        except CredentialError as exc:
+            raise CredentialError(
+                f"root credential {access_key} does not decrypt with this cluster key "
+                f"(is it the cluster's key?): {exc}"
+            ) from None
+        if stored == secret_key and current.get("enabled", True) and "secret" not in current:
+            return
+    put(client, record(access_key, secret_key, cipher, policy="admin", description="root"))
 
 
-def secret_of(rec: dict[str, Any] | None) -> str | None:
-    """The usable secret of a cached record, or None if missing or disabled."""
-    if not rec or not rec.get("enabled", True):
+def migrate(client: etcd3.Etcd3Client, cipher: Cipher) -> list[str]:
+    """Re-encrypt every record still holding a plaintext secret; the access keys changed."""
+    changed = []
+    for value, meta in client.get_prefix(keys.CREDENTIALS):
+        try:
+            rec = decode(value)
+        except CodecError:
+            continue
+        if "secret" not in rec:
+            continue
+        key = meta.key.decode()
+        ok, _ = client.transaction(
+            compare=[client.transactions.mod(key) == meta.mod_revision],
+            success=[client.transactions.put(key, encode(seal(rec, cipher)))],
+            failure=[],
+        )
+        if ok:
+            changed.append(rec["access_key"])
+    if changed:
+        log.info("encrypted plaintext secrets of %d credential(s)", len(changed))
+    return changed
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A credential as a gateway caches it: the secret already decrypted (None when it
+    did not decrypt), so the request path does no cryptography."""
+
+    access_key: str
+    secret: str | None
+    enabled: bool
+    policy: str
+
+
+def loader(cipher: Cipher | None) -> Callable[[dict[str, Any]], Credential]:
+    """The PrefixCache convert function: decrypts once per record update."""
+
+    def convert(rec: dict[str, Any]) -> Credential:
+        try:
+            secret: str | None = decrypt_secret(rec, cipher)
+        except CredentialError as exc:
+            log.error("credential unusable: %s", exc)
+            secret = None
+        return Credential(
+            access_key=rec["access_key"],
+            secret=secret,
+            enabled=bool(rec.get("enabled", True)),
+            policy=str(rec.get("policy", "admin")),
+        )
+
+    return convert
+
+
+def secret_of(cred: Credential | None) -> str | None:
+    """The usable secret of a cached credential, or None if missing, disabled or sealed
+    under another key (the client then gets InvalidAccessKeyId, as S3 answers for an
+    inactive key)."""
+    if cred is None or not cred.enabled:
         return None
-    return rec["secret"]
+    return cred.secret

@@ -19,6 +19,8 @@ from werkzeug.routing import BaseConverter
 
 from gateway.cluster.store import StoreUnavailable
 from gateway.flow import FlowConnection, FlowRequest
+from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from gateway.metrics import METRICS
 from gateway.s3 import router
 from gateway.s3.auth import AuthError, RequestView, authenticate
 from gateway.s3.errors import S3Error, error_xml
@@ -154,6 +156,12 @@ def _error_reply(err: S3Error, request_id: str, resource: str, method: str) -> R
     return Reply(err.status, headers, error_xml(err, request_id))
 
 
+def _render_metrics(gateway: Gateway) -> bytes:
+    nodes = gateway.directory.nodes()
+    live = sum(gateway.directory.is_live(n.node_id) for n in nodes)
+    return METRICS.render(time.time() - gateway.started, live, len(nodes) - live)
+
+
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:
     first: BaseException = group
     while isinstance(first, BaseExceptionGroup):
@@ -182,10 +190,16 @@ async def serve_s3(gateway: Gateway) -> Response:
         host_bucket = router.bucket_from_host(host, gateway.domains)
         if (
             method == "GET"
-            and raw_path in ("/healthz", "/readyz")
+            and raw_path in ("/healthz", "/readyz", "/metrics")
             and "authorization" not in headers
+            and not raw_query  # a presigned request to a bucket of that name
             and host_bucket is None
         ):
+            if raw_path == "/metrics":
+                body = _render_metrics(gateway)
+                return _response(
+                    Reply(200, {"Content-Type": METRICS_CONTENT_TYPE}, body), request_id
+                )
             ok = raw_path == "/healthz" or gateway.ready()
             return _response(
                 Reply(200 if ok else 503, {}, b"ok\n" if ok else b"not ready\n"), request_id
@@ -270,4 +284,10 @@ async def serve_s3(gateway: Gateway) -> Response:
         access_key,
         (time.perf_counter() - started) * 1000,
     )
-    return _response(reply, request_id)
+    response = _response(reply, request_id)
+    length = response.headers.get("Content-Length", "")
+    sent = int(length) if length.isdigit() and method != "HEAD" else 0
+    METRICS.record_request(
+        operation, reply.status, time.perf_counter() - started, ctx.bytes_in if ctx else 0, sent
+    )
+    return response

@@ -16,6 +16,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from coordinator import credentials
+from coordinator.secrets import Cipher, ClusterKeyError, load_key
 from gateway.app import create_app
 from gateway.cluster.reaper import UploadReaper
 from gateway.s3.router import normalize_domain
@@ -45,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="behind a reverse proxy: X-Forwarded-Host is the host the client addressed",
     )
+    parser.add_argument(
+        "--cluster-key-file",
+        default=None,
+        help="file holding the cluster key that encrypts credential secrets "
+        "(or TESSERA_CLUSTER_KEY_FILE, or the key itself in TESSERA_CLUSTER_KEY); required",
+    )
 
 
 def domain_list(value: str | list[str]) -> list[str]:
@@ -71,6 +78,25 @@ def _root_from_env() -> tuple[str, str] | None:
     return None
 
 
+def _check_cluster_key(gateway: Gateway, cipher: Cipher) -> None:
+    """Refuse to serve with a cluster key that decrypts none of the stored credentials:
+    every request would fail with InvalidAccessKeyId, which hides the real mistake."""
+    records = credentials.get_all(gateway.etcd)
+    failed = []
+    for rec in records:
+        try:
+            credentials.decrypt_secret(rec, cipher)
+        except credentials.CredentialError:
+            failed.append(rec.get("access_key", "?"))
+    if records and len(failed) == len(records):
+        raise credentials.CredentialError(
+            f"none of the {len(records)} credential(s) in etcd decrypt with this cluster key "
+            "(is it the cluster's key? see --cluster-key-file)"
+        )
+    if failed:
+        log.error("credentials that do not decrypt with this cluster key: %s", ", ".join(failed))
+
+
 # Hypercorn reads sockets 64 KiB at a time; every read is a trip through h11,
 # the ASGI queue and Quart. Larger reads cut that cost for object bodies.
 hypercorn.trio.tcp_server.MAX_RECV = 1 << 20
@@ -79,12 +105,25 @@ hypercorn.trio.tcp_server.MAX_RECV = 1 << 20
 def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _run_workers(args)
-    gateway = Gateway(args.etcd, args.region, args.gateway_id)
+    try:
+        cipher = Cipher(load_key(args.cluster_key_file))
+    except ClusterKeyError as exc:
+        log.error("cannot start: %s", exc)
+        print(f"tessera gateway: error: {exc}", file=sys.stderr)
+        return 2
+    gateway = Gateway(args.etcd, args.region, args.gateway_id, cipher=cipher)
     gateway.domains = tuple(dict.fromkeys(domain_list(args.domain)))
     gateway.trust_proxy = bool(args.trust_proxy)
     root = _root_from_env()
-    if root:
-        credentials.ensure_root(gateway.etcd, *root)
+    try:
+        if root:
+            credentials.ensure_root(gateway.etcd, *root, cipher)
+        credentials.migrate(gateway.etcd, cipher)
+        _check_cluster_key(gateway, cipher)
+    except credentials.CredentialError as exc:
+        log.error("cannot start: %s", exc)
+        print(f"tessera gateway: error: {exc}", file=sys.stderr)
+        return 2
     gateway.start(args.listen)
     config = Config()
     config.bind = [args.listen]
@@ -145,6 +184,8 @@ def _run_workers(args: argparse.Namespace) -> int:
         argv += ["--domain", ",".join(domain_list(args.domain))]
     if args.trust_proxy:
         argv.append("--trust-proxy")
+    if args.cluster_key_file:
+        argv += ["--cluster-key-file", args.cluster_key_file]
     children = []
     for index in range(args.workers):
         worker_argv = list(argv)

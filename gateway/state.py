@@ -19,6 +19,7 @@ from coordinator.clock import HybridClock
 from coordinator.etcd import connect
 from coordinator.members import Membership
 from coordinator.placement import write_quorum
+from coordinator.secrets import Cipher
 from gateway.cluster.client import ClusterStore
 from gateway.cluster.nodes import NodeDirectory
 from gateway.cluster.store import StoreUnavailable
@@ -27,14 +28,24 @@ from gateway.cluster.store import StoreUnavailable
 class Gateway:
     """Shared state of a gateway: caches (read without touching etcd) and clients."""
 
-    def __init__(self, etcd_endpoint: str | None, region: str, gateway_id: str | None = None):
+    def __init__(
+        self,
+        etcd_endpoint: str | None,
+        region: str,
+        gateway_id: str | None = None,
+        cipher: Cipher | None = None,
+    ):
         self.region = region
+        # The cluster key: secrets are decrypted once per cache update, not per request.
+        self.cipher = cipher
         self.gateway_id = gateway_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.started = time.time()
         self._endpoint = etcd_endpoint
         self.connect: Callable[[], etcd3.Etcd3Client] = functools.partial(connect, etcd_endpoint)
         self.etcd = self.connect()
-        self.credentials: PrefixCache = PrefixCache(self.connect, keys.CREDENTIALS)
+        self.credentials: PrefixCache[credentials.Credential] = PrefixCache(
+            self.connect, keys.CREDENTIALS, credentials.loader(cipher)
+        )
         self.buckets: PrefixCache = PrefixCache(self.connect, keys.BUCKETS)
         self.settings: PrefixCache = PrefixCache(self.connect, keys.SETTINGS)
         # upload id → when this gateway last renewed its lease

@@ -18,6 +18,8 @@ from coordinator.etcd import connect
 from coordinator.members import Membership
 from proto import storage_pb2_grpc as pb_grpc
 from storage_node.diskstore import DiskStore
+from storage_node.metrics import MetricsInterceptor, NodeMetrics
+from storage_node.metrics import serve as serve_metrics
 from storage_node.service import StorageService
 
 log = logging.getLogger("tessera.storage_node")
@@ -36,18 +38,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--etcd", default=None, help="etcd HOST:PORT (or TESSERA_ETCD)")
     parser.add_argument("--zone", default="default", help="failure domain for placement")
     parser.add_argument("--threads", type=int, default=64, help="gRPC worker threads")
+    parser.add_argument(
+        "--metrics-listen", default=None, help="serve Prometheus GET /metrics on HOST:PORT"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     store = DiskStore(args.data_dir)
     service = StorageService(store, args.node_id, args.zone)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.threads), options=GRPC_OPTIONS)
+    metrics = NodeMetrics()
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=args.threads),
+        interceptors=[MetricsInterceptor(metrics)],
+        options=GRPC_OPTIONS,
+    )
     pb_grpc.add_StorageServicer_to_server(service, server)
     if server.add_insecure_port(args.listen) == 0:
         log.error("cannot listen on %s", args.listen)
         return 1
     server.start()
+    if args.metrics_listen:
+        serve_metrics(args.metrics_listen, lambda: metrics.render(store.stats))
     address = args.advertise or args.listen
 
     def etcd():

@@ -170,6 +170,12 @@ def _run_cluster(args: argparse.Namespace, extras: list[str]) -> int:
     return cluster.run(args)
 
 
+def _run_credential(args: argparse.Namespace, extras: list[str]) -> int:
+    from tools import credentials_cli
+
+    return credentials_cli.run(args)
+
+
 def _run_bench(args: argparse.Namespace, extras: list[str]) -> int:
     from tools import bench
 
@@ -178,7 +184,7 @@ def _run_bench(args: argparse.Namespace, extras: list[str]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (daemon flags are added only once a daemon is chosen)."""
-    from tools import bench, cluster
+    from tools import bench, cluster, credentials_cli
 
     parser = argparse.ArgumentParser(
         prog="tessera", description="Tessera, a distributed S3-compatible object store."
@@ -201,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster.add_arguments(p_cluster)
     handlers["cluster"] = _run_cluster
+
+    p_credential = sub.add_parser(
+        "credential",
+        help="manage access keys (add, generate, list, show, disable, enable, delete)",
+        description="Access keys live in etcd, their secrets encrypted with the cluster key.",
+    )
+    credentials_cli.add_arguments(p_credential)
+    handlers["credential"] = _run_credential
 
     p_bench = sub.add_parser(
         "bench",

@@ -4,6 +4,7 @@ Used by `tessera cluster up|down|status` and by the integration and chaos tests.
 Everything lives under one data directory:
 
     <data_dir>/cluster.json     layout, ports, root key, PIDs (mode 0600: it holds the secret)
+    <data_dir>/cluster.key      the cluster key that encrypts credential secrets (mode 0600)
     <data_dir>/etcd/            etcd's data
     <data_dir>/node<i>/         storage node i's disks
     <data_dir>/logs/<name>.log  stdout+stderr of each process, appended across restarts
@@ -50,6 +51,7 @@ from typing import Any
 log = logging.getLogger("tessera.cluster")
 
 STATE_FILE = "cluster.json"
+KEY_FILE = "cluster.key"
 STATE_VERSION = 1
 DEFAULT_DATA_DIR = ".tessera"
 DEFAULT_NODES = 3
@@ -128,6 +130,11 @@ class ClusterInfo:
     env: dict[str, str] = field(default_factory=dict)  # extra environment of the children
     # Set by `up` when it found the cluster already running; not saved.
     already_running: bool = field(default=False, compare=False)
+
+    @property
+    def key_file(self) -> Path:
+        """The cluster key (mode 0600), written by the first `up`."""
+        return self.data_dir / KEY_FILE
 
     @property
     def state_path(self) -> Path:
@@ -515,9 +522,15 @@ def _wait_gone(procs: list[ProcessInfo], timeout: float) -> list[ProcessInfo]:
         time.sleep(0.05)
 
 
-def _child_env(info: ClusterInfo) -> dict[str, str]:
+def _child_env(info: ClusterInfo, proc: ProcessInfo | None = None) -> dict[str, str]:
     environ = dict(os.environ)
     environ.update(info.env)
+    # Only gateways get the cluster key (it decrypts credential secrets), always from the
+    # cluster's own file, never from a key the calling shell happens to have set.
+    environ.pop("TESSERA_CLUSTER_KEY", None)
+    environ.pop("TESSERA_CLUSTER_KEY_FILE", None)
+    if proc is not None and proc.role == "gateway":
+        environ["TESSERA_CLUSTER_KEY_FILE"] = str(info.key_file)
     environ["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they happen
     environ["TESSERA_ETCD"] = info.etcd_endpoint
     # `-m tools.cli` must import this checkout even when it is not installed.
@@ -538,7 +551,7 @@ def _spawn(info: ClusterInfo, proc: ProcessInfo) -> None:
             stdout=logfile,
             stderr=subprocess.STDOUT,
             cwd=info.data_dir,
-            env=_child_env(info),
+            env=_child_env(info, proc),
             start_new_session=True,  # survives the shell, and gets its own process group
         )
     _children[child.pid] = child
@@ -830,6 +843,10 @@ def _existing(
 def _start_missing(info: ClusterInfo, deadline: float) -> None:
     """Start every process of info that is not running, etcd first, and wait for all."""
     todo = [p for p in info.processes.values() if not is_alive(p)]
+    from coordinator.secrets import write_key_file
+
+    if write_key_file(info.key_file):  # once per cluster: it encrypts every secret
+        log.debug("wrote a new cluster key to %s", info.key_file)
     for proc in todo:
         for port in (proc.port, proc.peer_port):
             if port and port_in_use(port):
@@ -850,9 +867,15 @@ def _start_missing(info: ClusterInfo, deadline: float) -> None:
         _wait_ready(info, [ETCD], deadline, {}, progress)
         client = _connect(info.etcd_endpoint)
         try:
-            from coordinator.credentials import ensure_root
+            from coordinator.credentials import CredentialError, ensure_root, migrate
+            from coordinator.secrets import Cipher, ClusterKeyError, read_key_file
 
-            ensure_root(client, info.access_key, info.secret_key)
+            try:
+                cipher = Cipher(read_key_file(info.key_file))
+                ensure_root(client, info.access_key, info.secret_key, cipher)
+                migrate(client, cipher)
+            except (ClusterKeyError, CredentialError) as exc:
+                raise ClusterError(str(exc)) from None
             # Node membership keys must be newer than this to count as the new process's.
             revision = _etcd_revision(client) or 0
         finally:

@@ -29,6 +29,7 @@ from gateway.cluster.bridge import AsyncioBridge
 from gateway.cluster.listing import MergedListing
 from gateway.cluster.nodes import NodeDirectory
 from gateway.cluster.store import ObjectVersion, StoreUnavailable, VersionGone
+from gateway.metrics import METRICS
 from proto import storage_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -276,6 +277,7 @@ class ClusterStore:
                 log.warning(
                     "replica write failed node=%s error=%s", writer.node.node_id, writer.error
                 )
+                METRICS.record_rpc_error(writer.node.node_id, _error_code(writer.error))
         return ObjectVersion(key, version_id, timestamp, size, False, meta)
 
     async def _put_small(
@@ -360,6 +362,7 @@ class ClusterStore:
                     answers.append((node, answer))
                 except grpc.RpcError as exc:
                     log.warning("rpc failed node=%s code=%s", node.node_id, exc.code())
+                    METRICS.record_rpc_error(node.node_id, exc.code())
                     if waiting:
                         started.append(waiting[0])
                         nursery.start_soon(one, waiting.pop(0))
@@ -478,6 +481,7 @@ class ClusterStore:
                 code = exc.code() if isinstance(exc, grpc.RpcError) else "empty"
                 not_found += code == grpc.StatusCode.NOT_FOUND
                 log.warning("get failed node=%s code=%s; trying next replica", node.node_id, code)
+                METRICS.record_rpc_error(node.node_id, code)
                 responses.cancel()
             except BaseException:
                 responses.cancel()
@@ -579,6 +583,13 @@ class ClusterStore:
             start_after,
             tolerance,
         )
+
+
+def _error_code(exc: BaseException | None) -> object:
+    """The gRPC status of a failed call, or the kind of local failure."""
+    if isinstance(exc, grpc.RpcError) and callable(getattr(exc, "code", None)):
+        return exc.code()
+    return type(exc).__name__
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

@@ -96,6 +96,8 @@ def vhost(cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 "--trust-proxy",
                 "--gateway-id",
                 "vhost-test",
+                "--cluster-key-file",
+                str(cluster.data_dir / "cluster.key"),
             ],
             cwd=ROOT,
             env=env,

@@ -1,0 +1,213 @@
+"""A storage node's metrics: RPCs served, bytes moved, what the disk holds.
+
+A gRPC server interceptor counts every RPC by method and status code and the
+object bytes in PutObject/PutObjectWhole requests and GetObject/HeadObject
+replies, so the service itself stays free of bookkeeping. `render` writes
+the Prometheus text format (0.0.4); `serve` answers GET /metrics over plain
+HTTP from a daemon thread when `--metrics-listen` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class NodeMetrics:
+    """Counters of one storage-node process (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str], int] = {}
+        self.bytes_written = 0
+        self.bytes_read = 0
+
+    def count_request(self, method: str, code: str) -> None:
+        with self._lock:
+            self.requests[(method, code)] = self.requests.get((method, code), 0) + 1
+
+    def add_written(self, n: int) -> None:
+        with self._lock:
+            self.bytes_written += n
+
+    def add_read(self, n: int) -> None:
+        with self._lock:
+            self.bytes_read += n
+
+    def render(self, stats: Callable[[], tuple[int, int]] | None = None) -> bytes:
+        """The exposition text; stats() gives (live objects, live bytes) from the index."""
+        with self._lock:
+            requests = sorted(self.requests.items())
+            written, read = self.bytes_written, self.bytes_read
+        lines = [
+            "# HELP storage_requests_total Storage RPCs served, by method and gRPC status.",
+            "# TYPE storage_requests_total counter",
+        ]
+        lines += [
+            f'storage_requests_total{{method="{_escape(m)}",code="{_escape(c)}"}} {n}'
+            for (m, c), n in requests
+        ]
+        lines += [
+            "# HELP storage_bytes_written_total Object bytes received for writes.",
+            "# TYPE storage_bytes_written_total counter",
+            f"storage_bytes_written_total {written}",
+            "# HELP storage_bytes_read_total Object bytes sent to readers.",
+            "# TYPE storage_bytes_read_total counter",
+            f"storage_bytes_read_total {read}",
+        ]
+        if stats is not None:
+            objects, stored = stats()
+            lines += [
+                "# HELP storage_objects Live object versions in the index.",
+                "# TYPE storage_objects gauge",
+                f"storage_objects {objects}",
+                "# HELP storage_bytes_stored Bytes of live object versions in the index.",
+                "# TYPE storage_bytes_stored gauge",
+                f"storage_bytes_stored {stored}",
+            ]
+        return ("\n".join(lines) + "\n").encode()
+
+
+def _data_len(message: Any) -> int:
+    """Object bytes in a Put/Get message (PutMessage, PutWhole, GetChunk, ObjectInfo)."""
+    data = getattr(message, "data", b"")
+    return len(data) if isinstance(data, bytes) else 0
+
+
+def _code(context: grpc.ServicerContext, failed: bool) -> str:
+    code = context.code()
+    if code is None:
+        return "UNKNOWN" if failed else "OK"
+    return code.name
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Counts every RPC of the Storage service into a NodeMetrics."""
+
+    WRITES = frozenset({"PutObject", "PutObjectWhole"})
+    READS = frozenset({"GetObject", "HeadObject"})
+
+    def __init__(self, metrics: NodeMetrics) -> None:
+        self.metrics = metrics
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method.rpartition("/")[2]
+        metrics = self.metrics
+        writes, reads = method in self.WRITES, method in self.READS
+
+        def finish(context: grpc.ServicerContext, failed: bool) -> None:
+            metrics.count_request(method, _code(context, failed))
+
+        def counted_requests(requests: Iterator[Any]) -> Iterator[Any]:
+            for message in requests:
+                if writes:
+                    metrics.add_written(_data_len(message))
+                yield message
+
+        def reply(message: Any) -> Any:
+            if reads:
+                metrics.add_read(_data_len(message))
+            return message
+
+        def counted_input(request: Any, streaming_request: bool) -> Any:
+            if streaming_request:
+                return counted_requests(request)
+            if writes:
+                metrics.add_written(_data_len(request))
+            return request
+
+        def wrap_unary_response(behavior, streaming_request: bool):
+            def wrapped(request, context):
+                request = counted_input(request, streaming_request)
+                try:
+                    answer = reply(behavior(request, context))
+                except BaseException:
+                    finish(context, True)
+                    raise
+                finish(context, False)
+                return answer
+
+            return wrapped
+
+        def wrap_stream_response(behavior, streaming_request: bool):
+            def wrapped(request, context):
+                request = counted_input(request, streaming_request)
+                try:
+                    for message in behavior(request, context):
+                        yield reply(message)
+                except BaseException:
+                    finish(context, True)
+                    raise
+                finish(context, False)
+
+            return wrapped
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                wrap_unary_response(handler.unary_unary, False),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                wrap_unary_response(handler.stream_unary, True),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                wrap_stream_response(handler.unary_stream, False),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            wrap_stream_response(handler.stream_stream, True),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+
+
+def serve(listen: str, render: Callable[[], bytes]) -> ThreadingHTTPServer:
+    """Answer GET /metrics on listen (HOST:PORT) from a daemon thread; returns the server."""
+    host, _, port = listen.rpartition(":")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            try:
+                body = render()
+            except Exception:
+                log.exception("rendering metrics failed")
+                self.send_error(500)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # scrapes are not news
+            pass
+
+    server = ThreadingHTTPServer((host.strip("[]") or "0.0.0.0", int(port)), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server

@@ -1,0 +1,247 @@
+"""`tessera credential` against a real cluster: keys made by the CLI work through every
+gateway, disabling or deleting a key is refused everywhere within seconds, and etcd never
+holds a secret in plaintext."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from coordinator import keys
+from coordinator.etcd import connect
+from tests.helpers import make_client
+from tools.cluster import ClusterInfo
+
+_ROOT = Path(__file__).resolve().parents[2]
+REJECT_WITHIN = 5.0
+
+
+def tessera(cluster: ClusterInfo, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TESSERA_ETCD", "TESSERA_CLUSTER_KEY", "TESSERA_CLUSTER_KEY_FILE")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "credential", *args],
+        cwd=_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def local(cluster: ClusterInfo) -> list[str]:
+    return ["--data-dir", str(cluster.data_dir)]
+
+
+def clients(cluster: ClusterInfo, access: str, secret: str) -> list[Any]:
+    return [make_client(url, access, secret, cluster.region) for url in cluster.endpoints]
+
+
+def error_code(client: Any) -> str | None:
+    """None when the key is accepted, else the S3 error code."""
+    try:
+        client.list_buckets()
+        return None
+    except ClientError as exc:
+        return exc.response["Error"]["Code"]
+
+
+def wait_rejected(s3s: list[Any], since: float) -> list[float]:
+    """Poll every gateway until each refuses the key; seconds from `since` per gateway."""
+    delays: list[float | None] = [None] * len(s3s)
+    deadline = time.monotonic() + REJECT_WITHIN + 5
+    while None in delays and time.monotonic() < deadline:
+        for i, client in enumerate(s3s):
+            if delays[i] is None:
+                code = error_code(client)
+                if code is not None:
+                    assert code == "InvalidAccessKeyId", code
+                    delays[i] = time.monotonic() - since
+        time.sleep(0.01)
+    assert None not in delays, f"still accepted after {REJECT_WITHIN + 5}s: {delays}"
+    return delays  # type: ignore[return-value]
+
+
+def wait_accepted(s3s: list[Any]) -> None:
+    deadline = time.monotonic() + REJECT_WITHIN
+    while time.monotonic() < deadline:
+        if all(error_code(c) is None for c in s3s):
+            return
+        time.sleep(0.02)
+    pytest.fail("key not accepted by every gateway")
+
+
+def test_generated_key_lifecycle(cluster: ClusterInfo) -> None:
+    out = tessera(
+        cluster,
+        "generate",
+        "--json",
+        "--description",
+        "ci key",
+        "--policy",
+        "readonly",
+        *local(cluster),
+    )
+    new = json.loads(out.stdout)
+    access, secret = new["access_key"], new["secret_key"]
+
+    # Works through both gateways (the watch brings it to each within moments).
+    s3s = clients(cluster, access, secret)
+    wait_accepted(s3s)
+    bucket = f"creds-{access.lower()}"
+    s3s[0].create_bucket(Bucket=bucket)
+    s3s[1].put_object(Bucket=bucket, Key="k", Body=b"hello")
+    assert s3s[0].get_object(Bucket=bucket, Key="k")["Body"].read() == b"hello"
+
+    # A wrong secret for the same key is refused.
+    wrong = make_client(cluster.endpoints[0], access, secret[:-1] + "x", cluster.region)
+    assert error_code(wrong) == "SignatureDoesNotMatch"
+
+    # list --json parses and shows the key without its secret; show reports it.
+    rows = json.loads(tessera(cluster, "list", "--json", *local(cluster)).stdout)
+    row = next(r for r in rows if r["access_key"] == access)
+    assert row["enabled"] is True and row["policy"] == "readonly"
+    assert row["description"] == "ci key"
+    assert "secret_key" not in row
+    shown = json.loads(
+        tessera(cluster, "show", access, "--json", "--show-secrets", *local(cluster)).stdout
+    )
+    assert shown["secret_key"] == secret
+    table = tessera(cluster, "list", *local(cluster)).stdout
+    assert access in table and secret not in table and "ACCESS KEY" in table
+
+    # Disable: every gateway refuses it, fast.
+    before = time.monotonic()
+    tessera(cluster, "disable", access, *local(cluster))
+    written = time.monotonic()
+    delays = wait_rejected(s3s, written)
+    print(
+        f"\ndisable→reject per gateway: {', '.join(f'{d * 1000:.0f} ms' for d in delays)} "
+        f"after the CLI returned ({(written - before) * 1000:.0f} ms CLI run)"
+    )
+    assert max(delays) < REJECT_WITHIN
+    assert (
+        json.loads(tessera(cluster, "show", access, "--json", *local(cluster)).stdout)["enabled"]
+        is False
+    )
+
+    # Enable again, then delete.
+    tessera(cluster, "enable", access, *local(cluster))
+    wait_accepted(s3s)
+    s3s[0].delete_object(Bucket=bucket, Key="k")
+    s3s[0].delete_bucket(Bucket=bucket)
+    tessera(cluster, "delete", access, *local(cluster))
+    written = time.monotonic()
+    delays = wait_rejected(s3s, written)
+    print(f"delete→reject per gateway: {', '.join(f'{d * 1000:.0f} ms' for d in delays)}")
+    rows = json.loads(tessera(cluster, "list", "--json", *local(cluster)).stdout)
+    assert access not in {r["access_key"] for r in rows}
+
+    # The root key still works everywhere.
+    for client in clients(cluster, cluster.access_key, cluster.secret_key):
+        assert error_code(client) is None
+
+
+def test_add_and_no_plaintext_in_etcd(cluster: ClusterInfo) -> None:
+    access, secret = "CIADDEDKEY0001", "a-chosen-secret-0123456789"
+    tessera(cluster, "add", "--access-key", access, "--secret-key", secret, *local(cluster))
+    # Adding it twice is refused with one line.
+    again = tessera(
+        cluster,
+        "add",
+        "--access-key",
+        access,
+        "--secret-key",
+        secret,
+        *local(cluster),
+        check=False,
+    )
+    assert again.returncode != 0
+    assert again.stderr.strip().count("\n") == 0 and "already exists" in again.stderr
+    wait_accepted(clients(cluster, access, secret))
+
+    client = connect(cluster.etcd_endpoint)
+    try:
+        values = [value for value, _ in client.get_prefix(keys.CREDENTIALS)]
+    finally:
+        client.close()
+    assert len(values) >= 2
+    for value in values:
+        for plain in (secret, cluster.secret_key):
+            assert plain.encode() not in value
+        assert b"secret_enc" in value
+    tessera(cluster, "delete", access, *local(cluster))
+
+
+def test_errors_are_one_line(cluster: ClusterInfo) -> None:
+    for args in (["show", "NOSUCHKEY"], ["disable", "NOSUCHKEY"], ["delete", "NOSUCHKEY"]):
+        result = tessera(cluster, *args, *local(cluster), check=False)
+        assert result.returncode == 1
+        assert result.stderr.strip() == "tessera credential: error: no such access key: NOSUCHKEY"
+    result = tessera(cluster, "list", "--etcd", "127.0.0.1:1", *local(cluster), check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach etcd at 127.0.0.1:1" in lines[0], result.stderr
+    # Encrypting needs the cluster key: a wrong key file is refused before etcd is touched.
+    result = tessera(
+        cluster,
+        "generate",
+        "--etcd",
+        cluster.etcd_endpoint,
+        "--cluster-key-file",
+        str(cluster.data_dir / "nope.key"),
+        check=False,
+    )
+    assert result.returncode == 1 and "cannot read cluster key file" in result.stderr
+
+
+def test_gateway_refuses_to_start_without_or_with_wrong_key(
+    cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TESSERA_CLUSTER_KEY", "TESSERA_CLUSTER_KEY_FILE")
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "tools.cli",
+        "gateway",
+        "--etcd",
+        cluster.etcd_endpoint,
+        "--listen",
+        "127.0.0.1:1",
+    ]
+    result = subprocess.run(argv, cwd=_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "no cluster key" in result.stderr
+
+    from coordinator.secrets import write_key_file
+
+    wrong = tmp_path / "wrong.key"
+    write_key_file(wrong)
+    result = subprocess.run(
+        [*argv, "--cluster-key-file", str(wrong)],
+        cwd=_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "decrypt with this cluster key" in result.stderr

@@ -1,0 +1,168 @@
+"""The gateway's Prometheus text exposition (format 0.0.4), checked by parsing it."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from gateway.metrics import GatewayMetrics, Registry
+
+# One sample line: name, optional {labels}, value (no timestamps: we write none).
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+# One label pair; a value is a quoted string in which only \\ \" and \n are escapes.
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
+UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
+def _labels(text: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    pos = 0
+    while pos < len(text):
+        match = LABEL.match(text, pos)
+        assert match, f"bad labels at {text[pos:]!r}"
+        labels[match[1]] = re.sub(r"\\[\\\"n]", lambda m: UNESCAPE[m[0]], match[2])
+        pos = match.end()
+    return labels
+
+
+def parse(body: bytes) -> tuple[dict[str, str], list[tuple[str, dict[str, str], float]]]:
+    """(type per metric family, samples), asserting the text is well formed."""
+    text = body.decode("utf-8")
+    assert text.endswith("\n")
+    types: dict[str, str] = {}
+    samples = []
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            assert re.match(r"^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* ", line)
+        elif line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge", "histogram", "summary", "untyped")
+            assert name not in types, "one TYPE line per family"
+            types[name] = kind
+        else:
+            match = SAMPLE.match(line)
+            assert match, f"bad sample line {line!r}"
+            name, labels, value = match[1], _labels(match[2] or ""), float(match[3])
+            family = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert name in types or types.get(family) == "histogram", f"{name} has no TYPE"
+            samples.append((name, labels, value))
+    return types, samples
+
+
+def value(samples, name: str, **labels: str) -> float:
+    found = [v for n, lab, v in samples if n == name and lab == labels]
+    assert len(found) == 1, f"{name}{labels}: {found}"
+    return found[0]
+
+
+def test_counter_with_labels():
+    registry = Registry()
+    requests = registry.counter("s3_requests_total", "Requests.", ("op", "code"))
+    requests.inc(op="PutObject", code="200")
+    requests.inc(2, op="PutObject", code="200")
+    requests.inc(op="GetObject", code="404")
+    types, samples = parse(registry.render())
+    assert types == {"s3_requests_total": "counter"}
+    assert value(samples, "s3_requests_total", op="PutObject", code="200") == 3
+    assert value(samples, "s3_requests_total", op="GetObject", code="404") == 1
+    assert len(samples) == 2
+    assert b's3_requests_total{op="PutObject",code="200"} 3\n' in registry.render()
+
+
+def test_counter_rejects_wrong_labels_and_decrements():
+    counter = Registry().counter("c_total", "C.", ("op",))
+    with pytest.raises(ValueError):
+        counter.inc(code="1")
+    with pytest.raises(ValueError):
+        counter.inc(-1, op="x")
+
+
+@pytest.mark.parametrize(
+    "raw, escaped",
+    [
+        ("back\\slash", "back\\\\slash"),
+        ('say "hi"', 'say \\"hi\\"'),
+        ("two\nlines", "two\\nlines"),
+        ('all\\"\n', 'all\\\\\\"\\n'),
+        ("plain ünïcode {}=,", "plain ünïcode {}=,"),
+    ],
+)
+def test_label_values_are_escaped(raw, escaped):
+    registry = Registry()
+    registry.counter("odd_total", "Odd labels.", ("node",)).inc(node=raw)
+    body = registry.render()
+    assert f'odd_total{{node="{escaped}"}} 1\n'.encode() in body
+    _, samples = parse(body)
+    assert samples == [("odd_total", {"node": raw}, 1.0)]
+
+
+def test_help_text_is_escaped():
+    registry = Registry()
+    registry.gauge("g", "line one\nback\\slash").set(1.5)
+    body = registry.render().decode()
+    assert "# HELP g line one\\nback\\\\slash\n" in body
+    assert parse(body.encode())[1] == [("g", {}, 1.5)]
+
+
+def test_histogram_buckets_are_cumulative_with_inf_sum_and_count():
+    registry = Registry()
+    hist = registry.histogram("d_seconds", "Durations.", ("op",), buckets=(0.1, 1.0, 10.0))
+    for seconds in (0.05, 0.1, 0.5, 3.0, 20.0):
+        hist.observe(seconds, op="GetObject")
+    hist.observe(0.2, op="PutObject")
+    types, samples = parse(registry.render())
+    assert types == {"d_seconds": "histogram"}
+    buckets = [
+        (lab["le"], v)
+        for n, lab, v in samples
+        if n == "d_seconds_bucket" and lab["op"] == "GetObject"
+    ]
+    assert buckets == [("0.1", 2), ("1.0", 3), ("10.0", 4), ("+Inf", 5)]
+    counts = [v for _, v in buckets]
+    assert counts == sorted(counts), "cumulative"
+    assert value(samples, "d_seconds_count", op="GetObject") == 5
+    assert math.isclose(value(samples, "d_seconds_sum", op="GetObject"), 23.65)
+    assert value(samples, "d_seconds_bucket", op="PutObject", le="0.1") == 0
+    assert value(samples, "d_seconds_bucket", op="PutObject", le="+Inf") == 1
+    assert value(samples, "d_seconds_count", op="PutObject") == 1
+
+
+def test_histogram_reserves_le():
+    with pytest.raises(ValueError):
+        Registry().histogram("h", "H.", ("le",))
+
+
+def test_gateway_metrics_families():
+    metrics = GatewayMetrics()
+    metrics.record_request("PutObject", 200, 0.003, bytes_in=10, bytes_out=0)
+    metrics.record_request("GetObject", 200, 0.02, bytes_in=0, bytes_out=10)
+    metrics.record_request("GetObject", 404, 12.0, bytes_in=0, bytes_out=300)
+    metrics.record_rpc_error("node-1", "UNAVAILABLE")
+
+    class Code:  # like grpc.StatusCode: rendered by name
+        name = "DEADLINE_EXCEEDED"
+
+    metrics.record_rpc_error("node-2", Code())
+    types, samples = parse(metrics.render(uptime=12.5, live_nodes=2, down_nodes=1))
+    assert types == {
+        "s3_requests_total": "counter",
+        "s3_request_duration_seconds": "histogram",
+        "s3_bytes_received_total": "counter",
+        "s3_bytes_sent_total": "counter",
+        "storage_rpc_errors_total": "counter",
+        "tessera_gateway_uptime_seconds": "gauge",
+        "tessera_storage_nodes": "gauge",
+    }
+    assert value(samples, "s3_requests_total", op="GetObject", code="404") == 1
+    assert value(samples, "s3_request_duration_seconds_count", op="GetObject") == 2
+    assert value(samples, "s3_request_duration_seconds_bucket", op="GetObject", le="10.0") == 1
+    assert value(samples, "s3_request_duration_seconds_bucket", op="PutObject", le="0.005") == 1
+    assert value(samples, "s3_bytes_received_total", op="PutObject") == 10
+    assert value(samples, "s3_bytes_sent_total", op="GetObject") == 310
+    assert value(samples, "storage_rpc_errors_total", node="node-1", code="UNAVAILABLE") == 1
+    assert value(samples, "storage_rpc_errors_total", node="node-2", code="DEADLINE_EXCEEDED") == 1
+    assert value(samples, "tessera_gateway_uptime_seconds") == 12.5
+    assert value(samples, "tessera_storage_nodes", state="live") == 2
+    assert value(samples, "tessera_storage_nodes", state="down") == 1

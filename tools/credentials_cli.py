@@ -1,0 +1,266 @@
+"""`tessera credential ...`: manage access keys in etcd, from any machine that reaches it.
+
+Where etcd and the cluster key are found, first match wins:
+  etcd:        --etcd, the cluster in an explicit --data-dir, $TESSERA_ETCD,
+               the local cluster in ./.tessera (or $TESSERA_DATA_DIR), 127.0.0.1:2379
+  cluster key: --cluster-key-file, <explicit --data-dir>/cluster.key,
+               $TESSERA_CLUSTER_KEY_FILE, $TESSERA_CLUSTER_KEY, <local cluster>/cluster.key
+So after `tessera cluster up`, `tessera credential list` works with no options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from coordinator import credentials
+from coordinator.credentials import CredentialError
+from coordinator.secrets import Cipher, ClusterKeyError, find_key, read_key_file
+
+_DEFAULT_DATA_DIR = ".tessera"
+
+
+class CliError(Exception):
+    """One line for the user; exit status 1."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--etcd", default=None, help="etcd HOST:PORT (default: see below)")
+    common.add_argument(
+        "--cluster-key-file", default=None, help="file holding the cluster key (base64)"
+    )
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="a local cluster's data dir: take etcd and the cluster key from it "
+        "(default: $TESSERA_DATA_DIR or ./.tessera when it holds cluster.json)",
+    )
+    policy = argparse.ArgumentParser(add_help=False)
+    policy.add_argument("--description", default="", help="free text, e.g. who uses the key")
+    policy.add_argument(
+        "--policy",
+        choices=credentials.POLICIES,
+        default="readwrite",
+        help="what the key may do (default readwrite; stored, enforced later)",
+    )
+    sub = parser.add_subparsers(dest="credential_command", required=True, metavar="COMMAND")
+    p = sub.add_parser("add", parents=[common, policy], help="add a key with a secret you choose")
+    p.add_argument("--access-key", required=True)
+    p.add_argument("--secret-key", required=True)
+    sub.add_parser(
+        "generate",
+        parents=[common, policy],
+        help="create a key with random access key and secret (printed once)",
+    ).add_argument("--json", action="store_true", help="print the new key as JSON")
+    p = sub.add_parser("list", parents=[common], help="list every key")
+    p.add_argument("--show-secrets", action="store_true", help="also print the secrets")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("show", parents=[common], help="show one key")
+    p.add_argument("access_key")
+    p.add_argument("--show-secrets", action="store_true", help="also print the secret")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    for name, text in (
+        ("disable", "refuse requests signed with a key (it stays stored)"),
+        ("enable", "accept a disabled key again"),
+        ("delete", "remove a key for good"),
+    ):
+        sub.add_parser(name, parents=[common], help=text).add_argument("access_key")
+
+
+# --- where things are ------------------------------------------------------------------
+
+
+def _local_cluster(args: argparse.Namespace) -> tuple[Path | None, bool]:
+    """(data dir of a local cluster, whether it was named explicitly)."""
+    if args.data_dir is not None:
+        if not (args.data_dir / "cluster.json").exists():
+            raise CliError(f"{args.data_dir} holds no cluster (no cluster.json)")
+        return args.data_dir, True
+    default = Path(os.environ.get("TESSERA_DATA_DIR") or _DEFAULT_DATA_DIR)
+    return (default if (default / "cluster.json").exists() else None), False
+
+
+def _etcd_of(data_dir: Path) -> str:
+    try:
+        return json.loads((data_dir / "cluster.json").read_text())["etcd_endpoint"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise CliError(f"cannot read {data_dir / 'cluster.json'}: {exc}") from None
+
+
+def resolve_etcd(args: argparse.Namespace) -> str:
+    data_dir, explicit = _local_cluster(args)
+    if args.etcd:
+        return args.etcd
+    if data_dir and explicit:
+        return _etcd_of(data_dir)
+    if os.environ.get("TESSERA_ETCD"):
+        return os.environ["TESSERA_ETCD"]
+    if data_dir:
+        return _etcd_of(data_dir)
+    return "127.0.0.1:2379"
+
+
+def resolve_cipher(args: argparse.Namespace) -> Cipher:
+    data_dir, explicit = _local_cluster(args)
+    try:
+        if args.cluster_key_file:
+            return Cipher(read_key_file(args.cluster_key_file))
+        if data_dir and explicit:
+            return Cipher(read_key_file(data_dir / "cluster.key"))
+        key = find_key()
+        if key is None and data_dir:
+            key = read_key_file(data_dir / "cluster.key")
+    except ClusterKeyError as exc:
+        raise CliError(str(exc)) from None
+    if key is None:
+        raise CliError(
+            "no cluster key: give --cluster-key-file or --data-dir, or set "
+            "TESSERA_CLUSTER_KEY_FILE or TESSERA_CLUSTER_KEY"
+        )
+    return Cipher(key)
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+def _created(rec: dict[str, Any]) -> str:
+    when = rec.get("created_at")
+    if not isinstance(when, int | float):
+        return "-"
+    return datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _public(rec: dict[str, Any], cipher: Cipher | None) -> dict[str, Any]:
+    out = {
+        "access_key": rec["access_key"],
+        "enabled": bool(rec.get("enabled", True)),
+        "policy": rec.get("policy", ""),
+        "description": rec.get("description", ""),
+        "created": _created(rec),
+    }
+    if cipher is not None:
+        out["secret_key"] = credentials.decrypt_secret(rec, cipher)
+    return out
+
+
+def _table(rows: list[dict[str, Any]], secrets: bool) -> str:
+    headers = ["ACCESS KEY", "ENABLED", "POLICY", "CREATED", "DESCRIPTION"]
+    fields = ["access_key", "enabled", "policy", "created", "description"]
+    if secrets:
+        headers.insert(1, "SECRET KEY")
+        fields.insert(1, "secret_key")
+    cells = [headers] + [
+        ["yes" if r[f] is True else "no" if r[f] is False else str(r[f]) for f in fields]
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    return "\n".join(lines)
+
+
+def _cmd_add(client: Any, args: argparse.Namespace, access: str, secret: str) -> dict[str, Any]:
+    credentials.validate(access, secret, args.policy)
+    cipher = resolve_cipher(args)
+    rec = credentials.record(
+        access, secret, cipher, policy=args.policy, description=args.description
+    )
+    if not credentials.create(client, rec):
+        raise CliError(f"access key {access} already exists")
+    return rec
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (CliError, CredentialError) as exc:
+        print(f"tessera credential: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    import etcd3.exceptions
+
+    from coordinator.etcd import connect
+
+    endpoint = resolve_etcd(args)
+    command = args.credential_command
+    # Fail before touching etcd when the key is needed and missing.
+    if command in ("add", "generate") or getattr(args, "show_secrets", False):
+        resolve_cipher(args)
+    client = connect(endpoint, timeout=3.0)
+    try:
+        return _dispatch(client, args, command)
+    except etcd3.exceptions.Etcd3Exception as exc:
+        detail = str(exc) or type(exc).__name__
+        raise CliError(f"cannot reach etcd at {endpoint}: {detail}") from None
+    finally:
+        client.close()
+
+
+def _dispatch(client: Any, args: argparse.Namespace, command: str) -> int:
+    if command == "add":
+        _cmd_add(client, args, args.access_key, args.secret_key)
+        print(f"added {args.access_key} (policy {args.policy})")
+        return 0
+    if command == "generate":
+        access, secret = credentials.generate_keypair()
+        _cmd_add(client, args, access, secret)
+        if args.json:
+            print(json.dumps({"access_key": access, "secret_key": secret, "policy": args.policy}))
+        else:
+            print(f"Access key  {access}\nSecret key  {secret}\nPolicy      {args.policy}")
+            print("\nThe secret is shown only now: store it safely.", file=sys.stderr)
+        return 0
+    if command == "list":
+        cipher = resolve_cipher(args) if args.show_secrets else None
+        rows, failed = [], []
+        for rec in credentials.get_all(client):
+            try:
+                rows.append(_public(rec, cipher))
+            except CredentialError as exc:
+                failed.append(str(exc))
+                rows.append({**_public(rec, None), "secret_key": "(does not decrypt)"})
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        elif rows:
+            print(_table(rows, args.show_secrets))
+        else:
+            print("no credentials")
+        for message in failed:
+            print(f"tessera credential: error: {message}", file=sys.stderr)
+        return 1 if failed else 0
+    rec = credentials.get(client, args.access_key)
+    if rec is None:
+        raise CliError(f"no such access key: {args.access_key}")
+    if command == "show":
+        cipher = resolve_cipher(args) if args.show_secrets else None
+        row = _public(rec, cipher)
+        if args.json:
+            print(json.dumps(row, indent=2))
+        else:
+            names = {"access_key": "Access key", "secret_key": "Secret key"}
+            for field, value in row.items():
+                label = names.get(field, field.capitalize())
+                shown = "yes" if value is True else "no" if value is False else value or "-"
+                print(f"{label:<12}{shown}")
+        return 0
+    if command in ("disable", "enable"):
+        enabled = command == "enable"
+        credentials.update(client, args.access_key, lambda r: {**r, "enabled": enabled})
+        print(f"{command}d {args.access_key}")
+        return 0
+    if command == "delete":
+        if not credentials.delete(client, args.access_key):
+            raise CliError(f"no such access key: {args.access_key}")
+        print(f"deleted {args.access_key}")
+        return 0
+    raise CliError(f"unknown command {command}")

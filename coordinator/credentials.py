@@ -57,9 +57,16 @@ def validate(access_key: str, secret_key: str | None = None, policy: str | None 
 
 
 def record(
-    access_key: str, secret_key: str, cipher: Cipher, *, policy: str, description: str
+    access_key: str,
+    secret_key: str,
+    cipher: Cipher,
+    *,
+    policy: str,
+    description: str,
+    buckets: list[str] | None = None,
 ) -> dict[str, Any]:
     return {
+        "buckets": list(buckets or []),
         "access_key": access_key,
         "secret_enc": cipher.encrypt(secret_key, access_key),
         "created_at": time.time(),
@@ -208,6 +215,9 @@ class Credential:
     secret: str | None
     enabled: bool
     policy: str
+    # Bucket name patterns a non-admin key may use (`*` ends a prefix); empty:
+    # the buckets it owns.
+    buckets: tuple[str, ...] = ()
 
 
 def loader(cipher: Cipher | None) -> Callable[[dict[str, Any]], Credential]:
@@ -224,6 +234,7 @@ def loader(cipher: Cipher | None) -> Callable[[dict[str, Any]], Credential]:
             secret=secret,
             enabled=bool(rec.get("enabled", True)),
             policy=str(rec.get("policy", "admin")),
+            buckets=tuple(rec.get("buckets", ())),
         )
 
     return convert

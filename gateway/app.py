@@ -25,6 +25,7 @@ from gateway.s3 import router
 from gateway.s3.auth import AuthError, RequestView, authenticate
 from gateway.s3.errors import S3Error, error_xml
 from gateway.s3.handlers import HANDLERS
+from gateway.s3.handlers.access import authorize
 from gateway.s3.handlers.bucket_config import cors_response_headers
 from gateway.s3.request import Reply, RequestContext
 from gateway.state import Gateway
@@ -244,6 +245,7 @@ async def serve_s3(gateway: Gateway) -> Response:
             auth=auth,
             wire_body=wire_body.__aiter__(),
         )
+        await authorize(ctx)
         reply = await handler(ctx)
     except BaseExceptionGroup as group:
         # Errors raised inside a nursery arrive grouped; answer with the first.

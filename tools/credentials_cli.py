@@ -48,7 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--policy",
         choices=credentials.POLICIES,
         default="readwrite",
-        help="what the key may do (default readwrite; stored, enforced later)",
+        help="what the key may do (default readwrite)",
+    )
+    policy.add_argument(
+        "--buckets",
+        default="",
+        help="comma-separated bucket names or prefixes ending in * the key may use "
+        "(default: the buckets it creates)",
     )
     sub = parser.add_subparsers(dest="credential_command", required=True, metavar="COMMAND")
     p = sub.add_parser("add", parents=[common, policy], help="add a key with a secret you choose")
@@ -170,8 +176,9 @@ def _table(rows: list[dict[str, Any]], secrets: bool) -> str:
 def _cmd_add(client: Any, args: argparse.Namespace, access: str, secret: str) -> dict[str, Any]:
     credentials.validate(access, secret, args.policy)
     cipher = resolve_cipher(args)
+    patterns = [b.strip() for b in args.buckets.split(",") if b.strip()]
     rec = credentials.record(
-        access, secret, cipher, policy=args.policy, description=args.description
+        access, secret, cipher, policy=args.policy, description=args.description, buckets=patterns
     )
     if not credentials.create(client, rec):
         raise CliError(f"access key {access} already exists")

@@ -93,7 +93,7 @@ def test_generated_key_lifecycle(cluster: ClusterInfo) -> None:
         "--description",
         "ci key",
         "--policy",
-        "readonly",
+        "readwrite",
         *local(cluster),
     )
     new = json.loads(out.stdout)
@@ -114,7 +114,7 @@ def test_generated_key_lifecycle(cluster: ClusterInfo) -> None:
     # list --json parses and shows the key without its secret; show reports it.
     rows = json.loads(tessera(cluster, "list", "--json", *local(cluster)).stdout)
     row = next(r for r in rows if r["access_key"] == access)
-    assert row["enabled"] is True and row["policy"] == "readonly"
+    assert row["enabled"] is True and row["policy"] == "readwrite"
     assert row["description"] == "ci key"
     assert "secret_key" not in row
     shown = json.loads(
@@ -245,3 +245,61 @@ def test_gateway_refuses_to_start_without_or_with_wrong_key(
     )
     assert result.returncode == 2
     assert "decrypt with this cluster key" in result.stderr
+
+
+def _new_key(cluster: ClusterInfo, *options: str) -> tuple[str, str]:
+    result = tessera(cluster, "generate", "--json", *local(cluster), *options)
+    created = json.loads(result.stdout)
+    return created["access_key"], created["secret_key"]
+
+
+def _denied(call) -> bool:
+    try:
+        call()
+        return False
+    except ClientError as exc:
+        return exc.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_policies_limit_what_a_key_sees_and_touches(cluster: ClusterInfo, s3) -> None:
+    import uuid
+
+    suffix = uuid.uuid4().hex[:8]
+    root_bucket, shared = f"root-{suffix}", f"shared-{suffix}"
+    s3.create_bucket(Bucket=root_bucket)
+    s3.create_bucket(Bucket=shared)
+    s3.put_object(Bucket=shared, Key="doc", Body=b"shared doc")
+    try:
+        # readwrite with no patterns: only the buckets it creates.
+        access, secret = _new_key(cluster, "--policy", "readwrite")
+        writer = clients(cluster, access, secret)[0]
+        own = f"own-{suffix}"
+        writer.create_bucket(Bucket=own)
+        writer.put_object(Bucket=own, Key="k", Body=b"mine")
+        assert writer.get_object(Bucket=own, Key="k")["Body"].read() == b"mine"
+        assert [b["Name"] for b in writer.list_buckets()["Buckets"]] == [own]
+        assert _denied(lambda: writer.list_objects_v2(Bucket=root_bucket))
+        assert _denied(lambda: writer.put_object(Bucket=root_bucket, Key="x", Body=b"x"))
+        assert _denied(
+            lambda: writer.copy_object(
+                Bucket=own, Key="stolen", CopySource={"Bucket": shared, "Key": "doc"}
+            )
+        )
+        # The admin (root) still sees everything, including the new bucket.
+        assert own in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+        # readonly limited to shared-*: reads there, nothing else.
+        access, secret = _new_key(cluster, "--policy", "readonly", "--buckets", "shared-*")
+        reader = clients(cluster, access, secret)[-1]
+        assert reader.get_object(Bucket=shared, Key="doc")["Body"].read() == b"shared doc"
+        assert [b["Name"] for b in reader.list_buckets()["Buckets"]] == [shared]
+        assert _denied(lambda: reader.put_object(Bucket=shared, Key="x", Body=b"x"))
+        assert _denied(lambda: reader.delete_object(Bucket=shared, Key="doc"))
+        assert _denied(lambda: reader.create_bucket(Bucket=f"shared-new-{suffix}"))
+        assert _denied(lambda: reader.get_object(Bucket=own, Key="k"))
+        writer.delete_object(Bucket=own, Key="k")
+        writer.delete_bucket(Bucket=own)
+    finally:
+        s3.delete_object(Bucket=shared, Key="doc")
+        for name in (root_bucket, shared):
+            s3.delete_bucket(Bucket=name)

@@ -8,6 +8,7 @@ from typing import Any
 from coordinator import buckets
 from gateway.s3 import acl, xml
 from gateway.s3.errors import S3Error
+from gateway.s3.handlers.access import visible_buckets
 from gateway.s3.names import check_bucket_name
 from gateway.s3.request import Reply, RequestContext
 
@@ -29,7 +30,9 @@ async def existing_bucket(ctx: RequestContext) -> dict[str, Any]:
 
 
 async def list_buckets(ctx: RequestContext) -> Reply:
-    records = sorted(ctx.gateway.buckets.items().values(), key=lambda r: r["name"])
+    records = visible_buckets(
+        ctx, sorted(ctx.gateway.buckets.items().values(), key=lambda r: r["name"])
+    )
     owner_id, owner_name = owner_of(ctx)
     body = xml.list_buckets([(r["name"], r["created"]) for r in records], owner_id, owner_name)
     return Reply(200, dict(XML_TYPE), body)

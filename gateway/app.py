@@ -163,11 +163,18 @@ def _render_metrics(gateway: Gateway) -> bytes:
     return METRICS.render(time.time() - gateway.started, live, len(nodes) - live)
 
 
-def _first_leaf(group: BaseExceptionGroup) -> BaseException:
-    first: BaseException = group
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    return first
+def _as_s3_error(exc: BaseException, request_id: str, operation: str) -> S3Error:
+    """The S3 error a failed request answers with; unexpected ones are logged."""
+    failure = exc
+    while isinstance(failure, BaseExceptionGroup):  # raised inside a nursery: the first
+        failure = failure.exceptions[0]
+    if isinstance(failure, S3Error):
+        return failure
+    if isinstance(failure, StoreUnavailable):
+        log.warning("store unavailable request_id=%s op=%s: %s", request_id, operation, failure)
+        return S3Error("ServiceUnavailable", str(failure))
+    log.error("internal error request_id=%s op=%s", request_id, operation, exc_info=exc)
+    return S3Error("InternalError")
 
 
 async def serve_s3(gateway: Gateway) -> Response:
@@ -247,27 +254,9 @@ async def serve_s3(gateway: Gateway) -> Response:
         )
         await authorize(ctx)
         reply = await handler(ctx)
-    except BaseExceptionGroup as group:
-        # Errors raised inside a nursery arrive grouped; answer with the first.
-        first = _first_leaf(group)
-        if isinstance(first, S3Error):
-            reply = _error_reply(first, request_id, raw_path, method)
-        elif isinstance(first, StoreUnavailable):
-            log.warning("store unavailable request_id=%s op=%s: %s", request_id, operation, first)
-            reply = _error_reply(
-                S3Error("ServiceUnavailable", str(first)), request_id, raw_path, method
-            )
-        else:
-            log.error("internal error request_id=%s op=%s", request_id, operation, exc_info=group)
-            reply = _error_reply(S3Error("InternalError"), request_id, raw_path, method)
-    except S3Error as err:
+    except (Exception, BaseExceptionGroup) as exc:
+        err = _as_s3_error(exc, request_id, operation)
         reply = _error_reply(err, request_id, raw_path, method)
-    except StoreUnavailable as exc:
-        log.warning("store unavailable request_id=%s op=%s: %s", request_id, operation, exc)
-        reply = _error_reply(S3Error("ServiceUnavailable", str(exc)), request_id, raw_path, method)
-    except Exception:
-        log.exception("internal error request_id=%s op=%s", request_id, operation)
-        reply = _error_reply(S3Error("InternalError"), request_id, raw_path, method)
     if operation != router.PREFLIGHT and "origin" in headers:
         reply.headers.update(cors_response_headers(gateway, bucket, method, headers))
     try:

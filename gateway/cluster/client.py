@@ -239,7 +239,8 @@ class ClusterStore:
             async for piece in chunks:
                 buffer += piece
                 while len(buffer) >= CHUNK_SIZE:
-                    data = bytes(buffer[:CHUNK_SIZE])
+                    with memoryview(buffer) as view:  # one copy, not slice + bytes
+                        data = bytes(view[:CHUNK_SIZE])
                     del buffer[:CHUNK_SIZE]
                     size += len(data)
                     await self._send(writers, pb.PutMessage(data=data), quorum)

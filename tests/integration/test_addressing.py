@@ -33,6 +33,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.helpers import delete_bucket, make_client, unique_bucket_name
+from tests.proxy import pipe
 from tools.cluster import ClusterInfo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,24 +196,10 @@ class ForwardingProxy:
         upstream = socket.create_connection(self.upstream)
         upstream.sendall(b"\r\n".join(kept) + b"\r\n\r\n" + rest)
         for source, sink in ((client, upstream), (upstream, client)):
-            threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+            threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
 
     def close(self) -> None:
         self._server.close()
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(1 << 16):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @pytest.fixture

@@ -312,6 +312,18 @@ async def put_object_acl(ctx: RequestContext) -> Reply:
 _DIRECTIVES = ("COPY", "REPLACE")
 
 
+def _directive(ctx: RequestContext, header: str, what: str) -> str:
+    """COPY (the default) or REPLACE, from a CopyObject directive header."""
+    value = ctx.headers.get(header, "COPY").upper()
+    if value not in _DIRECTIVES:
+        raise S3Error(
+            "InvalidArgument",
+            f"Unknown {what} directive.",
+            extra={"ArgumentName": header, "ArgumentValue": value},
+        )
+    return value
+
+
 async def copy_object(ctx: RequestContext) -> Reply:
     """Server-side copy: bytes go from the source replicas to the destination
     replicas through this gateway, never through the client."""
@@ -319,13 +331,7 @@ async def copy_object(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
     check_key(ctx.key)
     source, version, source_meta = await copy_source(ctx)
-    directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
-    if directive not in _DIRECTIVES:
-        raise S3Error(
-            "InvalidArgument",
-            "Unknown metadata directive.",
-            extra={"ArgumentName": "x-amz-metadata-directive", "ArgumentValue": directive},
-        )
+    directive = _directive(ctx, "x-amz-metadata-directive", "metadata")
     if (source.bucket, source.key) == (ctx.bucket, ctx.key) and directive == "COPY":
         raise S3Error(
             "InvalidRequest",
@@ -342,13 +348,7 @@ async def copy_object(ctx: RequestContext) -> Reply:
             user=dict(source_meta.user),
             headers=dict(source_meta.headers),
         )
-    tag_directive = ctx.headers.get("x-amz-tagging-directive", "COPY").upper()
-    if tag_directive not in _DIRECTIVES:
-        raise S3Error(
-            "InvalidArgument",
-            "Unknown tagging directive.",
-            extra={"ArgumentName": "x-amz-tagging-directive", "ArgumentValue": tag_directive},
-        )
+    tag_directive = _directive(ctx, "x-amz-tagging-directive", "tagging")
     meta.acl = acl.from_headers(ctx.headers)  # a copy does not inherit the source's ACL
     if tag_directive == "REPLACE":
         meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))

@@ -14,7 +14,8 @@ from typing import Any
 
 import etcd3
 
-from coordinator.codec import encode
+from coordinator import keys
+from coordinator.codec import CodecError, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +74,23 @@ class Membership:
                     self._register()
                 except Exception:
                     time.sleep(interval)
+
+
+def _listed(client: etcd3.Etcd3Client, prefix: str) -> dict[str, dict[str, Any]]:
+    found = {}
+    for value, meta in client.get_prefix(prefix):
+        try:
+            found[keys.name_of(meta.key, prefix)] = decode(value)
+        except CodecError as exc:
+            log.warning("skipping bad membership record %s: %s", meta.key, exc)
+    return found
+
+
+def live_nodes(client: etcd3.Etcd3Client) -> dict[str, dict[str, Any]]:
+    """node id → membership record of every storage node holding a lease now."""
+    return _listed(client, keys.MEMBER_NODES)
+
+
+def live_gateways(client: etcd3.Etcd3Client) -> dict[str, dict[str, Any]]:
+    """gateway id → membership record of every gateway holding a lease now."""
+    return _listed(client, keys.MEMBER_GATEWAYS)

@@ -17,6 +17,7 @@ from hypercorn.trio import serve
 
 from coordinator import credentials
 from coordinator.secrets import Cipher, ClusterKeyError, load_key
+from gateway import admin as gateway_admin
 from gateway.app import create_app
 from gateway.cluster.reaper import UploadReaper
 from gateway.s3.router import normalize_domain
@@ -51,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="file holding the cluster key that encrypts credential secrets "
         "(or TESSERA_CLUSTER_KEY_FILE, or the key itself in TESSERA_CLUSTER_KEY); required",
+    )
+    parser.add_argument(
+        "--admin-listen",
+        default=None,
+        help="Admin gRPC service on HOST:PORT (default: the --listen port + 1, and the next "
+        "ports for --workers; 'off' serves none); its token derives from the cluster key",
     )
 
 
@@ -106,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _run_workers(args)
     try:
-        cipher = Cipher(load_key(args.cluster_key_file))
+        cluster_key = load_key(args.cluster_key_file)
+        cipher = Cipher(cluster_key)
     except ClusterKeyError as exc:
         log.error("cannot start: %s", exc)
         print(f"tessera gateway: error: {exc}", file=sys.stderr)
@@ -124,7 +132,19 @@ def run(args: argparse.Namespace) -> int:
         log.error("cannot start: %s", exc)
         print(f"tessera gateway: error: {exc}", file=sys.stderr)
         return 2
-    gateway.start(args.listen)
+    reaper = UploadReaper(gateway)
+    try:
+        admin = gateway_admin.start(args, gateway, cluster_key, reaper)
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        print(f"tessera gateway: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        gateway.start(args.listen, admin.record)
+    except BaseException:
+        admin.stop()
+        raise
+    admin.start_view()
     config = Config()
     config.bind = [args.listen]
     config.accesslog = None
@@ -146,11 +166,12 @@ def run(args: argparse.Namespace) -> int:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(on_signal)
-            nursery.start_soon(UploadReaper(gateway).run)
+            nursery.start_soon(reaper.run)
             log.info(
-                "gateway ready id=%s listen=%s region=%s domains=%s trust_proxy=%s",
+                "gateway ready id=%s listen=%s admin=%s region=%s domains=%s trust_proxy=%s",
                 gateway.gateway_id,
                 args.listen,
+                admin.record.get("admin_address", "-"),
                 args.region,
                 ",".join(gateway.domains) or "-",
                 gateway.trust_proxy,
@@ -161,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         trio.run(main)
     finally:
+        admin.stop()
         gateway.stop()
     return 0
 
@@ -191,6 +213,9 @@ def _run_workers(args: argparse.Namespace) -> int:
         worker_argv = list(argv)
         if args.gateway_id:
             worker_argv += ["--gateway-id", f"{args.gateway_id}-w{index}"]
+        # One Admin port per worker: each reports its own process.
+        worker_admin = gateway_admin.admin_listen(args.listen, args.admin_listen, index)
+        worker_argv += ["--admin-listen", worker_admin or "off"]
         children.append(subprocess.Popen(worker_argv))
 
     def forward(signum: int, _frame: object) -> None:

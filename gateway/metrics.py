@@ -85,6 +85,11 @@ class Counter(_Metric):
         with self._lock:
             return self._values.get(self._key(labels), 0)
 
+    def items(self) -> list[tuple[LabelValues, float]]:
+        """Every (label values, count), sorted: what the Admin service reports."""
+        with self._lock:
+            return sorted(self._values.items())
+
     def samples(self) -> Iterable[str]:
         with self._lock:
             items = sorted(self._values.items())

@@ -61,8 +61,9 @@ class Gateway:
         # Behind a reverse proxy: X-Forwarded-Host is the host the client addressed.
         self.trust_proxy = False
 
-    def start(self, listen: str) -> None:
-        """Load caches (blocking) and announce this gateway."""
+    def start(self, listen: str, record: dict[str, Any] | None = None) -> None:
+        """Load caches (blocking) and announce this gateway (record: more fields for
+        its membership record, e.g. its admin address)."""
         self.credentials.start()
         self.buckets.start()
         self.settings.start()
@@ -70,7 +71,12 @@ class Gateway:
         self._membership = Membership(
             self.connect,
             keys.member_gateway(self.gateway_id),
-            {"gateway_id": self.gateway_id, "address": listen, "started": self.started},
+            {
+                "gateway_id": self.gateway_id,
+                "address": listen,
+                "started": self.started,
+                **(record or {}),
+            },
         )
         self._membership.start()
 

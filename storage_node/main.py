@@ -17,9 +17,9 @@ from coordinator import keys, placement
 from coordinator.etcd import connect
 from coordinator.members import Membership
 from proto import storage_pb2_grpc as pb_grpc
+from storage_node import admin as node_admin
 from storage_node.diskstore import DiskStore
 from storage_node.metrics import MetricsInterceptor, NodeMetrics
-from storage_node.metrics import serve as serve_metrics
 from storage_node.service import StorageService
 
 log = logging.getLogger("tessera.storage_node")
@@ -39,7 +39,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zone", default="default", help="failure domain for placement")
     parser.add_argument("--threads", type=int, default=64, help="gRPC worker threads")
     parser.add_argument(
-        "--metrics-listen", default=None, help="serve Prometheus GET /metrics on HOST:PORT"
+        "--metrics-listen",
+        default=None,
+        help="serve Prometheus GET /metrics on HOST:PORT (default: the --listen port + 2; "
+        "'off' serves none)",
+    )
+    parser.add_argument(
+        "--admin-listen",
+        default=None,
+        help="Admin gRPC service on HOST:PORT (default: the --listen port + 1; 'off' serves none)",
+    )
+    parser.add_argument(
+        "--admin-token-file",
+        default=None,
+        help="file holding the cluster's admin token (`tessera admin token`; or "
+        "TESSERA_ADMIN_TOKEN_FILE, or the token itself in TESSERA_ADMIN_TOKEN)",
     )
 
 
@@ -58,13 +72,17 @@ def run(args: argparse.Namespace) -> int:
         log.error("cannot listen on %s", args.listen)
         return 1
     server.start()
-    if args.metrics_listen:
-        serve_metrics(args.metrics_listen, lambda: metrics.render(store.stats))
     address = args.advertise or args.listen
 
     def etcd():
         return connect(args.etcd)
 
+    try:
+        endpoints = node_admin.start(args, store, metrics, service.started, etcd)
+    except (OSError, ValueError) as exc:
+        log.error("cannot start: %s", exc)
+        server.stop(grace=None)
+        return 1
     placement.register_node(
         etcd(), placement.NodeEntry(node_id=args.node_id, address=address, zone=args.zone)
     )
@@ -77,10 +95,18 @@ def run(args: argparse.Namespace) -> int:
             "zone": args.zone,
             "capacity": shutil.disk_usage(args.data_dir).total,
             "started": time.time(),
+            **endpoints.record,
         },
     )
     membership.start()
-    log.info("storage node ready node_id=%s listen=%s zone=%s", args.node_id, address, args.zone)
+    log.info(
+        "storage node ready node_id=%s listen=%s zone=%s admin=%s metrics=%s",
+        args.node_id,
+        address,
+        args.zone,
+        endpoints.record.get("admin_address", "-"),
+        endpoints.record.get("metrics_url", "-"),
+    )
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -88,5 +114,6 @@ def run(args: argparse.Namespace) -> int:
     stop.wait()
     log.info("storage node stopping node_id=%s", args.node_id)
     membership.stop()
+    endpoints.stop()
     server.stop(grace=5).wait()
     return 0

@@ -4,7 +4,8 @@ A gRPC server interceptor counts every RPC by method and status code and the
 object bytes in PutObject/PutObjectWhole requests and GetObject/HeadObject
 replies, so the service itself stays free of bookkeeping. `render` writes
 the Prometheus text format (0.0.4); `serve` answers GET /metrics over plain
-HTTP from a daemon thread when `--metrics-listen` is set.
+HTTP from a daemon thread (on `--metrics-listen`, by default the port two above
+the storage port).
 """
 
 from __future__ import annotations
@@ -47,8 +48,18 @@ class NodeMetrics:
         with self._lock:
             self.bytes_read += n
 
-    def render(self, stats: Callable[[], tuple[int, int]] | None = None) -> bytes:
-        """The exposition text; stats() gives (live objects, live bytes) from the index."""
+    def snapshot(self) -> tuple[dict[tuple[str, str], int], int, int]:
+        """(requests by (method, code), bytes written, bytes read), read consistently."""
+        with self._lock:
+            return dict(self.requests), self.bytes_written, self.bytes_read
+
+    def render(
+        self,
+        stats: Callable[[], tuple[int, int]] | None = None,
+        disk: Callable[[], tuple[int, int]] | None = None,
+    ) -> bytes:
+        """The exposition text; stats() gives (live objects, live bytes) from the index,
+        disk() (capacity, used) bytes of the data directory's filesystem."""
         with self._lock:
             requests = sorted(self.requests.items())
             written, read = self.bytes_written, self.bytes_read
@@ -77,6 +88,16 @@ class NodeMetrics:
                 "# HELP storage_bytes_stored Bytes of live object versions in the index.",
                 "# TYPE storage_bytes_stored gauge",
                 f"storage_bytes_stored {stored}",
+            ]
+        if disk is not None:
+            capacity, used = disk()
+            lines += [
+                "# HELP storage_capacity_bytes Size of the filesystem holding the data directory.",
+                "# TYPE storage_capacity_bytes gauge",
+                f"storage_capacity_bytes {capacity}",
+                "# HELP storage_disk_used_bytes Bytes used on that filesystem (by anything).",
+                "# TYPE storage_disk_used_bytes gauge",
+                f"storage_disk_used_bytes {used}",
             ]
         return ("\n".join(lines) + "\n").encode()
 

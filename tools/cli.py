@@ -176,6 +176,12 @@ def _run_credential(args: argparse.Namespace, extras: list[str]) -> int:
     return credentials_cli.run(args)
 
 
+def _run_admin(args: argparse.Namespace, extras: list[str]) -> int:
+    from tools import admin_cli
+
+    return admin_cli.run(args)
+
+
 def _run_bench(args: argparse.Namespace, extras: list[str]) -> int:
     from tools import bench
 
@@ -184,7 +190,7 @@ def _run_bench(args: argparse.Namespace, extras: list[str]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (daemon flags are added only once a daemon is chosen)."""
-    from tools import bench, cluster, credentials_cli
+    from tools import admin_cli, bench, cluster, credentials_cli
 
     parser = argparse.ArgumentParser(
         prog="tessera", description="Tessera, a distributed S3-compatible object store."
@@ -215,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     credentials_cli.add_arguments(p_credential)
     handlers["credential"] = _run_credential
+
+    p_admin = sub.add_parser(
+        "admin",
+        help="see the cluster: status, nodes, gateways, placement, jobs",
+        description="Ask every storage node and gateway (found in etcd) through its Admin "
+        "service, authenticated with the cluster's admin token.",
+    )
+    admin_cli.add_arguments(p_admin)
+    handlers["admin"] = _run_admin
 
     p_bench = sub.add_parser(
         "bench",

@@ -5,6 +5,7 @@ Everything lives under one data directory:
 
     <data_dir>/cluster.json     layout, ports, root key, PIDs (mode 0600: it holds the secret)
     <data_dir>/cluster.key      the cluster key that encrypts credential secrets (mode 0600)
+    <data_dir>/admin.token      the admin token storage nodes check, derived from the key (0600)
     <data_dir>/etcd/            etcd's data
     <data_dir>/node<i>/         storage node i's disks
     <data_dir>/logs/<name>.log  stdout+stderr of each process, appended across restarts
@@ -14,7 +15,9 @@ the larger of the node and gateway counts):
 
     etcd client P, etcd peer P+1, node i at P+B+(i-1), gateway j at P+2B+(j-1)
 
-so `--base-port 9000` gives etcd 9000/9001, nodes 9010.., gateways 9020... Without a
+so `--base-port 9000` gives etcd 9000/9001, nodes 9010.., gateways 9020... Each process
+also serves an Admin gRPC port, and each node Prometheus /metrics: node admin ports at
+P+3B+(i-1), gateway admin ports at P+4B+(j-1), node metrics ports at P+5B+(i-1). Without a
 base port every port is picked free by the kernel. Ports are remembered in cluster.json,
 so a stopped cluster comes back on the same ports with the same data.
 
@@ -52,6 +55,7 @@ log = logging.getLogger("tessera.cluster")
 
 STATE_FILE = "cluster.json"
 KEY_FILE = "cluster.key"
+TOKEN_FILE = "admin.token"
 STATE_VERSION = 1
 DEFAULT_DATA_DIR = ".tessera"
 DEFAULT_NODES = 3
@@ -83,6 +87,8 @@ class ProcessInfo:
     data_dir: Path | None = None
     role: str = ""
     peer_port: int | None = None  # etcd only
+    admin_port: int | None = None  # nodes and gateways: the Admin gRPC service
+    metrics_port: int | None = None  # nodes: Prometheus /metrics (gateways serve it on port)
 
     def __post_init__(self) -> None:
         if not self.role:
@@ -95,6 +101,8 @@ class ProcessInfo:
             "pid": self.pid,
             "port": self.port,
             "peer_port": self.peer_port,
+            "admin_port": self.admin_port,
+            "metrics_port": self.metrics_port,
             "argv": list(self.argv),
             "log_path": str(self.log_path),
             "data_dir": str(self.data_dir) if self.data_dir else None,
@@ -111,6 +119,8 @@ class ProcessInfo:
             data_dir=Path(data["data_dir"]) if data.get("data_dir") else None,
             role=data.get("role") or "",
             peer_port=data.get("peer_port"),
+            admin_port=data.get("admin_port"),
+            metrics_port=data.get("metrics_port"),
         )
 
 
@@ -135,6 +145,11 @@ class ClusterInfo:
     def key_file(self) -> Path:
         """The cluster key (mode 0600), written by the first `up`."""
         return self.data_dir / KEY_FILE
+
+    @property
+    def token_file(self) -> Path:
+        """The admin token (mode 0600), derived from the cluster key, for storage nodes."""
+        return self.data_dir / TOKEN_FILE
 
     @property
     def state_path(self) -> Path:
@@ -249,18 +264,82 @@ def port_layout(
     return layout
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports free on 127.0.0.1 right now (all bound at once, then released)."""
+def free_ports(count: int, exclude: Iterable[int] = ()) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1 right now (all bound at once, then
+    released), none of them in exclude."""
     sockets = []
+    avoid = set(exclude)
+    found: list[int] = []
     try:
-        for _ in range(count):
+        while len(found) < count:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
+            if s.getsockname()[1] not in avoid:
+                found.append(s.getsockname()[1])
+        return found
     finally:
         for s in sockets:
             s.close()
+
+
+@dataclass(frozen=True)
+class AdminPortLayout:
+    node_admin: tuple[int, ...]
+    gateway_admin: tuple[int, ...]
+    node_metrics: tuple[int, ...]
+
+    def all(self) -> list[int]:
+        return [*self.node_admin, *self.gateway_admin, *self.node_metrics]
+
+
+def admin_port_layout(
+    nodes: int, gateways: int, base_port: int | None, *, taken: Iterable[int] = ()
+) -> AdminPortLayout:
+    """Admin and metrics ports: fixed blocks after the data ports from base_port (see
+    module doc), else free ports other than `taken`."""
+    if base_port is None:
+        ports = iter(free_ports(2 * nodes + gateways, exclude=taken))
+        return AdminPortLayout(
+            tuple(next(ports) for _ in range(nodes)),
+            tuple(next(ports) for _ in range(gateways)),
+            tuple(next(ports) for _ in range(nodes)),
+        )
+    block = 10 * max(1, math.ceil(max(nodes, gateways) / 10))
+    layout = AdminPortLayout(
+        tuple(base_port + 3 * block + i for i in range(nodes)),
+        tuple(base_port + 4 * block + j for j in range(gateways)),
+        tuple(base_port + 5 * block + i for i in range(nodes)),
+    )
+    if max(layout.all(), default=0) > 65535:
+        raise ClusterError(f"base port {base_port} leaves no room for the admin ports")
+    return layout
+
+
+def assign_admin_ports(info: ClusterInfo) -> bool:
+    """Give admin and metrics ports to processes that have none (a cluster.json from
+    before they existed); True if any changed."""
+    nodes = [info.processes[n] for n in info.nodes]
+    gateways = [info.processes[n] for n in info.gateways]
+    if all(p.admin_port for p in nodes + gateways) and all(p.metrics_port for p in nodes):
+        return False
+    taken = [
+        port
+        for p in info.processes.values()
+        for port in (p.port, p.peer_port, p.admin_port, p.metrics_port)
+        if port
+    ]
+    layout = admin_port_layout(len(nodes), len(gateways), info.base_port, taken=taken)
+    for proc, admin, metrics in zip(nodes, layout.node_admin, layout.node_metrics, strict=True):
+        proc.admin_port = proc.admin_port or admin
+        proc.metrics_port = proc.metrics_port or metrics
+    for proc, admin in zip(gateways, layout.gateway_admin, strict=True):
+        proc.admin_port = proc.admin_port or admin
+    return True
+
+
+def _ports_of(proc: ProcessInfo) -> list[int]:
+    return [p for p in (proc.port, proc.peer_port, proc.admin_port, proc.metrics_port) if p]
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -364,7 +443,7 @@ def _argv_for(info: ClusterInfo, proc: ProcessInfo) -> list[str]:
         return etcd_argv(proc.data_dir, proc.port, proc.peer_port)
     if proc.role == "node":
         index = proc.name[len("node") :]
-        return daemon_argv(
+        argv = daemon_argv(
             "storage-node",
             f"--node-id={proc.name}",
             f"--listen=127.0.0.1:{proc.port}",
@@ -372,13 +451,21 @@ def _argv_for(info: ClusterInfo, proc: ProcessInfo) -> list[str]:
             f"--etcd={etcd}",
             f"--zone=zone-{index}",
         )
-    return daemon_argv(
+        if proc.admin_port:
+            argv.append(f"--admin-listen=127.0.0.1:{proc.admin_port}")
+        if proc.metrics_port:
+            argv.append(f"--metrics-listen=127.0.0.1:{proc.metrics_port}")
+        return argv
+    argv = daemon_argv(
         "gateway",
         f"--listen=127.0.0.1:{proc.port}",
         f"--etcd={etcd}",
         f"--region={info.region}",
         f"--gateway-id={proc.name}",
     )
+    if proc.admin_port:
+        argv.append(f"--admin-listen=127.0.0.1:{proc.admin_port}")
+    return argv
 
 
 def plan(
@@ -425,6 +512,7 @@ def plan(
         base_port=base_port,
         env=dict(env or {}),
     )
+    assign_admin_ports(info)
     for proc in procs:
         proc.argv = _argv_for(info, proc)
     return info
@@ -529,8 +617,12 @@ def _child_env(info: ClusterInfo, proc: ProcessInfo | None = None) -> dict[str, 
     # cluster's own file, never from a key the calling shell happens to have set.
     environ.pop("TESSERA_CLUSTER_KEY", None)
     environ.pop("TESSERA_CLUSTER_KEY_FILE", None)
+    environ.pop("TESSERA_ADMIN_TOKEN", None)
+    environ.pop("TESSERA_ADMIN_TOKEN_FILE", None)
     if proc is not None and proc.role == "gateway":
         environ["TESSERA_CLUSTER_KEY_FILE"] = str(info.key_file)
+    if proc is not None and proc.role == "node":
+        environ["TESSERA_ADMIN_TOKEN_FILE"] = str(info.token_file)  # the token, not the key
     environ["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they happen
     environ["TESSERA_ETCD"] = info.etcd_endpoint
     # `-m tools.cli` must import this checkout even when it is not installed.
@@ -802,6 +894,7 @@ def up(
                 info.save()
                 return info
             info.access_key, info.secret_key = access, secret
+            assign_admin_ports(info)  # a cluster.json from before admin ports existed
         # Worth saying when the key came from the environment: it may surprise.
         log.log(
             logging.INFO if source.startswith("$") else logging.DEBUG,
@@ -840,6 +933,20 @@ def _existing(
     return info
 
 
+def _write_token_file(info: ClusterInfo) -> None:
+    """<data_dir>/admin.token from the cluster key, once (storage nodes read it)."""
+    from coordinator import admin_token
+    from coordinator.secrets import ClusterKeyError, read_key_file
+
+    if info.token_file.exists():
+        return
+    try:
+        token = admin_token.derive(read_key_file(info.key_file))
+    except ClusterKeyError as exc:
+        raise ClusterError(str(exc)) from None
+    admin_token.write_file(info.token_file, token)
+
+
 def _start_missing(info: ClusterInfo, deadline: float) -> None:
     """Start every process of info that is not running, etcd first, and wait for all."""
     todo = [p for p in info.processes.values() if not is_alive(p)]
@@ -847,9 +954,10 @@ def _start_missing(info: ClusterInfo, deadline: float) -> None:
 
     if write_key_file(info.key_file):  # once per cluster: it encrypts every secret
         log.debug("wrote a new cluster key to %s", info.key_file)
+    _write_token_file(info)
     for proc in todo:
-        for port in (proc.port, proc.peer_port):
-            if port and port_in_use(port):
+        for port in _ports_of(proc):
+            if port_in_use(port):
                 raise ClusterError(
                     f"port {port} ({proc.name}) is already in use; stop what uses it"
                     + (" or choose another --base-port" if info.base_port else "")
@@ -983,8 +1091,8 @@ def start(info: ClusterInfo, name: str, wait: bool = True, timeout: float = DEFA
     proc = info.processes[name]
     if is_alive(proc):
         return
-    for port in (proc.port, proc.peer_port):
-        if port and port_in_use(port):
+    for port in _ports_of(proc):
+        if port_in_use(port):
             raise ClusterError(f"port {port} ({name}) is already in use")
     since: dict[str, int] = {}
     if proc.role == "node":
@@ -1037,7 +1145,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p_up.add_argument(
         "--base-port",
         type=int,
-        help="etcd on P and P+1, nodes from P+10, gateways from P+20 (default: free ports)",
+        help="etcd on P and P+1, nodes from P+10, gateways from P+20, admin ports from "
+        "P+30 and P+40, node metrics from P+50 (default: free ports)",
     )
     p_up.add_argument("--region", help=f"S3 region of the gateways (default {DEFAULT_REGION})")
     p_up.add_argument(
@@ -1129,6 +1238,9 @@ def render_up(info: ClusterInfo, data_dir_arg: Path | None = None) -> str:
         f"  {aws} --endpoint-url {endpoint} s3 mb s3://demo",
         f"  echo hello | {aws} --endpoint-url {endpoint} s3 cp - s3://demo/hello.txt",
         f"  {aws} --endpoint-url {endpoint} s3 ls s3://demo",
+        "",
+        "Watch it:",
+        f"  {_command('tessera')} admin status{_data_dir_flag(info.data_dir, data_dir_arg)}",
         "",
         "Stop it:",
         f"  {_command('tessera')} cluster down{_data_dir_flag(info.data_dir, data_dir_arg)}",

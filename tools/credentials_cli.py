@@ -114,12 +114,17 @@ def resolve_etcd(args: argparse.Namespace) -> str:
 
 
 def resolve_cipher(args: argparse.Namespace) -> Cipher:
+    return Cipher(resolve_key(args))
+
+
+def resolve_key(args: argparse.Namespace) -> bytes:
+    """The cluster key, found as the module doc says; CliError when there is none."""
     data_dir, explicit = _local_cluster(args)
     try:
         if args.cluster_key_file:
-            return Cipher(read_key_file(args.cluster_key_file))
+            return read_key_file(args.cluster_key_file)
         if data_dir and explicit:
-            return Cipher(read_key_file(data_dir / "cluster.key"))
+            return read_key_file(data_dir / "cluster.key")
         key = find_key()
         if key is None and data_dir:
             key = read_key_file(data_dir / "cluster.key")
@@ -130,7 +135,7 @@ def resolve_cipher(args: argparse.Namespace) -> Cipher:
             "no cluster key: give --cluster-key-file or --data-dir, or set "
             "TESSERA_CLUSTER_KEY_FILE or TESSERA_CLUSTER_KEY"
         )
-    return Cipher(key)
+    return key
 
 
 # --- commands --------------------------------------------------------------------------

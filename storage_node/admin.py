@@ -1,0 +1,232 @@
+"""The Admin gRPC service of a storage node: who it is, what its disk holds, what it
+served, how it sees placement. Read-only; served on its own port behind the admin
+token (coordinator/admin_token.py), apart from the Storage service, so admin calls
+neither count in the node's RPC metrics nor wait behind data streams."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+
+import etcd3
+import grpc
+
+from coordinator import addresses, admin_token
+from coordinator.placement_view import PlacementView
+from proto import admin_pb2 as pb
+from proto import admin_pb2_grpc as pb_grpc
+from storage_node.diskstore import DiskStore
+from storage_node.metrics import NodeMetrics
+from storage_node.metrics import serve as serve_metrics
+from storage_node.service import VERSION
+
+log = logging.getLogger(__name__)
+
+# Default ports beside the storage port P: admin P+1, metrics P+2.
+ADMIN_PORT_OFFSET = 1
+METRICS_PORT_OFFSET = 2
+
+# gRPC codes a caller causes (missing version, bad argument, a writer that gave up):
+# refused requests, not failures of the node. Anything else but OK is an error.
+CALLER_CODES = frozenset(
+    {
+        "CANCELLED",
+        "INVALID_ARGUMENT",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNAUTHENTICATED",
+    }
+)
+
+
+def classify(code: str) -> str:
+    """'ok', 'client' (the caller's doing) or 'server' for a gRPC status code name."""
+    if code == "OK":
+        return "ok"
+    return "client" if code in CALLER_CODES else "server"
+
+
+def listen_addresses(
+    listen: str, admin_listen: str | None, metrics_listen: str | None
+) -> tuple[str | None, str | None]:
+    """(admin, metrics) listen addresses: as given, None when "off", else beside listen."""
+
+    def pick(value: str | None, offset: int) -> str | None:
+        if addresses.disabled(value):
+            return None
+        return value or addresses.neighbour(listen, offset)
+
+    return pick(admin_listen, ADMIN_PORT_OFFSET), pick(metrics_listen, METRICS_PORT_OFFSET)
+
+
+def disk(store: DiskStore) -> tuple[int, int]:
+    """(capacity, used) bytes of the filesystem holding the data directory."""
+    usage = shutil.disk_usage(store.root)
+    return usage.total, usage.used
+
+
+def usage(store: DiskStore) -> pb.UsageReply:
+    """Computed as NodeInfo and the metrics gauges compute it."""
+    fs = shutil.disk_usage(store.root)
+    objects, stored = store.stats()
+    return pb.UsageReply(
+        capacity_bytes=fs.total,
+        used_bytes=fs.used,
+        free_bytes=fs.free,
+        objects=objects,
+        bytes_stored=stored,
+    )
+
+
+def stats_reply(
+    requests: Mapping[tuple[str, str], int], written: int, read: int, uptime: float
+) -> pb.StatsReply:
+    """A StatsReply from a NodeMetrics snapshot (pure)."""
+    reply = pb.StatsReply(bytes_in=written, bytes_out=read, uptime_seconds=uptime)
+    for (method, code), count in sorted(requests.items()):
+        reply.requests.add(operation=method, code=code, count=count)
+        reply.requests_total += count
+        kind = classify(code)
+        if kind == "server":
+            reply.errors_total += count
+        elif kind == "client":
+            reply.client_errors_total += count
+    return reply
+
+
+@dataclass
+class NodeIdentity:
+    node_id: str
+    zone: str
+    address: str  # the advertised storage address
+    admin_address: str
+    metrics_url: str
+    started: float
+
+
+class NodeAdmin(pb_grpc.AdminServicer):
+    def __init__(
+        self,
+        identity: NodeIdentity,
+        store: DiskStore,
+        metrics: NodeMetrics,
+        view: PlacementView,
+    ) -> None:
+        self.identity = identity
+        self.store = store
+        self.metrics = metrics
+        self.view = view
+
+    def _state(self) -> str:
+        entry = self.view.entry(self.identity.node_id)
+        return entry.state if entry is not None else "unplaced"
+
+    def Info(self, request, context):  # noqa: N802 - gRPC naming
+        me = self.identity
+        return pb.InfoReply(
+            id=me.node_id,
+            kind=pb.NODE,
+            address=me.address,
+            admin_address=me.admin_address,
+            metrics_url=me.metrics_url,
+            zone=me.zone,
+            version=VERSION,
+            uptime_seconds=time.time() - me.started,
+            started=me.started,
+            state=self._state(),
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+        )
+
+    def Usage(self, request, context):  # noqa: N802
+        return usage(self.store)
+
+    def Stats(self, request, context):  # noqa: N802
+        requests, written, read = self.metrics.snapshot()
+        return stats_reply(requests, written, read, time.time() - self.identity.started)
+
+    def Placement(self, request, context):  # noqa: N802
+        return self.view.reply()
+
+    def Progress(self, request, context):  # noqa: N802
+        return pb.ProgressReply()  # no background work on a node yet
+
+
+class Endpoints:
+    """What a node serves beside the Storage service: Admin and /metrics."""
+
+    def __init__(self) -> None:
+        self.admin: grpc.Server | None = None
+        self.metrics: ThreadingHTTPServer | None = None
+        self.view: PlacementView | None = None
+        self.record: dict[str, str] = {}  # added to the node's membership record
+
+    def stop(self) -> None:
+        if self.admin is not None:
+            self.admin.stop(grace=1)
+        if self.metrics is not None:
+            self.metrics.shutdown()
+            self.metrics.server_close()
+        if self.view is not None:
+            self.view.stop()
+
+
+def start(
+    args: argparse.Namespace,
+    store: DiskStore,
+    metrics: NodeMetrics,
+    started: float,
+    connect: Callable[[], etcd3.Etcd3Client],
+) -> Endpoints:
+    """Serve /metrics and the Admin service as args say (defaults beside --listen).
+    Raises OSError when a port cannot be bound, AdminTokenError for a bad token.
+    Without any admin token configured the node serves no Admin service (logged)."""
+    admin_listen, metrics_listen = listen_addresses(
+        args.listen, args.admin_listen, args.metrics_listen
+    )
+    token = admin_token.find(args.admin_token_file)
+    out = Endpoints()
+    try:
+        if metrics_listen:
+            out.metrics = serve_metrics(
+                metrics_listen, lambda: metrics.render(store.stats, lambda: disk(store))
+            )
+            where = addresses.advertised(metrics_listen, args.advertise)
+            out.record["metrics_url"] = f"http://{where}/metrics"
+        if admin_listen and token is None:
+            log.warning(
+                "no admin token (--admin-token-file, %s or %s): serving no Admin service",
+                admin_token.TOKEN_FILE_ENV,
+                admin_token.TOKEN_ENV,
+            )
+        elif admin_listen and token is not None:
+            out.view = PlacementView(connect)
+            out.view.start()
+            identity = NodeIdentity(
+                node_id=args.node_id,
+                zone=args.zone,
+                address=args.advertise or args.listen,
+                admin_address=addresses.advertised(admin_listen, args.advertise),
+                metrics_url=out.record.get("metrics_url", ""),
+                started=started,
+            )
+            servicer = NodeAdmin(identity, store, metrics, out.view)
+            out.admin, _ = admin_token.start_server(
+                pb_grpc.add_AdminServicer_to_server, servicer, admin_listen, token
+            )
+            out.record["admin_address"] = identity.admin_address
+    except BaseException:
+        out.stop()
+        raise
+    return out

@@ -1,0 +1,796 @@
+"""`tessera admin ...`: see and steer the cluster from any machine that reaches etcd.
+
+Every process is found in etcd: storage nodes in the placement map, live nodes and
+gateways by their membership leases, whose records carry each process's Admin address.
+The Admin services are then asked directly (gRPC, `authorization: Bearer <token>`).
+
+  status      one overview: health, storage nodes, gateways, etcd, placement epoch
+  nodes       storage nodes: up/down, addresses, zone, disk, objects, requests
+  gateways    live gateways: readiness, requests, errors, bytes in/out
+  placement   the placement map in etcd, and whether every process sees the same one
+  jobs        background jobs of every process and how far they got
+  token       print the cluster's admin token (for storage nodes' --admin-token-file)
+
+etcd and the cluster key are found as for `tessera credential` (--etcd, --data-dir,
+--cluster-key-file, TESSERA_ETCD, TESSERA_CLUSTER_KEY_FILE, ./.tessera); the admin token
+is derived from the cluster key, or given with --admin-token-file / TESSERA_ADMIN_TOKEN.
+Without any, status shows what etcd alone knows. Every command takes --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tools.credentials_cli import CliError, resolve_etcd, resolve_key
+
+DEFAULT_TIMEOUT = 3.0
+NOT_SERVED = "serves no Admin service (no admin token configured, or --admin-listen off)"
+NOT_ASKED = "not asked: no admin token"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--etcd", default=None, help="etcd HOST:PORT (default: as credential)")
+    common.add_argument(
+        "--cluster-key-file", default=None, help="file holding the cluster key (base64)"
+    )
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="a local cluster's data dir: take etcd and the cluster key from it "
+        "(default: $TESSERA_DATA_DIR or ./.tessera when it holds cluster.json)",
+    )
+    common.add_argument(
+        "--admin-token-file",
+        default=None,
+        help="file holding the admin token (default: derived from the cluster key)",
+    )
+    common.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds to wait for each process (default {DEFAULT_TIMEOUT:g})",
+    )
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+    for name, text in (
+        ("status", "cluster overview: nodes, gateways, etcd, placement epoch"),
+        ("nodes", "storage nodes: up/down, disk, objects, requests"),
+        ("gateways", "live gateways: readiness, requests, errors, bytes"),
+        ("placement", "the placement map and whether every process sees it"),
+        ("jobs", "background jobs of every process"),
+    ):
+        sub.add_parser(name, parents=[common], help=text, description=text)
+    sub.add_parser(
+        "token",
+        parents=[common],
+        help="print the admin token (for storage nodes' --admin-token-file)",
+        description="Print the cluster's admin token, derived from the cluster key.",
+    )
+
+
+# --- the admin token ---------------------------------------------------------------------
+
+
+def resolve_token(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> str:
+    """The admin token: --admin-token-file; the cluster key of --cluster-key-file or an
+    explicit --data-dir; $TESSERA_ADMIN_TOKEN_FILE, $TESSERA_ADMIN_TOKEN; the cluster key
+    from the environment or the local cluster. CliError when none is found."""
+    from coordinator import admin_token
+
+    environ = os.environ if environ is None else environ
+    try:
+        if args.admin_token_file:
+            return admin_token.read_file(args.admin_token_file)
+        if args.cluster_key_file or args.data_dir is not None:
+            return admin_token.derive(resolve_key(args))
+        if environ.get(admin_token.TOKEN_FILE_ENV) or environ.get(admin_token.TOKEN_ENV):
+            token = admin_token.find(None, environ)
+            assert token is not None
+            return token
+    except admin_token.AdminTokenError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        return admin_token.derive(resolve_key(args))
+    except CliError as exc:
+        raise CliError(f"no admin token: {exc}, or --admin-token-file") from None
+
+
+# --- asking processes --------------------------------------------------------------------
+
+
+def _describe(exc: Any, address: str, timeout: float) -> str:
+    import grpc
+
+    code = exc.code() if hasattr(exc, "code") else None
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return "admin token refused (is this the cluster's key?)"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return f"admin port {address} does not answer"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"no answer from {address} in {timeout:g}s"
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    return f"{getattr(code, 'name', 'error')}: {details}"
+
+
+def ask(
+    address: str | None, token: str | None, calls: Sequence[str], timeout: float
+) -> tuple[dict[str, Any], str | None]:
+    """Call each named Admin RPC of the process at address: ({name: reply}, error)."""
+    if not address:
+        return {}, NOT_SERVED
+    if token is None:
+        return {}, NOT_ASKED
+    import grpc
+
+    from coordinator.addresses import dial
+    from coordinator.admin_token import call_metadata
+    from proto import admin_pb2 as pb
+    from proto import admin_pb2_grpc as pb_grpc
+
+    requests = {
+        "Info": pb.InfoRequest,
+        "Usage": pb.UsageRequest,
+        "Stats": pb.StatsRequest,
+        "Placement": pb.PlacementRequest,
+        "Progress": pb.ProgressRequest,
+    }
+    answers: dict[str, Any] = {}
+    channel = grpc.insecure_channel(dial(address))
+    try:
+        stub = pb_grpc.AdminStub(channel)
+        for name in calls:
+            method = getattr(stub, name)
+            answers[name] = method(requests[name](), timeout=timeout, metadata=call_metadata(token))
+    except grpc.RpcError as exc:
+        return answers, _describe(exc, address, timeout)
+    finally:
+        channel.close()
+    return answers, None
+
+
+def _ask_all(
+    targets: Mapping[str, str | None], token: str | None, calls: Sequence[str], timeout: float
+) -> dict[str, tuple[dict[str, Any], str | None]]:
+    """ask() every (name → address) at once."""
+    if not targets:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+        futures = {
+            name: pool.submit(ask, address, token, calls, timeout)
+            for name, address in targets.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
+# --- building the report (pure) ----------------------------------------------------------
+
+
+def _stats_fields(stats: Any) -> dict[str, Any]:
+    if stats is None:
+        return {
+            "requests": None,
+            "errors": None,
+            "client_errors": None,
+            "bytes_in": None,
+            "bytes_out": None,
+        }
+    return {
+        "requests": stats.requests_total,
+        "errors": stats.errors_total,
+        "client_errors": stats.client_errors_total,
+        "bytes_in": stats.bytes_in,
+        "bytes_out": stats.bytes_out,
+    }
+
+
+def node_row(
+    node_id: str,
+    entry: Any,
+    member: Mapping[str, Any] | None,
+    answers: Mapping[str, Any],
+    error: str | None,
+) -> dict[str, Any]:
+    """One storage node: entry from the placement map (or None), member its membership
+    record (None: no lease, so down), answers its Admin replies."""
+    info, usage, stats = answers.get("Info"), answers.get("Usage"), answers.get("Stats")
+    member = member or {}
+    up = bool(member)
+    row: dict[str, Any] = {
+        "id": node_id,
+        "state": "up" if up else "down",
+        "placement": entry.state if entry is not None else "unplaced",
+        "address": (entry.address if entry is not None else "") or member.get("address", ""),
+        "zone": (entry.zone if entry is not None else "") or member.get("zone", ""),
+        "weight": entry.weight if entry is not None else None,
+        "admin_address": member.get("admin_address"),
+        "metrics_url": member.get("metrics_url"),
+        "capacity_bytes": usage.capacity_bytes if usage else None,
+        "used_bytes": usage.used_bytes if usage else None,
+        "free_bytes": usage.free_bytes if usage else None,
+        "objects": usage.objects if usage else None,
+        "bytes_stored": usage.bytes_stored if usage else None,
+        "version": info.version if info else None,
+        "uptime_seconds": round(info.uptime_seconds, 1) if info else None,
+        **_stats_fields(stats),
+        "error": error if up else None,
+    }
+    if not up:
+        row["down_reason"] = "holds no membership lease"
+    return row
+
+
+def gateway_row(
+    gateway_id: str, member: Mapping[str, Any], answers: Mapping[str, Any], error: str | None
+) -> dict[str, Any]:
+    info, stats = answers.get("Info"), answers.get("Stats")
+    rpc_errors = sum(e.count for e in stats.rpc_errors) if stats else None
+    return {
+        "id": gateway_id,
+        "state": "up",
+        "ready": (info.state == "ready") if info else None,
+        "address": (info.address if info else "") or member.get("address", ""),
+        "admin_address": member.get("admin_address"),
+        "metrics_url": member.get("metrics_url"),
+        "version": info.version if info else None,
+        "uptime_seconds": round(info.uptime_seconds, 1) if info else None,
+        **_stats_fields(stats),
+        "storage_rpc_errors": rpc_errors,
+        "error": error,
+    }
+
+
+def assess(report: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """(health, problems): "ok", "degraded" (something needs a look but the cluster
+    serves) or "unavailable" (no gateway, or too few nodes for a write quorum)."""
+    from coordinator.placement import write_quorum
+
+    problems: list[str] = []
+    unavailable = False
+    etcd = report.get("etcd") or {}
+    for member in etcd.get("members", []):
+        if not member.get("healthy"):
+            problems.append(f"etcd member {member['name']} is unhealthy: {member.get('error')}")
+    if etcd and not etcd.get("healthy", True):
+        unavailable = unavailable or not any(m.get("healthy") for m in etcd.get("members", []))
+    nodes = report.get("nodes", [])
+    for node in nodes:
+        if node["state"] == "down" and node["placement"] != "removed":
+            problems.append(f"{node['id']} is down: in placement but holds no membership lease")
+        elif node["state"] == "up" and node.get("error") not in (None, NOT_ASKED):
+            problems.append(f"{node['id']}: {node['error']}")
+        if node["state"] == "up" and node["placement"] == "unplaced":
+            problems.append(f"{node['id']} holds a lease but is not in the placement map")
+    serving = [n for n in nodes if n["placement"] in ("active", "draining")]
+    live = sum(n["state"] == "up" for n in serving)
+    if serving and live < write_quorum(min(3, len(serving))):
+        unavailable = True
+        problems.append(f"only {live} of {len(serving)} storage nodes up: writes fail")
+    gateways = report.get("gateways")
+    if gateways is not None:
+        if not gateways:
+            unavailable = True
+            problems.append("no gateway is up")
+        for gw in gateways:
+            if gw.get("error") not in (None, NOT_ASKED):
+                problems.append(f"{gw['id']}: {gw['error']}")
+            elif gw.get("ready") is False:
+                problems.append(f"{gw['id']} is not ready")
+    if unavailable:
+        return "unavailable", problems
+    return ("degraded" if problems else "ok"), problems
+
+
+# --- collecting from etcd and the processes ----------------------------------------------
+
+
+def etcd_report(client: Any, endpoint: str, timeout: float) -> dict[str, Any]:
+    """Health of the etcd cluster: the answering member's status, then each member's."""
+    from coordinator.etcd import connect
+
+    status = client.status()
+    members = list(client.members)
+    leader_id = status.leader.id if status.leader is not None else None
+
+    def check(member: Any) -> dict[str, Any]:
+        row = {
+            "id": f"{member.id:x}",
+            "name": member.name,
+            "client_urls": list(member.client_urls),
+            "peer_urls": list(member.peer_urls),
+            "leader": member.id == leader_id,
+            "healthy": False,
+            "error": None,
+        }
+        if not member.client_urls:
+            row["error"] = "no client URL (not started yet?)"
+            return row
+        other = None
+        try:
+            other = connect(member.client_urls[0], timeout=timeout)
+            seen = other.status()
+            row["healthy"] = seen.leader is not None
+            row["version"] = seen.version
+            if seen.leader is None:
+                row["error"] = "sees no leader"
+        except Exception as exc:
+            row["error"] = str(exc) or type(exc).__name__
+        finally:
+            if other is not None:
+                other.close()
+        return row
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(members)))) as pool:
+        rows = list(pool.map(check, members))
+    leader = next((m["name"] for m in rows if m["leader"]), None)
+    return {
+        "endpoint": endpoint,
+        "healthy": leader is not None and all(m["healthy"] for m in rows),
+        "version": status.version,
+        "db_size_bytes": status.db_size,
+        "leader": leader,
+        "raft_term": status.raft_term,
+        "members": rows,
+    }
+
+
+def collect_nodes(
+    client: Any,
+    token: str | None,
+    timeout: float,
+    calls: Sequence[str] = ("Info", "Usage", "Stats"),
+) -> tuple[int, list[dict[str, Any]], dict[str, tuple[dict[str, Any], str | None]]]:
+    """(epoch, node rows, raw answers by node id)."""
+    from coordinator import members, placement
+
+    epoch, entries = placement.load(client)
+    live = members.live_nodes(client)
+    by_id = {e.node_id: e for e in entries}
+    ids = sorted(set(by_id) | set(live))
+    answers = _ask_all(
+        {i: live[i].get("admin_address") for i in ids if i in live}, token, calls, timeout
+    )
+    rows = [
+        node_row(i, by_id.get(i), live.get(i), *answers.get(i, ({}, None)))  # type: ignore[misc]
+        for i in ids
+    ]
+    return epoch, rows, answers
+
+
+def collect_gateways(
+    client: Any, token: str | None, timeout: float, calls: Sequence[str] = ("Info", "Stats")
+) -> tuple[list[dict[str, Any]], dict[str, tuple[dict[str, Any], str | None]]]:
+    from coordinator import members
+
+    live = members.live_gateways(client)
+    answers = _ask_all(
+        {g: rec.get("admin_address") for g, rec in live.items()}, token, calls, timeout
+    )
+    rows = [gateway_row(g, live[g], *answers[g]) for g in sorted(live)]
+    return rows, answers
+
+
+def collect_status(client: Any, endpoint: str, token: str | None, timeout: float) -> dict:
+    epoch, nodes, _ = collect_nodes(client, token, timeout)
+    gateways, _ = collect_gateways(client, token, timeout)
+    report: dict[str, Any] = {
+        "etcd": etcd_report(client, endpoint, timeout),
+        "placement": {
+            "epoch": epoch,
+            "nodes": sum(n["placement"] != "unplaced" for n in nodes),
+            **{
+                state: sum(n["placement"] == state for n in nodes)
+                for state in ("active", "draining", "removed")
+            },
+        },
+        "nodes": nodes,
+        "gateways": gateways,
+    }
+    up = [n for n in nodes if n["state"] == "up"]
+    report["totals"] = {
+        "nodes_up": len(up),
+        "nodes_down": len(nodes) - len(up),
+        "gateways_up": len(gateways),
+        **{
+            field: sum(n[field] or 0 for n in up)
+            for field in ("capacity_bytes", "used_bytes", "objects", "bytes_stored")
+        },
+    }
+    report["health"], report["problems"] = assess(report)
+    report["notes"] = []
+    if token is None:
+        report["notes"].append(
+            "no admin token (give --cluster-key-file or --admin-token-file): "
+            "only what etcd knows is shown"
+        )
+    return report
+
+
+def _view_of(reply: Any) -> list[tuple[str, str, str, float, str]]:
+    return sorted((n.node_id, n.address, n.zone, float(n.weight), n.state) for n in reply.nodes)
+
+
+def collect_placement(client: Any, token: str | None, timeout: float) -> dict[str, Any]:
+    """The map in etcd, and each live process's view of it."""
+    from coordinator import placement
+
+    epoch, entries = placement.load(client)
+    _, nodes, node_answers = collect_nodes(client, token, timeout, ("Placement",))
+    _, gw_answers = collect_gateways(client, token, timeout, ("Placement",))
+    truth = sorted((e.node_id, e.address, e.zone, float(e.weight), e.state) for e in entries)
+    live = {n["id"] for n in nodes if n["state"] == "up"}
+    views = []
+    for kind, answers in (("node", node_answers), ("gateway", gw_answers)):
+        for name in sorted(answers):
+            got, error = answers[name]
+            reply = got.get("Placement")
+            views.append(
+                {
+                    "process": name,
+                    "kind": kind,
+                    "epoch": reply.epoch if reply else None,
+                    "nodes": len(reply.nodes) if reply else None,
+                    "loaded": reply.loaded if reply else None,
+                    "agrees": (reply.epoch == epoch and _view_of(reply) == truth)
+                    if reply
+                    else None,
+                    "error": error,
+                }
+            )
+    return {
+        "epoch": epoch,
+        "nodes": [{**e.to_record(), "live": e.node_id in live} for e in entries],
+        "views": views,
+    }
+
+
+def collect_jobs(client: Any, token: str | None, timeout: float) -> list[dict[str, Any]]:
+    _, _, node_answers = collect_nodes(client, token, timeout, ("Progress",))
+    _, gw_answers = collect_gateways(client, token, timeout, ("Progress",))
+    rows = []
+    for kind, answers in (("node", node_answers), ("gateway", gw_answers)):
+        for name in sorted(answers):
+            got, error = answers[name]
+            if error:
+                rows.append({"process": name, "kind": kind, "job": None, "error": error})
+            for job in got["Progress"].jobs if "Progress" in got else ():
+                rows.append(
+                    {
+                        "process": name,
+                        "kind": kind,
+                        "job": job.name,
+                        "state": job.state,
+                        "done": job.done,
+                        "total": job.total or None,
+                        "unit": job.unit,
+                        "detail": job.detail,
+                        "error": None,
+                    }
+                )
+    return rows
+
+
+# --- rendering (pure) ---------------------------------------------------------------------
+
+
+def format_bytes(n: int | None) -> str:
+    """1536 -> '1.5 KiB'; None -> '-'."""
+    if n is None:
+        return "-"
+    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
+    return f"{n} B"
+
+
+def format_duration(seconds: float | None) -> str:
+    """59 -> '59s', 3720 -> '1h 2m', 200000 -> '2d 7h'; None -> '-'."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def _num(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Iterable[int] = ()) -> str:
+    """Columns two spaces apart, indented two; columns in `right` aligned right."""
+    cells = [list(headers)] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    align = set(right)
+    lines = []
+    for row in cells:
+        parts = [
+            c.rjust(w) if i in align else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append(("  " + "  ".join(parts)).rstrip())
+    return "\n".join(lines)
+
+
+def _disk(node: Mapping[str, Any]) -> str:
+    """'32 GiB / 252 GiB (31%)': the percentage as df counts it, used / (used + free),
+    so blocks reserved for root count as unavailable."""
+    capacity, used, free = (
+        node.get("capacity_bytes"),
+        node.get("used_bytes"),
+        node.get("free_bytes"),
+    )
+    if not capacity or used is None:
+        return "-"
+    usable = used + free if free is not None else capacity
+    percent = 100 * used / usable if usable else 0
+    return f"{format_bytes(used)} / {format_bytes(capacity)} ({percent:.0f}%)"
+
+
+def _node_state(node: Mapping[str, Any]) -> str:
+    if node["state"] == "down":
+        return "DOWN"
+    return "up (no admin)" if node.get("error") not in (None, NOT_ASKED) else "up"
+
+
+def _notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [f"  {r['id']}: {r['error']}" for r in rows if r.get("error") not in (None, NOT_ASKED)]
+
+
+def render_nodes(nodes: Sequence[Mapping[str, Any]], detailed: bool = True) -> str:
+    if not nodes:
+        return "  no storage nodes"
+    if detailed:
+        headers = ["NODE", "STATE", "PLACEMENT", "ZONE", "ADDRESS", "ADMIN", "DISK USED"]
+        headers += ["OBJECTS", "STORED", "RPCS", "ERRORS", "VERSION", "UPTIME"]
+        rows = [
+            [
+                n["id"],
+                _node_state(n),
+                n["placement"],
+                n["zone"] or "-",
+                n["address"] or "-",
+                n.get("admin_address") or "-",
+                _disk(n),
+                _num(n["objects"]),
+                format_bytes(n["bytes_stored"]),
+                _num(n["requests"]),
+                _num(n["errors"]),
+                n["version"] or "-",
+                format_duration(n["uptime_seconds"]),
+            ]
+            for n in nodes
+        ]
+        text = table(headers, rows, right=(7, 8, 9, 10))
+    else:
+        headers = ["NODE", "STATE", "PLACEMENT", "ZONE", "ADDRESS", "DISK USED", "OBJECTS"]
+        headers += ["STORED", "UPTIME"]
+        rows = [
+            [
+                n["id"],
+                _node_state(n),
+                n["placement"],
+                n["zone"] or "-",
+                n["address"] or "-",
+                _disk(n),
+                _num(n["objects"]),
+                format_bytes(n["bytes_stored"]),
+                format_duration(n["uptime_seconds"]),
+            ]
+            for n in nodes
+        ]
+        text = table(headers, rows, right=(6, 7))
+    return "\n".join([text, *_notes(nodes)])
+
+
+def render_gateways(gateways: Sequence[Mapping[str, Any]], detailed: bool = True) -> str:
+    if not gateways:
+        return "  no gateway is up"
+
+    def state(gw: Mapping[str, Any]) -> str:
+        if gw.get("error") not in (None, NOT_ASKED):
+            return "up (no admin)"
+        return {True: "ready", False: "NOT READY"}.get(gw.get("ready"), "up")
+
+    headers = ["GATEWAY", "STATE", "ADDRESS"]
+    if detailed:
+        headers += ["ADMIN", "VERSION"]
+    headers += ["UPTIME", "REQUESTS", "4XX", "5XX", "IN", "OUT"]
+    if detailed:
+        headers.append("NODE RPC ERRORS")
+    rows = []
+    for gw in gateways:
+        row = [gw["id"], state(gw), gw["address"] or "-"]
+        if detailed:
+            row += [gw.get("admin_address") or "-", gw["version"] or "-"]
+        row += [
+            format_duration(gw["uptime_seconds"]),
+            _num(gw["requests"]),
+            _num(gw["client_errors"]),
+            _num(gw["errors"]),
+            format_bytes(gw["bytes_in"]),
+            format_bytes(gw["bytes_out"]),
+        ]
+        if detailed:
+            row.append(_num(gw["storage_rpc_errors"]))
+        rows.append(row)
+    first = 5 if detailed else 3
+    text = table(headers, rows, right=range(first + 1, len(headers)))
+    return "\n".join([text, *_notes(gateways)])
+
+
+def render_etcd(etcd: Mapping[str, Any]) -> str:
+    health = "healthy" if etcd["healthy"] else "UNHEALTHY"
+    members = etcd["members"]
+    head = (
+        f"etcd: {health}, version {etcd['version']}, {len(members)} member(s), "
+        f"leader {etcd['leader'] or 'none'}, db {format_bytes(etcd['db_size_bytes'])}"
+    )
+    rows = [
+        [
+            m["name"] or "-",
+            m["id"],
+            ",".join(m["client_urls"]) or "-",
+            ("ok" if m["healthy"] else f"FAILING: {m['error']}")
+            + (" (leader)" if m["leader"] else ""),
+        ]
+        for m in members
+    ]
+    return head + "\n" + table(["MEMBER", "ID", "CLIENT URLS", "HEALTH"], rows)
+
+
+def render_status(report: Mapping[str, Any]) -> str:
+    totals, placement = report["totals"], report["placement"]
+    nodes, gateways = report["nodes"], report["gateways"]
+    etcd_state = "healthy" if report["etcd"]["healthy"] else "UNHEALTHY"
+    lines = [
+        f"Tessera cluster: {report['health'].upper()}",
+        f"  {'Storage nodes':<15}{totals['nodes_up']} up, {totals['nodes_down']} down",
+        f"  {'Gateways':<15}{totals['gateways_up']} up",
+        f"  {'etcd':<15}{etcd_state} at {report['etcd']['endpoint']}",
+        f"  {'Placement':<15}epoch {placement['epoch']}, {placement['nodes']} node(s) "
+        f"({placement['active']} active, {placement['draining']} draining, "
+        f"{placement['removed']} removed)",
+        f"  {'Stored':<15}{_num(totals['objects'])} object replicas, "
+        f"{format_bytes(totals['bytes_stored'])} on the live nodes",
+        "",
+        f"Storage nodes ({totals['nodes_up']} up, {totals['nodes_down']} down)",
+        render_nodes(nodes, detailed=False),
+        "",
+        f"Gateways ({len(gateways)} up)",
+        render_gateways(gateways, detailed=False),
+        "",
+        render_etcd(report["etcd"]),
+    ]
+    if report["problems"]:
+        lines += ["", "Problems:"] + [f"  - {p}" for p in report["problems"]]
+    lines += [f"\nNote: {note}" for note in report.get("notes", [])]
+    return "\n".join(lines)
+
+
+def render_placement(data: Mapping[str, Any]) -> str:
+    nodes = data["nodes"]
+    rows = [
+        [
+            n["node_id"],
+            n["address"],
+            n["zone"],
+            f"{n['weight']:g}",
+            n["state"],
+            "up" if n["live"] else "DOWN",
+        ]
+        for n in nodes
+    ]
+    lines = [
+        f"Placement epoch {data['epoch']}: {len(nodes)} node(s) in etcd",
+        table(["NODE", "ADDRESS", "ZONE", "WEIGHT", "STATE", "LEASE"], rows, right=(3,))
+        if nodes
+        else "  no nodes",
+        "",
+        "As each process sees it:",
+    ]
+    views = [
+        [
+            v["process"],
+            v["kind"],
+            _num(v["epoch"]),
+            _num(v["nodes"]),
+            "-" if v["agrees"] is None else ("yes" if v["agrees"] else "NO (stale)"),
+            v["error"] or ("" if v["loaded"] in (True, None) else "caches not loaded"),
+        ]
+        for v in data["views"]
+    ]
+    lines.append(
+        table(["PROCESS", "KIND", "EPOCH", "NODES", "AGREES", "NOTE"], views, right=(2, 3))
+        if views
+        else "  no live process"
+    )
+    return "\n".join(lines)
+
+
+def render_jobs(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "no background jobs"
+    cells = []
+    for r in rows:
+        if r["job"] is None:
+            cells.append([r["process"], r["kind"], "-", "-", "-", r["error"]])
+            continue
+        done = _num(r["done"]) + (f" / {_num(r['total'])}" if r["total"] else "")
+        cells.append(
+            [
+                r["process"],
+                r["kind"],
+                r["job"],
+                r["state"],
+                f"{done} {r['unit']}".strip(),
+                r["detail"],
+            ]
+        )
+    return table(["PROCESS", "KIND", "JOB", "STATE", "PROGRESS", "DETAIL"], cells)
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except CliError as exc:
+        print(f"tessera admin: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _print(args: argparse.Namespace, data: Any, render: Callable[[Any], str]) -> None:
+    print(json.dumps(data, indent=2) if args.json else render(data))
+
+
+def _run(args: argparse.Namespace) -> int:
+    import etcd3.exceptions
+
+    from coordinator.etcd import connect
+
+    command = args.admin_command
+    if command == "token":
+        token = resolve_token(args)
+        print(json.dumps({"token": token}) if args.json else token)
+        return 0
+    try:
+        token: str | None = resolve_token(args)
+    except CliError as exc:
+        print(f"tessera admin: warning: {exc}; showing what etcd knows", file=sys.stderr)
+        token = None
+    endpoint = resolve_etcd(args)
+    client = connect(endpoint, timeout=args.timeout)
+    try:
+        if command == "status":
+            _print(args, collect_status(client, endpoint, token, args.timeout), render_status)
+        elif command == "nodes":
+            _print(args, collect_nodes(client, token, args.timeout)[1], render_nodes)
+        elif command == "gateways":
+            _print(args, collect_gateways(client, token, args.timeout)[0], render_gateways)
+        elif command == "placement":
+            _print(args, collect_placement(client, token, args.timeout), render_placement)
+        elif command == "jobs":
+            _print(args, collect_jobs(client, token, args.timeout), render_jobs)
+        else:
+            raise CliError(f"unknown command {command}")
+    except etcd3.exceptions.Etcd3Exception as exc:
+        detail = str(exc) or type(exc).__name__
+        raise CliError(f"cannot reach etcd at {endpoint}: {detail}") from None
+    finally:
+        client.close()
+    return 0

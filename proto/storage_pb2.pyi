@@ -6,6 +6,40 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ListVersionsRequest(_message.Message):
+    __slots__ = ("bucket", "prefix", "key_marker", "marker_timestamp", "marker_version_id", "limit")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    KEY_MARKER_FIELD_NUMBER: _ClassVar[int]
+    MARKER_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    MARKER_VERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    prefix: str
+    key_marker: str
+    marker_timestamp: int
+    marker_version_id: str
+    limit: int
+    def __init__(self, bucket: _Optional[str] = ..., prefix: _Optional[str] = ..., key_marker: _Optional[str] = ..., marker_timestamp: _Optional[int] = ..., marker_version_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class DeleteVersionRequest(_message.Message):
+    __slots__ = ("bucket", "key", "version_id", "null_version")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    NULL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    key: str
+    version_id: str
+    null_version: bool
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., null_version: _Optional[bool] = ...) -> None: ...
+
+class DeleteVersionReply(_message.Message):
+    __slots__ = ("removed",)
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    removed: ObjectInfo
+    def __init__(self, removed: _Optional[_Union[ObjectInfo, _Mapping]] = ...) -> None: ...
+
 class UpdateMetaRequest(_message.Message):
     __slots__ = ("bucket", "key", "version_id", "meta")
     BUCKET_FIELD_NUMBER: _ClassVar[int]
@@ -71,16 +105,18 @@ class ListNamespacesReply(_message.Message):
     def __init__(self, namespaces: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PutHeader(_message.Message):
-    __slots__ = ("bucket", "key", "version_id", "timestamp")
+    __slots__ = ("bucket", "key", "version_id", "timestamp", "versioned")
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VERSION_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    VERSIONED_FIELD_NUMBER: _ClassVar[int]
     bucket: str
     key: str
     version_id: str
     timestamp: int
-    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ...) -> None: ...
+    versioned: bool
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., versioned: _Optional[bool] = ...) -> None: ...
 
 class PutCommit(_message.Message):
     __slots__ = ("size", "meta", "timestamp")
@@ -123,17 +159,21 @@ class PutReply(_message.Message):
     def __init__(self, applied: _Optional[bool] = ..., size: _Optional[int] = ..., newest_timestamp: _Optional[int] = ...) -> None: ...
 
 class HeadRequest(_message.Message):
-    __slots__ = ("bucket", "key", "inline_limit")
+    __slots__ = ("bucket", "key", "inline_limit", "version_id", "null_version")
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     INLINE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    NULL_VERSION_FIELD_NUMBER: _ClassVar[int]
     bucket: str
     key: str
     inline_limit: int
-    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., inline_limit: _Optional[int] = ...) -> None: ...
+    version_id: str
+    null_version: bool
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., inline_limit: _Optional[int] = ..., version_id: _Optional[str] = ..., null_version: _Optional[bool] = ...) -> None: ...
 
 class ObjectInfo(_message.Message):
-    __slots__ = ("found", "key", "version_id", "timestamp", "size", "deleted", "meta", "has_data", "data")
+    __slots__ = ("found", "key", "version_id", "timestamp", "size", "deleted", "meta", "has_data", "data", "versioned")
     FOUND_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VERSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +183,7 @@ class ObjectInfo(_message.Message):
     META_FIELD_NUMBER: _ClassVar[int]
     HAS_DATA_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    VERSIONED_FIELD_NUMBER: _ClassVar[int]
     found: bool
     key: str
     version_id: str
@@ -152,7 +193,8 @@ class ObjectInfo(_message.Message):
     meta: bytes
     has_data: bool
     data: bytes
-    def __init__(self, found: _Optional[bool] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., size: _Optional[int] = ..., deleted: _Optional[bool] = ..., meta: _Optional[bytes] = ..., has_data: _Optional[bool] = ..., data: _Optional[bytes] = ...) -> None: ...
+    versioned: bool
+    def __init__(self, found: _Optional[bool] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., size: _Optional[int] = ..., deleted: _Optional[bool] = ..., meta: _Optional[bytes] = ..., has_data: _Optional[bool] = ..., data: _Optional[bytes] = ..., versioned: _Optional[bool] = ...) -> None: ...
 
 class GetRequest(_message.Message):
     __slots__ = ("bucket", "key", "version_id", "offset", "length")
@@ -177,16 +219,18 @@ class GetChunk(_message.Message):
     def __init__(self, info: _Optional[_Union[ObjectInfo, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("bucket", "key", "version_id", "timestamp")
+    __slots__ = ("bucket", "key", "version_id", "timestamp", "versioned")
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VERSION_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    VERSIONED_FIELD_NUMBER: _ClassVar[int]
     bucket: str
     key: str
     version_id: str
     timestamp: int
-    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ...) -> None: ...
+    versioned: bool
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., versioned: _Optional[bool] = ...) -> None: ...
 
 class DeleteReply(_message.Message):
     __slots__ = ("applied", "newest_timestamp")

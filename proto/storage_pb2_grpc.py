@@ -89,6 +89,16 @@ class StorageStub:
                 request_serializer=proto_dot_storage__pb2.UpdateMetaRequest.SerializeToString,
                 response_deserializer=proto_dot_storage__pb2.UpdateMetaReply.FromString,
                 _registered_method=True)
+        self.ListVersions = channel.unary_unary(
+                '/tessera.storage.Storage/ListVersions',
+                request_serializer=proto_dot_storage__pb2.ListVersionsRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.ListReply.FromString,
+                _registered_method=True)
+        self.DeleteVersion = channel.unary_unary(
+                '/tessera.storage.Storage/DeleteVersion',
+                request_serializer=proto_dot_storage__pb2.DeleteVersionRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.DeleteVersionReply.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -177,6 +187,23 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListVersions(self, request, context):
+        """Every version of the keys under a prefix (older versions and delete
+        markers included): keys in order, each key's versions newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteVersion(self, request, context):
+        """Delete one version for good (S3 DELETE ?versionId=). The next newest
+        version becomes current; the id is remembered so a late replica of the
+        version is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -234,6 +261,16 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.UpdateMeta,
                     request_deserializer=proto_dot_storage__pb2.UpdateMetaRequest.FromString,
                     response_serializer=proto_dot_storage__pb2.UpdateMetaReply.SerializeToString,
+            ),
+            'ListVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVersions,
+                    request_deserializer=proto_dot_storage__pb2.ListVersionsRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.ListReply.SerializeToString,
+            ),
+            'DeleteVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteVersion,
+                    request_deserializer=proto_dot_storage__pb2.DeleteVersionRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.DeleteVersionReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -533,6 +570,60 @@ class Storage:
             '/tessera.storage.Storage/UpdateMeta',
             proto_dot_storage__pb2.UpdateMetaRequest.SerializeToString,
             proto_dot_storage__pb2.UpdateMetaReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/ListVersions',
+            proto_dot_storage__pb2.ListVersionsRequest.SerializeToString,
+            proto_dot_storage__pb2.ListReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/DeleteVersion',
+            proto_dot_storage__pb2.DeleteVersionRequest.SerializeToString,
+            proto_dot_storage__pb2.DeleteVersionReply.FromString,
             options,
             channel_credentials,
             insecure,

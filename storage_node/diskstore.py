@@ -22,7 +22,7 @@ import struct
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,9 +76,18 @@ def _block_count(size: int) -> int:
 class PendingWrite:
     """An object version being received; invisible until `commit`."""
 
-    def __init__(self, store: DiskStore, bucket: str, key: str, version_id: str, ts: int):
+    def __init__(
+        self,
+        store: DiskStore,
+        bucket: str,
+        key: str,
+        version_id: str,
+        ts: int,
+        versioned: bool = False,
+    ):
         self._store = store
         self.bucket, self.key, self.version_id, self.ts = bucket, key, version_id, ts
+        self.versioned = versioned
         self.tmp_path = store.tmp_dir / f"{version_id}.{uuid.uuid4().hex}"
         # Bytes stay in memory until they outgrow INLINE_LIMIT, then spill to a file.
         self._small: bytearray | None = bytearray()
@@ -130,6 +139,7 @@ class PendingWrite:
                 meta,
                 crcs,
                 bytes(self._small or b""),
+                versioned=self.versioned,
             )
             return self._store.apply(row)
         self._file.flush()
@@ -137,7 +147,17 @@ class PendingWrite:
         self._file.close()
         final = self._store.install(self.tmp_path, self.version_id)
         _fsync_dir(final.parent)
-        row = Row(self.bucket, self.key, self.version_id, self.ts, size, False, meta, crcs)
+        row = Row(
+            self.bucket,
+            self.key,
+            self.version_id,
+            self.ts,
+            size,
+            False,
+            meta,
+            crcs,
+            versioned=self.versioned,
+        )
         applied = self._store.apply(row)
         if not applied:
             final.unlink(missing_ok=True)
@@ -217,23 +237,52 @@ class DiskStore:
         for version_id in version_ids:
             self.remove_data(version_id)
 
-    def begin_write(self, bucket: str, key: str, version_id: str, ts: int) -> PendingWrite:
+    def begin_write(
+        self, bucket: str, key: str, version_id: str, ts: int, versioned: bool = False
+    ) -> PendingWrite:
         _check_version_id(version_id)
-        return PendingWrite(self, bucket, key, version_id, ts)
+        return PendingWrite(self, bucket, key, version_id, ts, versioned)
 
     def apply(self, row: Row) -> bool:
-        """Record row unless a newer version exists; drop the replaced data files."""
-        applied, old = self.index.put_if_newer(row)
-        if applied and old is not None:
-            # The new row may own some of the old row's files (a key composed from itself).
-            self._remove_files(set(old.data_files()) - set(row.data_files()))
-        return applied
+        """Store a version (see `Tx.store`); drop the data files of versions it replaced."""
+        stored = self.index.store(row)
+        self._drop_replaced(stored.dropped, keep=row)
+        return stored.applied
 
-    def tombstone(self, bucket: str, key: str, version_id: str, ts: int) -> bool:
-        return self.apply(Row(bucket, key, version_id, ts, 0, True, b"", b""))
+    def _drop_replaced(self, dropped: list[Row], keep: Row) -> None:
+        # The new row may own some of an old row's files (a key composed from itself).
+        for old in dropped:
+            self._remove_files(set(old.data_files()) - set(keep.data_files()))
+
+    def tombstone(
+        self, bucket: str, key: str, version_id: str, ts: int, versioned: bool = False
+    ) -> bool:
+        """Record a delete: a tombstone, or a delete marker in a versioned bucket."""
+        return self.apply(Row(bucket, key, version_id, ts, 0, True, b"", b"", versioned=versioned))
 
     def head(self, bucket: str, key: str) -> Row | None:
+        """The key's current version (maybe a tombstone)."""
         return self.index.get(bucket, key)
+
+    def find(self, bucket: str, key: str, version_id: str, null_version: bool) -> Row | None:
+        """One version by id, or the key's null version."""
+        if null_version:
+            return self.index.null_version(bucket, key)
+        return self.index.version(bucket, key, version_id)
+
+    def remove_version(
+        self, bucket: str, key: str, version_id: str, null_version: bool
+    ) -> Row | None:
+        """Delete one version for good, with its data; returns it if this node held it."""
+        if null_version:
+            row = self.index.null_version(bucket, key)
+            if row is None:
+                return None
+            version_id = row.version_id
+        removed = self.index.remove_version(bucket, key, version_id)
+        if removed is not None:
+            self._remove_files(removed.data_files())
+        return removed
 
     # -- compose ----------------------------------------------------------------
 
@@ -246,12 +295,15 @@ class DiskStore:
         source_bucket: str,
         sources: list[tuple[str, str]],
         meta: bytes,
+        versioned: bool = False,
     ) -> bool:
         """Make version_id of key from the sources' data, in order, copying no bytes.
 
         Returns whether it was applied (False: a newer version of key exists).
         """
-        applied, _ = self.compose_sized(bucket, key, version_id, ts, source_bucket, sources, meta)
+        applied, _ = self.compose_sized(
+            bucket, key, version_id, ts, source_bucket, sources, meta, versioned
+        )
         return applied
 
     def compose_sized(
@@ -263,6 +315,7 @@ class DiskStore:
         source_bucket: str,
         sources: list[tuple[str, str]],
         meta: bytes,
+        versioned: bool = False,
     ) -> tuple[bool, int]:
         """`compose`, also returning the composed size.
 
@@ -274,17 +327,16 @@ class DiskStore:
             raise ValueError("compose needs at least one source")
         for _, source_version in sources:
             _check_version_id(source_version)
-        current = self.index.get(bucket, key)
-        if current is not None and current.version_id == version_id:
-            return True, current.size  # a retry of a compose that already happened
+        done = self.index.version(bucket, key, version_id)
+        if done is not None:
+            return True, done.size  # a retry of a compose that already happened
         written: list[tuple[str, str]] = []
         try:
             # Writing inline sources' files before taking the lock keeps fsyncs out of it.
             self._materialise(source_bucket, sources, written)
             with self.index.transaction() as tx:
-                outcome = self._compose_tx(
-                    tx, bucket, key, version_id, ts, source_bucket, sources, meta
-                )
+                target = Row(bucket, key, version_id, ts, 0, False, meta, b"", versioned=versioned)
+                outcome = self._compose_tx(tx, target, source_bucket, sources)
         except BaseException:
             self._drop_unclaimed(source_bucket, written)
             raise
@@ -319,33 +371,26 @@ class DiskStore:
         _fsync_dir(final.parent)
 
     def _compose_tx(
-        self,
-        tx: Tx,
-        bucket: str,
-        key: str,
-        version_id: str,
-        ts: int,
-        source_bucket: str,
-        sources: list[tuple[str, str]],
-        meta: bytes,
+        self, tx: Tx, target: Row, source_bucket: str, sources: list[tuple[str, str]]
     ) -> _Composed:
-        target = tx.get(bucket, key)
-        if target is not None and target.version_id == version_id:
-            return _Composed(True, target.size, [])
+        """Compose `target` (its size, checksums and data still to come from the sources)."""
+        done = tx.version(target.bucket, target.key, target.version_id)
+        if done is not None:
+            return _Composed(True, done.size, [])
         # Last writer wins is decided before the sources are checked, so a retry of
         # a compose that lost (its sources already dropped) still answers "not applied".
-        if target is not None and (target.ts, target.version_id) >= (ts, version_id):
-            return self._drop_sources(tx, source_bucket, sources, keep=(bucket, key))
+        if tx.superseded(target):
+            return self._drop_sources(tx, source_bucket, sources, keep=(target.bucket, target.key))
         rows = [self._claim(tx, source_bucket, k, v) for k, v in sources]
         segments, crcs = self._join(rows)
         size = sum(s for _, s in segments)
-        row = Row(bucket, key, version_id, ts, size, False, meta, crcs, None, segments)
+        row = replace(target, size=size, crcs=crcs, segments=segments)
         for source in rows:
             tx.delete(source.bucket, source.key)
-        tx.put(row)
+        stored = tx.store(row)
         # The target's own files stay if it was one of the sources.
-        garbage = set(target.data_files()) - set(row.data_files()) if target else set()
-        return _Composed(True, size, sorted(garbage))
+        garbage = {f for old in stored.dropped for f in old.data_files()} - set(row.data_files())
+        return _Composed(stored.applied, size, sorted(garbage))
 
     def _claim(self, tx: Tx, bucket: str, key: str, version_id: str) -> Row:
         """The source row, checked, with its data in files (not inline)."""
@@ -410,7 +455,7 @@ class DiskStore:
             with self.index.transaction() as tx:
                 rows = tx.under_prefix(bucket, prefix, DELETE_BATCH)
                 for row in rows:
-                    tx.delete(row.bucket, row.key)
+                    tx.drop(row)
             for row in rows:
                 self._remove_files(row.data_files())
             removed += len(rows)
@@ -430,8 +475,8 @@ class DiskStore:
 
         The iterator raises Corrupted before yielding bytes of a bad block.
         """
-        row = self.index.get(bucket, key)
-        if row is None or row.deleted or (version_id and row.version_id != version_id):
+        row = self.index.version(bucket, key, version_id) if version_id else self.head(bucket, key)
+        if row is None or row.deleted:
             raise NotFound(f"{bucket}/{key}@{version_id}")
         end = row.size if length == 0 else min(row.size, offset + length)
         if row.inline is not None:

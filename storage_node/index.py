@@ -1,8 +1,15 @@
 """The node's local object index: SQLite in WAL mode.
 
-One row per (bucket, key) holds the newest version this node has seen
-(or a tombstone). Rows change only inside a transaction that first compares
+`objects` holds one row per (bucket, key): the newest version this node has
+seen (or a tombstone / delete marker). Older versions a versioned bucket keeps
+live in `versions`. Rows change only inside a transaction that first compares
 timestamps, so replays and late replicas never overwrite newer writes.
+
+Each version is either *versioned* (written while the bucket's versioning was
+Enabled; it keeps its own id) or the key's *null* version (S3 version id
+`null`): a key has at most one null version, and a newer one replaces it.
+`purged` remembers versions deleted by id for a while, so a replica that
+arrives late cannot bring one back.
 
 A version's bytes live in one of three places: inline in the row (small
 objects), in a data file named by the version id, or, for a composed version,
@@ -14,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,11 +39,34 @@ CREATE TABLE IF NOT EXISTS objects (
     crcs       BLOB    NOT NULL,
     inline     BLOB,
     segments   BLOB,
+    versioned  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions (
+    bucket     TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    version_id TEXT    NOT NULL,
+    ts         INTEGER NOT NULL,
+    size       INTEGER NOT NULL,
+    deleted    INTEGER NOT NULL,
+    meta       BLOB    NOT NULL,
+    crcs       BLOB    NOT NULL,
+    inline     BLOB,
+    segments   BLOB,
+    versioned  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, key, version_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS versions_by_age ON versions (bucket, key, ts DESC, version_id DESC);
+CREATE TABLE IF NOT EXISTS purged (
+    bucket     TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    version_id TEXT    NOT NULL,
+    at         REAL    NOT NULL,
+    PRIMARY KEY (bucket, key, version_id)
 ) WITHOUT ROWID;
 """
 
-_COLUMNS = "bucket, key, version_id, ts, size, deleted, meta, crcs, inline, segments"
+_COLUMNS = "bucket, key, version_id, ts, size, deleted, meta, crcs, inline, segments, versioned"
 _PLACEHOLDERS = ",".join("?" * len(_COLUMNS.split(",")))
 
 Segments = tuple[tuple[str, int], ...]
@@ -65,7 +96,7 @@ def unpack_segments(blob: bytes) -> Segments:
 
 @dataclass(frozen=True)
 class Row:
-    """One index entry: the newest version of a key on this node."""
+    """One index entry: a version of a key (or a tombstone / delete marker)."""
 
     bucket: str
     key: str
@@ -79,10 +110,12 @@ class Row:
     inline: bytes | None = None
     # A composed version's data: other versions' data files, in order.
     segments: Segments | None = None
+    # Written while versioning was Enabled; otherwise the key's null version.
+    versioned: bool = False
 
     @classmethod
     def from_tuple(cls, values: tuple) -> Row:
-        bucket, key, version_id, ts, size, deleted, meta, crcs, inline, segments = values
+        bucket, key, version_id, ts, size, deleted, meta, crcs, inline, segments, versioned = values
         return cls(
             bucket,
             key,
@@ -94,6 +127,7 @@ class Row:
             bytes(crcs),
             bytes(inline) if inline is not None else None,
             unpack_segments(bytes(segments)) if segments is not None else None,
+            bool(versioned),
         )
 
     def to_tuple(self) -> tuple:
@@ -109,7 +143,13 @@ class Row:
             self.crcs,
             self.inline,
             segments,
+            int(self.versioned),
         )
+
+    @property
+    def order(self) -> tuple[int, str]:
+        """Newer versions sort higher."""
+        return self.ts, self.version_id
 
     def extents(self) -> Segments:
         """(data file version id, size) pieces that make up a file-backed version."""
@@ -124,6 +164,20 @@ class Row:
         return [version_id for version_id, _ in self.extents()]
 
 
+@dataclass
+class Stored:
+    """What storing a version did."""
+
+    # The version is now held (as current or older version), or already was.
+    applied: bool
+    # Versions it replaced for good: their data files can go.
+    dropped: list[Row]
+
+
+# How long a version deleted by id is remembered (longer than any write can take).
+PURGE_MEMORY = 3600.0
+
+
 class Tx:
     """Reads and writes inside one index transaction (see `Index.transaction`)."""
 
@@ -133,35 +187,169 @@ class Tx:
     def get(self, bucket: str, key: str) -> Row | None:
         return _get(self._conn, bucket, key)
 
+    def version(self, bucket: str, key: str, version_id: str) -> Row | None:
+        return _version(self._conn, bucket, key, version_id)
+
     def put(self, row: Row) -> None:
+        """Make row the key's current version (replacing the current row)."""
         self._conn.execute(
             f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
             row.to_tuple(),
         )
 
+    def put_older(self, row: Row) -> None:
+        """Keep row as one of the key's older versions."""
+        self._conn.execute(
+            f"INSERT OR REPLACE INTO versions ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+            row.to_tuple(),
+        )
+
     def delete(self, bucket: str, key: str) -> None:
+        """Remove the key's current row (its older versions stay)."""
         self._conn.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
 
-    def under_prefix(self, bucket: str, prefix: str, limit: int) -> list[Row]:
-        """Up to limit rows of bucket whose key starts with prefix, in key order."""
-        # A range scan plus startswith: LIKE would treat % and _ in keys as wildcards.
-        cur = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM objects WHERE bucket=? AND key>=? ORDER BY key LIMIT ?",
-            (bucket, prefix, limit),
+    def store(self, row: Row) -> Stored:
+        """Add a version under the rules of last writer wins and versioning.
+
+        The newest version is current; the one it displaces becomes an older
+        version. A null version replaces the key's previous null version, if
+        that one is older; if it is newer, the new row is not stored.
+        """
+        if self.version(row.bucket, row.key, row.version_id) is not None:
+            return Stored(True, [])  # this very version again (a retry)
+        if self.superseded(row):
+            return Stored(False, [])
+        current = self.get(row.bucket, row.key)
+        dropped: list[Row] = []
+        if not row.versioned:
+            previous = self._null_version(row.bucket, row.key, current)
+            if previous is not None:
+                self._remove(previous, current)
+                dropped.append(previous)
+                current = self.get(row.bucket, row.key)
+        if current is None or row.order > current.order:
+            if current is not None:
+                self.put_older(current)
+            self.put(row)
+        else:
+            self.put_older(row)
+        return Stored(True, dropped)
+
+    def superseded(self, row: Row) -> bool:
+        """Whether storing row would change nothing: it was deleted by id, or
+        it is a null version and the key already has a newer one."""
+        if self._purged(row.bucket, row.key, row.version_id):
+            return True
+        if row.versioned:
+            return False
+        previous = self.null_version(row.bucket, row.key)
+        return previous is not None and previous.order > row.order
+
+    def remove_version(self, bucket: str, key: str, version_id: str) -> Row | None:
+        """Delete one version for good; the newest older version becomes current.
+
+        The id is remembered, so a late replica of it is refused.
+        """
+        self._conn.execute(
+            "INSERT OR REPLACE INTO purged (bucket, key, version_id, at) VALUES (?, ?, ?, ?)",
+            (bucket, key, version_id, time.time()),
         )
+        row = self.version(bucket, key, version_id)
+        if row is not None:
+            self._remove(row, self.get(bucket, key))
+        return row
+
+    def null_version(self, bucket: str, key: str) -> Row | None:
+        return self._null_version(bucket, key, self.get(bucket, key))
+
+    def _null_version(self, bucket: str, key: str, current: Row | None) -> Row | None:
+        if current is not None and not current.versioned:
+            return current
+        cur = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM versions WHERE bucket=? AND key=? AND versioned=0 LIMIT 1",
+            (bucket, key),
+        )
+        values = cur.fetchone()
+        return Row.from_tuple(values) if values else None
+
+    def _remove(self, row: Row, current: Row | None) -> None:
+        """Delete row from whichever table holds it, promoting the next newest."""
+        if current is None or current.version_id != row.version_id:
+            self._conn.execute(
+                "DELETE FROM versions WHERE bucket=? AND key=? AND version_id=?",
+                (row.bucket, row.key, row.version_id),
+            )
+            return
+        self.delete(row.bucket, row.key)
+        cur = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM versions WHERE bucket=? AND key=?"
+            " ORDER BY ts DESC, version_id DESC LIMIT 1",
+            (row.bucket, row.key),
+        )
+        values = cur.fetchone()
+        if values:
+            promoted = Row.from_tuple(values)
+            self._conn.execute(
+                "DELETE FROM versions WHERE bucket=? AND key=? AND version_id=?",
+                (promoted.bucket, promoted.key, promoted.version_id),
+            )
+            self.put(promoted)
+
+    def _purged(self, bucket: str, key: str, version_id: str) -> bool:
+        cur = self._conn.execute(
+            "SELECT at FROM purged WHERE bucket=? AND key=? AND version_id=?",
+            (bucket, key, version_id),
+        )
+        return cur.fetchone() is not None
+
+    def forget_purges(self, before: float) -> None:
+        self._conn.execute("DELETE FROM purged WHERE at < ?", (before,))
+
+    def under_prefix(self, bucket: str, prefix: str, limit: int) -> list[Row]:
+        """Up to limit rows of bucket whose key starts with prefix, in key order,
+        from both tables (current rows first for each table's batch)."""
         rows = []
-        for values in cur:
-            row = Row.from_tuple(values)
-            if not row.key.startswith(prefix):
-                break
-            rows.append(row)
+        for table in ("objects", "versions"):
+            # A range scan plus startswith: LIKE would treat % and _ in keys as wildcards.
+            cur = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM {table} WHERE bucket=? AND key>=? ORDER BY key LIMIT ?",
+                (bucket, prefix, limit - len(rows)),
+            )
+            for values in cur:
+                row = Row.from_tuple(values)
+                if not row.key.startswith(prefix):
+                    break
+                rows.append(row)
         return rows
+
+    def drop(self, row: Row) -> None:
+        """Delete exactly this row, current or older, without promoting another."""
+        self._conn.execute(
+            "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
+            (row.bucket, row.key, row.version_id),
+        )
+        self._conn.execute(
+            "DELETE FROM versions WHERE bucket=? AND key=? AND version_id=?",
+            (row.bucket, row.key, row.version_id),
+        )
 
 
 def _get(conn: sqlite3.Connection, bucket: str, key: str) -> Row | None:
     cur = conn.execute(f"SELECT {_COLUMNS} FROM objects WHERE bucket=? AND key=?", (bucket, key))
     values = cur.fetchone()
     return Row.from_tuple(values) if values else None
+
+
+def _version(conn: sqlite3.Connection, bucket: str, key: str, version_id: str) -> Row | None:
+    for table in ("objects", "versions"):
+        cur = conn.execute(
+            f"SELECT {_COLUMNS} FROM {table} WHERE bucket=? AND key=? AND version_id=?",
+            (bucket, key, version_id),
+        )
+        values = cur.fetchone()
+        if values:
+            return Row.from_tuple(values)
+    return None
 
 
 class Index:
@@ -182,6 +370,8 @@ class Index:
         columns = {name for _, name, *_ in conn.execute("PRAGMA table_info(objects)")}
         if "segments" not in columns:
             conn.execute("ALTER TABLE objects ADD COLUMN segments BLOB")
+        if "versioned" not in columns:
+            conn.execute("ALTER TABLE objects ADD COLUMN versioned INTEGER NOT NULL DEFAULT 0")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -210,25 +400,38 @@ class Index:
     def get(self, bucket: str, key: str) -> Row | None:
         return _get(self._conn(), bucket, key)
 
-    def update_meta(self, bucket: str, key: str, version_id: str, meta: bytes) -> bool:
-        """Replace the meta of the live row of key if it is exactly version_id."""
-        with self.transaction() as tx:
-            cur = tx._conn.execute(
-                "UPDATE objects SET meta=? WHERE bucket=? AND key=? AND version_id=? AND deleted=0",
-                (meta, bucket, key, version_id),
-            )
-            return cur.rowcount == 1
+    def version(self, bucket: str, key: str, version_id: str) -> Row | None:
+        """One exact version of key, current or older."""
+        return _version(self._conn(), bucket, key, version_id)
 
-    def put_if_newer(self, row: Row) -> tuple[bool, Row | None]:
-        """Store row unless a newer one exists. Returns (applied, replaced row)."""
+    def null_version(self, bucket: str, key: str) -> Row | None:
+        """The key's null version, current or older."""
         with self.transaction() as tx:
-            old = tx.get(row.bucket, row.key)
-            if old is not None and (old.ts, old.version_id) == (row.ts, row.version_id):
-                return True, None  # this very version again (a retry): already stored
-            if old is not None and (old.ts, old.version_id) > (row.ts, row.version_id):
-                return False, None
-            tx.put(row)
-            return True, old
+            return tx.null_version(bucket, key)
+
+    def update_meta(self, bucket: str, key: str, version_id: str, meta: bytes) -> bool:
+        """Replace the meta of exactly version_id of key, unless it is gone or a marker."""
+        with self.transaction() as tx:
+            changed = 0
+            for table in ("objects", "versions"):
+                cur = tx._conn.execute(
+                    f"UPDATE {table} SET meta=? WHERE bucket=? AND key=? AND version_id=?"
+                    " AND deleted=0",
+                    (meta, bucket, key, version_id),
+                )
+                changed += cur.rowcount
+            return changed == 1
+
+    def store(self, row: Row) -> Stored:
+        """Add a version (see `Tx.store`)."""
+        with self.transaction() as tx:
+            return tx.store(row)
+
+    def remove_version(self, bucket: str, key: str, version_id: str) -> Row | None:
+        """Delete one version for good (see `Tx.remove_version`); returns it if held."""
+        with self.transaction() as tx:
+            tx.forget_purges(time.time() - PURGE_MEMORY)
+            return tx.remove_version(bucket, key, version_id)
 
     def list(
         self, bucket: str, prefix: str, start_after: str, limit: int
@@ -253,6 +456,55 @@ class Index:
             rows.append(row)
         return rows, True
 
+    def list_versions(
+        self,
+        bucket: str,
+        prefix: str,
+        after: tuple[str, int, str] | None,
+        limit: int,
+    ) -> tuple[list[Row], bool]:
+        """Every version of bucket's keys under prefix: keys in order, each
+        key's versions newest first, starting after `after` (key, ts,
+        version id); after=(key, 0, "") starts after all of key's versions.
+
+        Returns (rows, complete) where complete means nothing follows.
+        """
+        conn = self._conn()
+        rows: list[Row] = []
+        if after is not None and after[0] and after[0].startswith(prefix):
+            key, ts, version_id = after
+            same_key = (
+                f"SELECT {_COLUMNS} FROM {{table}} WHERE bucket=? AND key=?"
+                " AND (ts < ? OR (ts = ? AND version_id < ?))"
+            )
+            pieces = [
+                Row.from_tuple(v)
+                for table in ("objects", "versions")
+                for v in conn.execute(
+                    same_key.format(table=table), (bucket, key, ts, ts, version_id)
+                )
+            ]
+            rows = sorted(pieces, key=lambda r: r.order, reverse=True)
+        lower = after[0] if after is not None else ""
+        op = ">" if lower and lower >= prefix else ">="
+        lower = max(lower, prefix)
+        # Both tables are read in key order and merged here; within a key the
+        # current row is the newest.
+        query = (
+            f"SELECT {_COLUMNS}, 0 AS tier FROM objects WHERE bucket=? AND key {op} ?"
+            f" UNION ALL SELECT {_COLUMNS}, 1 AS tier FROM versions WHERE bucket=? AND key {op} ?"
+            " ORDER BY key, tier, ts DESC, version_id DESC LIMIT ?"
+        )
+        cur = conn.execute(query, (bucket, lower, bucket, lower, limit + 1))
+        for values in cur:
+            row = Row.from_tuple(values[:-1])
+            if not row.key.startswith(prefix):
+                return rows[:limit], len(rows) <= limit
+            rows.append(row)
+        if len(rows) > limit:
+            return rows[:limit], False
+        return rows, True
+
     def namespaces(self, prefix: str) -> list[str]:
         """Distinct buckets starting with prefix, sorted."""
         # One index seek per bucket instead of DISTINCT, which would scan every row.
@@ -271,11 +523,13 @@ class Index:
 
     def version_ids(self) -> set[str]:
         """Names of every data file some row owns."""
-        cur = self._conn().execute(
-            "SELECT version_id, segments FROM objects WHERE deleted=0 AND inline IS NULL"
-        )
         live: set[str] = set()
-        for version_id, segments in cur:
+        conn = self._conn()
+        for version_id, segments in conn.execute(
+            "SELECT version_id, segments FROM objects WHERE deleted=0 AND inline IS NULL"
+            " UNION ALL SELECT version_id, segments FROM versions"
+            " WHERE deleted=0 AND inline IS NULL"
+        ):
             if segments is None:
                 live.add(version_id)
             else:
@@ -283,9 +537,10 @@ class Index:
         return live
 
     def stats(self) -> tuple[int, int]:
-        """(live objects, live bytes)."""
-        cur = self._conn().execute(
+        """(live objects, bytes of every version held)."""
+        conn = self._conn()
+        count, total = conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE deleted=0"
-        )
-        count, total = cur.fetchone()
-        return int(count), int(total)
+        ).fetchone()
+        (older,) = conn.execute("SELECT COALESCE(SUM(size), 0) FROM versions").fetchone()
+        return int(count), int(total) + int(older)

@@ -29,6 +29,7 @@ def _info(row: Row) -> pb.ObjectInfo:
         size=row.size,
         deleted=row.deleted,
         meta=row.meta,
+        versioned=row.versioned,
     )
 
 
@@ -46,7 +47,9 @@ class StorageService(pb_grpc.StorageServicer):
                 kind = message.WhichOneof("body")
                 if kind == "header":
                     h = message.header
-                    pending = self.store.begin_write(h.bucket, h.key, h.version_id, h.timestamp)
+                    pending = self.store.begin_write(
+                        h.bucket, h.key, h.version_id, h.timestamp, h.versioned
+                    )
                 elif pending is None:
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT, "header must come first")
                 elif kind == "data":
@@ -71,7 +74,9 @@ class StorageService(pb_grpc.StorageServicer):
     def PutObjectWhole(self, request, context):  # noqa: N802
         h = request.header
         try:
-            pending = self.store.begin_write(h.bucket, h.key, h.version_id, h.timestamp)
+            pending = self.store.begin_write(
+                h.bucket, h.key, h.version_id, h.timestamp, h.versioned
+            )
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
@@ -90,7 +95,12 @@ class StorageService(pb_grpc.StorageServicer):
         )
 
     def HeadObject(self, request, context):  # noqa: N802
-        row = self.store.head(request.bucket, request.key)
+        if request.version_id or request.null_version:
+            row = self.store.find(
+                request.bucket, request.key, request.version_id, request.null_version
+            )
+        else:
+            row = self.store.head(request.bucket, request.key)
         if row is None:
             return pb.ObjectInfo(found=False, key=request.key)
         info = _info(row)
@@ -137,7 +147,7 @@ class StorageService(pb_grpc.StorageServicer):
 
     def DeleteObject(self, request, context):  # noqa: N802
         applied = self.store.tombstone(
-            request.bucket, request.key, request.version_id, request.timestamp
+            request.bucket, request.key, request.version_id, request.timestamp, request.versioned
         )
         return pb.DeleteReply(
             applied=applied, newest_timestamp=self._newest(request.bucket, request.key)
@@ -149,6 +159,26 @@ class StorageService(pb_grpc.StorageServicer):
             request.bucket, request.prefix, request.start_after, limit
         )
         return pb.ListReply(entries=[_info(r) for r in rows], complete=complete)
+
+    def ListVersions(self, request, context):  # noqa: N802
+        limit = min(request.limit or 1000, MAX_LIST)
+        after = None
+        if request.key_marker:
+            after = (request.key_marker, request.marker_timestamp, request.marker_version_id)
+        rows, complete = self.store.index.list_versions(
+            request.bucket, request.prefix, after, limit
+        )
+        return pb.ListReply(entries=[_info(r) for r in rows], complete=complete)
+
+    def DeleteVersion(self, request, context):  # noqa: N802
+        if not request.bucket or not request.key:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bucket and key are required")
+        removed = self.store.remove_version(
+            request.bucket, request.key, request.version_id, request.null_version
+        )
+        if removed is None:
+            return pb.DeleteVersionReply(removed=pb.ObjectInfo(found=False, key=request.key))
+        return pb.DeleteVersionReply(removed=_info(removed))
 
     def NodeInfo(self, request, context):  # noqa: N802
         usage = shutil.disk_usage(self.store.root)
@@ -181,6 +211,7 @@ class StorageService(pb_grpc.StorageServicer):
                 request.source_bucket,
                 sources,
                 request.meta,
+                h.versioned,
             )
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

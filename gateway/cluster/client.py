@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import trio
@@ -26,11 +26,13 @@ import trio
 from coordinator.clock import HybridClock
 from coordinator.placement import NodeEntry, write_quorum
 from gateway.cluster.bridge import AsyncioBridge
-from gateway.cluster.listing import MergedListing
+from gateway.cluster.listing import MergedListing, Position, VersionListing
 from gateway.cluster.nodes import NodeDirectory
-from gateway.cluster.store import ObjectVersion, StoreUnavailable, VersionGone
+from gateway.cluster.store import NULL_VERSION, ObjectVersion, StoreUnavailable, VersionGone
 from gateway.metrics import METRICS
 from proto import storage_pb2 as pb
+
+ListingT = TypeVar("ListingT", bound=MergedListing)
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +205,7 @@ class ClusterStore:
         make_meta: Callable[[int], bytes],
         size_hint: int | None = None,
         stored_as: tuple[str, str] | None = None,
+        versioned: bool = False,
     ) -> ObjectVersion:
         replicas, quorum = self._replicas(bucket, key)
         live = [n for n in replicas if self.directory.is_live(n.node_id)]
@@ -214,7 +217,11 @@ class ClusterStore:
         # a multipart part lives on the replicas of the object it will join.
         namespace, name = stored_as or (bucket, key)
         header = pb.PutHeader(
-            bucket=namespace, key=name, version_id=version_id, timestamp=timestamp
+            bucket=namespace,
+            key=name,
+            version_id=version_id,
+            timestamp=timestamp,
+            versioned=versioned,
         )
         if size_hint is not None and size_hint <= SMALL_PUT_LIMIT:
             return await self._put_small(live, replicas, quorum, header, chunks, make_meta)
@@ -279,7 +286,7 @@ class ClusterStore:
                     "replica write failed node=%s error=%s", writer.node.node_id, writer.error
                 )
                 METRICS.record_rpc_error(writer.node.node_id, _error_code(writer.error))
-        return ObjectVersion(key, version_id, timestamp, size, False, meta)
+        return ObjectVersion(key, version_id, timestamp, size, False, meta, versioned=versioned)
 
     async def _put_small(
         self,
@@ -311,7 +318,13 @@ class ClusterStore:
         for _, reply in answers:
             self.clock.observe(reply.newest_timestamp)
         return ObjectVersion(
-            header.key, header.version_id, header.timestamp, len(data), False, meta
+            header.key,
+            header.version_id,
+            header.timestamp,
+            len(data),
+            False,
+            meta,
+            versioned=header.versioned,
         )
 
     async def _send(self, writers: list[ReplicaWriter], message: Any, quorum: int) -> None:
@@ -391,10 +404,14 @@ class ClusterStore:
                 nursery.start_soon(hedge)
         return answers
 
-    async def delete_object(self, bucket: str, key: str) -> None:
+    async def delete_object(self, bucket: str, key: str, versioned: bool = False) -> ObjectVersion:
         replicas, quorum = self._replicas(bucket, key)
         request = pb.DeleteRequest(
-            bucket=bucket, key=key, version_id=uuid.uuid4().hex, timestamp=self.clock.now()
+            bucket=bucket,
+            key=key,
+            version_id=uuid.uuid4().hex,
+            timestamp=self.clock.now(),
+            versioned=versioned,
         )
         answers = await self._gather(
             replicas, "DeleteObject", request, need=quorum, cancel_stragglers=False
@@ -405,15 +422,45 @@ class ClusterStore:
             raise StoreUnavailable(
                 f"only {len(answers)} of {len(replicas)} replicas recorded the delete"
             )
+        return ObjectVersion(
+            key, request.version_id, request.timestamp, 0, True, b"", versioned=versioned
+        )
+
+    async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectVersion | None:
+        """Delete one version for good on every replica (a quorum must answer)."""
+        replicas, quorum = self._replicas(bucket, key)
+        null = version_id == NULL_VERSION
+        request = pb.DeleteVersionRequest(
+            bucket=bucket, key=key, version_id="" if null else version_id, null_version=null
+        )
+        answers = await self._gather(replicas, "DeleteVersion", request, need=len(replicas))
+        if len(answers) < quorum:
+            raise StoreUnavailable(
+                f"only {len(answers)} of {len(replicas)} replicas deleted the version"
+            )
+        removed = [reply.removed for _, reply in answers if reply.removed.found]
+        if not removed:
+            return None
+        return _version(max(removed, key=lambda i: (i.timestamp, i.version_id)))
 
     # -- reads -------------------------------------------------------------
     async def head_object(
         self, bucket: str, key: str, with_data: bool = False
     ) -> ObjectVersion | None:
+        version = await self.head_version(bucket, key, None, with_data)
+        return None if version is None or version.deleted else version
+
+    async def head_version(
+        self, bucket: str, key: str, version_id: str | None = None, with_data: bool = False
+    ) -> ObjectVersion | None:
         replicas, quorum = self._replicas(bucket, key)
         need = len(replicas) - quorum + 1
         limit = INLINE_READ_LIMIT if with_data else 0
         request = pb.HeadRequest(bucket=bucket, key=key, inline_limit=limit)
+        if version_id == NULL_VERSION:
+            request.null_version = True
+        elif version_id is not None:
+            request.version_id = version_id
         answers = await self._gather(replicas, "HeadObject", request, need=need, ask=need)
         if len(answers) < need:
             raise StoreUnavailable(f"{len(answers)} of {len(replicas)} replicas answered")
@@ -430,15 +477,11 @@ class ClusterStore:
             return None
         newest = max(found, key=lambda pair: (pair[1].timestamp, pair[1].version_id))[1]
         self.clock.observe(newest.timestamp)
-        if newest.deleted:
-            return None
         holders = tuple(n.node_id for n, i in found if i.version_id == newest.version_id)
         data = next(
             (i.data for _, i in found if i.version_id == newest.version_id and i.has_data), None
         )
-        return ObjectVersion(
-            key, newest.version_id, newest.timestamp, newest.size, False, newest.meta, holders, data
-        )
+        return _version(newest, holders, data)
 
     async def get_object(
         self, bucket: str, version: ObjectVersion, offset: int, length: int
@@ -532,12 +575,19 @@ class ClusterStore:
         meta: bytes,
         version_id: str,
         timestamp: int,
+        versioned: bool = False,
     ) -> int:
         """Make (bucket, key) from stored sources on its replicas; returns how
         many replicas composed it. Raises StoreUnavailable below a quorum."""
         replicas, quorum = self._replicas(bucket, key)
         request = pb.ComposeRequest(
-            header=pb.PutHeader(bucket=bucket, key=key, version_id=version_id, timestamp=timestamp),
+            header=pb.PutHeader(
+                bucket=bucket,
+                key=key,
+                version_id=version_id,
+                timestamp=timestamp,
+                versioned=versioned,
+            ),
             source_bucket=source_namespace,
             sources=[pb.ComposeSource(key=k, version_id=v) for k, v in sources],
             meta=meta,
@@ -572,10 +622,20 @@ class ClusterStore:
         return sum(reply.deleted for _, reply in answers)
 
     def list_objects(self, bucket: str, prefix: str, start_after: str) -> MergedListing:
+        return self._listing(MergedListing, bucket, prefix, start_after)
+
+    def list_versions(
+        self, bucket: str, prefix: str, after: tuple[str, int, str] | None
+    ) -> VersionListing:
+        return self._listing(VersionListing, bucket, prefix, after or ("", 0, ""))
+
+    def _listing(
+        self, kind: type[ListingT], bucket: str, prefix: str, start_after: Position
+    ) -> ListingT:
         nodes = [n for n in self.directory.nodes() if n.state != "removed"]
         replicas = min(3, len(nodes))
         tolerance = replicas - write_quorum(replicas) if replicas else 0
-        return MergedListing(
+        return kind(
             nodes,
             self.directory.is_live,
             self.call,
@@ -584,6 +644,22 @@ class ClusterStore:
             start_after,
             tolerance,
         )
+
+
+def _version(
+    info: pb.ObjectInfo, holders: tuple[str, ...] = (), data: bytes | None = None
+) -> ObjectVersion:
+    return ObjectVersion(
+        info.key,
+        info.version_id,
+        info.timestamp,
+        info.size,
+        info.deleted,
+        info.meta,
+        holders,
+        data,
+        info.versioned,
+    )
 
 
 def _error_code(exc: BaseException | None) -> object:

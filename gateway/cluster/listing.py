@@ -3,6 +3,9 @@
 Every node returns its newest entry per key (tombstones included). The merge
 takes, for each key, the newest entry among the nodes that have it, and drops
 tombstones, so a key deleted on a quorum never reappears from a stale node.
+
+`VersionListing` merges every version instead (ListObjectVersions): each key's
+versions newest first, one entry per version id.
 """
 
 from __future__ import annotations
@@ -30,8 +33,12 @@ SKIPPABLE_TIMEOUT = 1.0
 _AFTER_ALL = "\U0010ffff"
 
 
+# Where a node's page ends: a key (ListObjects) or (key, timestamp, version id).
+Position = str | tuple[str, int, str]
+
+
 class _Cursor:
-    def __init__(self, node: NodeEntry, start_after: str) -> None:
+    def __init__(self, node: NodeEntry, start_after: Position) -> None:
         self.node = node
         self.start_after = start_after
         self.buffer: deque[pb.ObjectInfo] = deque()
@@ -41,6 +48,8 @@ class _Cursor:
 class MergedListing:
     """An ObjectListing over many nodes (see gateway/cluster/store.py)."""
 
+    _method = "ListObjects"
+
     def __init__(
         self,
         nodes: list[NodeEntry],
@@ -48,7 +57,7 @@ class MergedListing:
         call: Callable[[NodeEntry, str, Any, float], Awaitable[Any]],
         bucket: str,
         prefix: str,
-        start_after: str,
+        start_after: Position,
         tolerance: int,
     ) -> None:
         self._call = call
@@ -71,14 +80,22 @@ class MergedListing:
         if self._failed > self._tolerance:
             raise StoreUnavailable("too many storage nodes unavailable to list safely")
 
-    async def _refill(self, cursor: _Cursor) -> None:
-        request = pb.ListRequest(
+    def _request(self, cursor: _Cursor) -> Any:
+        assert isinstance(cursor.start_after, str)
+        return pb.ListRequest(
             bucket=self._bucket, prefix=self._prefix, start_after=cursor.start_after, limit=PAGE
         )
+
+    @staticmethod
+    def _position(entry: pb.ObjectInfo) -> Position:
+        return entry.key
+
+    async def _refill(self, cursor: _Cursor) -> None:
+        request = self._request(cursor)
         try:
             # While a node may still be skipped safely, don't wait long for it.
             timeout = SKIPPABLE_TIMEOUT if self._failed < self._tolerance else LIST_TIMEOUT
-            reply = await self._call(cursor.node, "ListObjects", request, timeout)
+            reply = await self._call(cursor.node, self._method, request, timeout)
         except grpc.RpcError as exc:
             self._cursors.remove(cursor)
             self._fail(cursor.node, str(exc.code()))
@@ -86,7 +103,7 @@ class MergedListing:
         cursor.buffer.extend(reply.entries)
         cursor.complete = reply.complete or not reply.entries
         if reply.entries:
-            cursor.start_after = reply.entries[-1].key
+            cursor.start_after = self._position(reply.entries[-1])
 
     async def _fill_all(self) -> None:
         empty = [c for c in self._cursors if not c.buffer and not c.complete]
@@ -130,5 +147,85 @@ class MergedListing:
         for cursor in self._cursors:
             while cursor.buffer and cursor.buffer[0].key.startswith(prefix):
                 cursor.buffer.popleft()
-            if not cursor.buffer and not cursor.complete and cursor.start_after < bound:
-                cursor.start_after = bound
+            if not cursor.buffer and not cursor.complete and self._key(cursor) < bound:
+                cursor.start_after = self._after_key(bound)
+
+    @staticmethod
+    def _key(cursor: _Cursor) -> str:
+        return cursor.start_after if isinstance(cursor.start_after, str) else cursor.start_after[0]
+
+    @staticmethod
+    def _after_key(key: str) -> Position:
+        """The position after every version of key."""
+        return key
+
+
+class VersionListing(MergedListing):
+    """Every version of every key, keys in order and each key newest first.
+
+    Replicas hold the same versions, so entries are merged by version id. A
+    key has one null version: a stale replica's older null version is
+    skipped. `next` returns delete markers too (deleted=True).
+    """
+
+    _method = "ListVersions"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._null_seen: str | None = None  # the key whose null version was returned
+
+    def _request(self, cursor: _Cursor) -> Any:
+        position = cursor.start_after
+        key, ts, version_id = position if isinstance(position, tuple) else (position, 0, "")
+        return pb.ListVersionsRequest(
+            bucket=self._bucket,
+            prefix=self._prefix,
+            key_marker=key,
+            marker_timestamp=ts,
+            marker_version_id=version_id,
+            limit=PAGE,
+        )
+
+    @staticmethod
+    def _position(entry: pb.ObjectInfo) -> Position:
+        return entry.key, entry.timestamp, entry.version_id
+
+    @staticmethod
+    def _after_key(key: str) -> Position:
+        return key, 0, ""
+
+    async def next(self) -> ObjectVersion | None:
+        """The next version in listing order, or None at the end."""
+        while True:
+            await self._fill_all()
+            heads = [c for c in self._cursors if c.buffer]
+            if not heads:
+                return None
+            first = min(
+                (c.buffer[0] for c in heads),
+                key=lambda i: (i.key, -i.timestamp, _Descending(i.version_id)),
+            )
+            for cursor in heads:
+                head = cursor.buffer[0]
+                if (head.key, head.version_id) == (first.key, first.version_id):
+                    cursor.buffer.popleft()
+            if not first.versioned:
+                if self._null_seen == first.key:
+                    continue  # a stale replica's older null version
+                self._null_seen = first.key
+            return ObjectVersion(
+                first.key,
+                first.version_id,
+                first.timestamp,
+                first.size,
+                first.deleted,
+                first.meta,
+                versioned=first.versioned,
+            )
+
+
+class _Descending(str):
+    """A string that sorts in reverse: the newest version id first on equal timestamps."""
+
+    def __lt__(self, other: str) -> bool:
+        return str.__gt__(self, other)

@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+# S3's version id of an object written while versioning was off or suspended.
+NULL_VERSION = "null"
+
 
 @dataclass(frozen=True)
 class ObjectVersion:
-    """The newest version of a key as the cluster agreed on it."""
+    """One version of a key (usually the newest) as the cluster agreed on it."""
 
     key: str
     version_id: str
@@ -25,6 +28,13 @@ class ObjectVersion:
     holders: tuple[str, ...] = ()
     # The whole object, when it is small enough to come back with the head.
     data: bytes | None = None
+    # Written while versioning was Enabled: its S3 version id is its own.
+    versioned: bool = False
+
+    @property
+    def s3_version_id(self) -> str:
+        """The version id S3 clients see: the null version is `null`."""
+        return self.version_id if self.versioned else NULL_VERSION
 
 
 class StoreUnavailable(Exception):
@@ -44,10 +54,13 @@ class ObjectStore(Protocol):
         chunks: AsyncIterator[bytes],
         make_meta: Callable[[int], bytes],
         size_hint: int | None = None,
+        versioned: bool = False,
     ) -> ObjectVersion:
         """Store the bytes of `chunks`; `make_meta(size)` runs after the body
         verified and gives the metadata to commit. Returns once durable on a
-        quorum. size_hint is the announced length, when there is one."""
+        quorum. size_hint is the announced length, when there is one.
+        versioned keeps the key's other versions; otherwise this is its null
+        version."""
         ...
 
     async def head_object(
@@ -57,15 +70,35 @@ class ObjectStore(Protocol):
         with_data, a small object's bytes come along (ObjectVersion.data)."""
         ...
 
+    async def head_version(
+        self, bucket: str, key: str, version_id: str | None = None, with_data: bool = False
+    ) -> ObjectVersion | None:
+        """One version by S3 version id (`null` too), or the newest when
+        version_id is None; delete markers included (deleted=True)."""
+        ...
+
+    async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectVersion | None:
+        """Delete one version for good; returns it, or None if no replica held it."""
+        ...
+
     async def get_object(
         self, bucket: str, version: ObjectVersion, offset: int, length: int
     ) -> AsyncIterator[bytes]:
         """Bytes [offset, offset+length) of an exact version."""
         ...
 
-    async def delete_object(self, bucket: str, key: str) -> None: ...
+    async def delete_object(self, bucket: str, key: str, versioned: bool = False) -> ObjectVersion:
+        """Record a delete (a delete marker when versioned); returns the marker."""
+        ...
 
     def list_objects(self, bucket: str, prefix: str, start_after: str) -> ObjectListing: ...
+
+    def list_versions(
+        self, bucket: str, prefix: str, after: tuple[str, int, str] | None
+    ) -> ObjectListing:
+        """Every version (markers too), keys in order, each key newest first,
+        starting after the (key, timestamp, version id) position `after`."""
+        ...
 
 
 class ObjectListing(Protocol):

@@ -31,9 +31,17 @@ class BucketExists(Exception):
 
 
 def create(
-    client: etcd3.Etcd3Client, name: str, *, owner: str, region: str, acl: str = "private"
+    client: etcd3.Etcd3Client,
+    name: str,
+    *,
+    owner: str,
+    region: str,
+    acl: str | dict[str, Any] = "private",
 ) -> dict[str, Any]:
-    """Create a bucket atomically; raises BucketExists if someone has it."""
+    """Create a bucket atomically; raises BucketExists if someone has it.
+
+    ``acl`` is the bucket's ACL as gateway/s3/acl.py encodes it: a canned ACL's name
+    (all that records written before explicit grants hold), or a map of grants."""
     key = keys.bucket(name)
     rec = {"name": name, "owner": owner, "region": region, "created": time.time(), "acl": acl}
     ok, responses = client.transaction(

@@ -21,7 +21,7 @@ from gateway.cluster.store import StoreUnavailable
 from gateway.flow import FlowConnection, FlowRequest
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import METRICS
-from gateway.s3 import router
+from gateway.s3 import acl, router
 from gateway.s3.auth import AuthError, RequestView, authenticate
 from gateway.s3.errors import S3Error, error_xml
 from gateway.s3.handlers import HANDLERS
@@ -33,11 +33,9 @@ from gateway.state import Gateway
 log = logging.getLogger("tessera.gateway")
 
 # Operations that may arrive unsigned: a POST form carries its signature in
-# the form, and reads of public-read objects and buckets need none (their
-# handlers check the ACL; see gateway/s3/acl.py).
-ANONYMOUS_OPERATIONS = frozenset(
-    {"PostObject", "GetObject", "HeadObject", "ListObjects", "ListObjectsV2"}
-)
+# the form, and what an ACL can grant AllUsers needs none (authorize and the
+# handlers check the grants; see gateway/s3/acl.py).
+ANONYMOUS_OPERATIONS = frozenset({"PostObject"}) | acl.GRANTABLE_OPERATIONS
 
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
 

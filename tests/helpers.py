@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from typing import Any
 
 import boto3
@@ -108,3 +109,20 @@ def memory(pid: int) -> tuple[int, int]:
             name, _, value = line.partition(":")
             fields[name] = value.strip()
     return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+
+
+def error_code(info: Any) -> tuple[int, str]:
+    """(HTTP status, S3 error Code) of a pytest.raises(ClientError) result."""
+    response = info.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+def set_versioning(clients: list[Any], bucket: str, status: str, timeout: float = 5.0) -> None:
+    """Set a bucket's versioning through the first client and wait until every
+    client's gateway reports it (settings reach other gateways by etcd watch)."""
+    clients[0].put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+    deadline = time.monotonic() + timeout
+    for client in clients:
+        while client.get_bucket_versioning(Bucket=bucket).get("Status") != status:
+            assert time.monotonic() < deadline, "versioning did not reach every gateway"
+            time.sleep(0.01)

@@ -88,3 +88,17 @@ async def collect(
         else:
             page.contents.append(entry)
             page.last = name
+
+
+def url_encoding(query: dict[str, str]) -> str | None:
+    """The listing's encoding-type: "url", or None when not asked for."""
+    value = query.get("encoding-type")
+    if value is None:
+        return None
+    if value.lower() != "url":
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid Encoding Method specified in Request",
+            extra={"ArgumentName": "encoding-type", "ArgumentValue": value},
+        )
+    return "url"

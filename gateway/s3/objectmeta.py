@@ -12,6 +12,9 @@ from typing import Any
 
 import msgpack
 
+from gateway.s3.acl import ACL, PRIVATE
+from gateway.s3.acl import decode as decode_acl
+from gateway.s3.acl import encode as encode_acl
 from gateway.s3.errors import S3Error
 
 # Headers S3 stores and returns verbatim.
@@ -40,8 +43,8 @@ class ObjectMeta:
     checksum_type: str | None = None
     # Object tags (x-amz-tagging, PutObjectTagging).
     tags: dict[str, str] = field(default_factory=dict)
-    # Canned ACL (gateway/s3/acl.py); None means private.
-    acl: str | None = None
+    # The object's ACL (gateway/s3/acl.py); None means private, owned by the bucket's owner.
+    acl: ACL | None = None
 
     def encode(self) -> bytes:
         record: dict[str, Any] = {"e": self.etag, "t": self.content_type}
@@ -57,8 +60,10 @@ class ObjectMeta:
             record["k"] = self.checksum_type
         if self.tags:
             record["g"] = self.tags
-        if self.acl and self.acl != "private":
-            record["a"] = self.acl
+        if self.acl is not None:
+            stored = encode_acl(self.acl)
+            if stored != PRIVATE:  # a canned name, or a map for anything else
+                record["a"] = stored
         return msgpack.packb(record, use_bin_type=True)
 
     @classmethod
@@ -73,7 +78,7 @@ class ObjectMeta:
             parts=record.get("p", []),
             checksum_type=record.get("k"),
             tags=record.get("g", {}),
-            acl=record.get("a"),
+            acl=decode_acl(record["a"]) if "a" in record else None,
         )
 
     @property

@@ -53,6 +53,14 @@ def may_use_bucket(
     return owner is None or owner == access_key
 
 
+def may_perform(policy: str, operation: str) -> bool:
+    """Whether the policy lets a key do this kind of operation at all, on any bucket
+    (an ACL grant may open buckets to a key, never more than this)."""
+    if policy in ("admin", "readwrite"):
+        return True
+    return policy == "readonly" and operation in READ_OPERATIONS
+
+
 def permits(
     policy: str,
     patterns: tuple[str, ...],

@@ -268,9 +268,12 @@ def location_constraint(region: str) -> bytes:
     ).encode()
 
 
-def _local(tag: str) -> str:
+def local_name(tag: str) -> str:
     """Tag name without its ``{namespace}`` (clients send the S3 namespace or none)."""
     return tag.rsplit("}", 1)[-1]
+
+
+_local = local_name
 
 
 def parse_xml(body: bytes) -> ET.Element:
@@ -307,6 +310,8 @@ def parse_create_bucket(body: bytes) -> str | None:
 class DeleteRequestEntry:
     key: str
     version_id: str | None = None
+    # Set once deleted, when the delete made or removed a delete marker.
+    delete_marker_version_id: str | None = None
 
 
 def parse_delete(body: bytes) -> tuple[list[DeleteRequestEntry], bool]:
@@ -341,6 +346,9 @@ def delete_result(
         doc.elem("Key", entry.key)
         if entry.version_id:
             doc.elem("VersionId", entry.version_id)
+        if entry.delete_marker_version_id:
+            doc.elem("DeleteMarker", True)
+            doc.elem("DeleteMarkerVersionId", entry.delete_marker_version_id)
         doc.close("Deleted")
     for entry, code, message in errors:
         doc.open("Error")
@@ -572,6 +580,20 @@ def list_uploads(
 NULL_VERSION = "null"
 
 
+@dataclass(frozen=True)
+class VersionEntry:
+    """One ``<Version>`` or ``<DeleteMarker>`` of ListObjectVersions."""
+
+    key: str
+    version_id: str
+    is_latest: bool
+    last_modified: float
+    delete_marker: bool = False
+    etag: str = ""  # already quoted
+    size: int = 0
+    storage_class: str = "STANDARD"
+
+
 def list_object_versions(
     *,
     bucket: str,
@@ -583,13 +605,13 @@ def list_object_versions(
     delimiter: str | None,
     max_keys: int,
     is_truncated: bool,
-    versions: list[ObjectEntry],
+    versions: list[VersionEntry],
     common_prefixes: list[str],
     encoding_type: str | None,
     owner: tuple[str, str],
 ) -> bytes:
-    """ListObjectVersions (``ListVersionsResult``) for a bucket without versioning:
-    every object is its own latest version, with version id ``null``."""
+    """ListObjectVersions (``ListVersionsResult``): versions and delete markers
+    in listing order (keys ascending, each key newest first)."""
     url = _url_mode(encoding_type)
     enc = url_encode if url else _identity
     doc = _Doc()
@@ -600,7 +622,8 @@ def list_object_versions(
     doc.elem("VersionIdMarker", version_id_marker)
     if is_truncated and next_key_marker is not None:
         doc.elem("NextKeyMarker", enc(next_key_marker))
-        doc.elem("NextVersionIdMarker", next_version_id_marker or NULL_VERSION)
+        if next_version_id_marker is not None:
+            doc.elem("NextVersionIdMarker", next_version_id_marker)
     doc.elem("MaxKeys", max_keys)
     if delimiter:
         doc.elem("Delimiter", enc(delimiter))
@@ -608,16 +631,18 @@ def list_object_versions(
         doc.elem("EncodingType", "url" if url else encoding_type)
     doc.elem("IsTruncated", is_truncated)
     for entry in versions:
-        doc.open("Version")
+        kind = "DeleteMarker" if entry.delete_marker else "Version"
+        doc.open(kind)
         doc.elem("Key", enc(entry.key))
-        doc.elem("VersionId", NULL_VERSION)
-        doc.elem("IsLatest", True)
+        doc.elem("VersionId", entry.version_id)
+        doc.elem("IsLatest", entry.is_latest)
         doc.elem("LastModified", iso8601(entry.last_modified))
-        doc.elem("ETag", entry.etag)
-        doc.elem("Size", entry.size)
+        if not entry.delete_marker:
+            doc.elem("ETag", entry.etag)
+            doc.elem("Size", entry.size)
+            doc.elem("StorageClass", entry.storage_class)
         doc.owner(owner)
-        doc.elem("StorageClass", entry.storage_class)
-        doc.close("Version")
+        doc.close(kind)
     _common_prefixes(doc, common_prefixes, enc)
     doc.close("ListVersionsResult")
     return doc.to_bytes()

@@ -1,4 +1,4 @@
-"""CopyObject, the `null` version of unversioned buckets, versioning and ACL
+"""CopyObject, the `null` version of unversioned buckets, and ACL
 calls that tools make even when they only want defaults."""
 
 import hashlib
@@ -150,14 +150,6 @@ def test_null_versions(s3, bucket):
     )
     assert len(result["Deleted"]) == 3
     assert "Versions" not in s3.list_object_versions(Bucket=bucket)
-
-
-def test_versioning_configuration(s3, bucket):
-    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
-    with pytest.raises(ClientError) as info:
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    assert _code(info) == (501, "NotImplemented")
 
 
 def test_private_acls(s3, cluster, bucket):

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from gateway.s3.handlers import bucket, bucket_config, list, multipart, object, post
+from gateway.s3.handlers import (
+    bucket,
+    bucket_config,
+    list,
+    multipart,
+    object,
+    post,
+    versioning,
+)
 from gateway.s3.request import Reply, RequestContext
 
 Handler = Callable[[RequestContext], Awaitable[Reply]]
@@ -30,9 +38,9 @@ HANDLERS: dict[str, Handler] = {
     "AbortMultipartUpload": multipart.abort_multipart_upload,
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
-    "ListObjectVersions": list.list_object_versions,
-    "GetBucketVersioning": bucket.get_bucket_versioning,
-    "PutBucketVersioning": bucket.put_bucket_versioning,
+    "ListObjectVersions": versioning.list_object_versions,
+    "GetBucketVersioning": versioning.get_bucket_versioning,
+    "PutBucketVersioning": versioning.put_bucket_versioning,
     "GetBucketAcl": bucket.get_bucket_acl,
     "PutBucketAcl": bucket.put_bucket_acl,
     "GetObjectAcl": object.get_object_acl,

@@ -44,11 +44,11 @@ async def create_bucket(ctx: RequestContext) -> Reply:
     constraint = xml.parse_create_bucket(await ctx.read_small_body())
     region = constraint or ctx.gateway.region
     owner, _ = owner_of(ctx)
-    canned = acl.from_headers(ctx.headers)
+    stored = acl.encode(await requested_acl(ctx))
     try:
         record = await ctx.gateway.etcd_call(
             lambda client: buckets.create(
-                client, ctx.bucket, owner=owner, region=region, acl=canned
+                client, ctx.bucket, owner=owner, region=region, acl=stored
             )
         )
     except buckets.BucketExists as exc:
@@ -61,8 +61,12 @@ async def create_bucket(ctx: RequestContext) -> Reply:
 
 
 async def delete_bucket(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
-    listing = ctx.gateway.store.list_objects(ctx.bucket, "", "")
+    record = await existing_bucket(ctx)
+    # Older versions and delete markers keep a versioned bucket from being empty.
+    if record.get("versioning") is None:
+        listing = ctx.gateway.store.list_objects(ctx.bucket, "", "")
+    else:
+        listing = ctx.gateway.store.list_versions(ctx.bucket, "", None)
     if await listing.next() is not None:
         raise S3Error("BucketNotEmpty", extra={"BucketName": ctx.bucket})
     await ctx.gateway.etcd_call(lambda client: buckets.delete(client, ctx.bucket))
@@ -80,40 +84,55 @@ async def get_bucket_location(ctx: RequestContext) -> Reply:
     return Reply(200, dict(XML_TYPE), xml.location_constraint(record.get("region", "")))
 
 
-async def get_bucket_versioning(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
-    return Reply(200, dict(XML_TYPE), xml.versioning_configuration(None))
-
-
-async def put_bucket_versioning(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
-    root = xml.parse_xml(await ctx.read_small_body())
-    status = next((c.text for c in root if c.tag.rsplit("}", 1)[-1] == "Status"), None)
-    if status not in ("Enabled", "Suspended"):
-        raise S3Error("MalformedXML")
-    if status == "Enabled":
-        raise S3Error("NotImplemented", "Tessera does not keep object versions yet")
-    return Reply(200)  # Suspended: what a never-versioned bucket already is
-
-
 async def get_bucket_acl(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
-    owner = record.get("owner", "")
-    return Reply(200, dict(XML_TYPE), acl.render((owner, owner), record.get("acl")))
+    body = acl.render(acl.decode(record.get("acl")), record.get("owner", ""))
+    return Reply(200, dict(XML_TYPE), body)
 
 
-async def requested_acl(ctx: RequestContext) -> str:
-    """The canned ACL of a Put*Acl: an AccessControlPolicy body, else x-amz-acl."""
-    body = await ctx.read_small_body()
-    return acl.from_policy(body) if body.strip() else acl.from_headers(ctx.headers)
+# Operations whose request is all about an ACL (the others set one as they create something).
+_PUT_ACL = ("PutBucketAcl", "PutObjectAcl")
+
+
+async def requested_acl(ctx: RequestContext) -> acl.ACL:
+    """The ACL a request asks for.
+
+    A PutBucketAcl or PutObjectAcl gives it in its body or its headers, with the Owner
+    its document names: the handler stores it with :func:`acl.owned` once it knows the
+    resource's owner. A request creating a bucket or an object gives it in x-amz-acl or
+    x-amz-grant-* headers (private without them); the result is what to store: an object
+    written by a key other than the bucket's owner is that key's. Grantees by ID must be
+    keys Tessera knows.
+    """
+    if ctx.operation in _PUT_ACL:
+        asked = acl.requested(ctx.headers, await ctx.read_small_body())
+    else:
+        asked = acl.from_headers(ctx.headers) or acl.ACL()
+    writer = ctx.auth.access_key if ctx.auth else None
+    if ctx.operation == "CreateBucket":
+        bucket_owner = writer or ""
+    else:
+        bucket_owner = (await existing_bucket(ctx)).get("owner", "")
+
+    def known(canonical_id: str) -> bool:
+        return (
+            canonical_id in (bucket_owner, writer)
+            or ctx.gateway.credentials.get(canonical_id) is not None
+        )
+
+    acl.check_ids(asked, known)
+    if ctx.operation in _PUT_ACL:
+        return asked
+    return acl.owned(asked, writer, bucket_owner)
 
 
 async def put_bucket_acl(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
-    canned = await requested_acl(ctx)
+    record = await existing_bucket(ctx)
+    owner = record.get("owner", "")
+    stored = acl.encode(acl.owned(await requested_acl(ctx), owner, owner))
 
     def change(record: dict[str, Any]) -> dict[str, Any]:
-        return {**record, "acl": canned}
+        return {**record, "acl": stored}
 
     try:
         record = await ctx.gateway.etcd_call(buckets.update, ctx.bucket, change)
@@ -124,6 +143,7 @@ async def put_bucket_acl(ctx: RequestContext) -> Reply:
 
 
 def anonymous_may_list(ctx: RequestContext, record: dict[str, Any]) -> None:
-    """Without a signature, only a public-read bucket can be listed."""
-    if ctx.auth is None and not acl.readable_by_anyone(record.get("acl")):
+    """Without a signature, a bucket can be listed (and a missing key told apart from a
+    forbidden one) only if its ACL grants AllUsers READ."""
+    if ctx.auth is None and not acl.readable_by_anyone(acl.decode(record.get("acl"))):
         raise S3Error("AccessDenied")

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 Record = dict[str, Any]
 
 
-async def _update(ctx: RequestContext, change: Callable[[Record], Record]) -> Record:
+async def update_record(ctx: RequestContext, change: Callable[[Record], Record]) -> Record:
     assert ctx.bucket is not None
     try:
         record = await ctx.gateway.etcd_call(buckets.update, ctx.bucket, change)
@@ -66,13 +66,13 @@ async def put_bucket_tagging(ctx: RequestContext) -> Reply:
     tags = xml.parse_tagging(await ctx.read_small_body())
     tagging.check(tags, tagging.BUCKET_RULES)
     # An empty TagSet leaves the bucket without tags, as DeleteBucketTagging does.
-    await _update(ctx, _setting("tags", [[k, v] for k, v in tags]))
+    await update_record(ctx, _setting("tags", [[k, v] for k, v in tags]))
     return Reply(204)
 
 
 async def delete_bucket_tagging(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
-    await _update(ctx, _setting("tags", None))
+    await update_record(ctx, _setting("tags", None))
     return Reply(204)
 
 
@@ -89,13 +89,13 @@ async def get_bucket_cors(ctx: RequestContext) -> Reply:
 async def put_bucket_cors(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
     rules = cors.parse_cors_configuration(await ctx.read_small_body())
-    await _update(ctx, _setting("cors", [rule.to_record() for rule in rules]))
+    await update_record(ctx, _setting("cors", [rule.to_record() for rule in rules]))
     return Reply(200)
 
 
 async def delete_bucket_cors(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
-    await _update(ctx, _setting("cors", None))
+    await update_record(ctx, _setting("cors", None))
     return Reply(204)
 
 

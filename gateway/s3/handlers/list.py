@@ -1,13 +1,18 @@
-"""ListObjects (v1) and ListObjectsV2."""
+"""ListObjects (v1) and ListObjectsV2 (ListObjectVersions: handlers/versioning.py)."""
 
 from __future__ import annotations
 
 from coordinator.clock import to_seconds
 from gateway.cluster.store import ObjectVersion
 from gateway.s3 import xml
-from gateway.s3.errors import S3Error
 from gateway.s3.handlers.bucket import XML_TYPE, anonymous_may_list, existing_bucket, owner_of
-from gateway.s3.listing import collect, decode_token, encode_token, parse_max_keys
+from gateway.s3.listing import (
+    collect,
+    decode_token,
+    encode_token,
+    parse_max_keys,
+    url_encoding,
+)
 from gateway.s3.objectmeta import ObjectMeta
 from gateway.s3.request import Reply, RequestContext
 
@@ -24,26 +29,13 @@ def _entries(contents: list[ObjectVersion]) -> list[xml.ObjectEntry]:
     ]
 
 
-def _encoding(ctx: RequestContext) -> str | None:
-    value = ctx.query.get("encoding-type")
-    if value is None:
-        return None
-    if value.lower() != "url":
-        raise S3Error(
-            "InvalidArgument",
-            "Invalid Encoding Method specified in Request",
-            extra={"ArgumentName": "encoding-type", "ArgumentValue": value},
-        )
-    return "url"
-
-
 async def list_objects(ctx: RequestContext) -> Reply:
     anonymous_may_list(ctx, await existing_bucket(ctx))
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
     marker = ctx.query.get("marker", "")
     max_keys = parse_max_keys(ctx.query.get("max-keys"))
-    encoding = _encoding(ctx)
+    encoding = url_encoding(ctx.query)
     listing = ctx.gateway.store.list_objects(ctx.bucket, prefix, marker)
     page = await collect(listing, prefix, delimiter, max_keys, marker)
     body = xml.list_objects_v1(
@@ -67,7 +59,7 @@ async def list_objects_v2(ctx: RequestContext) -> Reply:
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
     max_keys = parse_max_keys(ctx.query.get("max-keys"))
-    encoding = _encoding(ctx)
+    encoding = url_encoding(ctx.query)
     token = ctx.query.get("continuation-token")
     start_after = ctx.query.get("start-after", "")
     begin = decode_token(token) if token is not None else start_after
@@ -90,40 +82,5 @@ async def list_objects_v2(ctx: RequestContext) -> Reply:
         common_prefixes=page.common_prefixes,
         encoding_type=encoding,
         owner=owner_of(ctx) if fetch_owner else None,
-    )
-    return Reply(200, dict(XML_TYPE), body)
-
-
-async def list_object_versions(ctx: RequestContext) -> Reply:
-    """Without versioning every object is one version, `null`, and latest."""
-    await existing_bucket(ctx)
-    prefix = ctx.query.get("prefix", "")
-    delimiter = ctx.query.get("delimiter", "")
-    key_marker = ctx.query.get("key-marker", "")
-    version_id_marker = ctx.query.get("version-id-marker", "")
-    if version_id_marker and not key_marker:
-        raise S3Error(
-            "InvalidArgument",
-            "A version-id marker cannot be specified without a key marker.",
-            extra={"ArgumentName": "version-id-marker", "ArgumentValue": version_id_marker},
-        )
-    max_keys = parse_max_keys(ctx.query.get("max-keys"))
-    encoding = _encoding(ctx)
-    listing = ctx.gateway.store.list_objects(ctx.bucket, prefix, key_marker)
-    page = await collect(listing, prefix, delimiter, max_keys, key_marker)
-    body = xml.list_object_versions(
-        bucket=ctx.bucket,
-        prefix=prefix,
-        key_marker=key_marker,
-        version_id_marker=version_id_marker,
-        next_key_marker=page.last if page.is_truncated else None,
-        next_version_id_marker=xml.NULL_VERSION if page.is_truncated else None,
-        delimiter=delimiter or None,
-        max_keys=max_keys,
-        is_truncated=page.is_truncated,
-        versions=_entries(page.contents),
-        common_prefixes=page.common_prefixes,
-        encoding_type=encoding,
-        owner=owner_of(ctx),
     )
     return Reply(200, dict(XML_TYPE), body)

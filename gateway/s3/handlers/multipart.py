@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from coordinator import uploads
 from coordinator.clock import to_seconds
 from gateway.cluster.namespaces import part_key, parts_namespace
-from gateway.cluster.store import StoreUnavailable
-from gateway.s3 import acl, multipart, streams, tagging, xml
+from gateway.cluster.store import ObjectVersion, StoreUnavailable
+from gateway.s3 import multipart, streams, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import ALGORITHMS, header_name
 from gateway.s3.copysource import parse_copy_range
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers.bucket import XML_TYPE, existing_bucket, owner_of
+from gateway.s3.handlers import versioning
+from gateway.s3.handlers.bucket import XML_TYPE, existing_bucket, owner_of, requested_acl
 from gateway.s3.handlers.source import copy_source
 from gateway.s3.names import check_key
 from gateway.s3.objectmeta import ObjectMeta, from_request_headers
@@ -88,7 +89,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
     check_key(ctx.key)
     meta = from_request_headers(ctx.headers)
-    meta.acl = acl.from_headers(ctx.headers)
+    meta.acl = await requested_acl(ctx)
     algorithm = ctx.headers.get("x-amz-checksum-algorithm", "").lower() or None
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise S3Error("InvalidRequest", f"Checksum algorithm {algorithm} is not supported")
@@ -239,6 +240,8 @@ async def complete_multipart_upload(ctx: RequestContext) -> Reply:
             ],
             "meta": meta.encode(),
             "requested": [[p.part_number, p.etag] for p in requested],
+            # Decided once, so a retried or racing Complete stores the same version.
+            "versioned": versioning.keeps_versions(await existing_bucket(ctx)),
         }
         if not await ctx.gateway.etcd_call(uploads.begin_complete, upload, completion):
             # Someone else aborted or completed it first.
@@ -271,6 +274,7 @@ async def _finish_completion(
         completion["meta"],
         completion["version_id"],
         completion["timestamp"],
+        versioned=completion.get("versioned", False),
     )
     try:  # parts uploaded but not named in the request
         await ctx.gateway.store.delete_prefix(parts_namespace(ctx.bucket), f"{upload_id}/")
@@ -279,7 +283,16 @@ async def _finish_completion(
     await ctx.gateway.etcd_call(uploads.finish, upload)
     ctx.gateway.upload_renewals.pop(upload_id, None)
     meta = ObjectMeta.decode(completion["meta"])
-    headers = dict(XML_TYPE)
+    stored = ObjectVersion(
+        ctx.key,
+        completion["version_id"],
+        completion["timestamp"],
+        0,
+        False,
+        completion["meta"],
+        versioned=completion.get("versioned", False),
+    )
+    headers = {**XML_TYPE, **versioning.written_version_headers(stored)}
     for algo, value in meta.checksums.items():
         headers[header_name(algo)] = value
     body = xml.complete_multipart(

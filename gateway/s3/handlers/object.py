@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -15,6 +16,7 @@ from gateway.s3 import acl, conditions, multipart, streams, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
 from gateway.s3.errors import S3Error
+from gateway.s3.handlers import versioning
 from gateway.s3.handlers.bucket import anonymous_may_list, existing_bucket, requested_acl
 from gateway.s3.handlers.source import copy_source
 from gateway.s3.names import check_key
@@ -40,14 +42,14 @@ CONDITION_LOCK_WAIT = 15.0
 
 async def put_object(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
-    await existing_bucket(ctx)
+    record = await existing_bucket(ctx)
     check_key(ctx.key)
     if "if-none-match" in ctx.headers or "if-match" in ctx.headers:
-        return await _conditional_put(ctx)
-    return await _put(ctx)
+        return await _conditional_put(ctx, record)
+    return await _put(ctx, record)
 
 
-async def _conditional_put(ctx: RequestContext) -> Reply:
+async def _conditional_put(ctx: RequestContext, record: dict[str, Any]) -> Reply:
     """PUT with If-None-Match: * (create only) or If-Match: <etag> (replace
     only that version). The check and the write happen under a per-object
     etcd lock, so racing conditional writers through any gateways
@@ -72,7 +74,7 @@ async def _conditional_put(ctx: RequestContext) -> Reply:
                 etag = ObjectMeta.decode(current.meta).etag
                 if if_match.strip() != "*" and if_match.strip().strip('"') != etag:
                     raise S3Error("PreconditionFailed", extra={"Condition": "If-Match"})
-            reply = await _put(ctx)
+            reply = await _put(ctx, record)
             nursery.cancel_scope.cancel()
         return reply
     finally:
@@ -87,11 +89,11 @@ async def _keep_locked(ctx: RequestContext, lock: KeyLock) -> None:
         await ctx.gateway.etcd_call(lambda _: lock.refresh())
 
 
-async def _put(ctx: RequestContext) -> Reply:
+async def _put(ctx: RequestContext, record: dict[str, Any]) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
     meta = from_request_headers(ctx.headers)
     meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
-    meta.acl = acl.from_headers(ctx.headers)
+    meta.acl = await requested_acl(ctx)
     pipeline = BodyPipeline(ctx.headers, ctx.auth)
     declared = pipeline.declared_length
     if declared is not None and declared > MAX_OBJECT_SIZE:
@@ -102,41 +104,54 @@ async def _put(ctx: RequestContext) -> Reply:
         meta.checksums = pipeline.checksums
         return meta.encode()
 
-    await ctx.gateway.store.put_object(
-        ctx.bucket, ctx.key, ctx.body(pipeline), make_meta, size_hint=declared
+    stored = await ctx.gateway.store.put_object(
+        ctx.bucket,
+        ctx.key,
+        ctx.body(pipeline),
+        make_meta,
+        size_hint=declared,
+        versioned=versioning.keeps_versions(record),
     )
-    headers = {"ETag": meta.quoted_etag}
+    headers = {"ETag": meta.quoted_etag, **versioning.written_version_headers(stored)}
     for algo, value in pipeline.checksums.items():
         headers[header_name(algo)] = value
     return Reply(200, headers)
 
 
-def check_version_id(ctx: RequestContext) -> None:
-    """Without versioning the only version of an object is `null`."""
-    version_id = ctx.query.get("versionId")
-    if version_id is not None and version_id != xml.NULL_VERSION:
-        raise S3Error(
-            "NoSuchVersion",
-            "The specified version does not exist.",
-            extra={"Key": ctx.key or "", "VersionId": version_id},
-        )
-
-
 async def _current(ctx: RequestContext, with_data: bool = False) -> ObjectVersion:
+    """The version a read names: ?versionId=, else the newest. Delete markers
+    and missing versions raise the errors S3 gives for them."""
     assert ctx.bucket is not None and ctx.key is not None
     record = await existing_bucket(ctx)
-    check_version_id(ctx)
-    version = await ctx.gateway.store.head_object(ctx.bucket, ctx.key, with_data)
-    if version is None:
+    version_id = versioning.requested_version(ctx)
+    version = await ctx.gateway.store.head_version(ctx.bucket, ctx.key, version_id, with_data)
+    if version is None or version.deleted:
         # Without a signature, "missing" is only told to those who may list.
         anonymous_may_list(ctx, record)
+    if version is None:
+        if version_id is not None:
+            raise S3Error("NoSuchVersion", extra={"Key": ctx.key, "VersionId": version_id})
         raise S3Error("NoSuchKey", extra={"Key": ctx.key})
-    if ctx.auth is None and not acl.readable_by_anyone(ObjectMeta.decode(version.meta).acl):
-        raise S3Error("AccessDenied")
+    if version.deleted:
+        headers = {"x-amz-delete-marker": "true", **versioning.version_headers(record, version)}
+        if version_id is not None:
+            headers["Last-Modified"] = xml.http_date(to_seconds(version.timestamp))
+            raise S3Error(
+                "MethodNotAllowed",
+                headers=headers,
+                extra={"Method": ctx.method, "ResourceType": "DeleteMarker"},
+            )
+        raise S3Error("NoSuchKey", headers=headers, extra={"Key": ctx.key})
+    if ctx.auth is None:
+        # Reads of the bytes need READ, of the ACL READ_ACP (see gateway/s3/acl.py).
+        permission = acl.OBJECT_OPERATIONS.get(ctx.operation, acl.READ)
+        object_acl = ObjectMeta.decode(version.meta).acl
+        if not acl.allows(object_acl, record.get("owner", ""), acl.ANONYMOUS, permission):
+            raise S3Error("AccessDenied")
     return version
 
 
-def _object_headers(
+async def _object_headers(
     ctx: RequestContext, version: ObjectVersion, meta: ObjectMeta
 ) -> dict[str, str]:
     headers = {
@@ -144,6 +159,7 @@ def _object_headers(
         "Last-Modified": xml.http_date(to_seconds(version.timestamp)),
         "Content-Type": meta.content_type,
         "Accept-Ranges": "bytes",
+        **versioning.version_headers(await existing_bucket(ctx), version),
     }
     for name, value in meta.headers.items():
         headers[name.title()] = value
@@ -206,7 +222,7 @@ async def _get_object(ctx: RequestContext) -> Reply:
     version = await _current(ctx, with_data=True)
     meta = ObjectMeta.decode(version.meta)
     _check_conditions(ctx, version, meta)
-    headers = _object_headers(ctx, version, meta)
+    headers = await _object_headers(ctx, version, meta)
     for param, header in _RESPONSE_OVERRIDES.items():
         if param in ctx.query:
             headers[header] = ctx.query[param]
@@ -233,7 +249,7 @@ async def head_object(ctx: RequestContext) -> Reply:
     version = await _current(ctx)
     meta = ObjectMeta.decode(version.meta)
     _check_conditions(ctx, version, meta)
-    headers = _object_headers(ctx, version, meta)
+    headers = await _object_headers(ctx, version, meta)
     byte_range = _part_range(ctx, meta, version.size, headers)
     if byte_range is None:
         byte_range = parse_range(ctx.headers.get("range"), version.size)
@@ -248,12 +264,34 @@ async def head_object(ctx: RequestContext) -> Reply:
 
 async def delete_object(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
-    await existing_bucket(ctx)
-    version_id = ctx.query.get("versionId")
-    if version_id is not None and version_id != xml.NULL_VERSION:
-        return Reply(204)  # deleting a version that does not exist is a no-op in S3
-    await ctx.gateway.store.delete_object(ctx.bucket, ctx.key)
-    return Reply(204)
+    record = await existing_bucket(ctx)
+    entry = xml.DeleteRequestEntry(ctx.key, versioning.requested_version(ctx))
+    await _delete(ctx, record, entry)
+    headers = {}
+    if entry.version_id is not None:
+        headers["x-amz-version-id"] = entry.version_id
+    if entry.delete_marker_version_id is not None:
+        headers["x-amz-delete-marker"] = "true"
+        headers.setdefault("x-amz-version-id", entry.delete_marker_version_id)
+    return Reply(204, headers)
+
+
+async def _delete(
+    ctx: RequestContext, record: dict[str, Any], entry: xml.DeleteRequestEntry
+) -> None:
+    """Delete one key or one version of it; note on entry any delete marker
+    it made or removed. Deleting a version that does not exist changes nothing."""
+    assert ctx.bucket is not None
+    if entry.version_id is not None:
+        removed = await ctx.gateway.store.delete_version(ctx.bucket, entry.key, entry.version_id)
+        if removed is not None and removed.deleted:
+            entry.delete_marker_version_id = entry.version_id
+        return
+    marker = await ctx.gateway.store.delete_object(
+        ctx.bucket, entry.key, versioned=versioning.keeps_versions(record)
+    )
+    if versioning.status(record) is not None:
+        entry.delete_marker_version_id = marker.s3_version_id
 
 
 # Keys of one DeleteObjects request deleted at the same time.
@@ -262,7 +300,7 @@ DELETE_CONCURRENCY = 16
 
 async def delete_objects(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None
-    await existing_bucket(ctx)
+    record = await existing_bucket(ctx)
     entries, quiet = xml.parse_delete(await ctx.read_small_body(2 << 20))
     deleted: list[xml.DeleteRequestEntry] = []
     errors: list[tuple[xml.DeleteRequestEntry, str, str]] = []
@@ -272,8 +310,9 @@ async def delete_objects(ctx: RequestContext) -> Reply:
         async with limiter:
             try:
                 check_key(entry.key)
-                if entry.version_id in (None, xml.NULL_VERSION):
-                    await ctx.gateway.store.delete_object(ctx.bucket, entry.key)
+                if entry.version_id is not None:
+                    versioning.check_version_id(entry.version_id)
+                await _delete(ctx, record, entry)
                 deleted.append(entry)
             except S3Error as exc:
                 errors.append((entry, exc.code, exc.message))
@@ -293,16 +332,17 @@ async def delete_objects(ctx: RequestContext) -> Reply:
 async def get_object_acl(ctx: RequestContext) -> Reply:
     version = await _current(ctx)
     record = await existing_bucket(ctx)
-    owner = record.get("owner", "")
-    body = acl.render((owner, owner), ObjectMeta.decode(version.meta).acl)
+    body = acl.render(ObjectMeta.decode(version.meta).acl, record.get("owner", ""))
     return Reply(200, {"Content-Type": "application/xml"}, body)
 
 
 async def put_object_acl(ctx: RequestContext) -> Reply:
-    canned = await requested_acl(ctx)
+    asked = await requested_acl(ctx)
+    bucket_owner = (await existing_bucket(ctx)).get("owner", "")
 
     def change(meta: ObjectMeta) -> None:
-        meta.acl = canned
+        # The object keeps its owner; a policy document naming another is refused.
+        meta.acl = acl.owned(asked, meta.acl.owner if meta.acl else None, bucket_owner)
 
     await _rewrite_meta(ctx, change)
     return Reply(200)
@@ -328,11 +368,15 @@ async def copy_object(ctx: RequestContext) -> Reply:
     """Server-side copy: bytes go from the source replicas to the destination
     replicas through this gateway, never through the client."""
     assert ctx.bucket is not None and ctx.key is not None
-    await existing_bucket(ctx)
+    record = await existing_bucket(ctx)
     check_key(ctx.key)
     source, version, source_meta = await copy_source(ctx)
     directive = _directive(ctx, "x-amz-metadata-directive", "metadata")
-    if (source.bucket, source.key) == (ctx.bucket, ctx.key) and directive == "COPY":
+    if (
+        (source.bucket, source.key) == (ctx.bucket, ctx.key)
+        and directive == "COPY"
+        and (source.version_id is None)
+    ):
         raise S3Error(
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy an object to itself "
@@ -349,7 +393,7 @@ async def copy_object(ctx: RequestContext) -> Reply:
             headers=dict(source_meta.headers),
         )
     tag_directive = _directive(ctx, "x-amz-tagging-directive", "tagging")
-    meta.acl = acl.from_headers(ctx.headers)  # a copy does not inherit the source's ACL
+    meta.acl = await requested_acl(ctx)  # a copy does not inherit the source's ACL
     if tag_directive == "REPLACE":
         meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     else:
@@ -365,10 +409,20 @@ async def copy_object(ctx: RequestContext) -> Reply:
     else:
         stream = streams.empty()
     stored = await ctx.gateway.store.put_object(
-        ctx.bucket, ctx.key, streams.hashed(stream, md5), make_meta, size_hint=version.size
+        ctx.bucket,
+        ctx.key,
+        streams.hashed(stream, md5),
+        make_meta,
+        size_hint=version.size,
+        versioned=versioning.keeps_versions(record),
     )
     body = xml.copy_object_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
-    return Reply(200, {"Content-Type": "application/xml"}, body)
+    headers = {"Content-Type": "application/xml", **versioning.written_version_headers(stored)}
+    source_record = await ctx.gateway.bucket(source.bucket) or {}
+    source_version = versioning.version_headers(source_record, version)
+    if source_version:
+        headers["x-amz-copy-source-version-id"] = source_version["x-amz-version-id"]
+    return Reply(200, headers, body)
 
 
 async def get_object_tagging(ctx: RequestContext) -> Reply:

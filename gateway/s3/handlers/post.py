@@ -78,12 +78,12 @@ async def _read_fields(form: _Form) -> tuple[dict[str, str], formdata.FileStart]
 async def post_object(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None
     parser = formdata.FormDataParser(formdata.boundary_of(ctx.headers.get("content-type")))
-    await existing_bucket(ctx)
+    record = await existing_bucket(ctx)
     form = _Form(ctx, parser)
     fields, file = await _read_fields(form)
     if not fields.get("key"):
         raise postpolicy.missing_field("key")
-    _, policy = postpolicy.authorize(
+    auth, policy = postpolicy.authorize(
         fields, ctx.bucket, ctx.gateway.lookup_secret, datetime.now(UTC)
     )
     key = fields["key"].replace("${filename}", file.filename)
@@ -101,7 +101,9 @@ async def post_object(ctx: RequestContext) -> Reply:
             if name in _META_FIELDS or name.startswith("x-amz-meta-")
         }
     )
-    meta.acl = acl.from_headers({"x-amz-acl": fields.get("acl", acl.PRIVATE)})
+    # The form's acl field is a canned ACL; the object is the signer's.
+    asked = acl.from_headers({"x-amz-acl": fields["acl"]} if "acl" in fields else {})
+    meta.acl = acl.owned(asked or acl.ACL(), auth.access_key, record.get("owner", ""))
     if fields.get("tagging"):
         meta.tags = tagging.parse_document(fields["tagging"].encode())
     md5 = hashlib.md5()

@@ -1,6 +1,6 @@
 import pytest
 
-from gateway.s3.policy import bucket_matches, permits
+from gateway.s3.policy import bucket_matches, may_perform, permits
 
 
 def test_bucket_patterns():
@@ -29,3 +29,11 @@ def test_bucket_patterns():
 )
 def test_permits(policy, patterns, operation, bucket, owner, allowed):
     assert permits(policy, patterns, "AK", operation, bucket, owner) is allowed
+
+
+def test_readonly_keys_only_read_whatever_grants_say():
+    assert may_perform("readonly", "GetObject") and may_perform("readonly", "GetBucketAcl")
+    assert not may_perform("readonly", "PutObject")
+    assert not may_perform("readonly", "PutObjectAcl")
+    assert may_perform("readwrite", "PutObjectAcl")
+    assert not may_perform("nonsense", "GetObject")

@@ -1,0 +1,195 @@
+"""Bucket versioning: Get/PutBucketVersioning, ListObjectVersions, and the
+rules object handlers follow for version ids.
+
+A bucket's versioning is unset (never enabled), Enabled or Suspended, kept in
+its etcd record. While Enabled, writes keep older versions; otherwise a write
+replaces the key's `null` version (see storage_node/index.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coordinator.clock import to_seconds
+from gateway.cluster.store import ObjectVersion
+from gateway.s3 import xml
+from gateway.s3.errors import S3Error
+from gateway.s3.handlers.bucket import XML_TYPE, anonymous_may_list, existing_bucket, owner_of
+from gateway.s3.handlers.bucket_config import update_record
+from gateway.s3.listing import parse_max_keys, url_encoding
+from gateway.s3.objectmeta import ObjectMeta
+from gateway.s3.request import Reply, RequestContext
+
+ENABLED = "Enabled"
+SUSPENDED = "Suspended"
+# Longer than any store's version ids (Tessera's are 32 hex digits, AWS's 32 characters).
+MAX_VERSION_ID = 1024
+
+
+def status(record: dict[str, Any]) -> str | None:
+    """The bucket's versioning status, None if it was never enabled."""
+    return record.get("versioning")
+
+
+def keeps_versions(record: dict[str, Any]) -> bool:
+    """Whether a write to this bucket keeps the key's older versions."""
+    return status(record) == ENABLED
+
+
+def version_headers(record: dict[str, Any], version: ObjectVersion) -> dict[str, str]:
+    """x-amz-version-id of a version, in buckets that have had versioning."""
+    if status(record) is None and not version.versioned:
+        return {}
+    return {"x-amz-version-id": version.s3_version_id}
+
+
+def written_version_headers(version: ObjectVersion) -> dict[str, str]:
+    """x-amz-version-id of a write: only a version with an id of its own (AWS
+    names no version for writes while versioning is off or suspended)."""
+    return {"x-amz-version-id": version.version_id} if version.versioned else {}
+
+
+def requested_version(ctx: RequestContext) -> str | None:
+    """The ?versionId= of a request, checked; None without one."""
+    version_id = ctx.query.get("versionId")
+    if version_id is not None:
+        check_version_id(version_id)
+    return version_id
+
+
+def check_version_id(version_id: str) -> None:
+    """Refuse ids no store hands out; others are simply looked up (and may not exist)."""
+    if not version_id or len(version_id) > MAX_VERSION_ID or not version_id.isprintable():
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid version id specified",
+            extra={"ArgumentName": "versionId", "ArgumentValue": version_id},
+        )
+
+
+async def get_bucket_versioning(ctx: RequestContext) -> Reply:
+    record = await existing_bucket(ctx)
+    return Reply(200, dict(XML_TYPE), xml.versioning_configuration(status(record)))
+
+
+async def put_bucket_versioning(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    root = xml.parse_xml(await ctx.read_small_body())
+    if xml.local_name(root.tag) != "VersioningConfiguration":
+        raise S3Error("MalformedXML")
+    fields = {xml.local_name(c.tag): (c.text or "").strip() for c in root}
+    wanted = fields.get("Status")
+    if wanted not in (ENABLED, SUSPENDED):
+        raise S3Error("MalformedXML")
+    if fields.get("MfaDelete", "Disabled") != "Disabled":
+        raise S3Error("NotImplemented", "MFA delete is not supported")
+
+    def change(record: dict[str, Any]) -> dict[str, Any]:
+        return {**record, "versioning": wanted}
+
+    await update_record(ctx, change)
+    return Reply(200)
+
+
+async def list_object_versions(ctx: RequestContext) -> Reply:
+    record = await existing_bucket(ctx)
+    anonymous_may_list(ctx, record)
+    prefix = ctx.query.get("prefix", "")
+    delimiter = ctx.query.get("delimiter", "")
+    key_marker = ctx.query.get("key-marker", "")
+    version_id_marker = ctx.query.get("version-id-marker", "")
+    if version_id_marker and not key_marker:
+        raise S3Error(
+            "InvalidArgument",
+            "A version-id marker cannot be specified without a key marker.",
+            extra={"ArgumentName": "version-id-marker", "ArgumentValue": version_id_marker},
+        )
+    max_keys = parse_max_keys(ctx.query.get("max-keys"))
+    encoding = url_encoding(ctx.query)
+    after = await _start(ctx, key_marker, version_id_marker)
+    listing = ctx.gateway.store.list_versions(ctx.bucket, prefix, after)
+    if delimiter and key_marker.startswith(prefix) and key_marker.endswith(delimiter):
+        if delimiter not in key_marker[len(prefix) : -len(delimiter)]:
+            listing.skip_prefix(key_marker)  # continuing after a common prefix
+    hide_markers = status(record) is None
+    # Resuming inside a key: its newest version was on an earlier page.
+    previous_key = key_marker if version_id_marker else None
+    entries: list[xml.VersionEntry] = []
+    prefixes: list[str] = []
+    next_marker: tuple[str, str | None] | None = None
+    truncated = False
+    while True:
+        version = await listing.next()
+        if version is None:
+            break
+        is_latest = version.key != previous_key
+        previous_key = version.key
+        if hide_markers and version.deleted:
+            continue  # without versioning a delete leaves no marker
+        rolled_up = _rolled_up(version.key, prefix, delimiter)
+        if len(entries) + len(prefixes) == max_keys:
+            truncated = True
+            break
+        if rolled_up is not None:
+            prefixes.append(rolled_up)
+            listing.skip_prefix(rolled_up)
+            next_marker = (rolled_up, None)
+        else:
+            entries.append(_entry(version, is_latest))
+            next_marker = (version.key, version.s3_version_id)
+    next_key, next_version = next_marker if truncated and next_marker else (None, None)
+    body = xml.list_object_versions(
+        bucket=ctx.bucket or "",
+        prefix=prefix,
+        key_marker=key_marker,
+        version_id_marker=version_id_marker,
+        next_key_marker=next_key,
+        next_version_id_marker=next_version,
+        delimiter=delimiter or None,
+        max_keys=max_keys,
+        is_truncated=truncated,
+        versions=entries,
+        common_prefixes=prefixes,
+        encoding_type=encoding,
+        owner=owner_of(ctx),
+    )
+    return Reply(200, dict(XML_TYPE), body)
+
+
+async def _start(
+    ctx: RequestContext, key_marker: str, version_id_marker: str
+) -> tuple[str, int, str] | None:
+    """The listing position the markers name."""
+    if not key_marker:
+        return None
+    if not version_id_marker:
+        return key_marker, 0, ""  # after every version of key_marker
+    check_version_id(version_id_marker)
+    marker = await ctx.gateway.store.head_version(ctx.bucket or "", key_marker, version_id_marker)
+    if marker is None:
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid version id specified",
+            extra={"ArgumentName": "version-id-marker", "ArgumentValue": version_id_marker},
+        )
+    return key_marker, marker.timestamp, marker.version_id
+
+
+def _rolled_up(key: str, prefix: str, delimiter: str) -> str | None:
+    if not delimiter:
+        return None
+    at = key.find(delimiter, len(prefix))
+    return key[: at + len(delimiter)] if at >= 0 else None
+
+
+def _entry(version: ObjectVersion, is_latest: bool) -> xml.VersionEntry:
+    meta = ObjectMeta.decode(version.meta) if not version.deleted else None
+    return xml.VersionEntry(
+        key=version.key,
+        version_id=version.s3_version_id,
+        is_latest=is_latest,
+        last_modified=to_seconds(version.timestamp),
+        delete_marker=version.deleted,
+        etag=meta.quoted_etag if meta else "",
+        size=version.size,
+    )

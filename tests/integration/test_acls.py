@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from coordinator import credentials
 from coordinator.etcd import connect
 from coordinator.secrets import Cipher, read_key_file
-from tests.helpers import delete_bucket, make_client, unique_bucket_name
+from tests.helpers import delete_bucket, error_code, make_client, unique_bucket_name
 from tools.cluster import ClusterInfo
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -27,15 +27,10 @@ AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers
 LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
 
 
-def _code(info: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
-    r = info.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
-
-
 def _fails(expected: tuple[int, str], call: Callable[..., Any], **kwargs: Any) -> ClientError:
     with pytest.raises(ClientError) as info:
         call(**kwargs)
-    assert _code(info) == expected
+    assert error_code(info) == expected
     return info.value
 
 

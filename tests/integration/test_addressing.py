@@ -32,7 +32,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.helpers import delete_bucket, make_client, unique_bucket_name
+from tests.helpers import delete_bucket, error_code, make_client, unique_bucket_name
 from tests.proxy import pipe
 from tools.cluster import ClusterInfo
 
@@ -220,11 +220,6 @@ def proxy_to_plain(cluster: ClusterInfo) -> Iterator[ForwardingProxy]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _code(info: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
-    response = info.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
-
-
 def _roundtrip(client: Any, bucket: str, key: str = "dir/hello wörld+.txt") -> None:
     """put / get / head / list / delete of one object through client."""
     client.put_object(Bucket=bucket, Key=key, Body=b"hello virtual host", ContentType="text/x-a")
@@ -276,7 +271,7 @@ def test_sigv4_virtual_hosted_roundtrip(cluster, vhost, vhost_s3, s3):
         delete_bucket(vhost_s3, bucket)  # DELETE / on Host <bucket>.localhost
     with pytest.raises(ClientError) as info:
         s3.head_bucket(Bucket=bucket)
-    assert _code(info)[0] == 404
+    assert error_code(info)[0] == 404
 
 
 def test_sigv2_virtual_hosted_roundtrip(cluster, vhost, vhost_s3_v2, s3, bucket):
@@ -317,7 +312,7 @@ def test_gateway_without_domain_ignores_bucket_hosts(cluster, s3, bucket):
     client = _client(cluster, f"http://localhost:{port}", s3={"addressing_style": "virtual"})
     with pytest.raises(ClientError) as info:
         client.get_object(Bucket=bucket, Key="k")
-    assert _code(info) == (404, "NoSuchBucket")  # bucket "k" does not exist
+    assert error_code(info) == (404, "NoSuchBucket")  # bucket "k" does not exist
 
 
 # --------------------------------------------------------------------------- reverse proxy
@@ -345,7 +340,7 @@ def test_untrusted_gateway_ignores_forwarded_headers(cluster, proxy_to_plain, s3
     client = _client(cluster, f"http://localhost:{proxy_to_plain.port}")
     with pytest.raises(ClientError) as info:
         client.get_object(Bucket=bucket, Key="k")
-    assert _code(info) == (403, "SignatureDoesNotMatch")
+    assert error_code(info) == (403, "SignatureDoesNotMatch")
     assert proxy_to_plain.forwarded
     # A client sending X-Forwarded-Host itself changes neither addressing nor the host
     # checked: the request is served path style, as signed.
@@ -466,7 +461,7 @@ def test_chunked_put_that_stops_early_stores_nothing(cluster, s3, bucket):
     time.sleep(0.5)
     with pytest.raises(ClientError) as info:
         s3.head_object(Bucket=bucket, Key="cut")
-    assert _code(info)[0] == 404
+    assert error_code(info)[0] == 404
 
 
 @pytest.mark.parametrize("signature", ["s3v4", "s3"])
@@ -572,7 +567,7 @@ def test_refused_upload_with_expect_gets_its_error(cluster, bucket, size):
     for _ in range(2):  # the second attempt reuses (or replaces) the connection
         with pytest.raises(ClientError) as info:
             stranger.put_object(Bucket=bucket, Key="nope", Body=io.BytesIO(b"x" * size))
-        assert _code(info) == (403, "SignatureDoesNotMatch")
+        assert error_code(info) == (403, "SignatureDoesNotMatch")
 
 
 def test_boto3_file_uploads_send_expect(cluster, vhost, vhost_s3, s3, bucket):

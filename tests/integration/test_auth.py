@@ -14,12 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.helpers import make_client
-
-
-def _code(info) -> tuple[int, str]:
-    r = info.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
+from tests.helpers import error_code, make_client
 
 
 def test_wrong_secret_is_refused(cluster, bucket):
@@ -28,17 +23,17 @@ def test_wrong_secret_is_refused(cluster, bucket):
     )
     with pytest.raises(ClientError) as info:
         bad.put_object(Bucket=bucket, Key="k", Body=b"x")
-    assert _code(info) == (403, "SignatureDoesNotMatch")
+    assert error_code(info) == (403, "SignatureDoesNotMatch")
     with pytest.raises(ClientError) as info:
         bad.list_buckets()
-    assert _code(info) == (403, "SignatureDoesNotMatch")
+    assert error_code(info) == (403, "SignatureDoesNotMatch")
 
 
 def test_unknown_access_key_is_refused(cluster):
     stranger = make_client(cluster.endpoints[0], "AKIDONTEXIST00000000", "x" * 40, cluster.region)
     with pytest.raises(ClientError) as info:
         stranger.list_buckets()
-    assert _code(info) == (403, "InvalidAccessKeyId")
+    assert error_code(info) == (403, "InvalidAccessKeyId")
 
 
 def _raw(method: str, url: str, body: bytes = b"", headers: dict | None = None):
@@ -75,7 +70,7 @@ def test_payload_hash_mismatch_stores_nothing(s3, cluster, bucket):
     assert status == 400 and b"XAmzContentSHA256Mismatch" in body
     with pytest.raises(ClientError) as info:
         s3.head_object(Bucket=bucket, Key="tampered")
-    assert _code(info)[0] == 404
+    assert error_code(info)[0] == 404
 
 
 def test_signed_payload_is_accepted(s3, cluster, bucket):
@@ -195,7 +190,7 @@ def test_streaming_signed_upload(cluster, bucket, s3):
     assert status == 403 and b"SignatureDoesNotMatch" in reply
     with pytest.raises(ClientError) as info:
         s3.head_object(Bucket=bucket, Key="bad-chunk")
-    assert _code(info)[0] == 404
+    assert error_code(info)[0] == 404
 
 
 def test_default_boto3_checksums_work(s3, bucket):

@@ -6,17 +6,14 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
-
-def _code(info) -> tuple[int, str]:
-    r = info.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
+from tests.helpers import error_code
 
 
 def test_if_none_match_creates_only(s3, bucket):
     s3.put_object(Bucket=bucket, Key="once", Body=b"first", IfNoneMatch="*")
     with pytest.raises(ClientError) as info:
         s3.put_object(Bucket=bucket, Key="once", Body=b"second", IfNoneMatch="*")
-    assert _code(info) == (412, "PreconditionFailed")
+    assert error_code(info) == (412, "PreconditionFailed")
     assert s3.get_object(Bucket=bucket, Key="once")["Body"].read() == b"first"
     s3.delete_object(Bucket=bucket, Key="once")
     s3.put_object(Bucket=bucket, Key="once", Body=b"again", IfNoneMatch="*")
@@ -26,16 +23,16 @@ def test_if_none_match_creates_only(s3, bucket):
 def test_if_match_replaces_only_that_version(s3, bucket):
     with pytest.raises(ClientError) as info:
         s3.put_object(Bucket=bucket, Key="m", Body=b"x", IfMatch='"0123"')
-    assert _code(info) == (404, "NoSuchKey")
+    assert error_code(info) == (404, "NoSuchKey")
     etag = s3.put_object(Bucket=bucket, Key="m", Body=b"v1")["ETag"]
     with pytest.raises(ClientError) as info:
         s3.put_object(Bucket=bucket, Key="m", Body=b"v2", IfMatch='"ffff"')
-    assert _code(info) == (412, "PreconditionFailed")
+    assert error_code(info) == (412, "PreconditionFailed")
     s3.put_object(Bucket=bucket, Key="m", Body=b"v2", IfMatch=etag)
     assert s3.get_object(Bucket=bucket, Key="m")["Body"].read() == b"v2"
     with pytest.raises(ClientError) as info:  # the old ETag no longer matches
         s3.put_object(Bucket=bucket, Key="m", Body=b"v3", IfMatch=etag)
-    assert _code(info) == (412, "PreconditionFailed")
+    assert error_code(info) == (412, "PreconditionFailed")
 
 
 def test_racing_creators_exactly_one_wins(s3_clients, bucket):

@@ -7,10 +7,7 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
-
-def _code(info) -> tuple[int, str]:
-    r = info.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
+from tests.helpers import error_code
 
 
 def test_copy_keeps_metadata_by_default(s3_clients, bucket):
@@ -59,7 +56,7 @@ def test_copy_onto_itself(s3, bucket):
     s3.put_object(Bucket=bucket, Key="self", Body=b"x", Metadata={"v": "1"})
     with pytest.raises(ClientError) as info:
         s3.copy_object(Bucket=bucket, Key="self", CopySource={"Bucket": bucket, "Key": "self"})
-    assert _code(info) == (400, "InvalidRequest")
+    assert error_code(info) == (400, "InvalidRequest")
     s3.copy_object(
         Bucket=bucket,
         Key="self",
@@ -75,7 +72,7 @@ def test_copy_errors_and_conditions(s3, bucket):
     etag = s3.put_object(Bucket=bucket, Key="src", Body=b"abc")["ETag"]
     with pytest.raises(ClientError) as info:
         s3.copy_object(Bucket=bucket, Key="d", CopySource={"Bucket": bucket, "Key": "missing"})
-    assert _code(info) == (404, "NoSuchKey")
+    assert error_code(info) == (404, "NoSuchKey")
     with pytest.raises(ClientError) as info:
         s3.copy_object(
             Bucket=bucket,
@@ -83,7 +80,7 @@ def test_copy_errors_and_conditions(s3, bucket):
             CopySource={"Bucket": bucket, "Key": "src"},
             CopySourceIfMatch='"other"',
         )
-    assert _code(info) == (412, "PreconditionFailed")
+    assert error_code(info) == (412, "PreconditionFailed")
     s3.copy_object(
         Bucket=bucket, Key="d", CopySource={"Bucket": bucket, "Key": "src"}, CopySourceIfMatch=etag
     )
@@ -94,10 +91,10 @@ def test_copy_errors_and_conditions(s3, bucket):
             CopySource={"Bucket": bucket, "Key": "src"},
             CopySourceIfNoneMatch=etag,
         )
-    assert _code(info) == (412, "PreconditionFailed")
+    assert error_code(info) == (412, "PreconditionFailed")
     with pytest.raises(ClientError) as info:
         s3.head_object(Bucket=bucket, Key="d2")
-    assert _code(info)[0] == 404
+    assert error_code(info)[0] == 404
 
 
 def test_copy_of_a_multipart_object(s3, bucket):
@@ -138,7 +135,7 @@ def test_null_versions(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="a", VersionId="null")["Body"].read() == b"a"
     with pytest.raises(ClientError) as info:
         s3.get_object(Bucket=bucket, Key="a", VersionId="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH")
-    assert _code(info) == (404, "NoSuchVersion")
+    assert error_code(info) == (404, "NoSuchVersion")
 
     result = s3.delete_objects(
         Bucket=bucket,
@@ -162,10 +159,10 @@ def test_private_acls(s3, cluster, bucket):
     s3.put_object_acl(Bucket=bucket, Key="k", ACL="private")
     with pytest.raises(ClientError) as info:
         s3.get_object_acl(Bucket=bucket, Key="missing")
-    assert _code(info) == (404, "NoSuchKey")
+    assert error_code(info) == (404, "NoSuchKey")
     with pytest.raises(ClientError) as info:
         s3.put_object_acl(Bucket=bucket, Key="k", ACL="no-such-acl")
-    assert _code(info)[0] == 400
+    assert error_code(info)[0] == 400
 
 
 def _anonymous(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:

@@ -11,14 +11,9 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from tests.helpers import memory, reset_peak_memory
+from tests.helpers import error_code, memory, reset_peak_memory
 
 MiB = 1024 * 1024
-
-
-def _code(info) -> tuple[int, str]:
-    r = info.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
 
 
 def _aws_etag(parts: list[bytes]) -> str:
@@ -76,7 +71,7 @@ def test_three_parts_through_two_gateways(s3_clients, bucket):
 
     with pytest.raises(ClientError) as info:
         first.list_parts(Bucket=bucket, Key="big/file.bin", UploadId=upload_id)
-    assert _code(info) == (404, "NoSuchUpload")
+    assert error_code(info) == (404, "NoSuchUpload")
     listed = [o["Key"] for o in first.list_objects_v2(Bucket=bucket)["Contents"]]
     assert listed == ["big/file.bin"]  # parts never show up as objects
 
@@ -96,20 +91,20 @@ def test_part_rules(s3, bucket):
 
     with pytest.raises(ClientError) as info:
         complete([(1, small), (2, last)])
-    assert _code(info) == (400, "EntityTooSmall")
+    assert error_code(info) == (400, "EntityTooSmall")
     with pytest.raises(ClientError) as info:
         complete([(1, '"0123456789abcdef0123456789abcdef"')])
-    assert _code(info) == (400, "InvalidPart")
+    assert error_code(info) == (400, "InvalidPart")
     with pytest.raises(ClientError) as info:
         complete([(2, last), (1, small)])
-    assert _code(info) == (400, "InvalidPartOrder")
+    assert error_code(info) == (400, "InvalidPartOrder")
     with pytest.raises(ClientError) as info:
         complete([(7, small)])
-    assert _code(info) == (400, "InvalidPart")
+    assert error_code(info) == (400, "InvalidPart")
     for bad in (0, 10001):
         with pytest.raises(ClientError) as info:
             _upload(s3, bucket, "k", upload_id, bad, b"x")
-        assert _code(info)[0] == 400
+        assert error_code(info)[0] == 400
 
     # Re-uploading a part number replaces it.
     again = _upload(s3, bucket, "k", upload_id, 1, b"c" * 2000)["ETag"]
@@ -126,12 +121,12 @@ def test_part_rules(s3, bucket):
 def test_no_such_upload(s3, bucket):
     with pytest.raises(ClientError) as info:
         _upload(s3, bucket, "k", "0" * 32, 1, b"x")
-    assert _code(info) == (404, "NoSuchUpload")
+    assert error_code(info) == (404, "NoSuchUpload")
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
     _upload(s3, bucket, "k", upload_id, 1, b"x")
     with pytest.raises(ClientError) as info:  # the upload belongs to another key
         _upload(s3, bucket, "other", upload_id, 1, b"x")
-    assert _code(info) == (404, "NoSuchUpload")
+    assert error_code(info) == (404, "NoSuchUpload")
     s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
     for call in (
         lambda: _upload(s3, bucket, "k", upload_id, 2, b"x"),
@@ -146,7 +141,7 @@ def test_no_such_upload(s3, bucket):
     ):
         with pytest.raises(ClientError) as info:
             call()
-        assert _code(info) == (404, "NoSuchUpload")
+        assert error_code(info) == (404, "NoSuchUpload")
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="k")
 
@@ -208,7 +203,7 @@ def test_upload_part_copy_with_range(s3, bucket):
             CopySource={"Bucket": bucket, "Key": "src"},
             CopySourceRange=f"bytes=0-{len(source)}",
         )
-    assert _code(info)[0] == 416
+    assert error_code(info)[0] == 416
     s3.complete_multipart_upload(
         Bucket=bucket,
         Key="dst",

@@ -4,10 +4,7 @@ uploads, with AWS's limits."""
 import pytest
 from botocore.exceptions import ClientError
 
-
-def _code(info) -> tuple[int, str]:
-    r = info.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
+from tests.helpers import error_code
 
 
 def _tags(client, bucket, key) -> dict[str, str]:
@@ -35,7 +32,7 @@ def test_tags_on_put_and_by_tagging_calls(s3_clients, bucket):
     assert _tags(second, bucket, "k") == {}
     with pytest.raises(ClientError) as info:
         first.get_object_tagging(Bucket=bucket, Key="missing")
-    assert _code(info) == (404, "NoSuchKey")
+    assert error_code(info) == (404, "NoSuchKey")
 
 
 def test_tag_limits(s3, bucket):
@@ -50,11 +47,11 @@ def test_tag_limits(s3, bucket):
     ]:
         with pytest.raises(ClientError) as info:
             s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": tag_set})
-        assert _code(info) == (400, code)
+        assert error_code(info) == (400, code)
     assert _tags(s3, bucket, "k") == {}
     with pytest.raises(ClientError) as info:
         s3.put_object(Bucket=bucket, Key="bad", Body=b"x", Tagging="aws:x=1")
-    assert _code(info) == (400, "InvalidTag")
+    assert error_code(info) == (400, "InvalidTag")
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="bad")
 

@@ -6,7 +6,7 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import memory, reset_peak_memory
+from tests.helpers import error_code, memory, reset_peak_memory
 
 ODD_KEYS = [
     "plain.txt",
@@ -20,11 +20,6 @@ ODD_KEYS = [
     "q?mark=1&x",
     "k" * 1024,
 ]
-
-
-def _code(info) -> tuple[int, str]:
-    r = info.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
 
 
 def test_put_get_head_delete_with_metadata(s3, bucket):
@@ -62,10 +57,10 @@ def test_put_get_head_delete_with_metadata(s3, bucket):
     s3.delete_object(Bucket=bucket, Key="docs/report.bin")
     with pytest.raises(ClientError) as info:
         s3.get_object(Bucket=bucket, Key="docs/report.bin")
-    assert _code(info) == (404, "NoSuchKey")
+    assert error_code(info) == (404, "NoSuchKey")
     with pytest.raises(ClientError) as info:
         s3.head_object(Bucket=bucket, Key="docs/report.bin")
-    assert _code(info)[0] == 404
+    assert error_code(info)[0] == 404
     # Deleting what is not there is not an error in S3.
     s3.delete_object(Bucket=bucket, Key="docs/report.bin")
 
@@ -118,7 +113,7 @@ def test_unsatisfiable_range(s3, bucket):
     s3.put_object(Bucket=bucket, Key="r", Body=b"0123456789")
     with pytest.raises(ClientError) as info:
         s3.get_object(Bucket=bucket, Key="r", Range="bytes=10-20")
-    assert _code(info) == (416, "InvalidRange")
+    assert error_code(info) == (416, "InvalidRange")
     # A malformed Range is ignored, like AWS does.
     got = s3.get_object(Bucket=bucket, Key="r", Range="bytes=x-y")
     assert got["Body"].read() == b"0123456789"
@@ -138,19 +133,19 @@ def test_odd_keys_round_trip_and_list(s3, bucket):
 def test_key_too_long(s3, bucket):
     with pytest.raises(ClientError) as info:
         s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x")
-    assert _code(info) == (400, "KeyTooLongError")
+    assert error_code(info) == (400, "KeyTooLongError")
 
 
 def test_missing_bucket(s3):
     with pytest.raises(ClientError) as info:
         s3.put_object(Bucket="no-such-bucket-here", Key="k", Body=b"x")
-    assert _code(info) == (404, "NoSuchBucket")
+    assert error_code(info) == (404, "NoSuchBucket")
 
 
 def test_unimplemented_operation_is_501(s3, bucket):
     with pytest.raises(ClientError) as info:
         s3.get_bucket_website(Bucket=bucket)
-    assert _code(info) == (501, "NotImplemented")
+    assert error_code(info) == (501, "NotImplemented")
 
 
 def test_conditional_get(s3, bucket):
@@ -158,10 +153,10 @@ def test_conditional_get(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="c", IfMatch=etag)["Body"].read() == b"data"
     with pytest.raises(ClientError) as info:
         s3.get_object(Bucket=bucket, Key="c", IfMatch='"nope"')
-    assert _code(info)[0] == 412
+    assert error_code(info)[0] == 412
     with pytest.raises(ClientError) as info:
         s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag)
-    assert _code(info)[0] == 304
+    assert error_code(info)[0] == 304
 
 
 def test_large_object_round_trip(cluster, s3, bucket, tmp_path):
@@ -213,7 +208,7 @@ def test_delete_objects_batch(s3_clients, bucket):
     assert "Deleted" not in quiet and "Errors" not in quiet
     with pytest.raises(ClientError) as info:
         writer.head_object(Bucket=bucket, Key="quiet")
-    assert _code(info)[0] == 404
+    assert error_code(info)[0] == 404
 
 
 def test_delete_objects_rejects_malformed_xml(cluster, s3, bucket):

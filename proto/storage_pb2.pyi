@@ -173,7 +173,7 @@ class HeadRequest(_message.Message):
     def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., inline_limit: _Optional[int] = ..., version_id: _Optional[str] = ..., null_version: _Optional[bool] = ...) -> None: ...
 
 class ObjectInfo(_message.Message):
-    __slots__ = ("found", "key", "version_id", "timestamp", "size", "deleted", "meta", "has_data", "data", "versioned")
+    __slots__ = ("found", "key", "version_id", "timestamp", "size", "deleted", "meta", "has_data", "data", "versioned", "purged")
     FOUND_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VERSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +184,7 @@ class ObjectInfo(_message.Message):
     HAS_DATA_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     VERSIONED_FIELD_NUMBER: _ClassVar[int]
+    PURGED_FIELD_NUMBER: _ClassVar[int]
     found: bool
     key: str
     version_id: str
@@ -194,7 +195,8 @@ class ObjectInfo(_message.Message):
     has_data: bool
     data: bytes
     versioned: bool
-    def __init__(self, found: _Optional[bool] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., size: _Optional[int] = ..., deleted: _Optional[bool] = ..., meta: _Optional[bytes] = ..., has_data: _Optional[bool] = ..., data: _Optional[bytes] = ..., versioned: _Optional[bool] = ...) -> None: ...
+    purged: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, found: _Optional[bool] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., size: _Optional[int] = ..., deleted: _Optional[bool] = ..., meta: _Optional[bytes] = ..., has_data: _Optional[bool] = ..., data: _Optional[bytes] = ..., versioned: _Optional[bool] = ..., purged: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetRequest(_message.Message):
     __slots__ = ("bucket", "key", "version_id", "offset", "length")

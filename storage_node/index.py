@@ -174,8 +174,9 @@ class Stored:
     dropped: list[Row]
 
 
-# How long a version deleted by id is remembered (longer than any write can take).
-PURGE_MEMORY = 3600.0
+# How long a version deleted by id is remembered: longer than any write takes,
+# and long enough that a replica which missed the delete is back meanwhile.
+PURGE_MEMORY = 7 * 24 * 3600.0
 
 
 class Tx:
@@ -403,6 +404,13 @@ class Index:
     def version(self, bucket: str, key: str, version_id: str) -> Row | None:
         """One exact version of key, current or older."""
         return _version(self._conn(), bucket, key, version_id)
+
+    def purged(self, bucket: str, key: str) -> list[str]:
+        """Versions of key deleted by id and still remembered."""
+        cur = self._conn().execute(
+            "SELECT version_id FROM purged WHERE bucket=? AND key=?", (bucket, key)
+        )
+        return [version_id for (version_id,) in cur]
 
     def null_version(self, bucket: str, key: str) -> Row | None:
         """The key's null version, current or older."""

@@ -101,9 +101,11 @@ class StorageService(pb_grpc.StorageServicer):
             )
         else:
             row = self.store.head(request.bucket, request.key)
+        purged = self.store.index.purged(request.bucket, request.key)
         if row is None:
-            return pb.ObjectInfo(found=False, key=request.key)
+            return pb.ObjectInfo(found=False, key=request.key, purged=purged)
         info = _info(row)
+        info.purged.extend(purged)
         if not row.deleted and row.size <= request.inline_limit:
             try:
                 info.data = self.store.whole(row)

@@ -464,7 +464,7 @@ class ClusterStore:
         answers = await self._gather(replicas, "HeadObject", request, need=need, ask=need)
         if len(answers) < need:
             raise StoreUnavailable(f"{len(answers)} of {len(replicas)} replicas answered")
-        found = [(n, i) for n, i in answers if i.found]
+        found = _found(answers)
         if not found:
             # The placement may have changed (a node joined) since this key
             # was written, and no data moved yet: look on the other nodes
@@ -472,7 +472,7 @@ class ClusterStore:
             others = [n for n in self.directory.nodes() if n not in replicas]
             if others:
                 answers = await self._gather(others, "HeadObject", request, need=len(others))
-                found = [(n, i) for n, i in answers if i.found]
+                found = _found(answers)
         if not found:
             return None
         newest = max(found, key=lambda pair: (pair[1].timestamp, pair[1].version_id))[1]
@@ -644,6 +644,13 @@ class ClusterStore:
             start_after,
             tolerance,
         )
+
+
+def _found(answers: list[tuple[NodeEntry, pb.ObjectInfo]]) -> list[tuple[NodeEntry, pb.ObjectInfo]]:
+    """The answers that found a version no other answer says was deleted by id
+    (a replica that missed a DeleteVersion still has it)."""
+    purged = {version_id for _, info in answers for version_id in info.purged}
+    return [(n, i) for n, i in answers if i.found and i.version_id not in purged]
 
 
 def _version(

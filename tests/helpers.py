@@ -121,6 +121,12 @@ def set_versioning(clients: list[Any], bucket: str, status: str, timeout: float 
     """Set a bucket's versioning through the first client and wait until every
     client's gateway reports it (settings reach other gateways by etcd watch)."""
     clients[0].put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+    wait_for_versioning(clients, bucket, status, timeout)
+
+
+def wait_for_versioning(clients: list[Any], bucket: str, status: str, timeout: float = 5.0) -> None:
+    """Wait until every client's gateway reports the bucket's versioning as status,
+    e.g. after a client tool set it through one gateway."""
     deadline = time.monotonic() + timeout
     for client in clients:
         while client.get_bucket_versioning(Bucket=bucket).get("Status") != status:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 from gateway.s3.errors import S3Error
 
@@ -16,9 +16,11 @@ class CopySource:
 
 
 def parse_copy_source(value: str) -> CopySource:
-    """`bucket/key[?versionId=v]`, URL-encoded, with or without a leading slash."""
+    """`bucket/key[?versionId=v]`, URL-encoded, with or without a leading slash.
+    As in S3, a `+` in the path stands for a space: s5cmd form-encodes the key
+    (Go's url.QueryEscape), and clients send a real `+` as %2B."""
     path, _, query = value.partition("?")
-    path = unquote(path).lstrip("/")
+    path = unquote_plus(path).lstrip("/")
     bucket, _, key = path.partition("/")
     if not bucket or not key:
         raise S3Error(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import delete_bucket, unique_bucket_name
+from tests.helpers import delete_bucket, unique_bucket_name, wait_for_versioning
 
 CLI_TIMEOUT = 120.0
 # The CLI switches to multipart uploads above 8 MiB; Tessera has no multipart yet.
@@ -351,3 +351,86 @@ def test_presign_url_fetched_with_urllib(
     status, body = _fetch(other)
     assert status == 403, body[:500]
     assert b"SignatureDoesNotMatch" in body
+
+
+def test_versioned_overwrite_and_restore(
+    aws: AwsCli, cluster, s3_clients, bucket: str, tmp_path: Path
+) -> None:
+    """The CLI's own versioning: put-bucket-versioning, overwrites with `s3 cp` and
+    put-object, list-object-versions, get-object --version-id (through the other
+    gateway), a restore by copy-object from `key?versionId=`, and an undelete:
+    delete-object leaves a delete marker, delete-object --version-id <marker> removes it.
+    boto3 only checks the state between the steps."""
+    other = AwsCli(cluster.endpoints[1], aws.env)
+    aws.run(
+        "s3api", "put-bucket-versioning", "--bucket", bucket,
+        "--versioning-configuration", "Status=Enabled",
+    )  # fmt: skip
+    wait_for_versioning(s3_clients, bucket, "Enabled")
+
+    key = "docs/report v1.txt"
+    bodies = [b"first draft\n", b"second draft\n" + _data(3000, seed=6), b"third draft\n"]
+    files = []
+    for i, body in enumerate(bodies):
+        files.append(tmp_path / f"draft{i}.txt")
+        files[-1].write_bytes(body)
+    aws.run("s3", "cp", "--no-progress", str(files[0]), f"s3://{bucket}/{key}")
+    aws.run("s3", "cp", "--no-progress", str(files[1]), f"s3://{bucket}/{key}")
+    put = aws.json("s3api", "put-object", "--bucket", bucket, "--key", key, "--body", str(files[2]))
+    assert put["ETag"] == f'"{hashlib.md5(bodies[2]).hexdigest()}"'
+
+    listed = aws.json("s3api", "list-object-versions", "--bucket", bucket, "--prefix", "docs/")
+    assert "DeleteMarkers" not in listed
+    versions = listed["Versions"]
+    ids = [v["VersionId"] for v in reversed(versions)]  # oldest first, as bodies
+    assert ids[2] == put["VersionId"] and len(set(ids)) == 3 and "null" not in ids
+    assert [(v["Key"], v["IsLatest"], v["Size"], v["ETag"]) for v in versions] == [
+        (key, i == 2, len(body), f'"{hashlib.md5(body).hexdigest()}"')
+        for i, body in reversed(list(enumerate(bodies)))
+    ]
+
+    # An old version, read through the other gateway.
+    out = tmp_path / "old.txt"
+    got = other.json(
+        "s3api", "get-object", "--bucket", bucket, "--key", key, "--version-id", ids[0], str(out)
+    )
+    assert out.read_bytes() == bodies[0]
+    assert (got["VersionId"], got["ContentLength"]) == (ids[0], len(bodies[0]))
+
+    # Restore it: a copy of the old version onto the key is the newest version.
+    copied = aws.json(
+        "s3api", "copy-object", "--bucket", bucket, "--key", key,
+        "--copy-source", f"{bucket}/{key}?versionId={ids[0]}",
+    )  # fmt: skip
+    assert copied["CopySourceVersionId"] == ids[0]
+    restored = copied["VersionId"]
+    assert restored not in ids and restored != "null"
+    assert copied["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(bodies[0]).hexdigest()}"'
+    for client in s3_clients:
+        current = client.get_object(Bucket=bucket, Key=key)
+        assert (current["VersionId"], current["Body"].read()) == (restored, bodies[0])
+    assert len(s3_clients[0].list_object_versions(Bucket=bucket)["Versions"]) == 4
+
+    # Delete (a marker hides every version), then undelete by removing the marker.
+    deleted = aws.json("s3api", "delete-object", "--bucket", bucket, "--key", key)
+    assert deleted["DeleteMarker"] is True
+    marker = deleted["VersionId"]
+    assert marker not in [*ids, restored, "null"]
+    after = s3_clients[-1].list_object_versions(Bucket=bucket)
+    assert [(m["VersionId"], m["IsLatest"]) for m in after["DeleteMarkers"]] == [(marker, True)]
+    assert not any(v["IsLatest"] for v in after["Versions"])
+    assert "Contents" not in s3_clients[-1].list_objects_v2(Bucket=bucket)
+
+    undeleted = aws.json(
+        "s3api", "delete-object", "--bucket", bucket, "--key", key, "--version-id", marker
+    )
+    assert (undeleted["DeleteMarker"], undeleted["VersionId"]) == (True, marker)
+    back = tmp_path / "back.txt"
+    other.run("s3", "cp", "--no-progress", f"s3://{bucket}/{key}", str(back))
+    assert back.read_bytes() == bodies[0]
+    final = s3_clients[0].list_object_versions(Bucket=bucket)
+    assert "DeleteMarkers" not in final
+    assert [(v["VersionId"], v["IsLatest"]) for v in final["Versions"]] == [
+        (restored, True),
+        *((version_id, False) for version_id in reversed(ids)),
+    ]

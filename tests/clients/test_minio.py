@@ -22,6 +22,7 @@ from minio import Minio
 from minio.commonconfig import REPLACE, ComposeSource, CopySource, Tags
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error, ServerError
+from minio.versioningconfig import ENABLED, VersioningConfig
 
 from tests.helpers import delete_bucket, unique_bucket_name
 
@@ -337,3 +338,63 @@ def test_remove_objects_in_one_request(mc: Minio, bucket: str, served) -> None:
 
     gone = _s3_error(lambda: list(mc.remove_objects(f"{bucket}-none", [DeleteObject("a")])))
     assert gone.code == "NoSuchBucket"
+
+
+def test_versioned_overwrite_and_restore(mc: Minio, bucket: str) -> None:
+    """The SDK's own versioning: set_bucket_versioning, overwrites, list_objects with
+    include_version, reads and stats by version_id, a restore by copy_object from a
+    CopySource with version_id, and remove_object of a delete marker and of a version."""
+    mc.set_bucket_versioning(bucket, VersioningConfig(ENABLED))
+    assert mc.get_bucket_versioning(bucket).status == ENABLED
+
+    key = "docs/report v1.bin"
+    bodies = [b"first draft", _data(70_000, seed=6), b"third draft"]
+    ids = [_put(mc, bucket, key, body).version_id for body in bodies]
+    assert len(set(ids)) == 3 and "null" not in ids
+
+    def versions() -> list[tuple[str, str, bool, int | None, str | None]]:
+        listed = mc.list_objects(bucket, prefix="docs/", recursive=True, include_version=True)
+        return [(o.version_id, o.is_latest, o.is_delete_marker, o.size, o.etag) for o in listed]
+
+    md5 = [hashlib.md5(body).hexdigest() for body in bodies]
+    assert versions() == [
+        (ids[i], "true" if i == 2 else "false", False, len(bodies[i]), md5[i]) for i in (2, 1, 0)
+    ]
+    assert _get(mc, bucket, key) == bodies[2]
+    for version_id, body in zip(ids, bodies, strict=True):
+        assert _get(mc, bucket, key, version_id=version_id) == body
+        stat = mc.stat_object(bucket, key, version_id=version_id)
+        assert (stat.version_id, stat.size, stat.etag) == (
+            version_id,
+            len(body),
+            md5[ids.index(version_id)],
+        )
+    assert _get(mc, bucket, key, version_id=ids[1], offset=100, length=10) == bodies[1][100:110]
+
+    # Restore the first version by copying it onto the key.
+    copy = mc.copy_object(bucket, key, CopySource(bucket, key, version_id=ids[0]))
+    restored = copy.version_id
+    assert restored not in ids and copy.etag == md5[0]
+    assert _get(mc, bucket, key) == bodies[0]
+    assert mc.stat_object(bucket, key).version_id == restored
+
+    # remove_object without a version leaves a delete marker; removing the marker undeletes.
+    mc.remove_object(bucket, key)
+    missing = _s3_error(mc.stat_object, bucket, key)
+    assert (missing.code, missing.response.status) == ("NoSuchKey", 404)
+    assert list(mc.list_objects(bucket, prefix="docs/", recursive=True)) == []
+    # The SDK lists a page's versions first, then its delete markers.
+    *older, marker = versions()
+    assert marker[1:] == ("true", True, None, None)
+    assert [(entry[0], entry[1]) for entry in older] == [
+        (version_id, "false") for version_id in (restored, *reversed(ids))
+    ]
+    mc.remove_object(bucket, key, version_id=marker[0])
+    assert _get(mc, bucket, key) == bodies[0]
+
+    # Removing the restored copy by its version makes the last overwrite current again.
+    mc.remove_object(bucket, key, version_id=restored)
+    assert _get(mc, bucket, key) == bodies[2]
+    assert [entry[0] for entry in versions()] == list(reversed(ids))
+    gone = _s3_error(mc.get_object, bucket, key, version_id=restored)
+    assert (gone.code, gone.response.status) == ("NoSuchVersion", 404)

@@ -407,3 +407,71 @@ def test_setacl_public_and_signurl(s3cmd: S3cmd, bucket: str, cluster, tmp_path:
     assert _fetch(signed) == (200, content)
     status, body = _fetch(signed.replace("/shared.bin?", "/other.bin?"))
     assert status == 403 and b"SignatureDoesNotMatch" in body
+
+
+def test_versioned_overwrite_and_restore(s3cmd: S3cmd, s3, bucket: str, tmp_path: Path) -> None:
+    """s3cmd's versioning is `setversioning` and the Versioning line of `info`; it has
+    no listing of versions, no get or copy or delete of a version. So s3cmd enables
+    versioning, overwrites (`put`), reads the newest (`ls`, `get`) and deletes (`del`,
+    a delete marker), and boto3 does what s3cmd lacks: list the versions and read
+    one, restore by copy_object from a VersionId, and remove the delete marker."""
+    root = f"s3://{bucket}"
+    done = s3cmd.run("setversioning", root, "enable")
+    assert f"{root}/: Versioning status updated" in done.stdout
+    assert s3cmd.info(root)["Versioning"] == "Enabled"
+
+    key = "docs/report v1.txt"
+    url = f"{root}/{key}"
+    bodies = [b"first draft\n", b"second draft\n" + _data(3000, seed=6), b"third draft\n"]
+    md5 = [hashlib.md5(body).hexdigest() for body in bodies]
+    for i, body in enumerate(bodies):
+        (tmp_path / f"draft{i}.txt").write_bytes(body)
+        s3cmd.run("put", str(tmp_path / f"draft{i}.txt"), url)
+
+    # boto3: every write kept a version.
+    versions = s3.list_object_versions(Bucket=bucket)["Versions"][::-1]
+    ids = [v["VersionId"] for v in versions]  # oldest first, as bodies
+    assert len(set(ids)) == 3 and "null" not in ids
+    assert [(v["ETag"], v["IsLatest"]) for v in versions] == [
+        (f'"{md5[i]}"', i == 2) for i in range(3)
+    ]
+    old = s3.get_object(Bucket=bucket, Key=key, VersionId=ids[0])
+    assert (old["VersionId"], old["Body"].read()) == (ids[0], bodies[0])
+
+    # s3cmd sees the newest version only.
+    assert s3cmd.ls("--recursive", f"{root}/")[1] == {url: len(bodies[2])}
+    got = tmp_path / "got.txt"
+    s3cmd.run("get", url, str(got))
+    assert got.read_bytes() == bodies[2]
+
+    # boto3: restore the first version, then s3cmd reads it as the object.
+    copied = s3.copy_object(
+        Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key, "VersionId": ids[0]}
+    )
+    assert copied["CopySourceVersionId"] == ids[0] and copied["VersionId"] not in ids
+    s3cmd.run("get", "--force", url, str(got))
+    assert got.read_bytes() == bodies[0]
+    assert s3cmd.info(url)["MD5 sum"] == md5[0]
+
+    # s3cmd deletes (a delete marker); boto3 removes the marker; s3cmd reads again.
+    s3cmd.run("del", url)
+    assert s3cmd.ls("--recursive", f"{root}/")[1] == {}
+    assert "does not exist" in s3cmd.fails("get", url, str(tmp_path / "x"), code=EX_USAGE)
+    (marker,) = s3.list_object_versions(Bucket=bucket)["DeleteMarkers"]
+    assert marker["IsLatest"] is True
+    s3.delete_object(Bucket=bucket, Key=key, VersionId=marker["VersionId"])
+    s3cmd.run("get", "--force", url, str(got))
+    assert got.read_bytes() == bodies[0]
+
+    # Suspended: s3cmd's `disable`. A put replaces the null version, older ones stay.
+    s3cmd.run("setversioning", root, "disable")
+    assert s3cmd.info(root)["Versioning"] == "Suspended"
+    s3cmd.run("put", str(tmp_path / "draft2.txt"), url)
+    listed = s3.list_object_versions(Bucket=bucket)["Versions"]
+    assert [(v["VersionId"], v["IsLatest"]) for v in listed] == [
+        ("null", True),
+        (copied["VersionId"], False),
+        *((version_id, False) for version_id in reversed(ids)),
+    ]
+    s3cmd.run("get", "--force", url, str(got))
+    assert got.read_bytes() == bodies[2]

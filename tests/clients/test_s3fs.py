@@ -147,9 +147,9 @@ class S3fsWorker:
 
 
 @pytest.fixture(scope="module")
-def fs(cluster, tmp_path_factory) -> Iterator[Remote]:
-    """An s3fs.S3FileSystem for the first gateway, configured as a user would: the key in
-    the environment, the gateway's URL as endpoint_url."""
+def s3fs_module(cluster, tmp_path_factory) -> Iterator[Remote]:
+    """The s3fs module, in a worker process whose environment holds the key, as a
+    user's would."""
     if not S3FS_PYTHON.exists():
         pytest.fail(
             f"no s3fs venv at {S3FS_PYTHON.parent.parent}: `make .venv/bin/.test-tools` "
@@ -171,19 +171,31 @@ def fs(cluster, tmp_path_factory) -> Iterator[Remote]:
     )
     worker = S3fsWorker(env, home / "worker.log")
     try:
-        yield worker.root.S3FileSystem(
-            endpoint_url=cluster.endpoints[0],
-            # The tests also write with boto3, behind s3fs's back: no listing cache.
-            use_listings_cache=False,
-            skip_instance_cache=True,
-            config_kwargs={
-                "connect_timeout": 5,
-                "read_timeout": 60,
-                "retries": {"mode": "standard", "total_max_attempts": 2},
-            },
-        )
+        yield worker.root
     finally:
         worker.close()
+
+
+def _file_system(s3fs_module: Remote, cluster, **options: Any) -> Remote:
+    """An s3fs.S3FileSystem for the first gateway, configured as a user would: the
+    gateway's URL as endpoint_url."""
+    return s3fs_module.S3FileSystem(
+        endpoint_url=cluster.endpoints[0],
+        # The tests also write with boto3, behind s3fs's back: no listing cache.
+        use_listings_cache=False,
+        skip_instance_cache=True,
+        config_kwargs={
+            "connect_timeout": 5,
+            "read_timeout": 60,
+            "retries": {"mode": "standard", "total_max_attempts": 2},
+        },
+        **options,
+    )
+
+
+@pytest.fixture(scope="module")
+def fs(s3fs_module: Remote, cluster) -> Remote:
+    return _file_system(s3fs_module, cluster)
 
 
 @pytest.fixture
@@ -433,3 +445,69 @@ def test_batch_delete(fs: Remote, s3, bucket: str, served) -> None:
     fs.rm(f"{bucket}/drop/a.txt")
     with pytest.raises(FileNotFoundError):
         fs.rm(f"{bucket}-none/a.txt")
+
+
+def test_versioned_overwrite_and_restore(
+    s3fs_module: Remote, cluster, s3, bucket: str, served
+) -> None:
+    """s3fs's own versioning, with version_aware=True: make_bucket_versioned, overwrites,
+    object_version_info and ls(versions=True), reads by version_id (cat, open, info),
+    and restores by a server-side copy of `path?versionId=...` onto the path. s3fs has
+    no delete of one version (rm ignores the version id): an rm leaves a delete marker,
+    and the restore after it is another copy."""
+    vfs = _file_system(s3fs_module, cluster, version_aware=True)
+    vfs.make_bucket_versioned(bucket)
+    assert vfs.is_bucket_versioned(bucket)
+
+    path = f"{bucket}/docs/report v1.bin"
+    bodies = [b"first draft", _data(300_000, seed=6), b"third draft"]
+    for body in bodies:
+        vfs.pipe_file(path, body)
+    md5 = [f'"{hashlib.md5(body).hexdigest()}"' for body in bodies]
+
+    versions = vfs.object_version_info(path)  # newest first
+    ids = [v["VersionId"] for v in reversed(versions)]
+    assert len(set(ids)) == 3 and "null" not in ids
+    assert [(v["IsLatest"], v["Size"], v["ETag"]) for v in versions] == [
+        (i == 2, len(bodies[i]), md5[i]) for i in (2, 1, 0)
+    ]
+    assert sorted(vfs.ls(f"{bucket}/docs", versions=True)) == sorted(
+        f"{path}?versionId={version_id}" for version_id in ids
+    )
+
+    assert vfs.cat_file(path) == bodies[2]
+    assert vfs.info(path)["VersionId"] == ids[2]
+    for version_id, body in zip(ids, bodies, strict=True):
+        assert vfs.cat_file(path, version_id=version_id) == body
+        assert vfs.cat_file(f"{path}?versionId={version_id}") == body
+        info = vfs.info(path, version_id=version_id)
+        assert (info["VersionId"], info["size"]) == (version_id, len(body))
+    with vfs.open(path, "rb", version_id=ids[1], block_size=64 * 1024) as f:
+        f.seek(200_000)
+        assert f.read(1000) == bodies[1][200_000:201_000]
+
+    # Restore the first version: s3fs copies `path?versionId=` with CopyObject.
+    copies = served("CopyObject")
+    vfs.cp_file(f"{path}?versionId={ids[0]}", path)
+    assert served("CopyObject") == copies + 1
+    restored = vfs.info(path)["VersionId"]
+    assert restored not in ids
+    assert vfs.cat_file(path) == bodies[0]
+    assert [v["VersionId"] for v in vfs.object_version_info(path)] == [restored, *reversed(ids)]
+
+    # rm leaves a delete marker; every version is still there to restore from.
+    vfs.rm_file(path)
+    assert not vfs.exists(path)
+    with pytest.raises(FileNotFoundError):
+        vfs.cat_file(path)
+    # In the path: cat_file(path, version_id=...) first sizes the file with a HEAD of
+    # the path without the version, which the delete marker answers with a 404.
+    assert vfs.cat_file(f"{path}?versionId={ids[1]}") == bodies[1]
+    listed = s3.list_object_versions(Bucket=bucket)
+    assert [(m["Key"], m["IsLatest"]) for m in listed["DeleteMarkers"]] == [
+        ("docs/report v1.bin", True)
+    ]
+    vfs.cp_file(f"{path}?versionId={ids[1]}", path)
+    assert vfs.cat_file(path) == bodies[1]
+    assert s3.get_object(Bucket=bucket, Key="docs/report v1.bin")["Body"].read() == bodies[1]
+    assert len(vfs.object_version_info(path)) == 5  # and the marker, which s3fs does not list

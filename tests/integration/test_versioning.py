@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import error_code, set_versioning
+from tests.helpers import error_code, make_client, set_versioning
 
 
 @pytest.fixture
@@ -132,6 +132,27 @@ def test_restore_by_copying_an_old_version(s3, versioned):
     got = s3.get_object(Bucket=versioned, Key="r")
     assert got["Body"].read() == b"original" and got["Metadata"] == {"n": "1"}
     assert len(_versions(s3, versioned)[1]) == 3
+
+
+def test_restore_from_a_form_encoded_copy_source(cluster, versioned):
+    """s5cmd encodes x-amz-copy-source with Go's url.QueryEscape: a space is a '+' and
+    a real '+' is %2B. S3 reads it so (rclone escapes '+' for that reason); so must we."""
+    key = "docs/my report+1.txt"
+    s3 = make_client(cluster.endpoints[0], cluster.access_key, cluster.secret_key, cluster.region)
+    v1 = s3.put_object(Bucket=versioned, Key=key, Body=b"original")["VersionId"]
+    s3.put_object(Bucket=versioned, Key=key, Body=b"overwritten")
+    header = f"{versioned}/docs/my+report%2B1.txt?versionId={v1}"
+
+    def form_encode(request, **_):
+        request.headers.replace_header("x-amz-copy-source", header)
+
+    s3.meta.events.register("before-sign.s3.CopyObject", form_encode)
+    copied = s3.copy_object(
+        Bucket=versioned, Key=key, CopySource={"Bucket": versioned, "Key": key, "VersionId": v1}
+    )
+    assert copied["CopySourceVersionId"] == v1
+    got = s3.get_object(Bucket=versioned, Key=key)
+    assert (got["VersionId"], got["Body"].read()) == (copied["VersionId"], b"original")
 
 
 def test_copy_from_a_delete_marker_is_refused(s3, versioned):

@@ -49,6 +49,14 @@ class PrefixCache(Generic[T]):
         self.loaded = threading.Event()
         self.reloads = 0
         self._cancel: Callable[[], None] | None = None
+        # For reports (`state()`): when the prefix was last loaded in full, the etcd
+        # revision the copy reflects, whether a watch follows it now, when etcd last
+        # answered this cache, and why the watch last broke (None once reloaded).
+        self.loaded_at: float | None = None
+        self.revision = 0
+        self.watching = False
+        self.checked_at: float | None = None
+        self.error: str | None = None
 
     # -- readers -----------------------------------------------------------
     def get(self, name: str) -> T | None:
@@ -56,6 +64,32 @@ class PrefixCache(Generic[T]):
 
     def items(self) -> dict[str, T]:
         return dict(self._items)
+
+    def state(self, now: float | None = None) -> dict[str, Any]:
+        """How this copy is doing, for a usage report or an admin command."""
+        now = time.time() if now is None else now
+        return {
+            "items": len(self._items),
+            "loaded": self.loaded.is_set(),
+            "loaded_at": self.loaded_at,
+            "reloads": self.reloads,
+            "revision": self.revision,
+            "watching": self.watching,
+            "checked_at": self.checked_at,
+            "error": self.error,
+            "healthy": self.healthy(now),
+        }
+
+    def healthy(self, now: float | None = None) -> bool:
+        """Loaded, the watch not broken since, and etcd answered within the last few checks
+        (a planned full refresh, when `watching` is briefly False, is healthy)."""
+        now = time.time() if now is None else now
+        return (
+            self.loaded.is_set()
+            and self.error is None
+            and self.checked_at is not None
+            and now - self.checked_at <= 3 * HEALTH_INTERVAL
+        )
 
     def put_local(self, name: str, value: T) -> None:
         """Apply a write this process just made, before its watch event arrives."""
@@ -95,6 +129,9 @@ class PrefixCache(Generic[T]):
                 items[kv.key.decode()[len(self.prefix) :]] = value
         self._items = items
         self.reloads += 1
+        self.revision = response.header.revision
+        self.loaded_at = self.checked_at = time.time()
+        self.error = None
         self.loaded.set()
         if self._on_change:
             self._on_change()
@@ -111,12 +148,15 @@ class PrefixCache(Generic[T]):
                     target=self._watchdog, args=(client, cancel), daemon=True
                 )
                 watchdog.start()
+                self.watching = True
                 for event in events:
                     self._apply(event)
             except Exception as exc:
                 if not self._stop.is_set():
+                    self.error = f"watch broke: {exc}"
                     log.warning("watch on %s broke (%s); reloading", self.prefix, exc)
             finally:
+                self.watching = False
                 if self._cancel:
                     try:
                         self._cancel()
@@ -126,6 +166,7 @@ class PrefixCache(Generic[T]):
 
     def _apply(self, event: Any) -> None:
         name = event.key.decode()[len(self.prefix) :]
+        self.revision = max(self.revision, int(getattr(event, "mod_revision", 0) or 0))
         if isinstance(event, PutEvent):
             value = self._decode(event.value)
             if value is not None:
@@ -144,7 +185,9 @@ class PrefixCache(Generic[T]):
                 break
             try:
                 client.status()
+                self.checked_at = time.time()
             except Exception as exc:
+                self.error = f"etcd unreachable: {exc}"
                 log.warning("etcd unreachable from %s cache (%s)", self.prefix, exc)
                 break
         try:

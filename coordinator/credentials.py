@@ -4,6 +4,13 @@ A record holds `secret_enc`, the secret sealed with the cluster key (coordinator
 the access key as associated data), never the plaintext. Records written before encryption
 at rest carry a plaintext `secret`: readers accept it, and every write (`put`,
 `ensure_root`, `migrate`) replaces it with `secret_enc`.
+
+Rotation (`rotate`) gives a key a new secret and keeps the one it replaces, sealed the same
+way, in `previous_secret_enc` until `previous_expires` (epoch seconds): until then a gateway
+accepts a signature made with either, and it compares that time with its own clock at every
+request, so the old secret stops working on time with no etcd event. A key holds at most one
+previous secret; records without these fields (all records before rotation existed) simply
+have none. Any later write of the record drops a previous secret that has expired.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import secrets
 import string
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import etcd3
@@ -88,18 +95,64 @@ def seal(rec: dict[str, Any], cipher: Cipher | None) -> dict[str, Any]:
     return out
 
 
+def _open(rec: dict[str, Any], name: str, cipher: Cipher | None, what: str) -> str:
+    if cipher is None:
+        raise CredentialError(f"{rec['access_key']}: {what} is encrypted; no cluster key")
+    try:
+        return cipher.decrypt(rec[name], rec["access_key"]).decode()
+    except DecryptError as exc:
+        raise CredentialError(f"{rec['access_key']}: {what} {exc}") from None
+
+
 def decrypt_secret(rec: dict[str, Any], cipher: Cipher | None) -> str:
     """The plaintext secret of a stored record (raises CredentialError if it cannot)."""
     if "secret_enc" in rec:
-        if cipher is None:
-            raise CredentialError(f"{rec['access_key']}: secret is encrypted; no cluster key")
-        try:
-            return cipher.decrypt(rec["secret_enc"], rec["access_key"]).decode()
-        except DecryptError as exc:
-            raise CredentialError(f"{rec['access_key']}: secret {exc}") from None
+        return _open(rec, "secret_enc", cipher, "secret")
     if "secret" in rec:  # written before encryption at rest
         return str(rec["secret"])
     raise CredentialError(f"{rec['access_key']}: record has no secret")
+
+
+def decrypt_previous(rec: dict[str, Any], cipher: Cipher | None) -> str:
+    """The plaintext of the secret a rotation replaced (raises CredentialError if the
+    record has none or it does not decrypt); whether it is still valid is previous_until's."""
+    if rec.get("previous_secret_enc") is None:
+        raise CredentialError(f"{rec['access_key']}: record has no previous secret")
+    return _open(rec, "previous_secret_enc", cipher, "previous secret")
+
+
+PREVIOUS_FIELDS = ("previous_secret_enc", "previous_expires")
+
+
+def rotate(
+    rec: dict[str, Any], new_secret: str, cipher: Cipher, grace: float, now: float
+) -> dict[str, Any]:
+    """rec with new_secret as its secret. The secret it had stays valid for `grace` seconds
+    from `now` (not at all when grace <= 0); a previous secret it still had is dropped."""
+    access = rec["access_key"]
+    sealed = seal(rec, cipher)
+    out = {k: v for k, v in sealed.items() if k not in PREVIOUS_FIELDS}
+    out["secret_enc"] = cipher.encrypt(new_secret, access)
+    out["rotated_at"] = now
+    if grace > 0 and "secret_enc" in sealed:
+        out["previous_secret_enc"] = sealed["secret_enc"]
+        out["previous_expires"] = now + grace
+    return out
+
+
+def previous_until(rec: dict[str, Any], now: float) -> float | None:
+    """When the previous secret of a stored record stops working, if it still works at now."""
+    until = rec.get("previous_expires")
+    if rec.get("previous_secret_enc") is None or not isinstance(until, int | float):
+        return None
+    return float(until) if now < until else None
+
+
+def prune(rec: dict[str, Any], now: float) -> dict[str, Any]:
+    """rec without its previous secret once that has expired (unchanged otherwise)."""
+    if previous_until(rec, now) is not None or not any(f in rec for f in PREVIOUS_FIELDS):
+        return rec
+    return {k: v for k, v in rec.items() if k not in PREVIOUS_FIELDS}
 
 
 def put(client: etcd3.Etcd3Client, rec: dict[str, Any], cipher: Cipher | None = None) -> None:
@@ -124,13 +177,20 @@ def get(client: etcd3.Etcd3Client, access_key: str) -> dict[str, Any] | None:
 
 def get_all(client: etcd3.Etcd3Client) -> list[dict[str, Any]]:
     """Every decodable record, sorted by access key."""
-    out = []
+    return get_all_with_revision(client)[0]
+
+
+def get_all_with_revision(client: etcd3.Etcd3Client) -> tuple[list[dict[str, Any]], int]:
+    """(every decodable record sorted by access key, the etcd revision of the latest
+    write among them): a cache whose revision is older has missed a write."""
+    out, latest = [], 0
     for value, meta in client.get_prefix(keys.CREDENTIALS):
+        latest = max(latest, int(meta.mod_revision))
         try:
             out.append(decode(value))
         except CodecError as exc:
             log.warning("skipping bad credential record %s: %s", meta.key.decode(), exc)
-    return sorted(out, key=lambda r: r.get("access_key", ""))
+    return sorted(out, key=lambda r: r.get("access_key", "")), latest
 
 
 def update(
@@ -146,7 +206,7 @@ def update(
         value, meta = client.get(key)
         if value is None:
             raise CredentialError(f"no such access key: {access_key}")
-        new = change(decode(value))
+        new = prune(change(decode(value)), time.time())
         if cipher is not None:
             new = seal(new, cipher)
         ok, _ = client.transaction(
@@ -218,9 +278,14 @@ class Credential:
     # Bucket name patterns a non-admin key may use (`*` ends a prefix); empty:
     # the buckets it owns.
     buckets: tuple[str, ...] = ()
+    # The secret a rotation replaced, accepted until previous_expires (epoch seconds).
+    previous_secret: str | None = field(default=None, repr=False)
+    previous_expires: float = 0.0
 
 
-def loader(cipher: Cipher | None) -> Callable[[dict[str, Any]], Credential]:
+def loader(
+    cipher: Cipher | None, clock: Callable[[], float] = time.time
+) -> Callable[[dict[str, Any]], Credential]:
     """The PrefixCache convert function: decrypts once per record update."""
 
     def convert(rec: dict[str, Any]) -> Credential:
@@ -229,15 +294,35 @@ def loader(cipher: Cipher | None) -> Callable[[dict[str, Any]], Credential]:
         except CredentialError as exc:
             log.error("credential unusable: %s", exc)
             secret = None
+        previous, until = None, previous_until(rec, clock())
+        if until is not None:
+            try:
+                previous = decrypt_previous(rec, cipher)
+            except CredentialError as exc:
+                log.error("previous secret unusable: %s", exc)
         return Credential(
             access_key=rec["access_key"],
             secret=secret,
             enabled=bool(rec.get("enabled", True)),
             policy=str(rec.get("policy", "admin")),
             buckets=tuple(rec.get("buckets", ())),
+            previous_secret=previous,
+            previous_expires=until if previous is not None else 0.0,
         )
 
     return convert
+
+
+def secrets_of(cred: Credential | None, now: float) -> tuple[str, ...] | None:
+    """The secrets a request may be signed with at `now`: the current one, then the one a
+    rotation replaced while its grace period lasts. None when the key is missing,
+    disabled or its secret did not decrypt (the client then gets InvalidAccessKeyId).
+    This runs for every request: the common case is a one-element tuple."""
+    if cred is None or not cred.enabled or cred.secret is None:
+        return None
+    if cred.previous_secret is not None and now < cred.previous_expires:
+        return (cred.secret, cred.previous_secret)
+    return (cred.secret,)
 
 
 def secret_of(cred: Credential | None) -> str | None:

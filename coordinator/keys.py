@@ -6,14 +6,18 @@ ROOT = "/tessera/"
 
 CREDENTIALS = ROOT + "credentials/"
 BUCKETS = ROOT + "buckets/"
-PLACEMENT_NODES = ROOT + "placement/nodes/"
-PLACEMENT_EPOCH = ROOT + "placement/epoch"
+PLACEMENT = ROOT + "placement/"
+PLACEMENT_NODES = PLACEMENT + "nodes/"
+PLACEMENT_EPOCH = PLACEMENT + "epoch"
 MEMBER_NODES = ROOT + "members/nodes/"
 MEMBER_GATEWAYS = ROOT + "members/gateways/"
 SETTINGS = ROOT + "settings/"
 UPLOADS = ROOT + "uploads/"
 ELECTIONS = ROOT + "elections/"
 KEY_LOCKS = ROOT + "keylocks/"
+USAGE = ROOT + "usage/"
+JOBS = ROOT + "jobs/"
+DRAIN_JOBS = JOBS + "drain/"
 
 
 def credential(access_key: str) -> str:
@@ -34,6 +38,11 @@ def member_node(node_id: str) -> str:
 
 def member_gateway(gateway_id: str) -> str:
     return MEMBER_GATEWAYS + gateway_id
+
+
+def usage(gateway_id: str) -> str:
+    """A gateway's usage report: requests per access key and its credential cache state."""
+    return USAGE + gateway_id
 
 
 def name_of(key: bytes | str, prefix: str) -> str:
@@ -61,3 +70,7 @@ def election(job: str) -> str:
 def key_lock(bucket: str, key: str) -> str:
     # The etcd3 lock recipe puts its own "/locks/" in front of the name.
     return f"{KEY_LOCKS}{bucket}/{key}"
+
+
+def drain_job(node_id: str) -> str:
+    return DRAIN_JOBS + node_id

@@ -19,6 +19,7 @@ from coordinator import keys
 from coordinator.codec import decode, encode
 
 DEFAULT_REPLICAS = 3
+STATES = ("active", "draining", "removed")
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,19 @@ def _score(node: NodeEntry, bucket: str, key: str) -> float:
 
 
 def replicas_for(
-    nodes: list[NodeEntry], bucket: str, key: str, replicas: int = DEFAULT_REPLICAS
+    nodes: list[NodeEntry],
+    bucket: str,
+    key: str,
+    replicas: int = DEFAULT_REPLICAS,
+    include_draining: bool = False,
 ) -> list[NodeEntry]:
-    """The nodes holding (bucket, key), best first, spread over zones first."""
-    candidates = [n for n in nodes if n.state != "removed" and n.weight > 0]
+    """The nodes holding (bucket, key), best first, spread over zones first.
+
+    Draining nodes take no new replicas: they are left out like removed ones, so
+    writes go to where the data is moving. With include_draining they count as
+    before they began draining: where a key lived until then."""
+    placed = ("active", "draining") if include_draining else ("active",)
+    candidates = [n for n in nodes if n.state in placed and n.weight > 0]
     ranked = sorted(candidates, key=lambda n: _score(n, bucket, key), reverse=True)
     count = min(replicas, len(ranked))
     chosen: list[NodeEntry] = []
@@ -128,8 +138,59 @@ def bump_epoch(client: etcd3.Etcd3Client) -> int:
             return epoch
 
 
+def read_entry(client: etcd3.Etcd3Client, node_id: str) -> tuple[NodeEntry, int] | None:
+    """A node's entry and the etcd revision it was last changed at, or None."""
+    value, meta = client.get(keys.placement_node(node_id))
+    if value is None:
+        return None
+    return NodeEntry.from_record(decode(value)), meta.mod_revision
+
+
+def set_state(
+    client: etcd3.Etcd3Client,
+    entry: NodeEntry,
+    mod_revision: int,
+    state: str,
+    compare: list[Any] | None = None,
+    success: list[Any] | None = None,
+) -> int | None:
+    """Move a node to state (active | draining | removed) and bump the epoch, in one
+    transaction with the extra compare and success operations, only if neither the
+    entry (read at mod_revision) nor the epoch changed meanwhile. Returns the new
+    epoch, or None when something changed: read again and decide again."""
+    if state not in STATES:
+        raise ValueError(f"unknown node state {state!r}")
+    epoch_value, epoch_meta = client.get(keys.PLACEMENT_EPOCH)
+    epoch = int(epoch_value or b"0") + 1
+    epoch_unchanged = (
+        client.transactions.mod(keys.PLACEMENT_EPOCH) == epoch_meta.mod_revision
+        if epoch_value is not None
+        else client.transactions.version(keys.PLACEMENT_EPOCH) == 0
+    )
+    changed = NodeEntry(entry.node_id, entry.address, entry.zone, entry.weight, state)
+    key = keys.placement_node(entry.node_id)
+    ok, _ = client.transaction(
+        compare=[client.transactions.mod(key) == mod_revision, epoch_unchanged, *(compare or [])],
+        success=[
+            client.transactions.put(key, encode(changed.to_record())),
+            client.transactions.put(keys.PLACEMENT_EPOCH, str(epoch)),
+            *(success or []),
+        ],
+        failure=[],
+    )
+    return epoch if ok else None
+
+
 def load(client: etcd3.Etcd3Client) -> tuple[int, list[NodeEntry]]:
-    """The current epoch and placement map."""
-    value, _ = client.get(keys.PLACEMENT_EPOCH)
-    nodes = [NodeEntry.from_record(decode(v)) for v, _ in client.get_prefix(keys.PLACEMENT_NODES)]
-    return int(value or b"0"), sorted(nodes, key=lambda n: n.node_id)
+    """The current epoch and placement map, both read at one etcd revision. A change
+    of the map bumps the epoch (set_state in the same transaction, register_node
+    just after), so an unchanged epoch later means an unchanged map."""
+    epoch = 0
+    nodes = []
+    for value, meta in client.get_prefix(keys.PLACEMENT):
+        name = meta.key.decode()
+        if name == keys.PLACEMENT_EPOCH:
+            epoch = int(value or b"0")
+        elif name.startswith(keys.PLACEMENT_NODES):
+            nodes.append(NodeEntry.from_record(decode(value)))
+    return epoch, sorted(nodes, key=lambda n: n.node_id)

@@ -224,9 +224,11 @@ async def serve_s3(gateway: Gateway) -> Response:
         auth = None
         if operation != router.PREFLIGHT:  # a browser's CORS preflight carries no credentials
             try:
-                auth = authenticate(view, gateway.lookup_secret, datetime.now(UTC))
+                auth = authenticate(view, gateway.lookup_secrets, datetime.now(UTC))
             except AuthError as exc:
                 raise S3Error(exc.code, exc.message) from exc
+            if auth is not None:
+                gateway.note_use(auth.access_key, auth.secret_index)
             if auth is None and operation not in ANONYMOUS_OPERATIONS:
                 raise S3Error("AccessDenied")
             access_key = auth.access_key if auth else "-"

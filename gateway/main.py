@@ -15,13 +15,14 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from coordinator import credentials
+from coordinator import credentials, usage
 from coordinator.secrets import Cipher, ClusterKeyError, load_key
 from gateway import admin as gateway_admin
 from gateway.app import create_app
 from gateway.cluster.reaper import UploadReaper
 from gateway.s3.router import normalize_domain
 from gateway.state import Gateway
+from gateway.usage import UsagePublisher
 
 log = logging.getLogger("tessera.gateway")
 
@@ -59,6 +60,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Admin gRPC service on HOST:PORT (default: the --listen port + 1, and the next "
         "ports for --workers; 'off' serves none); its token derives from the cluster key",
     )
+    parser.add_argument(
+        "--usage-interval",
+        type=positive_seconds,
+        default=usage.DEFAULT_INTERVAL,
+        metavar="SECONDS",
+        help="publish requests per access key and the credential cache state to etcd this "
+        f"often, for `tessera credential stats` (default {usage.DEFAULT_INTERVAL:g})",
+    )
+
+
+def positive_seconds(value: str | float) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {value!r}")
+    return seconds
 
 
 def domain_list(value: str | list[str]) -> list[str]:
@@ -110,6 +129,11 @@ hypercorn.trio.tcp_server.MAX_RECV = 1 << 20
 
 
 def run(args: argparse.Namespace) -> int:
+    try:  # a TOML number skips the flag's type check
+        args.usage_interval = positive_seconds(args.usage_interval)
+    except argparse.ArgumentTypeError as exc:
+        print(f"tessera gateway: error: usage-interval: {exc}", file=sys.stderr)
+        return 2
     if args.workers > 1:
         return _run_workers(args)
     try:
@@ -145,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         admin.stop()
         raise
     admin.start_view()
+    publisher = UsagePublisher(gateway, args.usage_interval)
     config = Config()
     config.bind = [args.listen]
     config.accesslog = None
@@ -167,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(on_signal)
             nursery.start_soon(reaper.run)
+            nursery.start_soon(publisher.run)
             log.info(
                 "gateway ready id=%s listen=%s admin=%s region=%s domains=%s trust_proxy=%s",
                 gateway.gateway_id,
@@ -183,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         trio.run(main)
     finally:
         admin.stop()
+        publisher.publish_final()
         gateway.stop()
     return 0
 
@@ -199,6 +226,8 @@ def _run_workers(args: argparse.Namespace) -> int:
         "--region",
         args.region,
         "--reuse-port",
+        "--usage-interval",
+        str(args.usage_interval),
     ]
     if args.etcd:
         argv += ["--etcd", args.etcd]

@@ -13,7 +13,7 @@ import etcd3
 import etcd3.exceptions
 import trio
 
-from coordinator import buckets, credentials, keys, settings
+from coordinator import buckets, credentials, keys, settings, usage
 from coordinator.cache import PrefixCache
 from coordinator.clock import HybridClock
 from coordinator.etcd import connect
@@ -48,6 +48,8 @@ class Gateway:
         )
         self.buckets: PrefixCache = PrefixCache(self.connect, keys.BUCKETS)
         self.settings: PrefixCache = PrefixCache(self.connect, keys.SETTINGS)
+        # Requests per access key, published in the background (gateway/usage.py).
+        self.usage = usage.Counter()
         # upload id → when this gateway last renewed its lease
         self.upload_renewals: dict[str, float] = {}
         self.directory = NodeDirectory(self.connect)
@@ -101,8 +103,16 @@ class Gateway:
         """A cluster setting (coordinator/settings.py), from the cache."""
         return settings.from_cache(self.settings.items(), name)
 
-    def lookup_secret(self, access_key: str) -> str | None:
-        return credentials.secret_of(self.credentials.get(access_key))
+    def lookup_secrets(self, access_key: str) -> tuple[str, ...] | None:
+        """The secrets a request by access_key may be signed with now: its secret, and
+        during a rotation's grace period the one it replaced. The grace period ends by
+        this clock, at request time, not by an etcd event."""
+        return credentials.secrets_of(self.credentials.get(access_key), time.time())
+
+    def note_use(self, access_key: str, secret_index: int = 0) -> None:
+        """A request signed by access_key was authenticated (secret_index 1: with the
+        secret a rotation replaced)."""
+        self.usage.note(access_key, secret_index > 0)
 
     async def etcd_call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """fn(client, *args) in a worker thread. A client that lost etcd once

@@ -16,6 +16,30 @@ KIND_UNSPECIFIED: Kind
 NODE: Kind
 GATEWAY: Kind
 
+class DrainRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UndrainRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RemoveRequest(_message.Message):
+    __slots__ = ("force",)
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    force: bool
+    def __init__(self, force: _Optional[bool] = ...) -> None: ...
+
+class DrainReply(_message.Message):
+    __slots__ = ("state", "changed", "job")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    changed: bool
+    job: Job
+    def __init__(self, state: _Optional[str] = ..., changed: _Optional[bool] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
 class InfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -145,7 +169,7 @@ class ProgressRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("name", "state", "detail", "done", "total", "unit", "started", "updated")
+    __slots__ = ("name", "state", "detail", "done", "total", "unit", "started", "updated", "measures", "errors", "last_errors")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +178,9 @@ class Job(_message.Message):
     UNIT_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
+    MEASURES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERRORS_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: str
     detail: str
@@ -162,7 +189,20 @@ class Job(_message.Message):
     unit: str
     started: float
     updated: float
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., detail: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., unit: _Optional[str] = ..., started: _Optional[float] = ..., updated: _Optional[float] = ...) -> None: ...
+    measures: _containers.RepeatedCompositeFieldContainer[Measure]
+    errors: int
+    last_errors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., detail: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., unit: _Optional[str] = ..., started: _Optional[float] = ..., updated: _Optional[float] = ..., measures: _Optional[_Iterable[_Union[Measure, _Mapping]]] = ..., errors: _Optional[int] = ..., last_errors: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Measure(_message.Message):
+    __slots__ = ("unit", "done", "total")
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    unit: str
+    done: int
+    total: int
+    def __init__(self, unit: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...
 
 class ProgressReply(_message.Message):
     __slots__ = ("jobs",)

@@ -59,6 +59,21 @@ class AdminStub:
                 request_serializer=proto_dot_admin__pb2.ProgressRequest.SerializeToString,
                 response_deserializer=proto_dot_admin__pb2.ProgressReply.FromString,
                 _registered_method=True)
+        self.Drain = channel.unary_unary(
+                '/tessera.admin.Admin/Drain',
+                request_serializer=proto_dot_admin__pb2.DrainRequest.SerializeToString,
+                response_deserializer=proto_dot_admin__pb2.DrainReply.FromString,
+                _registered_method=True)
+        self.Undrain = channel.unary_unary(
+                '/tessera.admin.Admin/Undrain',
+                request_serializer=proto_dot_admin__pb2.UndrainRequest.SerializeToString,
+                response_deserializer=proto_dot_admin__pb2.DrainReply.FromString,
+                _registered_method=True)
+        self.Remove = channel.unary_unary(
+                '/tessera.admin.Admin/Remove',
+                request_serializer=proto_dot_admin__pb2.RemoveRequest.SerializeToString,
+                response_deserializer=proto_dot_admin__pb2.DrainReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -95,9 +110,33 @@ class AdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Progress(self, request, context):
-        """Background jobs of this process (upload reaper, later data movement and
-        repair) and how far they got. An empty list when none run here.
+        """Background jobs of this process (a gateway's upload reaper, a storage
+        node's drain, later repair) and how far they got. Empty when none run here.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Drain(self, request, context):
+        """Storage nodes only (a gateway answers UNIMPLEMENTED): change this node's
+        placement state in etcd, as `tessera admin node drain|undrain|remove` does
+        from any machine that reaches etcd (coordinator/drain.py). Drain: no new
+        writes, and the node moves its data to the keys' new replicas (Progress
+        shows the "drain" job). Undrain: active again. Remove: leave placement,
+        refused with FAILED_PRECONDITION until the drain is done, unless forced.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Undrain(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Remove(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -129,6 +168,21 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Progress,
                     request_deserializer=proto_dot_admin__pb2.ProgressRequest.FromString,
                     response_serializer=proto_dot_admin__pb2.ProgressReply.SerializeToString,
+            ),
+            'Drain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Drain,
+                    request_deserializer=proto_dot_admin__pb2.DrainRequest.FromString,
+                    response_serializer=proto_dot_admin__pb2.DrainReply.SerializeToString,
+            ),
+            'Undrain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Undrain,
+                    request_deserializer=proto_dot_admin__pb2.UndrainRequest.FromString,
+                    response_serializer=proto_dot_admin__pb2.DrainReply.SerializeToString,
+            ),
+            'Remove': grpc.unary_unary_rpc_method_handler(
+                    servicer.Remove,
+                    request_deserializer=proto_dot_admin__pb2.RemoveRequest.FromString,
+                    response_serializer=proto_dot_admin__pb2.DrainReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +320,87 @@ class Admin:
             '/tessera.admin.Admin/Progress',
             proto_dot_admin__pb2.ProgressRequest.SerializeToString,
             proto_dot_admin__pb2.ProgressReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Drain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.admin.Admin/Drain',
+            proto_dot_admin__pb2.DrainRequest.SerializeToString,
+            proto_dot_admin__pb2.DrainReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Undrain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.admin.Admin/Undrain',
+            proto_dot_admin__pb2.UndrainRequest.SerializeToString,
+            proto_dot_admin__pb2.DrainReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Remove(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.admin.Admin/Remove',
+            proto_dot_admin__pb2.RemoveRequest.SerializeToString,
+            proto_dot_admin__pb2.DrainReply.FromString,
             options,
             channel_credentials,
             insecure,

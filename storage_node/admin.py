@@ -1,5 +1,6 @@
 """The Admin gRPC service of a storage node: who it is, what its disk holds, what it
-served, how it sees placement. Read-only; served on its own port behind the admin
+served, how it sees placement, how its drain goes (storage_node/mover.py), and the
+drain/undrain/remove of itself. Served on its own port behind the admin
 token (coordinator/admin_token.py), apart from the Storage service, so admin calls
 neither count in the node's RPC metrics nor wait behind data streams."""
 
@@ -16,15 +17,17 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
 import etcd3
+import etcd3.exceptions
 import grpc
 
-from coordinator import addresses, admin_token
+from coordinator import addresses, admin_token, drain
 from coordinator.placement_view import PlacementView
 from proto import admin_pb2 as pb
 from proto import admin_pb2_grpc as pb_grpc
 from storage_node.diskstore import DiskStore
 from storage_node.metrics import NodeMetrics
 from storage_node.metrics import serve as serve_metrics
+from storage_node.mover import Mover, job_message
 from storage_node.service import VERSION
 
 log = logging.getLogger(__name__)
@@ -122,11 +125,13 @@ class NodeAdmin(pb_grpc.AdminServicer):
         store: DiskStore,
         metrics: NodeMetrics,
         view: PlacementView,
+        mover: Mover | None = None,
     ) -> None:
         self.identity = identity
         self.store = store
         self.metrics = metrics
         self.view = view
+        self.mover = mover
 
     def _state(self) -> str:
         entry = self.view.entry(self.identity.node_id)
@@ -160,7 +165,31 @@ class NodeAdmin(pb_grpc.AdminServicer):
         return self.view.reply()
 
     def Progress(self, request, context):  # noqa: N802
-        return pb.ProgressReply()  # no background work on a node yet
+        return pb.ProgressReply(jobs=self.mover.jobs() if self.mover is not None else [])
+
+    def _change(self, context, action: str, force: bool = False) -> pb.DrainReply:
+        """Change this node's placement state (coordinator/drain.py) and report."""
+        if self.mover is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this node runs no mover")
+        try:
+            changed, job, state = self.mover.request(action, force)
+        except drain.DrainError as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except etcd3.exceptions.Etcd3Exception as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"etcd: {exc or type(exc).__name__}")
+        reply = pb.DrainReply(state=state, changed=changed)
+        if job is not None:
+            reply.job.CopyFrom(job_message(job.record))
+        return reply
+
+    def Drain(self, request, context):  # noqa: N802
+        return self._change(context, "drain")
+
+    def Undrain(self, request, context):  # noqa: N802
+        return self._change(context, "undrain")
+
+    def Remove(self, request, context):  # noqa: N802
+        return self._change(context, "remove", request.force)
 
 
 class Endpoints:
@@ -188,6 +217,7 @@ def start(
     metrics: NodeMetrics,
     started: float,
     connect: Callable[[], etcd3.Etcd3Client],
+    mover: Mover | None = None,
 ) -> Endpoints:
     """Serve /metrics and the Admin service as args say (defaults beside --listen).
     Raises OSError when a port cannot be bound, AdminTokenError for a bad token.
@@ -221,7 +251,7 @@ def start(
                 metrics_url=out.record.get("metrics_url", ""),
                 started=started,
             )
-            servicer = NodeAdmin(identity, store, metrics, out.view)
+            servicer = NodeAdmin(identity, store, metrics, out.view, mover)
             out.admin, _ = admin_token.start_server(
                 pb_grpc.add_AdminServicer_to_server, servicer, admin_listen, token
             )

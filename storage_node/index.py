@@ -529,6 +529,41 @@ class Index:
             found.append(values[0])
             lower, op = values[0], ">"
 
+    def every_namespace(self) -> list[str]:
+        """Every bucket holding a row in either table (tombstones and older versions
+        too), sorted: what a node must account for when it moves all its data."""
+        conn = self._conn()
+        found: set[str] = set()
+        for table in ("objects", "versions"):
+            lower, op = "", ">="
+            while True:
+                values = conn.execute(
+                    f"SELECT bucket FROM {table} WHERE bucket {op} ? ORDER BY bucket LIMIT 1",
+                    (lower,),
+                ).fetchone()
+                if values is None:
+                    break
+                found.add(values[0])
+                lower, op = values[0], ">"
+        return sorted(found)
+
+    def inventory(self) -> tuple[int, int, int]:
+        """(keys, versions, bytes) over every namespace: each version, tombstone and
+        delete marker counts once; bytes of the versions that hold data."""
+        conn = self._conn()
+        (keys,) = conn.execute(
+            "SELECT COUNT(*) FROM (SELECT bucket, key FROM objects"
+            " UNION SELECT bucket, key FROM versions)"
+        ).fetchone()
+        versions = size = 0
+        for table in ("objects", "versions"):
+            count, total = conn.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM {table}"
+            ).fetchone()
+            versions += int(count)
+            size += int(total)
+        return int(keys), versions, size
+
     def version_ids(self) -> set[str]:
         """Names of every data file some row owns."""
         live: set[str] = set()

@@ -20,6 +20,7 @@ from proto import storage_pb2_grpc as pb_grpc
 from storage_node import admin as node_admin
 from storage_node.diskstore import DiskStore
 from storage_node.metrics import MetricsInterceptor, NodeMetrics
+from storage_node.mover import DEFAULT_WORKERS, Mover
 from storage_node.service import StorageService
 
 log = logging.getLogger("tessera.storage_node")
@@ -50,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Admin gRPC service on HOST:PORT (default: the --listen port + 1; 'off' serves none)",
     )
     parser.add_argument(
+        "--move-workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="versions copied at once while this node drains (default %(default)s)",
+    )
+    parser.add_argument(
         "--admin-token-file",
         default=None,
         help="file holding the cluster's admin token (`tessera admin token`; or "
@@ -77,8 +84,10 @@ def run(args: argparse.Namespace) -> int:
     def etcd():
         return connect(args.etcd)
 
+    # Moves this node's data out when an operator drains it.
+    mover = Mover(store, args.node_id, etcd, workers=args.move_workers)
     try:
-        endpoints = node_admin.start(args, store, metrics, service.started, etcd)
+        endpoints = node_admin.start(args, store, metrics, service.started, etcd, mover)
     except (OSError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         server.stop(grace=None)
@@ -99,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     membership.start()
+    mover.start()
     log.info(
         "storage node ready node_id=%s listen=%s zone=%s admin=%s metrics=%s",
         args.node_id,
@@ -113,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     log.info("storage node stopping node_id=%s", args.node_id)
+    mover.stop()
     membership.stop()
     endpoints.stop()
     server.stop(grace=5).wait()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import re
 import secrets
 import time
@@ -132,3 +134,82 @@ def wait_for_versioning(clients: list[Any], bucket: str, status: str, timeout: f
         while client.get_bucket_versioning(Bucket=bucket).get("Status") != status:
             assert time.monotonic() < deadline, "versioning did not reach every gateway"
             time.sleep(0.01)
+
+
+def aws_chunked_request(
+    endpoint: str,
+    region: str,
+    access_key: str,
+    secret_key: str,
+    path: str,
+    data: bytes,
+    chunk: int,
+    tamper: bool = False,
+) -> tuple[dict[str, str], bytes]:
+    """(headers, body) of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD PUT of data to path, signed
+    the way the AWS SDKs do, in chunks of `chunk` bytes (tamper: alter one byte per chunk
+    after signing)."""
+    from urllib.parse import urlsplit
+
+    from gateway.s3.auth import RequestView, canonical_request, signing_key, string_to_sign
+    from gateway.s3.auth.sigv4 import STREAMING_SIGNED, sign
+
+    now = datetime.datetime.now(datetime.UTC)
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
+    key = signing_key(secret_key, amz_date[:8], region, "s3")
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)] + [b""]
+    frame = sum(len(f"{len(p):x};chunk-signature=") + 64 + 4 + len(p) for p in pieces)
+    headers = {
+        "host": urlsplit(endpoint).netloc,
+        "x-amz-date": amz_date,
+        "x-amz-content-sha256": STREAMING_SIGNED,
+        "content-encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(data)),
+        "content-length": str(frame),
+    }
+    signed = sorted(headers)
+    view = RequestView(method="PUT", raw_path=path, raw_query="", headers=headers)
+    seed = sign(
+        key,
+        string_to_sign(
+            amz_date, scope, canonical_request(view, signed, STREAMING_SIGNED, presigned=False)
+        ),
+    )
+    headers["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
+        f"SignedHeaders={';'.join(signed)}, Signature={seed}"
+    )
+    body, previous = b"", seed
+    empty = hashlib.sha256(b"").hexdigest()
+    for piece in pieces:
+        to_sign = "\n".join(
+            [
+                "AWS4-HMAC-SHA256-PAYLOAD",
+                amz_date,
+                scope,
+                previous,
+                empty,
+                hashlib.sha256(piece).hexdigest(),
+            ]
+        )
+        previous = sign(key, to_sign)
+        sent = piece[:-1] + b"!" if tamper and piece else piece
+        body += f"{len(piece):x};chunk-signature={previous}\r\n".encode() + sent + b"\r\n"
+    del headers["host"]
+    return headers, body
+
+
+def multipart_form(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
+    """(body, content type) of a browser's multipart/form-data POST: fields, then the file."""
+    boundary = "----TesseraFormBoundary" + secrets.token_hex(8)
+    out = bytearray()
+    for name, value in fields.items():
+        out += f"--{boundary}\r\n".encode()
+        out += f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    out += f"--{boundary}\r\n".encode()
+    out += f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'.encode()
+    out += b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"

@@ -9,6 +9,7 @@ The Admin services are then asked directly (gRPC, `authorization: Bearer <token>
   gateways    live gateways: readiness, requests, errors, bytes in/out
   placement   the placement map in etcd, and whether every process sees the same one
   jobs        background jobs of every process and how far they got
+  node        drain, undrain or remove a storage node (tools/node_cli.py)
   token       print the cluster's admin token (for storage nodes' --admin-token-file)
 
 etcd and the cluster key are found as for `tessera credential` (--etcd, --data-dir,
@@ -28,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from tools import node_cli
 from tools.credentials_cli import CliError, resolve_etcd, resolve_key
 
 DEFAULT_TIMEOUT = 3.0
@@ -69,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("jobs", "background jobs of every process"),
     ):
         sub.add_parser(name, parents=[common], help=text, description=text)
+    node_cli.add_arguments(sub, common)
     sub.add_parser(
         "token",
         parents=[common],
@@ -269,11 +272,15 @@ def assess(report: Mapping[str, Any]) -> tuple[str, list[str]]:
             problems.append(f"{node['id']}: {node['error']}")
         if node["state"] == "up" and node["placement"] == "unplaced":
             problems.append(f"{node['id']} holds a lease but is not in the placement map")
-    serving = [n for n in nodes if n["placement"] in ("active", "draining")]
+    serving = [n for n in nodes if n["placement"] == "active"]  # draining: no new writes
     live = sum(n["state"] == "up" for n in serving)
     if serving and live < write_quorum(min(3, len(serving))):
         unavailable = True
         problems.append(f"only {live} of {len(serving)} storage nodes up: writes fail")
+    for drain in report.get("drains", []):
+        if drain["state"] == "failed":
+            latest = (drain.get("last_errors") or [drain.get("detail")])[-1]
+            problems.append(f"the drain of {drain['node']} failed: {latest}")
     gateways = report.get("gateways")
     if gateways is not None:
         if not gateways:
@@ -393,6 +400,7 @@ def collect_status(client: Any, endpoint: str, token: str | None, timeout: float
         },
         "nodes": nodes,
         "gateways": gateways,
+        "drains": collect_drains(client, nodes),
     }
     up = [n for n in nodes if n["state"] == "up"]
     report["totals"] = {
@@ -452,8 +460,32 @@ def collect_placement(client: Any, token: str | None, timeout: float) -> dict[st
     }
 
 
+def drain_row(node_id: str, record: Mapping[str, Any], placement: str) -> dict[str, Any]:
+    """A drain job record from etcd, for status and jobs."""
+    fields = ("state", "detail", "passes", "epoch", "copied", "bytes_copied", "present")
+    fields += ("skipped", "errors", "last_errors", "started", "updated", "finished")
+    row = {"node": node_id, "placement": placement, **{f: record.get(f) for f in fields}}
+    for unit in ("keys", "versions", "bytes"):
+        row[f"{unit}_done"] = record.get(f"{unit}_done")
+        row[f"{unit}_total"] = record.get(f"{unit}_total")
+    row["percent"] = node_cli.percent(record)
+    return row
+
+
+def collect_drains(client: Any, nodes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Drain jobs in etcd of nodes still placed (a removed node's job is history)."""
+    from coordinator import drain
+
+    placed = {n["id"]: n["placement"] for n in nodes}
+    return [
+        drain_row(node_id, record, placed.get(node_id, "unplaced"))
+        for node_id, record in sorted(drain.list_all(client).items())
+        if placed.get(node_id) in ("active", "draining") and record["state"] != drain.CANCELLED
+    ]
+
+
 def collect_jobs(client: Any, token: str | None, timeout: float) -> list[dict[str, Any]]:
-    _, _, node_answers = collect_nodes(client, token, timeout, ("Progress",))
+    _, nodes, node_answers = collect_nodes(client, token, timeout, ("Progress",))
     _, gw_answers = collect_gateways(client, token, timeout, ("Progress",))
     rows = []
     for kind, answers in (("node", node_answers), ("gateway", gw_answers)):
@@ -475,6 +507,24 @@ def collect_jobs(client: Any, token: str | None, timeout: float) -> list[dict[st
                         "error": None,
                     }
                 )
+    # A drain whose node does not answer (down, no admin token) is still in etcd.
+    reported = {r["process"] for r in rows if r["job"] == node_cli.JOB}
+    for drain in collect_drains(client, nodes):
+        if drain["node"] in reported:
+            continue
+        rows.append(
+            {
+                "process": drain["node"],
+                "kind": "node",
+                "job": node_cli.JOB,
+                "state": drain["state"],
+                "done": drain["versions_done"] or 0,
+                "total": drain["versions_total"] or None,
+                "unit": "versions",
+                "detail": f"{drain['detail']} (from etcd)",
+                "error": None,
+            }
+        )
     return rows
 
 
@@ -675,6 +725,8 @@ def render_status(report: Mapping[str, Any]) -> str:
         "",
         render_etcd(report["etcd"]),
     ]
+    if report.get("drains"):
+        lines += ["", "Drains", render_drains(report["drains"])]
     if report["problems"]:
         lines += ["", "Problems:"] + [f"  - {p}" for p in report["problems"]]
     lines += [f"\nNote: {note}" for note in report.get("notes", [])]
@@ -719,6 +771,25 @@ def render_placement(data: Mapping[str, Any]) -> str:
         else "  no live process"
     )
     return "\n".join(lines)
+
+
+def render_drains(drains: Sequence[Mapping[str, Any]]) -> str:
+    rows = [
+        [
+            d["node"],
+            d["placement"],
+            d["state"],
+            f"{d['percent']}%",
+            f"{_num(d['versions_done'])} / {_num(d['versions_total'])}",
+            f"{format_bytes(d['bytes_done'])} / {format_bytes(d['bytes_total'])}",
+            _num(d["copied"]),
+            _num(d["errors"]),
+            d["detail"] or "",
+        ]
+        for d in drains
+    ]
+    headers = ["NODE", "PLACEMENT", "JOB", "DONE", "VERSIONS", "BYTES", "COPIED", "ERRORS"]
+    return table([*headers, "DETAIL"], rows, right=(3, 4, 5, 6, 7))
 
 
 def render_jobs(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -768,11 +839,12 @@ def _run(args: argparse.Namespace) -> int:
         token = resolve_token(args)
         print(json.dumps({"token": token}) if args.json else token)
         return 0
+    token: str | None = None
     try:
-        token: str | None = resolve_token(args)
+        if command != "node":  # node actions change etcd and read it: no token needed
+            token = resolve_token(args)
     except CliError as exc:
         print(f"tessera admin: warning: {exc}; showing what etcd knows", file=sys.stderr)
-        token = None
     endpoint = resolve_etcd(args)
     client = connect(endpoint, timeout=args.timeout)
     try:
@@ -786,6 +858,8 @@ def _run(args: argparse.Namespace) -> int:
             _print(args, collect_placement(client, token, args.timeout), render_placement)
         elif command == "jobs":
             _print(args, collect_jobs(client, token, args.timeout), render_jobs)
+        elif command == "node":
+            return node_cli.run(args, client)
         else:
             raise CliError(f"unknown command {command}")
     except etcd3.exceptions.Etcd3Exception as exc:

@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_admin = sub.add_parser(
         "admin",
-        help="see the cluster: status, nodes, gateways, placement, jobs",
+        help="see and steer the cluster: status, nodes, gateways, placement, jobs, "
+        "node drain|undrain|remove",
         description="Ask every storage node and gateway (found in etcd) through its Admin "
         "service, authenticated with the cluster's admin token.",
     )

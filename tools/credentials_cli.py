@@ -6,6 +6,11 @@ Where etcd and the cluster key are found, first match wins:
   cluster key: --cluster-key-file, <explicit --data-dir>/cluster.key,
                $TESSERA_CLUSTER_KEY_FILE, $TESSERA_CLUSTER_KEY, <local cluster>/cluster.key
 So after `tessera cluster up`, `tessera credential list` works with no options.
+
+`rotate K --grace 1h` gives K a new secret (printed once) and keeps the old one valid for an
+hour on every gateway (`--grace 0`: refused at once). `stats` shows each key's last use and
+request counts and each gateway's credential cache, as the gateways report them
+(tools/credential_stats.py).
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,12 +79,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("access_key")
     p.add_argument("--show-secrets", action="store_true", help="also print the secret")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser(
+        "rotate",
+        parents=[common],
+        help="give a key a new secret (printed once); the old one works for --grace more",
+        description="Give a key a new random secret, printed once. Every gateway accepts "
+        "the old secret too until the grace period ends, then only the new one. A key "
+        "keeps one old secret: rotating again during a grace period ends the older one.",
+    )
+    p.add_argument("access_key")
+    p.add_argument(
+        "--grace",
+        type=grace_argument,
+        default=DEFAULT_GRACE,
+        metavar="DURATION",
+        help="how long the old secret stays valid, e.g. 90s, 30m, 1h, 7d, 1h30m "
+        f"(default {DEFAULT_GRACE}; 0 refuses it at once)",
+    )
+    p.add_argument("--json", action="store_true", help="print the new secret as JSON")
+    p = sub.add_parser(
+        "stats",
+        parents=[common],
+        help="keys, their last use and requests, and each gateway's credential cache",
+        description="How many keys there are and which are enabled; per key its last use "
+        "and request count as the gateways report them (every --usage-interval seconds); "
+        "per gateway how many credentials its cache holds and whether its watch is healthy.",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     for name, text in (
         ("disable", "refuse requests signed with a key (it stays stored)"),
         ("enable", "accept a disabled key again"),
         ("delete", "remove a key for good"),
     ):
         sub.add_parser(name, parents=[common], help=text).add_argument("access_key")
+
+
+DEFAULT_GRACE = "24h"
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw]?)+")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in '90', '90s', '30m', '1h', '1h30m', '1.5h', '7d', '2w'; ValueError if not."""
+    compact = text.strip().lower().replace(" ", "")
+    if not _DURATION.fullmatch(compact):
+        raise ValueError(f"not a duration: {text!r} (try 90s, 30m, 1h, 7d or 0)")
+    return sum(float(n) * _UNITS[unit] for n, unit in _DURATION_PART.findall(compact))
+
+
+def grace_argument(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --- where things are ------------------------------------------------------------------
@@ -141,23 +196,34 @@ def resolve_key(args: argparse.Namespace) -> bytes:
 # --- commands --------------------------------------------------------------------------
 
 
-def _created(rec: dict[str, Any]) -> str:
-    when = rec.get("created_at")
-    if not isinstance(when, int | float):
-        return "-"
+def iso(when: Any) -> str | None:
+    """Epoch seconds as 2024-06-01T12:00:00Z; None for anything else."""
+    if not isinstance(when, int | float) or isinstance(when, bool) or when <= 0:
+        return None
     return datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _public(rec: dict[str, Any], cipher: Cipher | None) -> dict[str, Any]:
+def _created(rec: dict[str, Any]) -> str:
+    return iso(rec.get("created_at")) or "-"
+
+
+def _public(rec: dict[str, Any], cipher: Cipher | None, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    until = credentials.previous_until(rec, now)
     out = {
         "access_key": rec["access_key"],
         "enabled": bool(rec.get("enabled", True)),
         "policy": rec.get("policy", ""),
         "description": rec.get("description", ""),
         "created": _created(rec),
+        "rotated": iso(rec.get("rotated_at")),
+        # Until when the secret the last rotation replaced is still accepted (None: not).
+        "previous_valid_until": iso(until),
     }
     if cipher is not None:
         out["secret_key"] = credentials.decrypt_secret(rec, cipher)
+        if until is not None:
+            out["previous_secret_key"] = credentials.decrypt_previous(rec, cipher)
     return out
 
 
@@ -206,7 +272,7 @@ def _run(args: argparse.Namespace) -> int:
     endpoint = resolve_etcd(args)
     command = args.credential_command
     # Fail before touching etcd when the key is needed and missing.
-    if command in ("add", "generate") or getattr(args, "show_secrets", False):
+    if command in ("add", "generate", "rotate") or getattr(args, "show_secrets", False):
         resolve_cipher(args)
     client = connect(endpoint, timeout=3.0)
     try:
@@ -231,6 +297,12 @@ def _dispatch(client: Any, args: argparse.Namespace, command: str) -> int:
         else:
             print(f"Access key  {access}\nSecret key  {secret}\nPolicy      {args.policy}")
             print("\nThe secret is shown only now: store it safely.", file=sys.stderr)
+        return 0
+    if command == "stats":
+        from tools import credential_stats
+
+        report = credential_stats.collect(client)
+        print(json.dumps(report, indent=2) if args.json else credential_stats.render(report))
         return 0
     if command == "list":
         cipher = resolve_cipher(args) if args.show_secrets else None
@@ -259,12 +331,10 @@ def _dispatch(client: Any, args: argparse.Namespace, command: str) -> int:
         if args.json:
             print(json.dumps(row, indent=2))
         else:
-            names = {"access_key": "Access key", "secret_key": "Secret key"}
-            for field, value in row.items():
-                label = names.get(field, field.capitalize())
-                shown = "yes" if value is True else "no" if value is False else value or "-"
-                print(f"{label:<12}{shown}")
+            print(_show_text(row))
         return 0
+    if command == "rotate":
+        return _cmd_rotate(client, args)
     if command in ("disable", "enable"):
         enabled = command == "enable"
         credentials.update(client, args.access_key, lambda r: {**r, "enabled": enabled})
@@ -276,3 +346,65 @@ def _dispatch(client: Any, args: argparse.Namespace, command: str) -> int:
         print(f"deleted {args.access_key}")
         return 0
     raise CliError(f"unknown command {command}")
+
+
+_LABELS = {
+    "access_key": "Access key",
+    "secret_key": "Secret key",
+    "previous_valid_until": "Old secret",
+    "previous_secret_key": "Old secret key",
+}
+
+
+def _show_text(row: dict[str, Any]) -> str:
+    lines = []
+    for field, value in row.items():
+        if field == "previous_valid_until":
+            value = f"valid until {value}" if value else None
+        label = _LABELS.get(field, field.capitalize())
+        shown = "yes" if value is True else "no" if value is False else value or "-"
+        lines.append(f"{label:<16}{shown}")
+    return "\n".join(lines)
+
+
+def _cmd_rotate(client: Any, args: argparse.Namespace) -> int:
+    from tools.admin_cli import format_duration
+
+    cipher = resolve_cipher(args)
+    _, secret = credentials.generate_keypair()
+    now = time.time()
+    ended: list[float] = []
+
+    def change(rec: dict[str, Any]) -> dict[str, Any]:
+        ended[:] = [t for t in [credentials.previous_until(rec, now)] if t is not None]
+        return credentials.rotate(rec, secret, cipher, args.grace, now)
+
+    new = credentials.update(client, args.access_key, change, cipher)
+    until = credentials.previous_until(new, now)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "access_key": args.access_key,
+                    "secret_key": secret,
+                    "previous_valid_until": iso(until),
+                    "previous_valid_until_epoch": until,
+                    "grace_seconds": args.grace,
+                }
+            )
+        )
+    else:
+        old = (
+            f"valid until {iso(until)} ({format_duration(args.grace)} from now)"
+            if until is not None
+            else "refused from now on"
+        )
+        print(f"Access key  {args.access_key}\nSecret key  {secret}\nOld secret  {old}")
+        print("\nThe new secret is shown only now: store it safely.", file=sys.stderr)
+    if ended:
+        print(
+            f"note: the secret an earlier rotation replaced (valid until {iso(ended[0])}) "
+            "is refused from now on",
+            file=sys.stderr,
+        )
+    return 0

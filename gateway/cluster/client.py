@@ -433,8 +433,11 @@ class ClusterStore:
         request = pb.DeleteVersionRequest(
             bucket=bucket, key=key, version_id="" if null else version_id, null_version=null
         )
-        answers = await self._gather(replicas, "DeleteVersion", request, need=len(replicas))
-        if len(answers) < quorum:
+        # A draining node that still holds the version must forget it too, or reads
+        # (and its data movement) would bring it back.
+        nodes = replicas + self.directory.leaving(bucket, key, replicas)
+        answers = await self._gather(nodes, "DeleteVersion", request, need=len(nodes))
+        if sum(n in replicas for n, _ in answers) < quorum:
             raise StoreUnavailable(
                 f"only {len(answers)} of {len(replicas)} replicas deleted the version"
             )
@@ -454,22 +457,31 @@ class ClusterStore:
         self, bucket: str, key: str, version_id: str | None = None, with_data: bool = False
     ) -> ObjectVersion | None:
         replicas, quorum = self._replicas(bucket, key)
-        need = len(replicas) - quorum + 1
+        # While a replica drains, writes acknowledged before it began may sit on it and
+        # one other node: ask it too, and enough of the rest to overlap any quorum of
+        # the old replicas and of the new ones (R + k - W + 1 of the R + k).
+        leaving = [
+            n
+            for n in self.directory.leaving(bucket, key, replicas)
+            if self.directory.is_live(n.node_id)
+        ]
+        asked = replicas + leaving
+        need = len(asked) - quorum + 1
         limit = INLINE_READ_LIMIT if with_data else 0
         request = pb.HeadRequest(bucket=bucket, key=key, inline_limit=limit)
         if version_id == NULL_VERSION:
             request.null_version = True
         elif version_id is not None:
             request.version_id = version_id
-        answers = await self._gather(replicas, "HeadObject", request, need=need, ask=need)
+        answers = await self._gather(asked, "HeadObject", request, need=need, ask=need)
         if len(answers) < need:
-            raise StoreUnavailable(f"{len(answers)} of {len(replicas)} replicas answered")
+            raise StoreUnavailable(f"{len(answers)} of {len(asked)} replicas answered")
         found = _found(answers)
         if not found:
             # The placement may have changed (a node joined) since this key
             # was written, and no data moved yet: look on the other nodes
             # before answering 404. Free while every node holds every key.
-            others = [n for n in self.directory.nodes() if n not in replicas]
+            others = [n for n in self.directory.nodes() if n not in asked and n.state != "removed"]
             if others:
                 answers = await self._gather(others, "HeadObject", request, need=len(others))
                 found = _found(answers)
@@ -606,7 +618,10 @@ class ClusterStore:
         request = pb.UpdateMetaRequest(
             bucket=bucket, key=version.key, version_id=version.version_id, meta=meta
         )
-        answers = await self._gather(replicas, "UpdateMeta", request, need=len(replicas))
+        # A draining node's copy changes too: it may still be the one that moves.
+        nodes = replicas + self.directory.leaving(bucket, version.key, replicas)
+        answers = await self._gather(nodes, "UpdateMeta", request, need=len(nodes))
+        answers = [(n, reply) for n, reply in answers if n in replicas]
         applied = sum(reply.applied for _, reply in answers)
         if applied >= quorum:
             return

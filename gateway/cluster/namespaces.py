@@ -1,17 +1,9 @@
-"""Where things are stored on the nodes besides plain objects.
-
-Multipart parts live in a namespace of their own per bucket; bucket names
-cannot start with '.', so these never collide with a bucket.
-"""
+"""Where things are stored on the nodes besides plain objects: multipart parts live
+in a namespace of their own per bucket (defined in coordinator/namespaces.py, which
+storage nodes also read when they move parts)."""
 
 from __future__ import annotations
 
-PARTS_PREFIX = ".parts/"
+from coordinator.namespaces import PARTS_PREFIX, part_key, parts_namespace
 
-
-def parts_namespace(bucket: str) -> str:
-    return PARTS_PREFIX + bucket
-
-
-def part_key(upload_id: str, part_number: int) -> str:
-    return f"{upload_id}/{part_number:05d}"
+__all__ = ["PARTS_PREFIX", "part_key", "parts_namespace"]

@@ -55,7 +55,17 @@ class NodeDirectory:
         return self.members.get(node_id) is not None
 
     def replicas(self, bucket: str, key: str) -> list[NodeEntry]:
+        """Where (bucket, key) lives and new writes go: draining nodes are left out."""
         return placement.replicas_for(self.nodes(), bucket, key)
+
+    def leaving(self, bucket: str, key: str, replicas: list[NodeEntry]) -> list[NodeEntry]:
+        """Draining nodes that were replicas of (bucket, key) before they began to drain.
+        They hold its versions until their data has moved: reads ask them too."""
+        nodes = self.nodes()
+        if not any(n.state == "draining" for n in nodes):
+            return []
+        before = placement.replicas_for(nodes, bucket, key, include_draining=True)
+        return [n for n in before if n.state == "draining" and n not in replicas]
 
     def stub(self, node: NodeEntry) -> pb_grpc.StorageStub:
         cached = self._stubs.get(node.node_id)

@@ -17,7 +17,7 @@ import base64
 import binascii
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,7 @@ from gateway.s3.auth.sigv4 import (
     ALGORITHM,
     UNSIGNED_PAYLOAD,
     AuthResult,
+    SecretLookup,
     _as_utc,
     _lookup,
     _parse_amz_date,
@@ -220,14 +221,14 @@ def _mismatch() -> S3Error:
     return S3Error("SignatureDoesNotMatch", _SIGNATURE_MISMATCH)
 
 
-def _secret(lookup_secret: Callable[[str], str | None], access_key: str) -> str:
+def _secrets(lookup_secret: SecretLookup, access_key: str) -> tuple[str, ...]:
     try:
         return _lookup(lookup_secret, access_key)
     except AuthError as exc:
         raise S3Error(exc.code, exc.message) from None
 
 
-def _verify_v4(fields: Mapping[str, str], lookup_secret: Callable[[str], str | None]) -> AuthResult:
+def _verify_v4(fields: Mapping[str, str], lookup_secret: SecretLookup) -> AuthResult:
     for name in ("x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature"):
         if not fields.get(name):
             raise missing_field(name)
@@ -250,32 +251,34 @@ def _verify_v4(fields: Mapping[str, str], lookup_secret: Callable[[str], str | N
             "date of x-amz-credential",
             extra={"ArgumentName": "x-amz-date", "ArgumentValue": amz_date},
         )
-    secret = _secret(lookup_secret, cred.access_key)
-    key = signing_key(secret, cred.date, cred.region, cred.service)
     provided = fields["x-amz-signature"].strip().lower()
-    if not hmac.compare_digest(sign(key, fields["policy"]).encode(), provided.encode()):
-        raise _mismatch()
-    return AuthResult(
-        access_key=cred.access_key,
-        signing_key=key,
-        scope=cred.scope,
-        amz_date=amz_date,
-        signature=provided,
-        payload_hash=UNSIGNED_PAYLOAD,
-        presigned=True,
-    )
+    # The current secret first, then (during a rotation's grace period) the one it replaced.
+    for index, secret in enumerate(_secrets(lookup_secret, cred.access_key)):
+        key = signing_key(secret, cred.date, cred.region, cred.service)
+        if hmac.compare_digest(sign(key, fields["policy"]).encode(), provided.encode()):
+            return AuthResult(
+                access_key=cred.access_key,
+                signing_key=key,
+                scope=cred.scope,
+                amz_date=amz_date,
+                signature=provided,
+                payload_hash=UNSIGNED_PAYLOAD,
+                presigned=True,
+                secret_index=index,
+            )
+    raise _mismatch()
 
 
-def _verify_v2(fields: Mapping[str, str], lookup_secret: Callable[[str], str | None]) -> AuthResult:
+def _verify_v2(fields: Mapping[str, str], lookup_secret: SecretLookup) -> AuthResult:
     for name in ("AWSAccessKeyId", "signature"):
         if not fields.get(name.lower()):
             raise missing_field(name)
     access_key = fields["awsaccesskeyid"].strip()
-    secret = _secret(lookup_secret, access_key)
     provided = fields["signature"].strip()
-    if not hmac.compare_digest(sign_v2(secret, fields["policy"]).encode(), provided.encode()):
-        raise _mismatch()
-    return v2_result(access_key, provided, presigned=True)
+    for index, secret in enumerate(_secrets(lookup_secret, access_key)):
+        if hmac.compare_digest(sign_v2(secret, fields["policy"]).encode(), provided.encode()):
+            return v2_result(access_key, provided, presigned=True, secret_index=index)
+    raise _mismatch()
 
 
 def has_signature(fields: Mapping[str, str]) -> bool:
@@ -284,9 +287,7 @@ def has_signature(fields: Mapping[str, str]) -> bool:
     return any(name in fields for name in names)
 
 
-def verify_signature(
-    fields: Mapping[str, str], lookup_secret: Callable[[str], str | None]
-) -> AuthResult:
+def verify_signature(fields: Mapping[str, str], lookup_secret: SecretLookup) -> AuthResult:
     """Verify the form's SigV4 or SigV2 signature of its policy.
 
     Raises InvalidArgument for missing fields, InvalidAccessKeyId for an unknown key,
@@ -303,7 +304,7 @@ def verify_signature(
 def authorize(
     fields: Mapping[str, str],
     bucket: str,
-    lookup_secret: Callable[[str], str | None],
+    lookup_secret: SecretLookup,
     now: datetime,
 ) -> tuple[AuthResult, PostPolicy]:
     """Verify the signature, then decode and check the policy it signs."""

@@ -26,14 +26,22 @@ __all__ = ["bucket", "cluster", "s3", "s3_clients"]
 def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ClusterInfo]:
-    """A running local cluster for this module, stopped (by PID) afterwards."""
+    """A running local cluster for this module, stopped (by PID) afterwards. A module's
+    CLUSTER_ENV (a dict) is added to the environment of the cluster's processes."""
     from coordinator.credentials import generate_keypair
 
     module = request.module.__name__.rpartition(".")[2]
     data_dir = tmp_path_factory.mktemp(f"cluster-{module}")
     # Explicit keys: the cluster must not adopt a developer's real AWS keys from the env.
     access_key, secret_key = generate_keypair()
-    info = local.up(data_dir, nodes=3, gateways=2, access_key=access_key, secret_key=secret_key)
+    info = local.up(
+        data_dir,
+        nodes=3,
+        gateways=2,
+        access_key=access_key,
+        secret_key=secret_key,
+        env=getattr(request.module, "CLUSTER_ENV", None),
+    )
     # The daemons live in their own sessions: if pytest dies before teardown, still stop them.
     stop = functools.partial(local.down, data_dir)
     atexit.register(stop)

@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.helpers import error_code, make_client
+from tests.helpers import aws_chunked_request, error_code, make_client
 
 
 def test_wrong_secret_is_refused(cluster, bucket):
@@ -123,56 +123,16 @@ def test_expired_presigned_url(s3, cluster, bucket):
 
 
 def _chunked_request(cluster, path: str, data: bytes, chunk: int, tamper: bool = False):
-    """A STREAMING-AWS4-HMAC-SHA256-PAYLOAD request, signed the way the AWS SDKs do."""
-    from urllib.parse import urlsplit
-
-    from gateway.s3.auth import RequestView, canonical_request, signing_key, string_to_sign
-    from gateway.s3.auth.sigv4 import STREAMING_SIGNED, sign
-
-    now = datetime.datetime.now(datetime.UTC)
-    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-    scope = f"{amz_date[:8]}/{cluster.region}/s3/aws4_request"
-    key = signing_key(cluster.secret_key, amz_date[:8], cluster.region, "s3")
-    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)] + [b""]
-    frame = sum(len(f"{len(p):x};chunk-signature=") + 64 + 4 + len(p) for p in pieces)
-    headers = {
-        "host": urlsplit(cluster.endpoints[0]).netloc,
-        "x-amz-date": amz_date,
-        "x-amz-content-sha256": STREAMING_SIGNED,
-        "content-encoding": "aws-chunked",
-        "x-amz-decoded-content-length": str(len(data)),
-        "content-length": str(frame),
-    }
-    signed = sorted(headers)
-    view = RequestView(method="PUT", raw_path=path, raw_query="", headers=headers)
-    seed = sign(
-        key,
-        string_to_sign(
-            amz_date, scope, canonical_request(view, signed, STREAMING_SIGNED, presigned=False)
-        ),
+    return aws_chunked_request(
+        cluster.endpoints[0],
+        cluster.region,
+        cluster.access_key,
+        cluster.secret_key,
+        path,
+        data,
+        chunk,
+        tamper=tamper,
     )
-    headers["authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={cluster.access_key}/{scope}, "
-        f"SignedHeaders={';'.join(signed)}, Signature={seed}"
-    )
-    body, previous = b"", seed
-    empty = hashlib.sha256(b"").hexdigest()
-    for piece in pieces:
-        to_sign = "\n".join(
-            [
-                "AWS4-HMAC-SHA256-PAYLOAD",
-                amz_date,
-                scope,
-                previous,
-                empty,
-                hashlib.sha256(piece).hexdigest(),
-            ]
-        )
-        previous = sign(key, to_sign)
-        sent = piece[:-1] + b"!" if tamper and piece else piece
-        body += f"{len(piece):x};chunk-signature={previous}\r\n".encode() + sent + b"\r\n"
-    del headers["host"]
-    return headers, body
 
 
 def test_streaming_signed_upload(cluster, bucket, s3):

@@ -9,19 +9,25 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from coordinator import keys
+from coordinator import credentials, keys
 from coordinator.etcd import connect
-from tests.helpers import make_client
+from tests.helpers import aws_chunked_request, make_client, multipart_form
 from tools.cluster import ClusterInfo
 
 _ROOT = Path(__file__).resolve().parents[2]
 REJECT_WITHIN = 5.0
+# Gateways publish their usage reports every second here (default 15 s), so `credential
+# stats` sees a request within moments.
+CLUSTER_ENV = {"TESSERA_USAGE_INTERVAL": "1"}
 
 
 def tessera(cluster: ClusterInfo, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -303,3 +309,210 @@ def test_policies_limit_what_a_key_sees_and_touches(cluster: ClusterInfo, s3) ->
         s3.delete_object(Bucket=shared, Key="doc")
         for name in (root_bucket, shared):
             s3.delete_bucket(Bucket=name)
+
+
+# --- rotation ------------------------------------------------------------------------------
+
+
+def _raw(method: str, url: str, body: bytes = b"", headers: dict | None = None) -> int:
+    request = urllib.request.Request(url, data=body or None, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _rotate(cluster: ClusterInfo, access: str, grace: str) -> tuple[dict[str, Any], str]:
+    result = tessera(cluster, "rotate", access, "--grace", grace, "--json", *local(cluster))
+    return json.loads(result.stdout), result.stderr
+
+
+def wait_code(s3s: list[Any], code: str | None, within: float = REJECT_WITHIN) -> None:
+    """Poll until every client gets `code` (None: accepted)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if all(error_code(c) == code for c in s3s):
+            return
+        time.sleep(0.02)
+    pytest.fail(f"not every gateway answers {code}: {[error_code(c) for c in s3s]}")
+
+
+def _every_auth_path(cluster: ClusterInfo, access: str, secret: str, bucket: str) -> None:
+    """SigV4 header, SigV2 header, presigned V4 and V2, aws-chunked signing and POST policies
+    (V4 and V2), each through every gateway, signed with `secret`."""
+    data = uuid.uuid4().bytes * 5000
+    for i, endpoint in enumerate(cluster.endpoints):
+        v4 = make_client(endpoint, access, secret, cluster.region)
+        v2 = make_client(endpoint, access, secret, cluster.region, signature_version="s3")
+        v4.put_object(Bucket=bucket, Key=f"v4-{i}", Body=b"four")
+        v2.put_object(Bucket=bucket, Key=f"v2-{i}", Body=b"two")
+        assert v2.get_object(Bucket=bucket, Key=f"v4-{i}")["Body"].read() == b"four"
+        for client in (v4, v2):
+            url = client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": f"v2-{i}"}, ExpiresIn=60
+            )
+            assert _raw("GET", url) == 200, url
+        headers, body = aws_chunked_request(
+            endpoint, cluster.region, access, secret, f"/{bucket}/chunked-{i}", data, 64 * 1024
+        )
+        assert _raw("PUT", f"{endpoint}/{bucket}/chunked-{i}", body, headers) == 200
+        for client in (v4, v2):
+            post = client.generate_presigned_post(bucket, "posted/${filename}", ExpiresIn=60)
+            form, content_type = multipart_form(post["fields"], f"{i}.txt", b"posted")
+            status = _raw("POST", post["url"], form, {"Content-Type": content_type})
+            assert status == 204, (client.meta.config.signature_version, status)
+    assert len(v4.list_objects_v2(Bucket=bucket)["Contents"]) == 4 * len(cluster.endpoints)
+
+
+def test_rotate_keeps_the_old_secret_for_its_grace_period(cluster: ClusterInfo) -> None:
+    access, first = _new_key(cluster, "--policy", "readwrite")
+    wait_accepted(clients(cluster, access, first))
+    bucket = f"rotate-{access.lower()}"
+    clients(cluster, access, first)[0].create_bucket(Bucket=bucket)
+
+    # A long grace period: both gateways take the new secret and still the old one, on
+    # every way a request can be signed.
+    rotated, _ = _rotate(cluster, access, "1h")
+    second = rotated["secret_key"]
+    assert second != first and rotated["previous_valid_until"] is not None
+    assert 3590 < rotated["previous_valid_until_epoch"] - time.time() <= 3600
+    wait_accepted(clients(cluster, access, second))
+    _every_auth_path(cluster, access, first, bucket)
+    _every_auth_path(cluster, access, second, bucket)
+    shown = json.loads(tessera(cluster, "show", access, "--json", *local(cluster)).stdout)
+    assert shown["previous_valid_until"] == rotated["previous_valid_until"]
+    assert "previous_secret_key" not in shown and "secret_key" not in shown
+
+    # Rotating again during the grace period ends the oldest secret at once; a 2 s grace
+    # for the one just replaced.
+    rotated, note = _rotate(cluster, access, "2s")
+    third, until = rotated["secret_key"], rotated["previous_valid_until_epoch"]
+    assert "is refused from now on" in note
+    wait_code(clients(cluster, access, third), None)
+    wait_code(clients(cluster, access, first), "SignatureDoesNotMatch")
+    during = clients(cluster, access, second)
+    if time.time() < until - 0.5:  # the CLI and the watch took less than 1.5 s, as usual
+        assert [error_code(c) for c in during] == [None] * len(during)
+
+    # Refused by both gateways once the 2 s are over: each checks the expiry itself, at
+    # request time (nothing in etcd changes when the grace period ends).
+    refused: list[float | None] = [None] * len(during)
+    deadline = until + REJECT_WITHIN
+    while None in refused and time.time() < deadline:
+        for i, client in enumerate(during):
+            if refused[i] is None:
+                code = error_code(client)
+                if code is not None:
+                    assert code == "SignatureDoesNotMatch", code
+                    refused[i] = time.time()
+        time.sleep(0.02)
+    assert None not in refused, "the old secret still works after its grace period"
+    # Not before the grace period ended, and within moments after (a request is signed,
+    # sent and checked in a few ms; the slack covers a busy machine).
+    late = [t - until for t in refused]  # type: ignore[operator]
+    print(
+        f"\nold secret refused after its grace period: {', '.join(f'{d * 1000:.0f} ms' for d in late)}"
+    )
+    assert all(-0.05 <= d <= 1.5 for d in late), late
+    client = connect(cluster.etcd_endpoint)
+    try:
+        stored = credentials.get(client, access)
+    finally:
+        client.close()
+    assert stored is not None and stored["previous_expires"] == until  # no write at expiry
+    for c in clients(cluster, access, third):
+        assert error_code(c) is None
+
+    # --grace 0: the replaced secret is refused as soon as the record reaches the gateways.
+    rotated, _ = _rotate(cluster, access, "0")
+    assert rotated["previous_valid_until"] is None
+    fourth = rotated["secret_key"]
+    wait_code(clients(cluster, access, third), "SignatureDoesNotMatch")
+    wait_code(clients(cluster, access, fourth), None)
+    text = tessera(cluster, "show", access, *local(cluster)).stdout
+    assert "Old secret      -" in text and "Rotated" in text
+
+    s3 = clients(cluster, access, fourth)[0]
+    for obj in s3.list_objects_v2(Bucket=bucket)["Contents"]:
+        s3.delete_object(Bucket=bucket, Key=obj["Key"])
+    s3.delete_bucket(Bucket=bucket)
+    tessera(cluster, "delete", access, *local(cluster))
+
+
+def test_rotate_errors(cluster: ClusterInfo) -> None:
+    result = tessera(cluster, "rotate", "NOSUCHKEY", *local(cluster), check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "tessera credential: error: no such access key: NOSUCHKEY"
+    result = tessera(cluster, "rotate", "NOSUCHKEY", "--grace", "soon", check=False)
+    assert result.returncode == 2 and "not a duration" in result.stderr
+
+
+# --- stats ---------------------------------------------------------------------------------
+
+
+def _stats(cluster: ClusterInfo) -> dict[str, Any]:
+    return json.loads(tessera(cluster, "stats", "--json", *local(cluster)).stdout)
+
+
+def _key_stats(cluster: ClusterInfo, access: str, until: Any, within: float = 20) -> Any:
+    """Poll `credential stats --json` until until(report, key row) holds; (report, row)."""
+    deadline = time.monotonic() + within
+    while True:
+        report = _stats(cluster)
+        key = next(k for k in report["keys"] if k["access_key"] == access)
+        if until(report, key):
+            return report, key
+        assert time.monotonic() < deadline, json.dumps(report, indent=2)
+        time.sleep(0.2)
+
+
+def test_stats_show_last_use_through_each_gateway(cluster: ClusterInfo) -> None:
+    access, secret = _new_key(cluster, "--description", "stats")
+    s3s = clients(cluster, access, secret)
+    wait_accepted(s3s)
+    gateway_ids = sorted(cluster.gateways)
+    # Every gateway has reported the key (wait_accepted used it through each).
+    _, key = _key_stats(cluster, access, lambda r, k: set(k["by_gateway"]) >= set(gateway_ids))
+    before = {g: key["by_gateway"][g]["requests"] for g in gateway_ids}
+
+    # One more request through each gateway shows in the next reports.
+    for client in s3s:
+        client.list_buckets()
+
+    def caught_up(report: dict[str, Any], key: dict[str, Any]) -> bool:
+        caches = {g["id"]: g for g in report["gateways"]}
+        return all(
+            key["by_gateway"].get(g, {}).get("requests", 0) > before[g]
+            and caches.get(g, {}).get("in_sync")
+            for g in gateway_ids
+        )
+
+    report, key = _key_stats(cluster, access, caught_up)
+    seen = key["by_gateway"]
+    caches = {g["id"]: g for g in report["gateways"]}
+    assert key["requests"] == sum(seen[g]["requests"] for g in gateway_ids) >= 2
+    assert key["last_gateway"] in gateway_ids and key["last_used"] is not None
+    assert key["description"] == "stats" and key["enabled"] is True
+    records = json.loads(tessera(cluster, "list", "--json", *local(cluster)).stdout)
+    counts = report["credentials"]
+    assert counts["total"] == len(records)
+    assert counts["enabled"] == sum(r["enabled"] for r in records)
+    for gateway_id in gateway_ids:
+        gw = caches[gateway_id]
+        assert gw["live"] is True and gw["watch_healthy"] is True, gw
+        assert gw["credentials_loaded"] == len(records)
+        assert gw["interval_seconds"] == 1.0
+        assert gw["report_age_seconds"] < 10
+
+    # Disabled keys are counted as such; the table names the key and each gateway.
+    tessera(cluster, "disable", access, *local(cluster))
+    table = tessera(cluster, "stats", *local(cluster)).stdout
+    assert table.startswith(f"Credentials: {len(records)} (")
+    assert f"{counts['enabled'] - 1} enabled, {counts['disabled'] + 1} disabled" in table
+    row = next(line for line in table.splitlines() if line.strip().startswith(access))
+    assert "DISABLED" in row and "ago" in row
+    for gateway_id in gateway_ids:
+        assert any(line.strip().startswith(gateway_id) for line in table.splitlines())
+    tessera(cluster, "delete", access, *local(cluster))

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.helpers import make_client
+from tests.helpers import multipart_form as _multipart
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -22,20 +23,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 _OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def _multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
-    boundary = "----TesseraFormBoundary" + secrets.token_hex(8)
-    out = bytearray()
-    for name, value in fields.items():
-        out += f"--{boundary}\r\n".encode()
-        out += f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-        out += value.encode() + b"\r\n"
-    out += f"--{boundary}\r\n".encode()
-    out += f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'.encode()
-    out += b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
 def _post(url: str, fields: dict[str, str], filename: str, data: bytes):

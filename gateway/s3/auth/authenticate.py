@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from .errors import AuthError
 from .request import RequestView
 from .sigv2 import has_v2_header, has_v2_query, verify_v2
-from .sigv4 import AuthResult, verify
+from .sigv4 import AuthResult, SecretLookup, verify
 
 _V4_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Algorithm"})
 
 
 def authenticate(
-    view: RequestView, lookup_secret: Callable[[str], str | None], now: datetime
+    view: RequestView, lookup_secret: SecretLookup, now: datetime
 ) -> AuthResult | None:
     """Authenticate a request signed with SigV2 or SigV4 (header or presigned URL).
 

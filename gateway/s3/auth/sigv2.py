@@ -23,14 +23,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
 
 from .errors import AuthError
 from .request import RequestView
-from .sigv4 import MAX_SKEW, UNSIGNED_PAYLOAD, AuthResult, _as_utc, _lookup, _to_bytes
+from .sigv4 import (
+    MAX_SKEW,
+    UNSIGNED_PAYLOAD,
+    AuthResult,
+    SecretLookup,
+    _as_utc,
+    _lookup,
+    _to_bytes,
+)
 
 # Sub-resources that are part of the CanonicalizedResource: the AWS documented list plus
 # everything botocore's HmacV1Auth.QSAOfInterest signs (a superset of the former), so that
@@ -176,14 +184,17 @@ def _signature_mismatch() -> AuthError:
     )
 
 
-def _check(secret: str, candidates: list[str], provided: str) -> None:
+def _check(secrets: tuple[str, ...], candidates: list[str], provided: str) -> int:
+    """The index of the secret that signed one of the candidate strings to sign."""
     provided_bytes = _to_bytes(provided)
-    matched = False
-    for sts in candidates:
-        # Evaluate every candidate so timing does not reveal which one matched.
-        matched |= hmac.compare_digest(sign_v2(secret, sts).encode("ascii"), provided_bytes)
-    if not matched:
-        raise _signature_mismatch()
+    for index, secret in enumerate(secrets):
+        matched = False
+        for sts in candidates:
+            # Evaluate every candidate so timing does not reveal which one matched.
+            matched |= hmac.compare_digest(sign_v2(secret, sts).encode("ascii"), provided_bytes)
+        if matched:
+            return index
+    raise _signature_mismatch()
 
 
 def _parse_http_date(value: str) -> datetime | None:
@@ -198,9 +209,7 @@ def _parse_http_date(value: str) -> datetime | None:
         return None
 
 
-def _verify_header(
-    view: RequestView, lookup_secret: Callable[[str], str | None], now: datetime
-) -> AuthResult:
+def _verify_header(view: RequestView, lookup_secret: SecretLookup, now: datetime) -> AuthResult:
     credentials = view.headers["authorization"].strip()[len("AWS") :].strip()
     access_key, sep, provided = credentials.rpartition(":")
     access_key, provided = access_key.strip(), provided.strip()
@@ -209,7 +218,7 @@ def _verify_header(
             "InvalidArgument",
             "AWS authorization header is invalid. Expected AwsAccessKeyId:signature",
         )
-    secret = _lookup(lookup_secret, access_key)
+    secrets = _lookup(lookup_secret, access_key)
 
     headers = view.headers
     amz_date = headers.get("x-amz-date")
@@ -237,13 +246,11 @@ def _verify_header(
     candidates = [
         string_to_sign_v2(view.method, md5, ctype, line, headers, resource) for line in date_lines
     ]
-    _check(secret, candidates, provided)
-    return v2_result(access_key, provided, presigned=False)
+    index = _check(secrets, candidates, provided)
+    return v2_result(access_key, provided, presigned=False, secret_index=index)
 
 
-def _verify_query(
-    view: RequestView, lookup_secret: Callable[[str], str | None], now: datetime
-) -> AuthResult:
+def _verify_query(view: RequestView, lookup_secret: SecretLookup, now: datetime) -> AuthResult:
     params: dict[str, str] = {}
     for name, value in view.query_pairs():
         params.setdefault(name, value)
@@ -260,7 +267,7 @@ def _verify_query(
     )
     if not (expires_text.isascii() and expires_text.isdigit()):
         raise AuthError("AccessDenied", "Invalid date (should be seconds since epoch)")
-    secret = _lookup(lookup_secret, access_key)
+    secrets = _lookup(lookup_secret, access_key)
     if _as_utc(now).timestamp() > int(expires_text):
         raise AuthError("AccessDenied", "Request has expired")
 
@@ -279,11 +286,13 @@ def _verify_query(
         headers,
         canonical_resource(view.raw_path, view.raw_query, view.bucket_from_host),
     )
-    _check(secret, [sts], provided)
-    return v2_result(access_key, provided, presigned=True)
+    index = _check(secrets, [sts], provided)
+    return v2_result(access_key, provided, presigned=True, secret_index=index)
 
 
-def v2_result(access_key: str, signature: str, *, presigned: bool) -> AuthResult:
+def v2_result(
+    access_key: str, signature: str, *, presigned: bool, secret_index: int = 0
+) -> AuthResult:
     # SigV2 never signs the body: report it as UNSIGNED-PAYLOAD (Content-MD5, when sent, is
     # still signed and is checked by the body pipeline). There is no SigV4 chain to seed.
     return AuthResult(
@@ -294,18 +303,18 @@ def v2_result(access_key: str, signature: str, *, presigned: bool) -> AuthResult
         signature=signature,
         payload_hash=UNSIGNED_PAYLOAD,
         presigned=presigned,
+        secret_index=secret_index,
     )
 
 
-def verify_v2(
-    view: RequestView, lookup_secret: Callable[[str], str | None], now: datetime
-) -> AuthResult | None:
+def verify_v2(view: RequestView, lookup_secret: SecretLookup, now: datetime) -> AuthResult | None:
     """Verify the request's SigV2 signature.
 
     Returns None if the request carries no SigV2 authentication (neither an ``AWS``
     Authorization header nor SigV2 query parameters), an :class:`AuthResult` when the
     signature is valid, and raises :class:`AuthError` otherwise. ``lookup_secret`` maps an
-    access key to its secret, or None if unknown. ``now`` may be naive (UTC) or aware.
+    access key to its secret (or candidate secrets during a rotation), or None if unknown.
+    ``now`` may be naive (UTC) or aware.
     """
     if has_v2_header(view):
         return _verify_header(view, lookup_secret, now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -39,6 +39,10 @@ _UNSUPPORTED_MECHANISM = (
     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
 )
 
+# Maps an access key to its secret, or to the secrets a signature may use (the current one
+# first, then one a rotation replaced and still accepts), or None when the key is unknown.
+SecretLookup = Callable[[str], "str | Sequence[str] | None"]
+
 
 @dataclass(frozen=True)
 class AuthResult:
@@ -55,6 +59,8 @@ class AuthResult:
     signature: str
     payload_hash: str
     presigned: bool
+    # Which of the looked-up secrets signed: 0 the current one, 1 the one a rotation replaced.
+    secret_index: int = 0
 
 
 # --------------------------------------------------------------------------- primitives
@@ -315,21 +321,54 @@ def _check_payload_hash(value: str) -> str:
     return value
 
 
-def _lookup(lookup_secret: Callable[[str], str | None], access_key: str) -> str:
-    secret = lookup_secret(access_key)
-    if secret is None:
+def _lookup(lookup_secret: SecretLookup, access_key: str) -> tuple[str, ...]:
+    """The candidate secrets of access_key, current first; InvalidAccessKeyId if none."""
+    found = lookup_secret(access_key)
+    if not found:
         raise AuthError(
             "InvalidAccessKeyId",
             "The AWS Access Key Id you provided does not exist in our records.",
         )
-    return secret
+    return (found,) if isinstance(found, str) else tuple(found)
 
 
-def _verify_header(
-    view: RequestView, lookup_secret: Callable[[str], str | None], now: datetime
-) -> AuthResult:
+def _signed_with(
+    view: RequestView,
+    cred: _Credential,
+    secrets: tuple[str, ...],
+    amz_date: str,
+    signed_headers: list[str],
+    payload_hash: str,
+    provided: str,
+    *,
+    presigned: bool,
+) -> tuple[int, bytes]:
+    """(index, signing key) of the first secret whose signature matches ``provided``;
+    SignatureDoesNotMatch when none does. One secret unless the key is being rotated."""
+    for index, secret in enumerate(secrets):
+        key = signing_key(secret, cred.date, cred.region, cred.service)
+        try:
+            _check_signature(
+                view,
+                cred,
+                key,
+                amz_date,
+                signed_headers,
+                payload_hash,
+                provided,
+                presigned=presigned,
+            )
+        except AuthError:
+            if index == len(secrets) - 1:
+                raise
+            continue
+        return index, key
+    raise AssertionError("a lookup yields at least one secret")
+
+
+def _verify_header(view: RequestView, lookup_secret: SecretLookup, now: datetime) -> AuthResult:
     cred, signed_headers, provided = _parse_authorization(view.headers["authorization"])
-    secret = _lookup(lookup_secret, cred.access_key)
+    secrets = _lookup(lookup_secret, cred.access_key)
     amz_date, when = _request_time(view)
     if amz_date[:8] != cred.date:
         raise AuthError(
@@ -347,9 +386,8 @@ def _verify_header(
             "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"
         )
     payload_hash = _check_payload_hash(payload_hash)
-    key = signing_key(secret, cred.date, cred.region, cred.service)
-    _check_signature(
-        view, cred, key, amz_date, signed_headers, payload_hash, provided, presigned=False
+    index, key = _signed_with(
+        view, cred, secrets, amz_date, signed_headers, payload_hash, provided, presigned=False
     )
     return AuthResult(
         access_key=cred.access_key,
@@ -359,12 +397,11 @@ def _verify_header(
         signature=provided.strip().lower(),
         payload_hash=payload_hash,
         presigned=False,
+        secret_index=index,
     )
 
 
-def _verify_presigned(
-    view: RequestView, lookup_secret: Callable[[str], str | None], now: datetime
-) -> AuthResult:
+def _verify_presigned(view: RequestView, lookup_secret: SecretLookup, now: datetime) -> AuthResult:
     code = "AuthorizationQueryParametersError"
     params: dict[str, str] = {}
     for name, value in view.query_pairs():
@@ -402,7 +439,7 @@ def _verify_presigned(
     if expires > MAX_PRESIGN_EXPIRES:
         raise AuthError(code, "X-Amz-Expires must be less than a week (in seconds) that is 604800")
     signed_headers = _parse_signed_headers(params["X-Amz-SignedHeaders"], code)
-    secret = _lookup(lookup_secret, cred.access_key)
+    secrets = _lookup(lookup_secret, cred.access_key)
     now = _as_utc(now)
     if now > when + timedelta(seconds=expires):
         raise AuthError("AccessDenied", "Request has expired")
@@ -413,10 +450,9 @@ def _verify_presigned(
         or view.headers.get("x-amz-content-sha256")
         or UNSIGNED_PAYLOAD
     )
-    key = signing_key(secret, cred.date, cred.region, cred.service)
     provided = params["X-Amz-Signature"]
-    _check_signature(
-        view, cred, key, amz_date, signed_headers, payload_hash, provided, presigned=True
+    index, key = _signed_with(
+        view, cred, secrets, amz_date, signed_headers, payload_hash, provided, presigned=True
     )
     return AuthResult(
         access_key=cred.access_key,
@@ -426,18 +462,18 @@ def _verify_presigned(
         signature=provided.strip().lower(),
         payload_hash=payload_hash,
         presigned=True,
+        secret_index=index,
     )
 
 
-def verify(
-    view: RequestView, lookup_secret: Callable[[str], str | None], now: datetime
-) -> AuthResult | None:
+def verify(view: RequestView, lookup_secret: SecretLookup, now: datetime) -> AuthResult | None:
     """Verify the request's SigV4 signature.
 
     Returns None for an anonymous request, an :class:`AuthResult` when the signature is
     valid, and raises :class:`AuthError` otherwise. ``lookup_secret`` maps an access key
-    to its secret, or None if unknown. ``now`` may be naive (taken as UTC) or aware.
-    The region and service in the credential scope are accepted as given.
+    to its secret (or its candidate secrets during a rotation), or None if unknown.
+    ``now`` may be naive (taken as UTC) or aware. The region and service in the credential
+    scope are accepted as given.
     """
     query_names = {name for name, _ in view.query_pairs()}
     has_header = "authorization" in view.headers

@@ -84,8 +84,9 @@ async def post_object(ctx: RequestContext) -> Reply:
     if not fields.get("key"):
         raise postpolicy.missing_field("key")
     auth, policy = postpolicy.authorize(
-        fields, ctx.bucket, ctx.gateway.lookup_secret, datetime.now(UTC)
+        fields, ctx.bucket, ctx.gateway.lookup_secrets, datetime.now(UTC)
     )
+    ctx.gateway.note_use(auth.access_key, auth.secret_index)
     key = fields["key"].replace("${filename}", file.filename)
     if not key:
         raise S3Error(

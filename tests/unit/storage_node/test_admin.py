@@ -224,3 +224,27 @@ def test_metrics_are_served_by_default_beside_the_storage_port(tmp_path, monkeyp
         assert value(samples, "storage_capacity_bytes") > 0
     finally:
         endpoints.stop()
+
+
+def test_drain_calls_need_a_mover(node) -> None:
+    _, stub, _, _ = node
+    for call, request in (
+        (stub.Drain, apb.DrainRequest()),
+        (stub.Undrain, apb.UndrainRequest()),
+        (stub.Remove, apb.RemoveRequest(force=True)),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request, timeout=5, metadata=AUTH)
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_progress_reports_the_movers_job(tmp_path) -> None:
+    class FakeMover:
+        def jobs(self):
+            return [apb.Job(name="drain", state="running", done=3, total=9, unit="versions")]
+
+    identity = admin.NodeIdentity("n1", "z1", "a:1", "a:2", "", 0.0)
+    view = FakeView([], epoch=1)
+    servicer = admin.NodeAdmin(identity, DiskStore(tmp_path), NodeMetrics(), view, FakeMover())  # type: ignore[arg-type]
+    (job,) = servicer.Progress(apb.ProgressRequest(), None).jobs
+    assert (job.name, job.state, job.done, job.total) == ("drain", "running", 3, 9)

@@ -26,11 +26,10 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from tools import node_cli
-from tools.credentials_cli import CliError, resolve_etcd, resolve_key
+from tools.credentials_cli import CliError, cluster_access_arguments, resolve_etcd, resolve_key
 
 DEFAULT_TIMEOUT = 3.0
 NOT_SERVED = "serves no Admin service (no admin token configured, or --admin-listen off)"
@@ -38,18 +37,7 @@ NOT_ASKED = "not asked: no admin token"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--etcd", default=None, help="etcd HOST:PORT (default: as credential)")
-    common.add_argument(
-        "--cluster-key-file", default=None, help="file holding the cluster key (base64)"
-    )
-    common.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="a local cluster's data dir: take etcd and the cluster key from it "
-        "(default: $TESSERA_DATA_DIR or ./.tessera when it holds cluster.json)",
-    )
+    common = cluster_access_arguments("as credential")
     common.add_argument(
         "--admin-token-file",
         default=None,

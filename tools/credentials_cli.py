@@ -36,9 +36,11 @@ class CliError(Exception):
     """One line for the user; exit status 1."""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def cluster_access_arguments(etcd_default: str) -> argparse.ArgumentParser:
+    """A parent parser with the options that find etcd and the cluster key
+    (shared by `tessera credential` and `tessera admin`)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--etcd", default=None, help="etcd HOST:PORT (default: see below)")
+    common.add_argument("--etcd", default=None, help=f"etcd HOST:PORT (default: {etcd_default})")
     common.add_argument(
         "--cluster-key-file", default=None, help="file holding the cluster key (base64)"
     )
@@ -49,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a local cluster's data dir: take etcd and the cluster key from it "
         "(default: $TESSERA_DATA_DIR or ./.tessera when it holds cluster.json)",
     )
+    return common
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common = cluster_access_arguments("see below")
     policy = argparse.ArgumentParser(add_help=False)
     policy.add_argument("--description", default="", help="free text, e.g. who uses the key")
     policy.add_argument(

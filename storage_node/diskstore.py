@@ -128,25 +128,8 @@ class PendingWrite:
         if self._block_fill:
             self._crcs.append(self._block_crc)
         crcs = struct.pack(f"<{len(self._crcs)}I", *self._crcs)
-        if self._file is None:
-            row = Row(
-                self.bucket,
-                self.key,
-                self.version_id,
-                self.ts,
-                size,
-                False,
-                meta,
-                crcs,
-                bytes(self._small or b""),
-                versioned=self.versioned,
-            )
-            return self._store.apply(row)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        final = self._store.install(self.tmp_path, self.version_id)
-        _fsync_dir(final.parent)
+        # Small objects stay inline in the index row; larger ones are a data file.
+        inline = bytes(self._small or b"") if self._file is None else None
         row = Row(
             self.bucket,
             self.key,
@@ -156,8 +139,16 @@ class PendingWrite:
             False,
             meta,
             crcs,
+            inline,
             versioned=self.versioned,
         )
+        if inline is not None:
+            return self._store.apply(row)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        final = self._store.install(self.tmp_path, self.version_id)
+        _fsync_dir(final.parent)
         applied = self._store.apply(row)
         if not applied:
             final.unlink(missing_ok=True)

@@ -27,8 +27,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS objects (
+# `objects` (the newest version per key) and `versions` (older versions) hold
+# the same columns; only their primary keys differ.
+_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     bucket     TEXT    NOT NULL,
     key        TEXT    NOT NULL,
     version_id TEXT    NOT NULL,
@@ -40,22 +42,13 @@ CREATE TABLE IF NOT EXISTS objects (
     inline     BLOB,
     segments   BLOB,
     versioned  INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (bucket, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS versions (
-    bucket     TEXT    NOT NULL,
-    key        TEXT    NOT NULL,
-    version_id TEXT    NOT NULL,
-    ts         INTEGER NOT NULL,
-    size       INTEGER NOT NULL,
-    deleted    INTEGER NOT NULL,
-    meta       BLOB    NOT NULL,
-    crcs       BLOB    NOT NULL,
-    inline     BLOB,
-    segments   BLOB,
-    versioned  INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (bucket, key, version_id)
-) WITHOUT ROWID;
+    PRIMARY KEY ({primary_key})
+) WITHOUT ROWID;"""
+
+_SCHEMA = (
+    _VERSION_TABLE.format(name="objects", primary_key="bucket, key")
+    + _VERSION_TABLE.format(name="versions", primary_key="bucket, key, version_id")
+    + """
 CREATE INDEX IF NOT EXISTS versions_by_age ON versions (bucket, key, ts DESC, version_id DESC);
 CREATE TABLE IF NOT EXISTS purged (
     bucket     TEXT    NOT NULL,
@@ -65,6 +58,7 @@ CREATE TABLE IF NOT EXISTS purged (
     PRIMARY KEY (bucket, key, version_id)
 ) WITHOUT ROWID;
 """
+)
 
 _COLUMNS = "bucket, key, version_id, ts, size, deleted, meta, crcs, inline, segments, versioned"
 _PLACEHOLDERS = ",".join("?" * len(_COLUMNS.split(",")))
@@ -216,18 +210,17 @@ class Tx:
         version. A null version replaces the key's previous null version, if
         that one is older; if it is newer, the new row is not stored.
         """
-        if self.version(row.bucket, row.key, row.version_id) is not None:
-            return Stored(True, [])  # this very version again (a retry)
-        if self.superseded(row):
-            return Stored(False, [])
         current = self.get(row.bucket, row.key)
+        if self._holds(row, current):
+            return Stored(True, [])  # this very version again (a retry)
+        previous = None if row.versioned else self._null_version(row.bucket, row.key, current)
+        if self._superseded(row, previous):
+            return Stored(False, [])
         dropped: list[Row] = []
-        if not row.versioned:
-            previous = self._null_version(row.bucket, row.key, current)
-            if previous is not None:
-                self._remove(previous, current)
-                dropped.append(previous)
-                current = self.get(row.bucket, row.key)
+        if previous is not None:
+            self._remove(previous, current)
+            dropped.append(previous)
+            current = self.get(row.bucket, row.key)
         if current is None or row.order > current.order:
             if current is not None:
                 self.put_older(current)
@@ -239,12 +232,23 @@ class Tx:
     def superseded(self, row: Row) -> bool:
         """Whether storing row would change nothing: it was deleted by id, or
         it is a null version and the key already has a newer one."""
-        if self._purged(row.bucket, row.key, row.version_id):
+        previous = None if row.versioned else self.null_version(row.bucket, row.key)
+        return self._superseded(row, previous)
+
+    def _superseded(self, row: Row, previous_null: Row | None) -> bool:
+        if previous_null is not None and previous_null.order > row.order:
             return True
-        if row.versioned:
-            return False
-        previous = self.null_version(row.bucket, row.key)
-        return previous is not None and previous.order > row.order
+        return self._purged(row.bucket, row.key, row.version_id)
+
+    def _holds(self, row: Row, current: Row | None) -> bool:
+        """Whether this exact version is stored already, current or older."""
+        if current is not None and current.version_id == row.version_id:
+            return True
+        cur = self._conn.execute(
+            "SELECT 1 FROM versions WHERE bucket=? AND key=? AND version_id=?",
+            (row.bucket, row.key, row.version_id),
+        )
+        return cur.fetchone() is not None
 
     def remove_version(self, bucket: str, key: str, version_id: str) -> Row | None:
         """Delete one version for good; the newest older version becomes current.

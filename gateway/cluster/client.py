@@ -26,7 +26,7 @@ import trio
 from coordinator.clock import HybridClock
 from coordinator.placement import NodeEntry, write_quorum
 from gateway.cluster.bridge import AsyncioBridge
-from gateway.cluster.listing import MergedListing, Position, VersionListing
+from gateway.cluster.listing import MergedListing, Position, VersionListing, version_of
 from gateway.cluster.nodes import NodeDirectory
 from gateway.cluster.store import NULL_VERSION, ObjectVersion, StoreUnavailable, VersionGone
 from gateway.metrics import METRICS
@@ -444,7 +444,7 @@ class ClusterStore:
         removed = [reply.removed for _, reply in answers if reply.removed.found]
         if not removed:
             return None
-        return _version(max(removed, key=lambda i: (i.timestamp, i.version_id)))
+        return version_of(max(removed, key=lambda i: (i.timestamp, i.version_id)))
 
     # -- reads -------------------------------------------------------------
     async def head_object(
@@ -493,7 +493,7 @@ class ClusterStore:
         data = next(
             (i.data for _, i in found if i.version_id == newest.version_id and i.has_data), None
         )
-        return _version(newest, holders, data)
+        return version_of(newest, holders, data)
 
     async def get_object(
         self, bucket: str, version: ObjectVersion, offset: int, length: int
@@ -666,22 +666,6 @@ def _found(answers: list[tuple[NodeEntry, pb.ObjectInfo]]) -> list[tuple[NodeEnt
     (a replica that missed a DeleteVersion still has it)."""
     purged = {version_id for _, info in answers for version_id in info.purged}
     return [(n, i) for n, i in answers if i.found and i.version_id not in purged]
-
-
-def _version(
-    info: pb.ObjectInfo, holders: tuple[str, ...] = (), data: bytes | None = None
-) -> ObjectVersion:
-    return ObjectVersion(
-        info.key,
-        info.version_id,
-        info.timestamp,
-        info.size,
-        info.deleted,
-        info.meta,
-        holders,
-        data,
-        info.versioned,
-    )
 
 
 def _error_code(exc: BaseException | None) -> object:

@@ -37,6 +37,23 @@ _AFTER_ALL = "\U0010ffff"
 Position = str | tuple[str, int, str]
 
 
+def version_of(
+    info: pb.ObjectInfo, holders: tuple[str, ...] = (), data: bytes | None = None
+) -> ObjectVersion:
+    """The ObjectVersion a storage node's ObjectInfo describes."""
+    return ObjectVersion(
+        info.key,
+        info.version_id,
+        info.timestamp,
+        info.size,
+        info.deleted,
+        info.meta,
+        holders,
+        data,
+        info.versioned,
+    )
+
+
 class _Cursor:
     def __init__(self, node: NodeEntry, start_after: Position) -> None:
         self.node = node
@@ -132,14 +149,7 @@ class MergedListing:
                         newest = info
             assert newest is not None
             if not newest.deleted:
-                return ObjectVersion(
-                    newest.key,
-                    newest.version_id,
-                    newest.timestamp,
-                    newest.size,
-                    False,
-                    newest.meta,
-                )
+                return version_of(newest)
 
     def skip_prefix(self, prefix: str) -> None:
         """Drop every remaining key that starts with prefix (a CommonPrefix)."""
@@ -213,15 +223,7 @@ class VersionListing(MergedListing):
                 if self._null_seen == first.key:
                     continue  # a stale replica's older null version
                 self._null_seen = first.key
-            return ObjectVersion(
-                first.key,
-                first.version_id,
-                first.timestamp,
-                first.size,
-                first.deleted,
-                first.meta,
-                versioned=first.versioned,
-            )
+            return version_of(first)
 
 
 class _Descending(str):

@@ -119,8 +119,16 @@ async def _put(ctx: RequestContext, record: dict[str, Any]) -> Reply:
 
 
 async def _current(ctx: RequestContext, with_data: bool = False) -> ObjectVersion:
-    """The version a read names: ?versionId=, else the newest. Delete markers
-    and missing versions raise the errors S3 gives for them."""
+    """The version a read names (see `_located`)."""
+    _, version = await _located(ctx, with_data)
+    return version
+
+
+async def _located(
+    ctx: RequestContext, with_data: bool = False
+) -> tuple[dict[str, Any], ObjectVersion]:
+    """The bucket record and the version a read names: ?versionId=, else the
+    newest. Delete markers and missing versions raise the errors S3 gives."""
     assert ctx.bucket is not None and ctx.key is not None
     record = await existing_bucket(ctx)
     version_id = versioning.requested_version(ctx)
@@ -148,18 +156,18 @@ async def _current(ctx: RequestContext, with_data: bool = False) -> ObjectVersio
         object_acl = ObjectMeta.decode(version.meta).acl
         if not acl.allows(object_acl, record.get("owner", ""), acl.ANONYMOUS, permission):
             raise S3Error("AccessDenied")
-    return version
+    return record, version
 
 
-async def _object_headers(
-    ctx: RequestContext, version: ObjectVersion, meta: ObjectMeta
+def _object_headers(
+    ctx: RequestContext, record: dict[str, Any], version: ObjectVersion, meta: ObjectMeta
 ) -> dict[str, str]:
     headers = {
         "ETag": meta.quoted_etag,
         "Last-Modified": xml.http_date(to_seconds(version.timestamp)),
         "Content-Type": meta.content_type,
         "Accept-Ranges": "bytes",
-        **versioning.version_headers(await existing_bucket(ctx), version),
+        **versioning.version_headers(record, version),
     }
     for name, value in meta.headers.items():
         headers[name.title()] = value
@@ -219,10 +227,10 @@ async def get_object(ctx: RequestContext) -> Reply:
 
 
 async def _get_object(ctx: RequestContext) -> Reply:
-    version = await _current(ctx, with_data=True)
+    record, version = await _located(ctx, with_data=True)
     meta = ObjectMeta.decode(version.meta)
     _check_conditions(ctx, version, meta)
-    headers = await _object_headers(ctx, version, meta)
+    headers = _object_headers(ctx, record, version, meta)
     for param, header in _RESPONSE_OVERRIDES.items():
         if param in ctx.query:
             headers[header] = ctx.query[param]
@@ -246,10 +254,10 @@ async def _get_object(ctx: RequestContext) -> Reply:
 
 
 async def head_object(ctx: RequestContext) -> Reply:
-    version = await _current(ctx)
+    record, version = await _located(ctx)
     meta = ObjectMeta.decode(version.meta)
     _check_conditions(ctx, version, meta)
-    headers = await _object_headers(ctx, version, meta)
+    headers = _object_headers(ctx, record, version, meta)
     byte_range = _part_range(ctx, meta, version.size, headers)
     if byte_range is None:
         byte_range = parse_range(ctx.headers.get("range"), version.size)
@@ -330,8 +338,7 @@ async def delete_objects(ctx: RequestContext) -> Reply:
 
 
 async def get_object_acl(ctx: RequestContext) -> Reply:
-    version = await _current(ctx)
-    record = await existing_bucket(ctx)
+    record, version = await _located(ctx)
     body = acl.render(ObjectMeta.decode(version.meta).acl, record.get("owner", ""))
     return Reply(200, {"Content-Type": "application/xml"}, body)
 

@@ -97,6 +97,10 @@ def vhost(cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 "--trust-proxy",
                 "--gateway-id",
                 "vhost-test",
+                # Its admin port would default to the HTTP port + 1, which may be
+                # taken: this gateway needs none.
+                "--admin-listen",
+                "off",
                 "--cluster-key-file",
                 str(cluster.data_dir / "cluster.key"),
             ],

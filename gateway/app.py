@@ -18,6 +18,7 @@ from quart_trio import QuartTrio
 from werkzeug.routing import BaseConverter
 
 from gateway.cluster.store import StoreUnavailable
+from gateway.connections import note_request
 from gateway.flow import FlowConnection, FlowRequest
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import METRICS
@@ -178,6 +179,7 @@ def _as_s3_error(exc: BaseException, request_id: str, operation: str) -> S3Error
 async def serve_s3(gateway: Gateway) -> Response:
     started = time.perf_counter()
     request_id = secrets.token_hex(8).upper()
+    note_request(request_id)
     method = request.method
     raw_path = request.scope.get("raw_path", b"").decode("utf-8", "surrogateescape") or request.path
     raw_query = request.scope.get("query_string", b"").decode("utf-8", "surrogateescape")

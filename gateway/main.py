@@ -18,6 +18,7 @@ from hypercorn.trio import serve
 from coordinator import credentials, usage
 from coordinator.secrets import Cipher, ClusterKeyError, load_key
 from gateway import admin as gateway_admin
+from gateway import connections
 from gateway.app import create_app
 from gateway.cluster.reaper import UploadReaper
 from gateway.s3.router import normalize_domain
@@ -126,6 +127,8 @@ def _check_cluster_key(gateway: Gateway, cipher: Cipher) -> None:
 # Hypercorn reads sockets 64 KiB at a time; every read is a trip through h11,
 # the ASGI queue and Quart. Larger reads cut that cost for object bodies.
 hypercorn.trio.tcp_server.MAX_RECV = 1 << 20
+# No connection may take the process down, whatever its client sends (issue 9).
+connections.install()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,6 +28,13 @@ log = logging.getLogger("tessera.storage_node")
 GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", 16 << 20),
     ("grpc.max_send_message_length", 16 << 20),
+    # A gateway that vanished (power, partition) holds a worker thread per open stream
+    # until a ping goes unanswered: find out within half a minute.
+    ("grpc.keepalive_time_ms", 20000),
+    ("grpc.keepalive_timeout_ms", 10000),
+    # Gateways ping every 10 s during a call (gateway/cluster/nodes.py); the default
+    # (5 min) would count that as abuse and close their connection.
+    ("grpc.http2.min_ping_interval_without_data_ms", 5000),
 ]
 
 

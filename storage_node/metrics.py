@@ -204,6 +204,9 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         )
 
 
+SCRAPE_TIMEOUT = 30.0
+
+
 def serve(listen: str, render: Callable[[], bytes]) -> ThreadingHTTPServer:
     """Answer GET /metrics on listen (HOST:PORT) from a daemon thread; returns the server."""
     host, _, port = listen.rpartition(":")
@@ -228,7 +231,16 @@ def serve(listen: str, render: Callable[[], bytes]) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:  # scrapes are not news
             pass
 
-    server = ThreadingHTTPServer((host.strip("[]") or "0.0.0.0", int(port)), Handler)
+    # A connection that sends nothing (or stops reading) must not keep its thread.
+    Handler.timeout = SCRAPE_TIMEOUT
+
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # One line, not socketserver's traceback on stderr: a broken scrape is the
+            # client's business and must never disturb the node.
+            log.info("metrics connection from %s failed", client_address, exc_info=False)
+
+    server = Server((host.strip("[]") or "0.0.0.0", int(port)), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server

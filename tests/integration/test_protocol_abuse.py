@@ -8,6 +8,7 @@ connection), never a 5xx, and serve the honest client throughout and afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -17,8 +18,11 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
+import grpc
 import pytest
 
+from proto import storage_pb2 as pb
+from proto import storage_pb2_grpc as pb_grpc
 from tools import cluster as local
 
 GATEWAY = "gateway1"
@@ -206,3 +210,102 @@ def test_hostile_requests_never_stop_the_gateway(
         s3.get_object(Bucket=setup["bucket"], Key="signed")
     log_text = proc.log_path.read_text(errors="replace")
     assert "Exception Group Traceback" not in log_text
+
+
+def _raw(address: tuple[str, int], payload: bytes) -> bytes:
+    """Send payload, half-close, and return what came back before the server closed."""
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        with contextlib.suppress(OSError):
+            while data := sock.recv(65536):
+                received += data
+        return received
+
+
+GARBAGE = [
+    bytes(range(256)) * 16,
+    b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x12\x04\x00\x00\x00\x00\x00" + b"\xff" * 40,
+    b"PRI * HTTP/2.0\r\n\r\nSM",  # the preface, cut off
+    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(64),
+    b"",
+]
+
+
+def _cut_put(channel: Any, bucket: str, key: str) -> None:
+    """A PutObject stream that sends a header and some data, then is abandoned."""
+    stop = threading.Event()
+
+    def messages() -> Any:
+        yield pb.PutMessage(header=pb.PutHeader(bucket=bucket, key=key, version_id="v-cut"))
+        yield pb.PutMessage(data=b"z" * 300_000)
+        stop.wait(10)  # the caller cancels first
+
+    call = pb_grpc.StorageStub(channel).PutObject.future(messages())
+    time.sleep(0.2)
+    call.cancel()
+    stop.set()
+
+
+def test_hostile_bytes_and_abandoned_streams_never_stop_a_storage_node(
+    cluster: Any, s3: Any, setup: dict[str, Any]
+) -> None:
+    nodes = [cluster.processes[n] for n in cluster.nodes]
+    pids = {p.name: p.pid for p in nodes}
+    targets = []
+    for proc in nodes:
+        targets += [("grpc", proc.port), ("admin", proc.admin_port), ("metrics", proc.metrics_port)]
+    failures: list[str] = []
+
+    def hammer(kind: str, port: int) -> None:
+        for payload in GARBAGE:
+            try:
+                _raw(("127.0.0.1", port), payload)
+            except OSError as exc:  # refused: the listener is gone
+                failures.append(f"{kind}:{port} {exc!r}")
+
+    threads = [threading.Thread(target=hammer, args=t) for t in targets for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    # Malformed protobuf, and streams abandoned by their caller half way.
+    for proc in nodes:
+        with grpc.insecure_channel(f"127.0.0.1:{proc.port}") as channel:
+            raw_put = channel.unary_unary(
+                "/tessera.storage.Storage/PutObjectWhole",
+                request_serializer=lambda b: b,
+                response_deserializer=lambda b: b,
+            )
+            with pytest.raises(grpc.RpcError) as caught:
+                raw_put(b"\xff\xff\xff\xff\x0f garbage", timeout=10)
+            assert caught.value.code() != grpc.StatusCode.UNAVAILABLE
+            _cut_put(channel, setup["bucket"], "cut-by-caller")
+            stream = pb_grpc.StorageStub(channel).GetObject(
+                pb.GetRequest(bucket=setup["bucket"], key="big"), timeout=10
+            )
+            next(stream)
+            stream.cancel()  # a reader that gives up after the first message
+
+    assert not failures, failures[:5]
+    for proc in nodes:
+        assert local.is_alive(proc) and proc.pid == pids[proc.name], f"{proc.name} died"
+    # The abandoned writes left nothing visible and, soon, nothing in tmp/.
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket=setup["bucket"], Key="cut-by-caller")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        leftovers = [f for p in nodes for f in (p.data_dir / "tmp").iterdir()]
+        if not leftovers:
+            break
+        time.sleep(0.1)
+    assert not leftovers, leftovers
+    # Every node still stores and serves: a 3-replica write and read through the gateway.
+    s3.put_object(Bucket=setup["bucket"], Key="nodes-after", Body=b"nodes still here")
+    got = s3.get_object(Bucket=setup["bucket"], Key="nodes-after")["Body"].read()
+    assert got == b"nodes still here"
+    for proc in nodes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{proc.metrics_port}/metrics") as reply:
+            assert reply.status == 200

@@ -20,7 +20,7 @@ import grpc
 
 from coordinator import addresses, admin_token, election
 from coordinator.placement_view import PlacementView
-from gateway.metrics import METRICS, GatewayMetrics
+from gateway.metrics import METRICS, GatewayMetrics, restarts_from_env
 from gateway.state import Gateway
 from proto import admin_pb2 as pb
 from proto import admin_pb2_grpc as pb_grpc
@@ -107,6 +107,7 @@ class GatewayAdmin(pb_grpc.AdminServicer):
             state="ready" if gw.ready() else "not-ready",
             hostname=socket.gethostname(),
             pid=os.getpid(),
+            restarts=restarts_from_env(),
         )
 
     def Usage(self, request, context):  # noqa: N802

@@ -9,6 +9,7 @@ A lock per metric keeps updates from worker threads consistent.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Iterable, Sequence
 
@@ -227,6 +228,10 @@ class GatewayMetrics:
         self.storage_nodes = r.gauge(
             "tessera_storage_nodes", "Storage nodes in the placement map, by state.", ("state",)
         )
+        self.restarts = r.gauge(
+            "tessera_process_restarts",
+            "Times a supervisor restarted this process after an unexpected exit.",
+        )
 
     def record_request(
         self, op: str, status: int, seconds: float, bytes_in: int, bytes_out: int | None
@@ -246,7 +251,14 @@ class GatewayMetrics:
         self.uptime.set(uptime)
         self.storage_nodes.set(live_nodes, state="live")
         self.storage_nodes.set(down_nodes, state="down")
+        self.restarts.set(restarts_from_env())
         return self.registry.render()
+
+
+def restarts_from_env() -> int:
+    """Times a supervisor restarted this process (TESSERA_RESTARTS), 0 when not told."""
+    value = os.environ.get("TESSERA_RESTARTS", "")
+    return int(value) if value.isdigit() else 0
 
 
 # The process-wide metrics: one gateway per process.

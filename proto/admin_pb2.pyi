@@ -45,7 +45,7 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class InfoReply(_message.Message):
-    __slots__ = ("id", "kind", "address", "admin_address", "metrics_url", "zone", "version", "uptime_seconds", "started", "state", "hostname", "pid")
+    __slots__ = ("id", "kind", "address", "admin_address", "metrics_url", "zone", "version", "uptime_seconds", "started", "state", "hostname", "pid", "restarts")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class InfoReply(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: Kind
     address: str
@@ -70,7 +71,8 @@ class InfoReply(_message.Message):
     state: str
     hostname: str
     pid: int
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[Kind, str]] = ..., address: _Optional[str] = ..., admin_address: _Optional[str] = ..., metrics_url: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., started: _Optional[float] = ..., state: _Optional[str] = ..., hostname: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
+    restarts: int
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[Kind, str]] = ..., address: _Optional[str] = ..., admin_address: _Optional[str] = ..., metrics_url: _Optional[str] = ..., zone: _Optional[str] = ..., version: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., started: _Optional[float] = ..., state: _Optional[str] = ..., hostname: _Optional[str] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ...) -> None: ...
 
 class UsageRequest(_message.Message):
     __slots__ = ()

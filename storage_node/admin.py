@@ -25,7 +25,7 @@ from coordinator.placement_view import PlacementView
 from proto import admin_pb2 as pb
 from proto import admin_pb2_grpc as pb_grpc
 from storage_node.diskstore import DiskStore
-from storage_node.metrics import NodeMetrics
+from storage_node.metrics import NodeMetrics, restarts_from_env
 from storage_node.metrics import serve as serve_metrics
 from storage_node.mover import Mover, job_message
 from storage_node.service import VERSION
@@ -152,6 +152,7 @@ class NodeAdmin(pb_grpc.AdminServicer):
             state=self._state(),
             hostname=socket.gethostname(),
             pid=os.getpid(),
+            restarts=restarts_from_env(),
         )
 
     def Usage(self, request, context):  # noqa: N802

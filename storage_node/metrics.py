@@ -11,6 +11,7 @@ the storage port).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,6 +79,10 @@ class NodeMetrics:
             "# HELP storage_bytes_read_total Object bytes sent to readers.",
             "# TYPE storage_bytes_read_total counter",
             f"storage_bytes_read_total {read}",
+            "# HELP tessera_process_restarts Times a supervisor restarted this process after "
+            "an unexpected exit.",
+            "# TYPE tessera_process_restarts gauge",
+            f"tessera_process_restarts {restarts_from_env()}",
         ]
         if stats is not None:
             objects, stored = stats()
@@ -100,6 +105,12 @@ class NodeMetrics:
                 f"storage_disk_used_bytes {used}",
             ]
         return ("\n".join(lines) + "\n").encode()
+
+
+def restarts_from_env() -> int:
+    """Times a supervisor restarted this process (TESSERA_RESTARTS), 0 when not told."""
+    value = os.environ.get("TESSERA_RESTARTS", "")
+    return int(value) if value.isdigit() else 0
 
 
 def _data_len(message: Any) -> int:

@@ -211,6 +211,7 @@ def node_row(
         "bytes_stored": usage.bytes_stored if usage else None,
         "version": info.version if info else None,
         "uptime_seconds": round(info.uptime_seconds, 1) if info else None,
+        "restarts": info.restarts if info else None,
         **_stats_fields(stats),
         "error": error if up else None,
     }
@@ -233,6 +234,7 @@ def gateway_row(
         "metrics_url": member.get("metrics_url"),
         "version": info.version if info else None,
         "uptime_seconds": round(info.uptime_seconds, 1) if info else None,
+        "restarts": info.restarts if info else None,
         **_stats_fields(stats),
         "storage_rpc_errors": rpc_errors,
         "error": error,
@@ -593,7 +595,7 @@ def render_nodes(nodes: Sequence[Mapping[str, Any]], detailed: bool = True) -> s
         return "  no storage nodes"
     if detailed:
         headers = ["NODE", "STATE", "PLACEMENT", "ZONE", "ADDRESS", "ADMIN", "DISK USED"]
-        headers += ["OBJECTS", "STORED", "RPCS", "ERRORS", "VERSION", "UPTIME"]
+        headers += ["OBJECTS", "STORED", "RPCS", "ERRORS", "VERSION", "UPTIME", "RESTARTS"]
         rows = [
             [
                 n["id"],
@@ -609,10 +611,11 @@ def render_nodes(nodes: Sequence[Mapping[str, Any]], detailed: bool = True) -> s
                 _num(n["errors"]),
                 n["version"] or "-",
                 format_duration(n["uptime_seconds"]),
+                _num(n.get("restarts")),
             ]
             for n in nodes
         ]
-        text = table(headers, rows, right=(7, 8, 9, 10))
+        text = table(headers, rows, right=(7, 8, 9, 10, 13))
     else:
         headers = ["NODE", "STATE", "PLACEMENT", "ZONE", "ADDRESS", "DISK USED", "OBJECTS"]
         headers += ["STORED", "UPTIME"]
@@ -648,7 +651,7 @@ def render_gateways(gateways: Sequence[Mapping[str, Any]], detailed: bool = True
         headers += ["ADMIN", "VERSION"]
     headers += ["UPTIME", "REQUESTS", "4XX", "5XX", "IN", "OUT"]
     if detailed:
-        headers.append("NODE RPC ERRORS")
+        headers += ["NODE RPC ERRORS", "RESTARTS"]
     rows = []
     for gw in gateways:
         row = [gw["id"], state(gw), gw["address"] or "-"]
@@ -663,7 +666,7 @@ def render_gateways(gateways: Sequence[Mapping[str, Any]], detailed: bool = True
             format_bytes(gw["bytes_out"]),
         ]
         if detailed:
-            row.append(_num(gw["storage_rpc_errors"]))
+            row += [_num(gw["storage_rpc_errors"]), _num(gw.get("restarts"))]
         rows.append(row)
     first = 5 if detailed else 3
     text = table(headers, rows, right=range(first + 1, len(headers)))

@@ -89,6 +89,7 @@ class ProcessInfo:
     peer_port: int | None = None  # etcd only
     admin_port: int | None = None  # nodes and gateways: the Admin gRPC service
     metrics_port: int | None = None  # nodes: Prometheus /metrics (gateways serve it on port)
+    restarts: int = 0  # times the supervisor restarted it after an unexpected exit
 
     def __post_init__(self) -> None:
         if not self.role:
@@ -103,6 +104,7 @@ class ProcessInfo:
             "peer_port": self.peer_port,
             "admin_port": self.admin_port,
             "metrics_port": self.metrics_port,
+            "restarts": self.restarts,
             "argv": list(self.argv),
             "log_path": str(self.log_path),
             "data_dir": str(self.data_dir) if self.data_dir else None,
@@ -121,6 +123,7 @@ class ProcessInfo:
             peer_port=data.get("peer_port"),
             admin_port=data.get("admin_port"),
             metrics_port=data.get("metrics_port"),
+            restarts=int(data.get("restarts") or 0),
         )
 
 
@@ -138,6 +141,7 @@ class ClusterInfo:
     state: str = "running"  # running | stopped
     base_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)  # extra environment of the children
+    supervisor: ProcessInfo | None = None  # restarts daemons that exit (tools/supervisor.py)
     # Set by `up` when it found the cluster already running; not saved.
     already_running: bool = field(default=False, compare=False)
 
@@ -176,6 +180,7 @@ class ClusterInfo:
             "base_port": self.base_port,
             "env": dict(self.env),
             "processes": {name: p.to_dict() for name, p in self.processes.items()},
+            "supervisor": self.supervisor.to_dict() if self.supervisor else None,
         }
 
     @classmethod
@@ -195,6 +200,9 @@ class ClusterInfo:
             state=data.get("state", "stopped"),
             base_port=data.get("base_port"),
             env=dict(data.get("env") or {}),
+            supervisor=ProcessInfo.from_dict(data["supervisor"])
+            if data.get("supervisor")
+            else None,
         )
 
     def save(self) -> None:
@@ -624,6 +632,8 @@ def _child_env(info: ClusterInfo, proc: ProcessInfo | None = None) -> dict[str, 
     if proc is not None and proc.role == "node":
         environ["TESSERA_ADMIN_TOKEN_FILE"] = str(info.token_file)  # the token, not the key
     environ["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they happen
+    if proc is not None:  # shown by the daemon's metrics and Admin Info
+        environ["TESSERA_RESTARTS"] = str(proc.restarts)
     environ["TESSERA_ETCD"] = info.etcd_endpoint
     # `-m tools.cli` must import this checkout even when it is not installed.
     path = environ.get("PYTHONPATH")
@@ -859,6 +869,7 @@ def up(
     secret_key: str | None = None,
     env: Mapping[str, str] | None = None,
     wait: float = DEFAULT_WAIT,
+    supervise: bool = False,
 ) -> ClusterInfo:
     """Start (or restart, or repair) the local cluster in data_dir and wait until it serves.
 
@@ -867,6 +878,8 @@ def up(
     added to the children's environment (and remembered for restarts). If everything is
     already running, returns the info with `already_running` set and starts nothing.
     On failure, stops what this call started and raises ClusterError with a log tail.
+    With supervise, a supervisor process then restarts any daemon that exits until `down`
+    (`tessera cluster up` supervises; tests that kill daemons on purpose do not).
     """
     data_dir = Path(data_dir).expanduser().resolve()
     with _locked(data_dir):
@@ -891,6 +904,8 @@ def up(
             if all(is_alive(p) for p in info.processes.values()):
                 info.state = "running"
                 info.already_running = True
+                if supervise:
+                    _ensure_supervisor(info)
                 info.save()
                 return info
             info.access_key, info.secret_key = access, secret
@@ -903,7 +918,58 @@ def up(
             source,
         )
         _start_missing(info, time.monotonic() + wait)
+        if supervise:
+            _ensure_supervisor(info)
+            info.save()
         return info
+
+
+def _ensure_supervisor(info: ClusterInfo) -> None:
+    """Start the cluster's supervisor unless one runs (call with the data dir locked)."""
+    if info.supervisor is not None and is_alive(info.supervisor):
+        return
+    info.supervisor = ProcessInfo(
+        name="supervisor",
+        role="supervisor",
+        pid=None,
+        argv=daemon_argv("cluster", "supervise", f"--data-dir={info.data_dir}"),
+        log_path=info.data_dir / "logs" / "supervisor.log",
+        port=0,
+    )
+    _spawn(info, info.supervisor)
+
+
+def _stop_supervisor(info: ClusterInfo, timeout: float = STOP_TIMEOUT) -> None:
+    supervisor = info.supervisor
+    if supervisor is None:
+        return
+    if is_alive(supervisor):
+        _signal(supervisor, signal.SIGTERM)
+        if _wait_gone([supervisor], timeout):
+            _signal(supervisor, signal.SIGKILL)
+            _wait_gone([supervisor], 5.0)
+    _children.pop(supervisor.pid or -1, None)
+    info.supervisor = None
+
+
+def restart(data_dir: Path | str, name: str, dead_pid: int) -> ProcessInfo | None:
+    """Start process `name` again after its process dead_pid exited on its own (the
+    supervisor's call). Returns the restarted process, or None when there is nothing to
+    do: the cluster is being stopped, someone else restarted it, or it was stopped on
+    purpose. ClusterError when one of its ports is taken."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    with _locked(data_dir):
+        info = ClusterInfo.load(data_dir)
+        proc = info.processes.get(name)
+        if info.state != "running" or proc is None or proc.pid != dead_pid or is_alive(proc):
+            return None
+        busy = [port for port in _ports_of(proc) if port_in_use(port)]
+        if busy:
+            raise ClusterError(f"port {busy[0]} of {name} is in use")
+        proc.restarts += 1
+        _spawn(info, proc)
+        info.save()
+        return proc
 
 
 def _existing(
@@ -1016,6 +1082,7 @@ def down(data_dir: Path | str, timeout: float = STOP_TIMEOUT) -> list[str]:
         return []
     with _locked(data_dir):
         info = ClusterInfo.load(data_dir)
+        _stop_supervisor(info)  # first, or it would restart what we stop
         stopped = _stop(info, list(info.processes), timeout)
         info.state = "stopped"
         info.save()
@@ -1051,6 +1118,7 @@ def status(data_dir: Path | str) -> dict[str, Any]:
             "port": proc.port,
             "alive": alive[name],
             "ready": ready,
+            "restarts": proc.restarts,
             "log_path": str(proc.log_path),
         }
     if all(alive.values()):
@@ -1062,6 +1130,13 @@ def status(data_dir: Path | str) -> dict[str, Any]:
     data = info.to_dict()
     data.pop("version")
     data.pop("env")
+    supervisor = info.supervisor
+    supervised = supervisor is not None and is_alive(supervisor)
+    data["supervisor"] = {
+        "running": supervised,
+        "pid": supervisor.pid if supervised and supervisor else None,
+        "log_path": str(supervisor.log_path) if supervisor else None,
+    }
     return {**data, "state": state, "running": state == "running", "processes": processes}
 
 
@@ -1159,6 +1234,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--wait", type=float, default=DEFAULT_WAIT, help="seconds to wait for readiness"
     )
     p_up.add_argument("--json", action="store_true", help="print the status as JSON")
+    p_up.add_argument(
+        "--no-supervise",
+        dest="supervise",
+        action="store_false",
+        help="do not restart daemons that exit (by default a supervisor process restarts "
+        "them with backoff until `cluster down`; see logs/supervisor.log)",
+    )
+
+    p_supervise = sub.add_parser("supervise", help=argparse.SUPPRESS)
+    data_dir_option(p_supervise)
 
     p_down = sub.add_parser("down", help="stop the local cluster, keeping its data")
     data_dir_option(p_down)
@@ -1194,12 +1279,17 @@ def run(args: argparse.Namespace) -> int:
             secret_key=args.secret_key,
             env=env or None,
             wait=args.wait,
+            supervise=args.supervise,
         )
         if args.json:
             print(json.dumps(status(info.data_dir), indent=2))
         else:
             print(render_up(info, args.data_dir))
         return 0
+    if args.cluster_command == "supervise":
+        from tools import supervisor
+
+        return supervisor.run(args.data_dir)
     if args.cluster_command == "down":
         stopped = down(args.data_dir, args.timeout)
         where = Path(args.data_dir)
@@ -1271,7 +1361,7 @@ def _data_dir_flag(data_dir: Path, data_dir_arg: Path | None) -> str:
 def render_status(data: Mapping[str, Any]) -> str:
     """`tessera cluster status` as a table."""
     lines = [f"Tessera cluster in {data['data_dir']}: {data['state']}", ""]
-    rows = [("NAME", "PID", "PORT", "STATE")]
+    rows = [("NAME", "PID", "PORT", "RESTARTS", "STATE")]
     for name, proc in data["processes"].items():
         if not proc["alive"]:
             state = "stopped"
@@ -1279,13 +1369,20 @@ def render_status(data: Mapping[str, Any]) -> str:
             state = "running"
         else:
             state = "running (not ready)"
-        rows.append((name, str(proc["pid"] or "-"), str(proc["port"]), state))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        restarts = str(proc.get("restarts", 0))
+        rows.append((name, str(proc["pid"] or "-"), str(proc["port"]), restarts, state))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
-        cells = "  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True))
-        lines.append(f"  {cells}  {row[3]}")
+        cells = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True))
+        lines.append(f"  {cells}  {row[4]}")
+    supervisor = data.get("supervisor") or {}
+    if supervisor.get("running"):
+        watching = f"restarts daemons that exit (pid {supervisor['pid']})"
+    else:
+        watching = "not running: a daemon that exits stays down (`cluster up` starts one)"
     lines += [
         "",
+        f"  {'Supervisor':<14}{watching}",
         f"  {'S3 endpoints':<14}{' '.join(data['endpoints']) or '-'}",
         f"  {'Region':<14}{data['region']}",
         f"  {'Access key':<14}{data['access_key']}",

@@ -196,8 +196,10 @@ def test_status_of_a_stopped_cluster(tmp_path: Path) -> None:
         "port": 9020,
         "alive": False,
         "ready": None,
+        "restarts": 0,
         "log_path": str(tmp_path / "logs" / "gateway1.log"),
     }
+    assert data["supervisor"] == {"running": False, "pid": None, "log_path": None}
 
 
 def test_a_reused_pid_is_not_ours() -> None:

@@ -134,7 +134,8 @@ def test_histogram_reserves_le():
         Registry().histogram("h", "H.", ("le",))
 
 
-def test_gateway_metrics_families():
+def test_gateway_metrics_families(monkeypatch):
+    monkeypatch.setenv("TESSERA_RESTARTS", "3")
     metrics = GatewayMetrics()
     metrics.record_request("PutObject", 200, 0.003, bytes_in=10, bytes_out=0)
     metrics.record_request("GetObject", 200, 0.02, bytes_in=0, bytes_out=10)
@@ -154,6 +155,7 @@ def test_gateway_metrics_families():
         "storage_rpc_errors_total": "counter",
         "tessera_gateway_uptime_seconds": "gauge",
         "tessera_storage_nodes": "gauge",
+        "tessera_process_restarts": "gauge",
     }
     assert value(samples, "s3_requests_total", op="GetObject", code="404") == 1
     assert value(samples, "s3_request_duration_seconds_count", op="GetObject") == 2
@@ -166,3 +168,4 @@ def test_gateway_metrics_families():
     assert value(samples, "tessera_gateway_uptime_seconds") == 12.5
     assert value(samples, "tessera_storage_nodes", state="live") == 2
     assert value(samples, "tessera_storage_nodes", state="down") == 1
+    assert value(samples, "tessera_process_restarts") == 3

@@ -844,11 +844,15 @@ def _wait_ready(
 
 
 @contextlib.contextmanager
-def _locked(data_dir: Path) -> Iterator[None]:
-    """Serialise up/down on one data dir (two `up`s at once would start everything twice)."""
+def _locked(data_dir: Path, wait: bool = True) -> Iterator[None]:
+    """Serialise up/down on one data dir (two `up`s at once would start everything twice).
+    Without wait, ClusterError at once when another command holds the lock."""
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise ClusterError(f"another command is changing the cluster in {data_dir}") from None
         try:
             yield
         finally:
@@ -956,9 +960,10 @@ def restart(data_dir: Path | str, name: str, dead_pid: int) -> ProcessInfo | Non
     """Start process `name` again after its process dead_pid exited on its own (the
     supervisor's call). Returns the restarted process, or None when there is nothing to
     do: the cluster is being stopped, someone else restarted it, or it was stopped on
-    purpose. ClusterError when one of its ports is taken."""
+    purpose. ClusterError when one of its ports is taken or `up`/`down` is under way."""
     data_dir = Path(data_dir).expanduser().resolve()
-    with _locked(data_dir):
+    # Never wait: `down` stops the supervisor while holding the lock.
+    with _locked(data_dir, wait=False):
         info = ClusterInfo.load(data_dir)
         proc = info.processes.get(name)
         if info.state != "running" or proc is None or proc.pid != dead_pid or is_alive(proc):

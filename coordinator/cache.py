@@ -9,6 +9,7 @@ in-memory dict, so the request path never waits on etcd.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +27,8 @@ T = TypeVar("T")
 # How often the watchdog checks that etcd still answers.
 HEALTH_INTERVAL = 2.0
 # A full reload this often, whatever the watch says: the safety net if a
-# watch silently stops delivering.
-REFRESH_INTERVAL = 30.0
+# watch silently stops delivering. Tests shorten it to go through many refreshes.
+REFRESH_INTERVAL = float(os.environ.get("TESSERA_CACHE_REFRESH_SECONDS") or 30.0)
 
 
 class PrefixCache(Generic[T]):
@@ -138,9 +139,13 @@ class PrefixCache(Generic[T]):
         return response.header.revision
 
     def _run(self) -> None:
+        # One client for the cache's whole life, replaced only when etcd failed it: a
+        # client owns a gRPC channel and a watcher thread, so one per refresh leaked both.
+        client: etcd3.Etcd3Client | None = None
         while not self._stop.is_set():
             try:
-                client = self._connect()
+                if client is None:
+                    client = self._connect()
                 revision = self._load(client)
                 events, cancel = client.watch_prefix(self.prefix, start_revision=revision + 1)
                 self._cancel = cancel
@@ -162,7 +167,12 @@ class PrefixCache(Generic[T]):
                         self._cancel()
                     except Exception:
                         pass
+            if client is not None and (self.error is not None or self._stop.is_set()):
+                _close_quietly(client)
+                client = None
             self._stop.wait(0.5)
+        if client is not None:
+            _close_quietly(client)
 
     def _apply(self, event: Any) -> None:
         name = event.key.decode()[len(self.prefix) :]
@@ -194,3 +204,10 @@ class PrefixCache(Generic[T]):
             cancel()
         except Exception:
             pass
+
+
+def _close_quietly(client: etcd3.Etcd3Client) -> None:
+    try:
+        client.close()
+    except Exception as exc:  # a broken channel may fail to close; it is dropped anyway
+        log.debug("closing an etcd client failed: %s", exc)

@@ -46,6 +46,9 @@ HEAD_TIMEOUT = 5.0
 HEDGE_DELAY = 0.5
 # A replica that accepts no data for this long is dropped from a write.
 STALL_TIMEOUT = 30.0
+# How long a read waits for a replica's channel to reconnect when no other replica could
+# serve it (gateway/cluster/nodes.py caps the reconnect backoff at 2 s).
+RECONNECT_WAIT = 3.0
 # After the last byte, how long a write waits for its quorum of acks.
 ACK_TIMEOUT = 60.0
 # Bodies announced at most this long are sent to replicas in one message.
@@ -526,9 +529,18 @@ class ClusterStore:
         )
         not_found = 0
         tried = 0
-        while candidates:
-            node = candidates.pop(0)
-            tried += 1
+        unreachable: list[NodeEntry] = []  # answered UNAVAILABLE: asked again last
+        while candidates or unreachable:
+            redialed = not candidates
+            if candidates:
+                node = candidates.pop(0)
+                tried += 1
+            else:
+                # Every other replica failed. A node that restarted a moment ago is
+                # UNAVAILABLE to a channel still in reconnect backoff: dial it, once.
+                node = unreachable.pop(0)
+                if not await self._run(self.directory.wait_ready, node, RECONNECT_WAIT):
+                    continue
             responses = self.directory.stub(node).GetObject(request)
             try:
                 await self._run(next, responses)  # the info message
@@ -539,6 +551,8 @@ class ClusterStore:
                 log.warning("get failed node=%s code=%s; trying next replica", node.node_id, code)
                 METRICS.record_rpc_error(node.node_id, code)
                 responses.cancel()
+                if code == grpc.StatusCode.UNAVAILABLE and not redialed:
+                    unreachable.append(node)
             except BaseException:
                 responses.cancel()
                 raise

@@ -82,6 +82,19 @@ class NodeDirectory:
             self._stubs[node.node_id] = (node.address, channel, stub)
             return stub
 
+    def wait_ready(self, node: NodeEntry, timeout: float) -> bool:
+        """Block until node's channel is connected, or timeout. A node that restarted is
+        answered UNAVAILABLE by a channel still in reconnect backoff: this dials it now."""
+        self.stub(node)
+        cached = self._stubs.get(node.node_id)
+        if cached is None:
+            return False
+        try:
+            grpc.channel_ready_future(cached[1]).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            return False
+        return True
+
     def aio_stub(self, node: NodeEntry) -> pb_grpc.StorageStub:
         """A grpc.aio stub for node. Call only on the bridge's asyncio loop,
         which owns these channels."""

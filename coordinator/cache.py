@@ -19,6 +19,7 @@ import etcd3
 from etcd3.events import DeleteEvent, PutEvent
 
 from coordinator.codec import CodecError, decode
+from coordinator.etcd import close_quietly
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +169,11 @@ class PrefixCache(Generic[T]):
                     except Exception:
                         pass
             if client is not None and (self.error is not None or self._stop.is_set()):
-                _close_quietly(client)
+                close_quietly(client)
                 client = None
             self._stop.wait(0.5)
         if client is not None:
-            _close_quietly(client)
+            close_quietly(client)
 
     def _apply(self, event: Any) -> None:
         name = event.key.decode()[len(self.prefix) :]
@@ -204,10 +205,3 @@ class PrefixCache(Generic[T]):
             cancel()
         except Exception:
             pass
-
-
-def _close_quietly(client: etcd3.Etcd3Client) -> None:
-    try:
-        client.close()
-    except Exception as exc:  # a broken channel may fail to close; it is dropped anyway
-        log.debug("closing an etcd client failed: %s", exc)

@@ -3,6 +3,7 @@ trio code must reach it through a thread (see gateway/cluster)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import etcd3
@@ -34,3 +35,9 @@ def connect(endpoint: str | None = None, timeout: float = 5.0) -> etcd3.Etcd3Cli
     for endpoint_state in client.endpoints.values():
         endpoint_state.time_retry = 0
     return client
+
+
+def close_quietly(client: etcd3.Etcd3Client) -> None:
+    """Close a client that failed or is done with; a broken channel may fail to close."""
+    with contextlib.suppress(Exception):
+        client.close()

@@ -16,6 +16,7 @@ import etcd3
 
 from coordinator import keys
 from coordinator.codec import CodecError, decode, encode
+from coordinator.etcd import close_quietly
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Membership:
             except Exception as exc:
                 log.warning("lease refresh for %s failed: %s", self._key, exc)
                 try:
+                    close_quietly(self._client)  # its channel and watcher thread go too
                     self._client = self._connect()
                     self._register()
                 except Exception:

@@ -16,7 +16,7 @@ import trio
 from coordinator import buckets, credentials, keys, settings, usage
 from coordinator.cache import PrefixCache
 from coordinator.clock import HybridClock
-from coordinator.etcd import connect
+from coordinator.etcd import close_quietly, connect
 from coordinator.members import Membership
 from coordinator.placement import write_quorum
 from coordinator.secrets import Cipher
@@ -123,6 +123,7 @@ class Gateway:
             try:
                 return fn(self.etcd, *args)
             except (etcd3.exceptions.Etcd3Exception, ValueError):
+                close_quietly(self.etcd)
                 self.etcd = self.connect()
                 try:
                     return fn(self.etcd, *args)

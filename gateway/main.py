@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import hypercorn.trio.tcp_server
@@ -124,6 +125,12 @@ def _check_cluster_key(gateway: Gateway, cipher: Cipher) -> None:
         log.error("credentials that do not decrypt with this cluster key: %s", ", ".join(failed))
 
 
+# `--workers N`: how the parent watches its workers, and restarts one that exits.
+WORKER_POLL = 0.25
+WORKER_BACKOFF_FIRST = 0.5
+WORKER_BACKOFF_MAX = 30.0
+WORKER_STABLE_AFTER = 60.0
+
 # Hypercorn reads sockets 64 KiB at a time; every read is a trip through h11,
 # the ASGI queue and Quart. Larger reads cut that cost for object bodies.
 hypercorn.trio.tcp_server.MAX_RECV = 1 << 20
@@ -179,6 +186,10 @@ def run(args: argparse.Namespace) -> int:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.include_server_header = False
     config.keep_alive_timeout = 75
+    # Body messages queued between Hypercorn and the app, per request: each is up to
+    # MAX_RECV (1 MiB), so the default 10 let one upload hold 10 MiB before the socket
+    # felt any backpressure.
+    config.max_app_queue_size = 2
     if args.reuse_port:
         config.workers = 2  # makes Hypercorn set SO_REUSEPORT on the socket
     app = create_app(gateway)
@@ -240,7 +251,7 @@ def _run_workers(args: argparse.Namespace) -> int:
         argv.append("--trust-proxy")
     if args.cluster_key_file:
         argv += ["--cluster-key-file", args.cluster_key_file]
-    children = []
+    workers_argv = []
     for index in range(args.workers):
         worker_argv = list(argv)
         if args.gateway_id:
@@ -248,12 +259,46 @@ def _run_workers(args: argparse.Namespace) -> int:
         # One Admin port per worker: each reports its own process.
         worker_admin = gateway_admin.admin_listen(args.listen, args.admin_listen, index)
         worker_argv += ["--admin-listen", worker_admin or "off"]
-        children.append(subprocess.Popen(worker_argv))
+        workers_argv.append(worker_argv)
+    children = [subprocess.Popen(worker_argv) for worker_argv in workers_argv]
+    started = [time.monotonic()] * len(children)
+    restarts = [0] * len(children)  # in all, reported by the worker (TESSERA_RESTARTS)
+    failures = [0] * len(children)  # in a row, each within WORKER_STABLE_AFTER of its start
+    due: dict[int, float] = {}
+    stopping: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
+        stopping.append(signum)
         for child in children:
             child.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    # A worker that exits on its own is started again (the others keep the port served
+    # meanwhile), after a delay that doubles while it keeps dying.
+    while not stopping:
+        time.sleep(WORKER_POLL)
+        now = time.monotonic()
+        for index, child in enumerate(children):
+            if stopping or child.poll() is None:
+                continue
+            if index not in due:
+                ran_long = now - started[index] >= WORKER_STABLE_AFTER
+                failures[index] = 1 if ran_long else failures[index] + 1
+                delay = min(WORKER_BACKOFF_MAX, WORKER_BACKOFF_FIRST * 2 ** (failures[index] - 1))
+                due[index] = now + delay
+                log.warning(
+                    "gateway worker %d pid=%d exited with %s; restarting it in %.1fs",
+                    index,
+                    child.pid,
+                    child.returncode,
+                    delay,
+                )
+            elif now >= due[index]:
+                del due[index]
+                restarts[index] += 1
+                env = {**os.environ, "TESSERA_RESTARTS": str(restarts[index])}
+                children[index] = subprocess.Popen(workers_argv[index], env=env)
+                started[index] = now
+                log.warning("restarted gateway worker %d as pid=%d", index, children[index].pid)
     return max(child.wait() for child in children)

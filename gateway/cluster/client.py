@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # per-message cost, small enough to keep memory per request low.
 CHUNK_SIZE = 1 << 20
 # Messages queued per replica stream before the sender waits.
-QUEUE_DEPTH = 4
+QUEUE_DEPTH = 2
 HEAD_TIMEOUT = 5.0
 # A read quorum not answered after this long also asks the next replica.
 HEDGE_DELAY = 0.5

@@ -321,6 +321,7 @@ def test_many_parts_at_once_keep_memory_bounded(cluster, s3_clients, bucket, tmp
         Bucket=bucket, Key="wide", UploadId=upload_id, MultipartUpload={"Parts": parts}
     )
     growth = {name: memory(pid)[1] - before[name] for name, pid in pids.items()}
+    print("\n[memory growth MiB]", {n: round(g / MiB) for n, g in growth.items()})
     assert all(g < 100 * MiB for g in growth.values()), growth
     head = s3_clients[0].head_object(Bucket=bucket, Key="wide")
     assert head["ContentLength"] == 16 * 8 * MiB and head["ETag"].endswith('-16"')

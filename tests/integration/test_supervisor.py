@@ -109,6 +109,58 @@ def _admin_restarts(data_dir: Path) -> dict[str, Any]:
     return {row["id"]: row.get("restarts") for row in rows}
 
 
+def _children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()
+            if int(fields[1]) == pid and fields[0] != b"Z":
+                found.add(int(entry))
+    return found
+
+
+def test_a_gateway_with_workers_restarts_a_dead_worker(supervised: dict[str, Any]) -> None:
+    data_dir = supervised["data_dir"]
+    port = local.free_ports(1)[0]
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "tools.cli", "gateway", "--workers", "2"]
+        + [f"--listen=127.0.0.1:{port}", f"--etcd={supervised['etcd_endpoint']}"]
+        + [f"--cluster-key-file={data_dir / 'cluster.key'}", "--admin-listen=off"],
+        cwd=ROOT,
+    )
+    try:
+        workers = _wait_for(
+            lambda: len(_children_of(parent.pid)) == 2 and _children_of(parent.pid), 30
+        )
+        assert workers, "the gateway did not start two workers"
+
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        assert _wait_for(ready, 30)
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        replaced = _wait_for(
+            lambda: len(_children_of(parent.pid) - workers) == 1 and _children_of(parent.pid),
+            30,
+        )
+        assert replaced and victim not in replaced and len(replaced) == 2, replaced
+        assert parent.poll() is None
+        assert _wait_for(ready, 30)
+    finally:
+        parent.terminate()
+        parent.wait(30)
+    assert parent.returncode is not None
+
+
 def test_down_stops_the_supervisor_first(supervised: dict[str, Any]) -> None:
     data_dir = supervised["data_dir"]
     supervisor_pid = local.status(data_dir)["supervisor"]["pid"]

@@ -55,7 +55,7 @@ def supervised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     finally:
         del os.environ["TESSERA_ROOT_ACCESS_KEY"], os.environ["TESSERA_ROOT_SECRET_KEY"]
     try:
-        yield {"data_dir": data_dir, **status}
+        yield {**status, "data_dir": data_dir}
     finally:
         local.down(data_dir)
 

@@ -1,4 +1,4 @@
-"""The S3 HTTP front: a Quart-trio app with one catch-all route.
+"""The S3 HTTP front: a Quart-trio app whose HTTP requests all take the lean S3 path.
 
 Every request reads top to bottom: route → authenticate → handler → reply.
 S3 errors become XML error bodies; nothing else escapes as a stack trace.
@@ -9,17 +9,14 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
-from quart import Response, request
 from quart_trio import QuartTrio
-from werkzeug.routing import BaseConverter
 
+from gateway.asgi import HttpRequest, RequestBody, S3Asgi
 from gateway.cluster.store import StoreUnavailable
 from gateway.connections import note_request
-from gateway.flow import FlowConnection, FlowRequest
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import METRICS
 from gateway.s3 import acl, router
@@ -38,23 +35,6 @@ log = logging.getLogger("tessera.gateway")
 # handlers check the grants; see gateway/s3/acl.py).
 ANONYMOUS_OPERATIONS = frozenset({"PostObject"}) | acl.GRANTABLE_OPERATIONS
 
-METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
-
-
-class _AnyPath(BaseConverter):
-    """Matches every path, including empty segments: S3 keys may contain '//'."""
-
-    regex = ".*"
-    part_isolating = False
-
-
-def _headers() -> dict[str, str]:
-    merged: dict[str, str] = {}
-    for name, value in request.headers.items():
-        name = name.lower()
-        merged[name] = f"{merged[name]},{value}" if name in merged else value
-    return merged
-
 
 def _query(raw_query: str) -> dict[str, str]:
     """Decoded query parameters; the first value wins for repeated names."""
@@ -72,79 +52,44 @@ def _query(raw_query: str) -> dict[str, str]:
 DRAIN_LIMIT = 1 << 20
 
 
-class WireBody:
-    """The raw request body, remembering whether a handler read all of it."""
-
-    def __init__(self) -> None:
-        self.finished = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in request.body:
-            yield chunk
-        self.finished = True
-
-    async def settle(self, headers: dict[str, str]) -> bool:
-        """Drain what the handler left unread; False if the connection must close."""
-        if (
-            self.finished
-            or headers.get("content-length", "0") == "0"
-            and ("transfer-encoding" not in headers)
-        ):
-            return True
-        # Expect: 100-continue changes nothing: Hypercorn answers 100 as soon as it has read
-        # the request head, so the client is sending the body whatever we reply.
-        length = headers.get("content-length", "")
-        if not length.isdigit() or int(length) > DRAIN_LIMIT:
-            return False
-        async for _ in self:
-            pass
+async def settle(body: RequestBody, headers: dict[str, str]) -> bool:
+    """Drain what the handler left unread; False if the connection must close."""
+    if body.finished:
         return True
+    # Expect: 100-continue changes nothing: Hypercorn answers 100 as soon as it has read
+    # the request head, so the client is sending the body whatever we reply.
+    length = headers.get("content-length", "")
+    if not length.isdigit() or int(length) > DRAIN_LIMIT:
+        return False
+    async for _ in body:
+        pass
+    return True
 
 
 def create_app(gateway: Gateway) -> QuartTrio:
-    """The ASGI app serving S3 for one gateway."""
+    """The ASGI app serving S3 for one gateway: Quart's, with every HTTP request taken by
+    the lean S3 path in gateway/asgi.py before Quart sees it."""
     app = QuartTrio(__name__)
-    app.request_class = FlowRequest
-    app.asgi_http_class = FlowConnection
-    # An object store streams bodies of any size for as long as they take.
-    app.config.update(MAX_CONTENT_LENGTH=None, BODY_TIMEOUT=None, RESPONSE_TIMEOUT=None)
-    app.url_map.converters["anypath"] = _AnyPath
-    app.url_map.merge_slashes = False
-    app.url_map.strict_slashes = False
 
-    async def handle(path: str = "") -> Response:
-        return await serve_s3(gateway)
+    async def serve(http: HttpRequest) -> Reply:
+        return await serve_s3(gateway, http)
 
-    app.add_url_rule(
-        "/<anypath:path>",
-        "s3",
-        handle,
-        methods=METHODS,
-        provide_automatic_options=False,
-        strict_slashes=False,
-        merge_slashes=False,
-    )
+    app.asgi_app = S3Asgi(serve, app.asgi_app)  # type: ignore[method-assign]
     return app
 
 
-class S3Response(Response):
-    # Content-Length is ours to set: a HEAD reply has an empty body but the
-    # object's length.
-    automatically_set_content_length = False
-    default_mimetype = None
-
-
-def _response(reply: Reply, request_id: str) -> Response:
+def _final(reply: Reply, request_id: str) -> Reply:
+    """reply with the headers every answer carries. Content-Length is ours to set: a
+    HEAD reply has an empty body but the object's length."""
     headers = {
         "x-amz-request-id": request_id,
         "x-amz-id-2": request_id,
         "Server": "Tessera",
         **reply.headers,
     }
-    response = S3Response(reply.body, status=reply.status, headers=headers)
     if "Content-Length" not in reply.headers and isinstance(reply.body, bytes):
-        response.headers["Content-Length"] = str(len(reply.body))
-    return response
+        headers["Content-Length"] = str(len(reply.body))
+    return Reply(reply.status, headers, reply.body)
 
 
 def _error_reply(err: S3Error, request_id: str, resource: str, method: str) -> Reply:
@@ -176,20 +121,17 @@ def _as_s3_error(exc: BaseException, request_id: str, operation: str) -> S3Error
     return S3Error("InternalError")
 
 
-async def serve_s3(gateway: Gateway) -> Response:
+async def serve_s3(gateway: Gateway, http: HttpRequest) -> Reply:
+    """Answer one HTTP request: route → authenticate → authorize → handler → reply."""
     started = time.perf_counter()
     request_id = secrets.token_hex(8).upper()
     note_request(request_id)
-    method = request.method
-    raw_path = request.scope.get("raw_path", b"").decode("utf-8", "surrogateescape") or request.path
-    raw_query = request.scope.get("query_string", b"").decode("utf-8", "surrogateescape")
+    method, raw_path, raw_query = http.method, http.raw_path, http.raw_query
     operation, access_key = "-", "-"
     bucket: str | None = None
     ctx: RequestContext | None = None
-    wire_body = WireBody()
-    headers: dict[str, str] = {}
+    headers = http.headers
     try:
-        headers = _headers()
         # Addressing and SigV4 both use the host the client saw (a trusted proxy's
         # X-Forwarded-Host; X-Forwarded-Proto changes nothing: our Locations are relative).
         host = router.request_host(headers, trust_proxy=gateway.trust_proxy)
@@ -205,11 +147,9 @@ async def serve_s3(gateway: Gateway) -> Response:
         ):
             if raw_path == "/metrics":
                 body = _render_metrics(gateway)
-                return _response(
-                    Reply(200, {"Content-Type": METRICS_CONTENT_TYPE}, body), request_id
-                )
+                return _final(Reply(200, {"Content-Type": METRICS_CONTENT_TYPE}, body), request_id)
             ok = raw_path == "/healthz" or gateway.ready()
-            return _response(
+            return _final(
                 Reply(200 if ok else 503, {}, b"ok\n" if ok else b"not ready\n"), request_id
             )
         query = _query(raw_query)
@@ -252,7 +192,7 @@ async def serve_s3(gateway: Gateway) -> Response:
             query=query,
             headers=headers,
             auth=auth,
-            wire_body=wire_body.__aiter__(),
+            wire_body=http.body.__aiter__(),
         )
         await authorize(ctx)
         reply = await handler(ctx)
@@ -262,7 +202,7 @@ async def serve_s3(gateway: Gateway) -> Response:
     if operation != router.PREFLIGHT and "origin" in headers:
         reply.headers.update(cors_response_headers(gateway, bucket, method, headers))
     try:
-        if not await wire_body.settle(headers):
+        if not await settle(http.body, headers):
             reply.headers["Connection"] = "close"
     except Exception:  # the client went away while we drained
         reply.headers["Connection"] = "close"
@@ -277,10 +217,10 @@ async def serve_s3(gateway: Gateway) -> Response:
         access_key,
         (time.perf_counter() - started) * 1000,
     )
-    response = _response(reply, request_id)
-    length = response.headers.get("Content-Length", "")
+    reply = _final(reply, request_id)
+    length = str(reply.headers.get("Content-Length", ""))
     sent = int(length) if length.isdigit() and method != "HEAD" else 0
     METRICS.record_request(
         operation, reply.status, time.perf_counter() - started, ctx.bytes_in if ctx else 0, sent
     )
-    return response
+    return reply

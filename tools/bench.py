@@ -75,6 +75,7 @@ class PhaseResult:
     errors: int = 0
     first_error: str | None = None
     latencies: list[float] = field(default_factory=list, repr=False)
+    server_cpu: float | None = None  # CPU seconds of every server process, when known
 
     @property
     def ok(self) -> int:
@@ -91,6 +92,13 @@ class PhaseResult:
     def latency_ms(self, q: float) -> float:
         return percentile(sorted(self.latencies), q) * 1000
 
+    @property
+    def cpu_ms_per_op(self) -> float | None:
+        """Server CPU per successful request: on a shared machine, steadier than ops/s."""
+        if self.server_cpu is None or not self.ok:
+            return None
+        return self.server_cpu / self.ok * 1000
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "phase": self.name,
@@ -104,6 +112,10 @@ class PhaseResult:
             "p99_ms": round(self.latency_ms(99), 2),
             "errors": self.errors,
             "first_error": self.first_error,
+            "server_cpu_seconds": None if self.server_cpu is None else round(self.server_cpu, 3),
+            "server_cpu_ms_per_op": None
+            if self.cpu_ms_per_op is None
+            else round(self.cpu_ms_per_op, 3),
         }
 
 
@@ -119,6 +131,23 @@ class BenchConfig:
     large_count: int = 8
     small_size: int = 4 * 1024
     small_count: int = 2000
+    # Processes whose CPU each phase reports (--from-cluster: the local cluster's).
+    server_pids: dict[str, int] = field(default_factory=dict)
+
+
+def server_cpu_seconds(pids: dict[str, int]) -> float:
+    """utime + stime of the processes, from /proc (0 for one that is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids.values():
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 class _Progress:
@@ -295,7 +324,11 @@ def run_bench(cfg: BenchConfig, progress: _Progress | None = None) -> tuple[str,
         for name, count, size, op, kind in phases:
             if kind:
                 written += [f"{prefix}{kind}/{i:06d}" for i in range(count)]
-            results.append(run_phase(name, count, size, op, cfg.concurrency, progress))
+            before = server_cpu_seconds(cfg.server_pids)
+            result = run_phase(name, count, size, op, cfg.concurrency, progress)
+            if cfg.server_pids:
+                result.server_cpu = server_cpu_seconds(cfg.server_pids) - before
+            results.append(result)
     finally:
         cleanup(s3, bucket, written, delete_bucket=created)
     return bucket, results
@@ -332,21 +365,26 @@ def render(cfg: BenchConfig, bucket: str, results: list[PhaseResult]) -> str:
         "",
     ]
     header = ("phase", "count", "size", "seconds", "MiB/s", "ops/s", "p50 ms", "p99 ms", "errors")
+    cpu = any(r.server_cpu is not None for r in results)
+    if cpu:
+        header += ("server CPU ms/op",)
     rows = [header]
     for r in results:
-        rows.append(
-            (
-                r.name,
-                str(r.count),
-                format_size(r.size),
-                f"{r.seconds:.2f}",
-                f"{r.mib_per_s:.1f}",
-                f"{r.ops_per_s:.1f}",
-                f"{r.latency_ms(50):.1f}",
-                f"{r.latency_ms(99):.1f}",
-                str(r.errors),
-            )
+        row = (
+            r.name,
+            str(r.count),
+            format_size(r.size),
+            f"{r.seconds:.2f}",
+            f"{r.mib_per_s:.1f}",
+            f"{r.ops_per_s:.1f}",
+            f"{r.latency_ms(50):.1f}",
+            f"{r.latency_ms(99):.1f}",
+            str(r.errors),
         )
+        if cpu:
+            per_op = r.cpu_ms_per_op
+            row += ("-" if per_op is None else f"{per_op:.2f}",)
+        rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         cells = [row[0].ljust(widths[0])] + [
@@ -411,10 +449,12 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """Resolve the target: flags, then --from-cluster, then the environment."""
     endpoints = list(args.endpoint or [])
     access, secret, region = args.access_key, args.secret_key, args.region
+    server_pids: dict[str, int] = {}
     if args.from_cluster:
-        from tools.cluster import ClusterInfo
+        from tools.cluster import ClusterInfo, is_alive
 
         info = ClusterInfo.load(args.data_dir)
+        server_pids = {n: p.pid for n, p in info.processes.items() if p.pid and is_alive(p)}
         endpoints = endpoints or list(info.endpoints)
         access, secret = access or info.access_key, secret or info.secret_key
         region = region or info.region
@@ -443,6 +483,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         large_count=args.large_count,
         small_size=args.small_size,
         small_count=args.small_count,
+        server_pids=server_pids,
     )
 
 

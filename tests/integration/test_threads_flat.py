@@ -12,8 +12,9 @@ from tools.cluster import ClusterInfo
 
 CLUSTER_ENV = {"TESSERA_CACHE_REFRESH_SECONDS": "1"}
 REFRESHES = 10
-# Thread pools (trio's, gRPC's) may still start a thread or two on demand.
-TOLERANCE = 4
+# Thread pools (trio's, gRPC's) start and retire threads on demand: a node moves between
+# about 29 and 34. The leak this guards against added 40-80 threads in this window.
+TOLERANCE = 12
 
 
 def _threads(cluster: ClusterInfo) -> dict[str, int]:

@@ -452,6 +452,19 @@ def test_phase_result_rates() -> None:
     r.latencies = [0.1, 0.2, 0.3]
     assert r.mib_per_s == 2.0 and r.ops_per_s == 1.5
     assert r.to_dict()["p50_ms"] == 200.0
+    assert r.cpu_ms_per_op is None and "server CPU" not in bench.render(
+        bench.BenchConfig(["http://x"], "a", "s"), "b", [r]
+    )
+    r.server_cpu = 0.3
+    assert r.cpu_ms_per_op == pytest.approx(100.0) and r.to_dict()["server_cpu_ms_per_op"] == 100.0
+    table = bench.render(bench.BenchConfig(["http://x"], "a", "s"), "b", [r])
+    assert "server CPU ms/op" in table.splitlines()[2] and "100.00" in table.splitlines()[3]
+
+
+def test_server_cpu_seconds_reads_proc() -> None:
+    spent = bench.server_cpu_seconds({"me": os.getpid(), "gone": 2**22 + 7})
+    sum(i * i for i in range(300_000))  # burn a little
+    assert bench.server_cpu_seconds({"me": os.getpid()}) >= spent > 0
 
 
 def test_run_phase_counts_errors() -> None:

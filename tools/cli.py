@@ -211,6 +211,12 @@ def _run_bench(args: argparse.Namespace, extras: list[str]) -> int:
     return bench.run(args)
 
 
+def _run_bench_compare(args: argparse.Namespace, extras: list[str]) -> int:
+    from tools import bench_compare
+
+    return bench_compare.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (daemon flags are added only once a daemon is chosen)."""
     from tools import admin_cli, bench, cluster, credentials_cli
@@ -262,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_arguments(p_bench)
     handlers["bench"] = _run_bench
+
+    from tools import bench_compare
+
+    p_compare = sub.add_parser(
+        "bench-compare",
+        help="Tessera beside SeaweedFS (3 copies) on this machine: the same s5cmd workloads",
+        description=(bench_compare.__doc__ or "").split("\n\n")[0],
+    )
+    bench_compare.add_arguments(p_compare)
+    handlers["bench-compare"] = _run_bench_compare
 
     parser.set_defaults(handlers=handlers)
     return parser

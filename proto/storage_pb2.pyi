@@ -234,6 +234,18 @@ class DeleteRequest(_message.Message):
     versioned: bool
     def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., versioned: _Optional[bool] = ...) -> None: ...
 
+class DeleteBatch(_message.Message):
+    __slots__ = ("deletes",)
+    DELETES_FIELD_NUMBER: _ClassVar[int]
+    deletes: _containers.RepeatedCompositeFieldContainer[DeleteRequest]
+    def __init__(self, deletes: _Optional[_Iterable[_Union[DeleteRequest, _Mapping]]] = ...) -> None: ...
+
+class DeleteBatchReply(_message.Message):
+    __slots__ = ("replies",)
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    replies: _containers.RepeatedCompositeFieldContainer[DeleteReply]
+    def __init__(self, replies: _Optional[_Iterable[_Union[DeleteReply, _Mapping]]] = ...) -> None: ...
+
 class DeleteReply(_message.Message):
     __slots__ = ("applied", "newest_timestamp")
     APPLIED_FIELD_NUMBER: _ClassVar[int]

@@ -59,6 +59,11 @@ class StorageStub:
                 request_serializer=proto_dot_storage__pb2.DeleteRequest.SerializeToString,
                 response_deserializer=proto_dot_storage__pb2.DeleteReply.FromString,
                 _registered_method=True)
+        self.DeleteObjects = channel.unary_unary(
+                '/tessera.storage.Storage/DeleteObjects',
+                request_serializer=proto_dot_storage__pb2.DeleteBatch.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.DeleteBatchReply.FromString,
+                _registered_method=True)
         self.ListObjects = channel.unary_unary(
                 '/tessera.storage.Storage/ListObjects',
                 request_serializer=proto_dot_storage__pb2.ListRequest.SerializeToString,
@@ -136,6 +141,14 @@ class StorageServicer:
 
     def DeleteObject(self, request, context):
         """Records a tombstone for a key at a timestamp (last writer wins).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteObjects(self, request, context):
+        """Many DeleteObject calls in one index transaction (one fsync); replies in
+        the order of the requests. A DeleteObjects request to S3 sends one per node.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +244,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.DeleteObject,
                     request_deserializer=proto_dot_storage__pb2.DeleteRequest.FromString,
                     response_serializer=proto_dot_storage__pb2.DeleteReply.SerializeToString,
+            ),
+            'DeleteObjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteObjects,
+                    request_deserializer=proto_dot_storage__pb2.DeleteBatch.FromString,
+                    response_serializer=proto_dot_storage__pb2.DeleteBatchReply.SerializeToString,
             ),
             'ListObjects': grpc.unary_unary_rpc_method_handler(
                     servicer.ListObjects,
@@ -408,6 +426,33 @@ class Storage:
             '/tessera.storage.Storage/DeleteObject',
             proto_dot_storage__pb2.DeleteRequest.SerializeToString,
             proto_dot_storage__pb2.DeleteReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteObjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/DeleteObjects',
+            proto_dot_storage__pb2.DeleteBatch.SerializeToString,
+            proto_dot_storage__pb2.DeleteBatchReply.FromString,
             options,
             channel_credentials,
             insecure,

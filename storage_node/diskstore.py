@@ -249,7 +249,19 @@ class DiskStore:
         self, bucket: str, key: str, version_id: str, ts: int, versioned: bool = False
     ) -> bool:
         """Record a delete: a tombstone, or a delete marker in a versioned bucket."""
-        return self.apply(Row(bucket, key, version_id, ts, 0, True, b"", b"", versioned=versioned))
+        return self.tombstones([(bucket, key, version_id, ts, versioned)])[0]
+
+    def tombstones(self, deletes: list[tuple[str, str, str, int, bool]]) -> list[bool]:
+        """Record several deletes (bucket, key, version id, timestamp, versioned) in one
+        index transaction; whether each was applied."""
+        rows = [
+            Row(bucket, key, version_id, ts, 0, True, b"", b"", versioned=versioned)
+            for bucket, key, version_id, ts, versioned in deletes
+        ]
+        stored = self.index.store_many(rows)
+        for row, result in zip(rows, stored, strict=True):
+            self._drop_replaced(result.dropped, keep=row)
+        return [result.applied for result in stored]
 
     def head(self, bucket: str, key: str) -> Row | None:
         """The key's current version (maybe a tombstone)."""

@@ -439,6 +439,11 @@ class Index:
         with self.transaction() as tx:
             return tx.store(row)
 
+    def store_many(self, rows: list[Row]) -> list[Stored]:
+        """Add several versions in one transaction: one commit (and fsync) for all."""
+        with self.transaction() as tx:
+            return [tx.store(row) for row in rows]
+
     def remove_version(self, bucket: str, key: str, version_id: str) -> Row | None:
         """Delete one version for good (see `Tx.remove_version`); returns it if held."""
         with self.transaction() as tx:

@@ -155,6 +155,18 @@ class StorageService(pb_grpc.StorageServicer):
             applied=applied, newest_timestamp=self._newest(request.bucket, request.key)
         )
 
+    def DeleteObjects(self, request, context):  # noqa: N802
+        deletes = [
+            (d.bucket, d.key, d.version_id, d.timestamp, d.versioned) for d in request.deletes
+        ]
+        applied = self.store.tombstones(deletes)
+        return pb.DeleteBatchReply(
+            replies=[
+                pb.DeleteReply(applied=ok, newest_timestamp=self._newest(d.bucket, d.key))
+                for d, ok in zip(request.deletes, applied, strict=True)
+            ]
+        )
+
     def ListObjects(self, request, context):  # noqa: N802
         limit = min(request.limit or 1000, MAX_LIST)
         rows, complete = self.store.index.list(

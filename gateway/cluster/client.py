@@ -42,6 +42,8 @@ CHUNK_SIZE = 1 << 20
 # Messages queued per replica stream before the sender waits.
 QUEUE_DEPTH = 2
 HEAD_TIMEOUT = 5.0
+# A batch of up to 1000 deletes is one index transaction on a node.
+BATCH_TIMEOUT = 15.0
 # A read quorum not answered after this long also asks the next replica.
 HEDGE_DELAY = 0.5
 # A replica that accepts no data for this long is dropped from a write.
@@ -429,6 +431,65 @@ class ClusterStore:
             key, request.version_id, request.timestamp, 0, True, b"", versioned=versioned
         )
 
+    async def delete_objects(
+        self, bucket: str, keys: list[str], versioned: bool = False
+    ) -> dict[str, ObjectVersion | StoreUnavailable]:
+        """Delete many keys with one DeleteObjects RPC per storage node (one index
+        transaction there) instead of one RPC per key and replica. A key is deleted once a
+        quorum of its own replicas recorded it; per key, its marker or the failure."""
+        requests: dict[str, pb.DeleteRequest] = {}
+        placement: dict[str, tuple[str, ...]] = {}
+        batches: dict[str, tuple[NodeEntry, list[str]]] = {}
+        for key in dict.fromkeys(keys):
+            replicas, _ = self._replicas(bucket, key)
+            placement[key] = tuple(n.node_id for n in replicas)
+            requests[key] = pb.DeleteRequest(
+                bucket=bucket,
+                key=key,
+                version_id=uuid.uuid4().hex,
+                timestamp=self.clock.now(),
+                versioned=versioned,
+            )
+            for node in replicas:
+                batches.setdefault(node.node_id, (node, []))[1].append(key)
+        acked: dict[str, set[str]] = {}
+
+        async with trio.open_nursery() as nursery:
+
+            async def one(node: NodeEntry, node_keys: list[str]) -> None:
+                batch = pb.DeleteBatch(deletes=[requests[k] for k in node_keys])
+                try:
+                    reply = await self.call(
+                        node, "DeleteObjects", batch, BATCH_TIMEOUT, cancel_on_abandon=False
+                    )
+                except grpc.RpcError as exc:
+                    log.warning("batch delete failed node=%s code=%s", node.node_id, exc.code())
+                    METRICS.record_rpc_error(node.node_id, exc.code())
+                    return
+                for answer in reply.replies:
+                    self.clock.observe(answer.newest_timestamp)
+                acked[node.node_id] = set(node_keys)
+                if all(deleted_by_quorum(placement, acked).values()):
+                    nursery.start_soon(cancel_after_grace)  # a slow node costs no latency
+
+            async def cancel_after_grace() -> None:
+                await trio.sleep(STRAGGLER_GRACE)
+                nursery.cancel_scope.cancel()
+
+            for node, node_keys in batches.values():
+                if self.directory.is_live(node.node_id):
+                    nursery.start_soon(one, node, node_keys)
+        outcome: dict[str, ObjectVersion | StoreUnavailable] = {}
+        for key, ok in deleted_by_quorum(placement, acked).items():
+            request = requests[key]
+            if ok:
+                outcome[key] = ObjectVersion(
+                    key, request.version_id, request.timestamp, 0, True, b"", versioned=versioned
+                )
+            else:
+                outcome[key] = StoreUnavailable("too few replicas recorded the delete")
+        return outcome
+
     async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectVersion | None:
         """Delete one version for good on every replica (a quorum must answer)."""
         replicas, quorum = self._replicas(bucket, key)
@@ -673,6 +734,17 @@ class ClusterStore:
             start_after,
             tolerance,
         )
+
+
+def deleted_by_quorum(
+    placement: dict[str, tuple[str, ...]], acked: dict[str, set[str]]
+) -> dict[str, bool]:
+    """Per key: whether a write quorum of its replicas (node ids in placement) has
+    acknowledged it, given which keys each node acknowledged."""
+    return {
+        key: sum(key in acked.get(node, ()) for node in replicas) >= write_quorum(len(replicas))
+        for key, replicas in placement.items()
+    }
 
 
 def _found(answers: list[tuple[NodeEntry, pb.ObjectInfo]]) -> list[tuple[NodeEntry, pb.ObjectInfo]]:

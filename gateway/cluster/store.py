@@ -91,6 +91,12 @@ class ObjectStore(Protocol):
         """Record a delete (a delete marker when versioned); returns the marker."""
         ...
 
+    async def delete_objects(
+        self, bucket: str, keys: list[str], versioned: bool = False
+    ) -> dict[str, ObjectVersion | StoreUnavailable]:
+        """delete_object for many keys at once; per key its marker or why it failed."""
+        ...
+
     def list_objects(self, bucket: str, prefix: str, start_after: str) -> ObjectListing: ...
 
     def list_versions(

@@ -314,12 +314,11 @@ async def delete_objects(ctx: RequestContext) -> Reply:
     errors: list[tuple[xml.DeleteRequestEntry, str, str]] = []
     limiter = trio.Semaphore(DELETE_CONCURRENCY)
 
+    plain: list[xml.DeleteRequestEntry] = []  # no version id: one batch per storage node
+
     async def one(entry: xml.DeleteRequestEntry) -> None:
         async with limiter:
             try:
-                check_key(entry.key)
-                if entry.version_id is not None:
-                    versioning.check_version_id(entry.version_id)
                 await _delete(ctx, record, entry)
                 deleted.append(entry)
             except S3Error as exc:
@@ -329,7 +328,32 @@ async def delete_objects(ctx: RequestContext) -> Reply:
 
     async with trio.open_nursery() as nursery:
         for entry in entries:
-            nursery.start_soon(one, entry)
+            try:
+                check_key(entry.key)
+                if entry.version_id is not None:
+                    versioning.check_version_id(entry.version_id)
+            except S3Error as exc:
+                errors.append((entry, exc.code, exc.message))
+                continue
+            if entry.version_id is None:
+                plain.append(entry)
+            else:
+                nursery.start_soon(one, entry)
+        if plain:
+            try:
+                outcome = await ctx.gateway.store.delete_objects(
+                    ctx.bucket, [e.key for e in plain], versioned=versioning.keeps_versions(record)
+                )
+            except StoreUnavailable as exc:
+                outcome = {e.key: exc for e in plain}
+            for entry in plain:
+                result = outcome[entry.key]
+                if isinstance(result, StoreUnavailable):
+                    errors.append((entry, "ServiceUnavailable", str(result)))
+                    continue
+                if versioning.status(record) is not None:
+                    entry.delete_marker_version_id = result.s3_version_id
+                deleted.append(entry)
     order = {id(e): i for i, e in enumerate(entries)}
     deleted.sort(key=lambda e: order[id(e)])
     errors.sort(key=lambda item: order[id(item[0])])

@@ -139,3 +139,20 @@ def test_commit_timestamp_overrides_the_header(store):
     assert store.head("b", "k").ts == 100
     assert not _put(store, "k", b"early", 50, "vearly")  # began later, finished earlier
     assert _read(store, "k") == b"late"
+
+
+def test_many_tombstones_in_one_transaction_drop_the_data(store):
+    big = os.urandom(INLINE_LIMIT + 10)
+    _put(store, "a", big, 10)
+    _put(store, "b", b"small", 10)
+    _put(store, "c", b"newer than the delete", 500)
+    files_before = len(list((store.root / "objects").rglob("*")))
+    applied = store.tombstones(
+        [("b", "a", "t1", 100, False), ("b", "b", "t2", 100, False), ("b", "c", "t3", 100, False)]
+    )
+    assert applied == [True, True, False]  # c was written after the delete: last writer wins
+    assert store.head("b", "a").deleted and store.head("b", "b").deleted
+    assert not store.head("b", "c").deleted
+    assert len(list((store.root / "objects").rglob("*"))) < files_before  # a's data file went
+    with pytest.raises(NotFound):
+        _read(store, "a")

@@ -55,8 +55,9 @@ RECONNECT_WAIT = 3.0
 ACK_TIMEOUT = 60.0
 # Bodies announced at most this long are sent to replicas in one message.
 SMALL_PUT_LIMIT = 256 * 1024
-# Objects up to this size come back with the quorum head: one round trip.
-INLINE_READ_LIMIT = 256 * 1024
+# Objects up to this size come back with the quorum head (from the first replica only):
+# one round trip, no stream. At most this much of a GET is held in memory at once.
+INLINE_READ_LIMIT = 1 << 20
 # After a read quorum answered, how long to wait for the stragglers.
 STRAGGLER_GRACE = 0.05
 
@@ -353,6 +354,7 @@ class ClusterStore:
         grace: float = STRAGGLER_GRACE,
         cancel_stragglers: bool = True,
         ask: int = 0,
+        first_request: Any = None,
     ) -> list[tuple[NodeEntry, Any]]:
         """Call one unary RPC on each live node in parallel; return the answers.
 
@@ -374,9 +376,10 @@ class ClusterStore:
 
             async def one(node: NodeEntry) -> None:
                 nonlocal finished
+                mine = first_request if first_request is not None and node is live[0] else request
                 try:
                     answer = await self.call(
-                        node, method, request, HEAD_TIMEOUT, cancel_on_abandon=cancel_stragglers
+                        node, method, mine, HEAD_TIMEOUT, cancel_on_abandon=cancel_stragglers
                     )
                     answers.append((node, answer))
                 except grpc.RpcError as exc:
@@ -531,13 +534,21 @@ class ClusterStore:
         ]
         asked = replicas + leaving
         need = len(asked) - quorum + 1
-        limit = INLINE_READ_LIMIT if with_data else 0
-        request = pb.HeadRequest(bucket=bucket, key=key, inline_limit=limit)
+        request = pb.HeadRequest(bucket=bucket, key=key)
         if version_id == NULL_VERSION:
             request.null_version = True
         elif version_id is not None:
             request.version_id = version_id
-        answers = await self._gather(asked, "HeadObject", request, need=need, ask=need)
+        # Only the first replica sends the bytes of an object small enough to come inline:
+        # the others need only say which version they hold.
+        with_bytes = None
+        if with_data:
+            with_bytes = pb.HeadRequest()
+            with_bytes.CopyFrom(request)
+            with_bytes.inline_limit = INLINE_READ_LIMIT
+        answers = await self._gather(
+            asked, "HeadObject", request, need=need, ask=need, first_request=with_bytes
+        )
         if len(answers) < need:
             raise StoreUnavailable(f"{len(answers)} of {len(asked)} replicas answered")
         found = _found(answers)

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.bench import server_cpu_seconds
+
 MiB = 1 << 20
 GiB = 1 << 30
 FSYNC_NOTE = (
@@ -84,16 +86,7 @@ class Results:
 
 def cpu_seconds(pids: list[int]) -> float:
     """utime + stime of the processes (0 for one that is gone)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
+    return server_cpu_seconds({str(pid): pid for pid in pids})
 
 
 def rate(workload: Workload, sample: Sample) -> float:

@@ -12,7 +12,6 @@ lifespan and anything that is not HTTP.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +20,6 @@ import trio
 
 from gateway.s3.errors import S3Error
 from gateway.s3.request import Reply
-
-log = logging.getLogger("tessera.gateway")
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 

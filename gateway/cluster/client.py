@@ -413,26 +413,11 @@ class ClusterStore:
         return answers
 
     async def delete_object(self, bucket: str, key: str, versioned: bool = False) -> ObjectVersion:
-        replicas, quorum = self._replicas(bucket, key)
-        request = pb.DeleteRequest(
-            bucket=bucket,
-            key=key,
-            version_id=uuid.uuid4().hex,
-            timestamp=self.clock.now(),
-            versioned=versioned,
-        )
-        answers = await self._gather(
-            replicas, "DeleteObject", request, need=quorum, cancel_stragglers=False
-        )
-        for _, reply in answers:
-            self.clock.observe(reply.newest_timestamp)
-        if len(answers) < quorum:
-            raise StoreUnavailable(
-                f"only {len(answers)} of {len(replicas)} replicas recorded the delete"
-            )
-        return ObjectVersion(
-            key, request.version_id, request.timestamp, 0, True, b"", versioned=versioned
-        )
+        """Record a delete of one key: delete_objects with a batch of one."""
+        outcome = (await self.delete_objects(bucket, [key], versioned))[key]
+        if isinstance(outcome, StoreUnavailable):
+            raise outcome
+        return outcome
 
     async def delete_objects(
         self, bucket: str, keys: list[str], versioned: bool = False
@@ -490,7 +475,10 @@ class ClusterStore:
                     key, request.version_id, request.timestamp, 0, True, b"", versioned=versioned
                 )
             else:
-                outcome[key] = StoreUnavailable("too few replicas recorded the delete")
+                acks = sum(key in acked.get(node, ()) for node in placement[key])
+                outcome[key] = StoreUnavailable(
+                    f"only {acks} of {len(placement[key])} replicas recorded the delete"
+                )
         return outcome
 
     async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectVersion | None:

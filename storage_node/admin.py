@@ -172,6 +172,7 @@ class NodeAdmin(pb_grpc.AdminServicer):
         """Change this node's placement state (coordinator/drain.py) and report."""
         if self.mover is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "this node runs no mover")
+            raise AssertionError("unreachable: context.abort raises")
         try:
             changed, job, state = self.mover.request(action, force)
         except drain.DrainError as exc:

@@ -91,7 +91,7 @@ class PendingWrite:
         self.tmp_path = store.tmp_dir / f"{version_id}.{uuid.uuid4().hex}"
         # Bytes stay in memory until they outgrow INLINE_LIMIT, then spill to a file.
         self._small: bytearray | None = bytearray()
-        self._file = None
+        self._file: BinaryIO | None = None
         self._crcs: list[int] = []
         self._block_crc = 0
         self._block_fill = 0
@@ -142,7 +142,7 @@ class PendingWrite:
             inline,
             versioned=self.versioned,
         )
-        if inline is not None:
+        if self._file is None:  # inline
             return self._store.apply(row)
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -515,7 +515,7 @@ class DiskStore:
         except FileNotFoundError as exc:
             raise NotFound(f"data file {span.version_id}") from exc
 
-    def _read_spans(self, spans: list[_Span], first: BinaryIO | None) -> Iterator[bytes]:
+    def _read_spans(self, spans: list[_Span], first: BinaryIO | None) -> Iterator[memoryview]:
         # Later files open lazily: a composed version may have thousands.
         for i, span in enumerate(spans):
             handle = first if i == 0 and first is not None else self._open(span)

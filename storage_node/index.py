@@ -18,6 +18,7 @@ in the data files of its segments, listed in order in the `segments` column.
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import struct
 import threading
@@ -313,7 +314,7 @@ class Tx:
     def under_prefix(self, bucket: str, prefix: str, limit: int) -> list[Row]:
         """Up to limit rows of bucket whose key starts with prefix, in key order,
         from both tables (current rows first for each table's batch)."""
-        rows = []
+        rows: list[Row] = []
         for table in ("objects", "versions"):
             # A range scan plus startswith: LIKE would treat % and _ in keys as wildcards.
             cur = self._conn.execute(
@@ -479,7 +480,7 @@ class Index:
         prefix: str,
         after: tuple[str, int, str] | None,
         limit: int,
-    ) -> tuple[list[Row], bool]:
+    ) -> tuple[builtins.list[Row], bool]:
         """Every version of bucket's keys under prefix: keys in order, each
         key's versions newest first, starting after `after` (key, ts,
         version id); after=(key, 0, "") starts after all of key's versions.
@@ -522,7 +523,7 @@ class Index:
             return rows[:limit], False
         return rows, True
 
-    def namespaces(self, prefix: str) -> list[str]:
+    def namespaces(self, prefix: str) -> builtins.list[str]:
         """Distinct buckets starting with prefix, sorted."""
         # One index seek per bucket instead of DISTINCT, which would scan every row.
         conn = self._conn()
@@ -538,7 +539,7 @@ class Index:
             found.append(values[0])
             lower, op = values[0], ">"
 
-    def every_namespace(self) -> list[str]:
+    def every_namespace(self) -> builtins.list[str]:
         """Every bucket holding a row in either table (tombstones and older versions
         too), sorted: what a node must account for when it moves all its data."""
         conn = self._conn()

@@ -294,10 +294,12 @@ def loader(
         except CredentialError as exc:
             log.error("credential unusable: %s", exc)
             secret = None
-        previous, until = None, previous_until(rec, clock())
+        previous: str | None = None
+        expires = 0.0  # previous_expires is kept only with a usable previous secret
+        until = previous_until(rec, clock())
         if until is not None:
             try:
-                previous = decrypt_previous(rec, cipher)
+                previous, expires = decrypt_previous(rec, cipher), until
             except CredentialError as exc:
                 log.error("previous secret unusable: %s", exc)
         return Credential(
@@ -307,7 +309,7 @@ def loader(
             policy=str(rec.get("policy", "admin")),
             buckets=tuple(rec.get("buckets", ())),
             previous_secret=previous,
-            previous_expires=until if previous is not None else 0.0,
+            previous_expires=expires,
         )
 
     return convert

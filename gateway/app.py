@@ -74,6 +74,7 @@ def create_app(gateway: Gateway) -> QuartTrio:
     async def serve(http: HttpRequest) -> Reply:
         return await serve_s3(gateway, http)
 
+    # Wrapping asgi_app is how Quart documents middleware; mypy flags any method assignment.
     app.asgi_app = S3Asgi(serve, app.asgi_app)  # type: ignore[method-assign]
     return app
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 
 from gateway.s3.errors import S3Error
 from gateway.s3.request import Reply
 
-ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+# Quart's asgi_app, typed as Quart types it (Hypercorn's ASGI types).
+ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
 
 class RequestBody:
@@ -68,7 +70,7 @@ class HttpRequest:
     body: RequestBody
 
 
-def request_from_scope(scope: dict[str, Any], receive: Any) -> HttpRequest:
+def request_from_scope(scope: HTTPScope, receive: Any) -> HttpRequest:
     """An HttpRequest for an ASGI http scope (headers decoded as latin-1, as Quart did)."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
@@ -126,7 +128,9 @@ class S3Asgi:
         self._serve = serve
         self._fallback = fallback
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         if scope["type"] != "http":
             await self._fallback(scope, receive, send)
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import trio
@@ -32,7 +32,7 @@ class AsyncioBridge:
 
     async def run(
         self,
-        factory: Callable[..., Awaitable[T]],
+        factory: Callable[..., Coroutine[Any, Any, T]],
         *args: Any,
         cancel_on_abandon: bool = True,
     ) -> T:

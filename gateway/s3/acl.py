@@ -211,7 +211,9 @@ def _check_grantee(kind: str, value: str) -> None:
 
 def _split_grantees(header: str, value: str) -> list[str]:
     """The comma-separated grantees of a grant header (commas in quotes do not count)."""
-    items, current, quoted = [], [], False
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in value:
         if char == '"':
             quoted = not quoted

@@ -39,38 +39,39 @@ async def list_buckets(ctx: RequestContext) -> Reply:
 
 
 async def create_bucket(ctx: RequestContext) -> Reply:
-    assert ctx.bucket is not None
-    check_bucket_name(ctx.bucket)
+    bucket = ctx.bucket
+    assert bucket is not None
+    check_bucket_name(bucket)
     constraint = xml.parse_create_bucket(await ctx.read_small_body())
     region = constraint or ctx.gateway.region
     owner, _ = owner_of(ctx)
     stored = acl.encode(await requested_acl(ctx))
     try:
         record = await ctx.gateway.etcd_call(
-            lambda client: buckets.create(
-                client, ctx.bucket, owner=owner, region=region, acl=stored
-            )
+            lambda client: buckets.create(client, bucket, owner=owner, region=region, acl=stored)
         )
     except buckets.BucketExists as exc:
         code = (
             "BucketAlreadyOwnedByYou" if exc.record.get("owner") == owner else "BucketAlreadyExists"
         )
-        raise S3Error(code, extra={"BucketName": ctx.bucket}) from exc
-    ctx.gateway.buckets.put_local(ctx.bucket, record)
-    return Reply(200, {"Location": f"/{ctx.bucket}"})
+        raise S3Error(code, extra={"BucketName": bucket}) from exc
+    ctx.gateway.buckets.put_local(bucket, record)
+    return Reply(200, {"Location": f"/{bucket}"})
 
 
 async def delete_bucket(ctx: RequestContext) -> Reply:
+    bucket = ctx.bucket
+    assert bucket is not None
     record = await existing_bucket(ctx)
     # Older versions and delete markers keep a versioned bucket from being empty.
     if record.get("versioning") is None:
-        listing = ctx.gateway.store.list_objects(ctx.bucket, "", "")
+        listing = ctx.gateway.store.list_objects(bucket, "", "")
     else:
-        listing = ctx.gateway.store.list_versions(ctx.bucket, "", None)
+        listing = ctx.gateway.store.list_versions(bucket, "", None)
     if await listing.next() is not None:
-        raise S3Error("BucketNotEmpty", extra={"BucketName": ctx.bucket})
-    await ctx.gateway.etcd_call(lambda client: buckets.delete(client, ctx.bucket))
-    ctx.gateway.buckets.drop_local(ctx.bucket)
+        raise S3Error("BucketNotEmpty", extra={"BucketName": bucket})
+    await ctx.gateway.etcd_call(lambda client: buckets.delete(client, bucket))
+    ctx.gateway.buckets.drop_local(bucket)
     return Reply(204)
 
 
@@ -127,6 +128,7 @@ async def requested_acl(ctx: RequestContext) -> acl.ACL:
 
 
 async def put_bucket_acl(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None
     record = await existing_bucket(ctx)
     owner = record.get("owner", "")
     stored = acl.encode(acl.owned(await requested_acl(ctx), owner, owner))
@@ -137,7 +139,7 @@ async def put_bucket_acl(ctx: RequestContext) -> Reply:
     try:
         record = await ctx.gateway.etcd_call(buckets.update, ctx.bucket, change)
     except buckets.NoSuchBucketRecord as exc:
-        raise S3Error("NoSuchBucket", extra={"BucketName": ctx.bucket or ""}) from exc
+        raise S3Error("NoSuchBucket", extra={"BucketName": ctx.bucket}) from exc
     ctx.gateway.buckets.put_local(ctx.bucket, record)
     return Reply(200)
 

@@ -30,6 +30,7 @@ def _entries(contents: list[ObjectVersion]) -> list[xml.ObjectEntry]:
 
 
 async def list_objects(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None
     anonymous_may_list(ctx, await existing_bucket(ctx))
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
@@ -55,6 +56,7 @@ async def list_objects(ctx: RequestContext) -> Reply:
 
 
 async def list_objects_v2(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None
     anonymous_may_list(ctx, await existing_bucket(ctx))
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")

@@ -227,6 +227,7 @@ async def get_object(ctx: RequestContext) -> Reply:
 
 
 async def _get_object(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None
     record, version = await _located(ctx, with_data=True)
     meta = ObjectMeta.decode(version.meta)
     _check_conditions(ctx, version, meta)

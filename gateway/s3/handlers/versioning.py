@@ -92,6 +92,7 @@ async def put_bucket_versioning(ctx: RequestContext) -> Reply:
 
 
 async def list_object_versions(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None
     record = await existing_bucket(ctx)
     anonymous_may_list(ctx, record)
     prefix = ctx.query.get("prefix", "")

@@ -1,4 +1,4 @@
-"""The S3 HTTP front: a Quart-trio app whose HTTP requests all take the lean S3 path.
+"""The S3 HTTP front: what a gateway answers to each HTTP request.
 
 Every request reads top to bottom: route → authenticate → handler → reply.
 S3 errors become XML error bodies; nothing else escapes as a stack trace.
@@ -12,11 +12,8 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
-from quart_trio import QuartTrio
-
-from gateway.asgi import HttpRequest, RequestBody, S3Asgi
 from gateway.cluster.store import StoreUnavailable
-from gateway.connections import note_request
+from gateway.http.connection import App, HttpRequest, RequestBody, note_request
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import METRICS
 from gateway.s3 import acl, router
@@ -56,8 +53,8 @@ async def settle(body: RequestBody, headers: dict[str, str]) -> bool:
     """Drain what the handler left unread; False if the connection must close."""
     if body.finished:
         return True
-    # Expect: 100-continue changes nothing: Hypercorn answers 100 as soon as it has read
-    # the request head, so the client is sending the body whatever we reply.
+    if not body.started:  # Expect: 100-continue and never asked for: no body will come
+        return False
     length = headers.get("content-length", "")
     if not length.isdigit() or int(length) > DRAIN_LIMIT:
         return False
@@ -66,17 +63,13 @@ async def settle(body: RequestBody, headers: dict[str, str]) -> bool:
     return True
 
 
-def create_app(gateway: Gateway) -> QuartTrio:
-    """The ASGI app serving S3 for one gateway: Quart's, with every HTTP request taken by
-    the lean S3 path in gateway/asgi.py before Quart sees it."""
-    app = QuartTrio(__name__)
+def create_app(gateway: Gateway) -> App:
+    """The app the HTTP server calls for every request of one gateway."""
 
     async def serve(http: HttpRequest) -> Reply:
         return await serve_s3(gateway, http)
 
-    # Wrapping asgi_app is how Quart documents middleware; mypy flags any method assignment.
-    app.asgi_app = S3Asgi(serve, app.asgi_app)  # type: ignore[method-assign]
-    return app
+    return serve
 
 
 def _final(reply: Reply, request_id: str) -> Reply:

@@ -1,4 +1,4 @@
-"""`tessera gateway`: serve S3 over HTTP with Hypercorn's trio worker."""
+"""`tessera gateway`: serve S3 over HTTP/1.1 (gateway/http/) on trio."""
 
 from __future__ import annotations
 
@@ -11,17 +11,14 @@ import sys
 import time
 from typing import Any
 
-import hypercorn.trio.tcp_server
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
 
 from coordinator import credentials, usage
 from coordinator.secrets import Cipher, ClusterKeyError, load_key
 from gateway import admin as gateway_admin
-from gateway import connections
 from gateway.app import create_app
 from gateway.cluster.reaper import UploadReaper
+from gateway.http.server import HttpServer, open_listener
 from gateway.s3.router import normalize_domain
 from gateway.state import Gateway
 from gateway.usage import UsagePublisher
@@ -131,12 +128,6 @@ WORKER_BACKOFF_FIRST = 0.5
 WORKER_BACKOFF_MAX = 30.0
 WORKER_STABLE_AFTER = 60.0
 
-# Hypercorn reads sockets 64 KiB at a time; every read is a trip through h11,
-# the ASGI queue and Quart. Larger reads cut that cost for object bodies.
-hypercorn.trio.tcp_server.MAX_RECV = 1 << 20
-# No connection may take the process down, whatever its client sends (issue 9).
-connections.install()
-
 
 def run(args: argparse.Namespace) -> int:
     try:  # a TOML number skips the flag's type check
@@ -168,8 +159,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     reaper = UploadReaper(gateway)
     try:
+        listener = open_listener(args.listen, reuse_port=args.reuse_port)
+    except (OSError, ValueError) as exc:
+        log.error("cannot start: listen %s: %s", args.listen, exc)
+        print(f"tessera gateway: error: listen {args.listen}: {exc}", file=sys.stderr)
+        return 2
+    try:
         admin = gateway_admin.start(args, gateway, cluster_key, reaper)
     except OSError as exc:
+        listener.close()
         log.error("cannot start: %s", exc)
         print(f"tessera gateway: error: {exc}", file=sys.stderr)
         return 2
@@ -180,19 +178,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     admin.start_view()
     publisher = UsagePublisher(gateway, args.usage_interval)
-    config = Config()
-    config.bind = [args.listen]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.include_server_header = False
-    config.keep_alive_timeout = 75
-    # Body messages queued between Hypercorn and the app, per request: each is up to
-    # MAX_RECV (1 MiB), so the default 10 let one upload hold 10 MiB before the socket
-    # felt any backpressure.
-    config.max_app_queue_size = 2
-    if args.reuse_port:
-        config.workers = 2  # makes Hypercorn set SO_REUSEPORT on the socket
-    app = create_app(gateway)
+    server = HttpServer(create_app(gateway), listener)
 
     async def main() -> None:
         stop = trio.Event()
@@ -216,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
                 ",".join(gateway.domains) or "-",
                 gateway.trust_proxy,
             )
-            await serve(app, config, shutdown_trigger=stop.wait)
+            await server.serve(stop)
             nursery.cancel_scope.cancel()
 
     try:

@@ -542,25 +542,19 @@ def test_expect_100_continue(cluster, vhost, s3, bucket, target):
     assert s3.get_object(Bucket=bucket, Key="exp")["Body"].read() == payload
 
 
-def test_refused_expect_upload_keeps_the_connection(cluster, bucket):
-    """Hypercorn answers 100 Continue before the gateway sees the request, so the client
-    sends the body even when the request is refused: the gateway drains a small one and
-    the connection carries the next request."""
+def test_refused_expect_upload_is_answered_before_its_body(cluster, bucket):
+    """100 Continue goes out only when the handler asks for the body, so a request refused
+    before that gets its error at once and the client never sends the body (as AWS does);
+    the connection then closes, since the client may still send it."""
     port = int(cluster.endpoints[0].rpartition(":")[2])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
             f"PUT /{bucket}/nope HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             "Content-Length: 300000\r\nExpect: 100-continue\r\n\r\n".encode()
         )
-        interim = sock.recv(1 << 16)
-        assert interim.startswith(b"HTTP/1.1 100"), interim
-        sock.sendall(b"x" * 300_000)
         status, reply = _read_response(sock)
         assert status == 403 and b"AccessDenied" in reply
-        assert b"connection: close" not in reply.lower()
-        sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        status, reply = _read_response(sock)
-        assert status == 200 and reply.endswith(b"ok\n")
+        assert b"100 continue" not in reply.lower() and b"connection: close" in reply.lower()
 
 
 @pytest.mark.parametrize("size", [1000, 300_000, 5 << 20])

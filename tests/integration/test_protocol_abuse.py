@@ -194,7 +194,7 @@ def test_hostile_requests_never_stop_the_gateway(
     assert not errors, errors[:5]  # a refused or reset connect means the gateway was gone
     assert honest.done > 0 and not honest.failures, honest.failures[:5]
     print("\n[protocol abuse] statuses per case:", {n: dict(c) for n, c in statuses.items()})
-    # 501 is h11's (and RFC 9112's) answer to a transfer coding it does not know.
+    # 501 is RFC 9112's answer to a transfer coding the server does not know.
     statuses["obfuscated Transfer-Encoding"].pop(501, None)
     server_errors = {n: c for n, c in statuses.items() if any(s and s >= 500 for s in c)}
     assert not server_errors, server_errors

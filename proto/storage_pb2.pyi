@@ -149,14 +149,28 @@ class PutWhole(_message.Message):
     def __init__(self, header: _Optional[_Union[PutHeader, _Mapping]] = ..., data: _Optional[bytes] = ..., commit: _Optional[_Union[PutCommit, _Mapping]] = ...) -> None: ...
 
 class PutReply(_message.Message):
-    __slots__ = ("applied", "size", "newest_timestamp")
+    __slots__ = ("applied", "size", "newest_timestamp", "error")
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     NEWEST_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     applied: bool
     size: int
     newest_timestamp: int
-    def __init__(self, applied: _Optional[bool] = ..., size: _Optional[int] = ..., newest_timestamp: _Optional[int] = ...) -> None: ...
+    error: str
+    def __init__(self, applied: _Optional[bool] = ..., size: _Optional[int] = ..., newest_timestamp: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class PutWholeBatch(_message.Message):
+    __slots__ = ("puts",)
+    PUTS_FIELD_NUMBER: _ClassVar[int]
+    puts: _containers.RepeatedCompositeFieldContainer[PutWhole]
+    def __init__(self, puts: _Optional[_Iterable[_Union[PutWhole, _Mapping]]] = ...) -> None: ...
+
+class PutBatchReply(_message.Message):
+    __slots__ = ("replies",)
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    replies: _containers.RepeatedCompositeFieldContainer[PutReply]
+    def __init__(self, replies: _Optional[_Iterable[_Union[PutReply, _Mapping]]] = ...) -> None: ...
 
 class HeadRequest(_message.Message):
     __slots__ = ("bucket", "key", "inline_limit", "version_id", "null_version")
@@ -197,6 +211,18 @@ class ObjectInfo(_message.Message):
     versioned: bool
     purged: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, found: _Optional[bool] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., size: _Optional[int] = ..., deleted: _Optional[bool] = ..., meta: _Optional[bytes] = ..., has_data: _Optional[bool] = ..., data: _Optional[bytes] = ..., versioned: _Optional[bool] = ..., purged: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HeadBatch(_message.Message):
+    __slots__ = ("heads",)
+    HEADS_FIELD_NUMBER: _ClassVar[int]
+    heads: _containers.RepeatedCompositeFieldContainer[HeadRequest]
+    def __init__(self, heads: _Optional[_Iterable[_Union[HeadRequest, _Mapping]]] = ...) -> None: ...
+
+class HeadBatchReply(_message.Message):
+    __slots__ = ("infos",)
+    INFOS_FIELD_NUMBER: _ClassVar[int]
+    infos: _containers.RepeatedCompositeFieldContainer[ObjectInfo]
+    def __init__(self, infos: _Optional[_Iterable[_Union[ObjectInfo, _Mapping]]] = ...) -> None: ...
 
 class GetRequest(_message.Message):
     __slots__ = ("bucket", "key", "version_id", "offset", "length")

@@ -44,10 +44,20 @@ class StorageStub:
                 request_serializer=proto_dot_storage__pb2.PutWhole.SerializeToString,
                 response_deserializer=proto_dot_storage__pb2.PutReply.FromString,
                 _registered_method=True)
+        self.PutObjectsWhole = channel.unary_unary(
+                '/tessera.storage.Storage/PutObjectsWhole',
+                request_serializer=proto_dot_storage__pb2.PutWholeBatch.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.PutBatchReply.FromString,
+                _registered_method=True)
         self.HeadObject = channel.unary_unary(
                 '/tessera.storage.Storage/HeadObject',
                 request_serializer=proto_dot_storage__pb2.HeadRequest.SerializeToString,
                 response_deserializer=proto_dot_storage__pb2.ObjectInfo.FromString,
+                _registered_method=True)
+        self.HeadObjects = channel.unary_unary(
+                '/tessera.storage.Storage/HeadObjects',
+                request_serializer=proto_dot_storage__pb2.HeadBatch.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.HeadBatchReply.FromString,
                 _registered_method=True)
         self.GetObject = channel.unary_stream(
                 '/tessera.storage.Storage/GetObject',
@@ -125,8 +135,25 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutObjectsWhole(self, request, context):
+        """Many PutObjectWhole calls committed in one index transaction (one fsync for
+        all: group commit); replies in the order of the requests. A write that is
+        refused alone (a size that does not match) says why in PutReply.error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def HeadObject(self, request, context):
         """Newest version of a key on this node (or a tombstone), without data.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HeadObjects(self, request, context):
+        """Many HeadObject calls in one message; infos in the order of the requests.
+        Gateways coalesce the HEADs that concurrent S3 requests send one node.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -230,10 +257,20 @@ def add_StorageServicer_to_server(servicer, server):
                     request_deserializer=proto_dot_storage__pb2.PutWhole.FromString,
                     response_serializer=proto_dot_storage__pb2.PutReply.SerializeToString,
             ),
+            'PutObjectsWhole': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutObjectsWhole,
+                    request_deserializer=proto_dot_storage__pb2.PutWholeBatch.FromString,
+                    response_serializer=proto_dot_storage__pb2.PutBatchReply.SerializeToString,
+            ),
             'HeadObject': grpc.unary_unary_rpc_method_handler(
                     servicer.HeadObject,
                     request_deserializer=proto_dot_storage__pb2.HeadRequest.FromString,
                     response_serializer=proto_dot_storage__pb2.ObjectInfo.SerializeToString,
+            ),
+            'HeadObjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.HeadObjects,
+                    request_deserializer=proto_dot_storage__pb2.HeadBatch.FromString,
+                    response_serializer=proto_dot_storage__pb2.HeadBatchReply.SerializeToString,
             ),
             'GetObject': grpc.unary_stream_rpc_method_handler(
                     servicer.GetObject,
@@ -356,6 +393,33 @@ class Storage:
             _registered_method=True)
 
     @staticmethod
+    def PutObjectsWhole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/PutObjectsWhole',
+            proto_dot_storage__pb2.PutWholeBatch.SerializeToString,
+            proto_dot_storage__pb2.PutBatchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def HeadObject(request,
             target,
             options=(),
@@ -372,6 +436,33 @@ class Storage:
             '/tessera.storage.Storage/HeadObject',
             proto_dot_storage__pb2.HeadRequest.SerializeToString,
             proto_dot_storage__pb2.ObjectInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HeadObjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/HeadObjects',
+            proto_dot_storage__pb2.HeadBatch.SerializeToString,
+            proto_dot_storage__pb2.HeadBatchReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -120,6 +120,12 @@ class PendingWrite:
     def commit(self, size: int, meta: bytes, ts: int = 0) -> bool:
         """Make the version durable and visible. Returns False if a newer one
         exists. ts, when given, replaces the timestamp from begin_write."""
+        return self._store.apply_many([self.seal(size, meta, ts)])[0]
+
+    def seal(self, size: int, meta: bytes, ts: int = 0) -> Row:
+        """Make the bytes durable (a data file is fsynced and installed; small objects
+        stay in memory for the index row) and return the row that will make them
+        visible: DiskStore.apply_many stores it, alone or with others (group commit)."""
         if ts:
             self.ts = ts
         if size != self.size:
@@ -142,17 +148,13 @@ class PendingWrite:
             inline,
             versioned=self.versioned,
         )
-        if self._file is None:  # inline
-            return self._store.apply(row)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        final = self._store.install(self.tmp_path, self.version_id)
-        _fsync_dir(final.parent)
-        applied = self._store.apply(row)
-        if not applied:
-            final.unlink(missing_ok=True)
-        return applied
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            final = self._store.install(self.tmp_path, self.version_id)
+            _fsync_dir(final.parent)
+        return row
 
     def abort(self) -> None:
         if self._file is not None and not self._file.closed:
@@ -239,6 +241,17 @@ class DiskStore:
         stored = self.index.store(row)
         self._drop_replaced(stored.dropped, keep=row)
         return stored.applied
+
+    def apply_many(self, rows: list[Row]) -> list[bool]:
+        """Store sealed versions (PendingWrite.seal) in one index transaction, so one
+        fsync makes them all visible; whether each was applied. The data file of a
+        version that was not (a newer one exists) is removed."""
+        stored = self.index.store_many(rows)
+        for row, result in zip(rows, stored, strict=True):
+            self._drop_replaced(result.dropped, keep=row)
+            if not result.applied and row.inline is None:
+                self.remove_data(row.version_id)
+        return [result.applied for result in stored]
 
     def _drop_replaced(self, dropped: list[Row], keep: Row) -> None:
         # The new row may own some of an old row's files (a key composed from itself).

@@ -1,7 +1,7 @@
 """A storage node's metrics: RPCs served, bytes moved, what the disk holds.
 
 A gRPC server interceptor counts every RPC by method and status code and the
-object bytes in PutObject/PutObjectWhole requests and GetObject/HeadObject
+object bytes in PutObject/PutObject(s)Whole requests and GetObject/HeadObject(s)
 replies, so the service itself stays free of bookkeeping. `render` writes
 the Prometheus text format (0.0.4); `serve` answers GET /metrics over plain
 HTTP from a daemon thread (on `--metrics-listen`, by default the port two above
@@ -114,7 +114,11 @@ def restarts_from_env() -> int:
 
 
 def _data_len(message: Any) -> int:
-    """Object bytes in a Put/Get message (PutMessage, PutWhole, GetChunk, ObjectInfo)."""
+    """Object bytes in a Put/Get message (PutMessage, PutWhole, GetChunk, ObjectInfo) or
+    in a batch of them (PutWholeBatch, HeadBatchReply)."""
+    batch = getattr(message, "puts", None) or getattr(message, "infos", None)
+    if batch is not None:
+        return sum(len(item.data) for item in batch)
     data = getattr(message, "data", b"")
     return len(data) if isinstance(data, bytes) else 0
 
@@ -129,8 +133,8 @@ def _code(context: grpc.ServicerContext, failed: bool) -> str:
 class MetricsInterceptor(grpc.ServerInterceptor):
     """Counts every RPC of the Storage service into a NodeMetrics."""
 
-    WRITES = frozenset({"PutObject", "PutObjectWhole"})
-    READS = frozenset({"GetObject", "HeadObject"})
+    WRITES = frozenset({"PutObject", "PutObjectWhole", "PutObjectsWhole"})
+    READS = frozenset({"GetObject", "HeadObject", "HeadObjects"})
 
     def __init__(self, metrics: NodeMetrics) -> None:
         self.metrics = metrics

@@ -94,7 +94,37 @@ class StorageService(pb_grpc.StorageServicer):
             applied=applied, size=pending.size, newest_timestamp=self._newest(h.bucket, h.key)
         )
 
+    def PutObjectsWhole(self, request, context):  # noqa: N802
+        # Each write is sealed on its own (a bad one is refused alone); the index rows
+        # of all that sealed go in one transaction: one fsync for the batch.
+        replies: list[pb.PutReply] = []
+        sealed: list[tuple[int, Row]] = []
+        for index, put in enumerate(request.puts):
+            h = put.header
+            try:
+                pending = self.store.begin_write(
+                    h.bucket, h.key, h.version_id, h.timestamp, h.versioned
+                )
+                pending.write(put.data)
+                row = pending.seal(put.commit.size, put.commit.meta, put.commit.timestamp)
+            except ValueError as exc:
+                replies.append(pb.PutReply(error=str(exc)))
+                continue
+            sealed.append((index, row))
+            replies.append(pb.PutReply(size=row.size))
+        applied = self.store.apply_many([row for _, row in sealed])
+        for (index, row), ok in zip(sealed, applied, strict=True):
+            replies[index].applied = ok
+            replies[index].newest_timestamp = self._newest(row.bucket, row.key)
+        return pb.PutBatchReply(replies=replies)
+
     def HeadObject(self, request, context):  # noqa: N802
+        return self._head(request)
+
+    def HeadObjects(self, request, context):  # noqa: N802
+        return pb.HeadBatchReply(infos=[self._head(head) for head in request.heads])
+
+    def _head(self, request: pb.HeadRequest) -> pb.ObjectInfo:
         if request.version_id or request.null_version:
             row = self.store.find(
                 request.bucket, request.key, request.version_id, request.null_version

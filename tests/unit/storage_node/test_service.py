@@ -138,3 +138,55 @@ def test_delete_prefix_and_namespaces(node):
     with pytest.raises(grpc.RpcError) as err:
         stub.DeletePrefix(pb.DeletePrefixRequest(bucket="", prefix="x/"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _whole(key, version, data, ts, size=None):
+    return pb.PutWhole(
+        header=pb.PutHeader(bucket="g", key=key, version_id=version, timestamp=ts),
+        data=data,
+        commit=pb.PutCommit(size=len(data) if size is None else size, meta=b"m"),
+    )
+
+
+def test_a_batch_of_whole_puts_is_one_commit_and_refuses_alone(node, monkeypatch):
+    stub, store = node
+    commits = []
+    store_many = store.index.store_many
+    monkeypatch.setattr(
+        store.index, "store_many", lambda rows: commits.append(len(rows)) or store_many(rows)
+    )
+    big = os.urandom(200_000)  # a data file, not an inline row
+    batch = pb.PutWholeBatch(
+        puts=[
+            _whole("a", "va", b"alpha", ts=5),
+            _whole("bad", "vbad", b"short", ts=5, size=99),  # refused alone
+            _whole("big", "vbig", big, ts=5),
+            _whole("a", "va-old", b"older", ts=1),  # loses to va: durable, not applied
+        ]
+    )
+    replies = stub.PutObjectsWhole(batch).replies
+    assert commits == [3]  # one index transaction for everything that sealed
+    assert [r.error != "" for r in replies] == [False, True, False, False]
+    assert "size mismatch" in replies[1].error
+    assert [r.applied for r in replies] == [True, False, True, False]
+    assert replies[0].newest_timestamp == 5 and replies[3].newest_timestamp == 5
+    head = stub.HeadObject(pb.HeadRequest(bucket="g", key="big", inline_limit=1 << 20))
+    assert head.version_id == "vbig" and head.data == big
+    assert not stub.HeadObject(pb.HeadRequest(bucket="g", key="bad")).found
+    assert not store.data_path("va-old").exists() and not list(store.tmp_dir.iterdir())
+
+
+def test_a_batch_of_heads_answers_in_order(node):
+    stub, _ = node
+    stub.PutObjectWhole(_whole("x", "vx", b"xx", ts=3))
+    infos = stub.HeadObjects(
+        pb.HeadBatch(
+            heads=[
+                pb.HeadRequest(bucket="g", key="missing"),
+                pb.HeadRequest(bucket="g", key="x", inline_limit=10),
+                pb.HeadRequest(bucket="g", key="x"),
+            ]
+        )
+    ).infos
+    assert [i.found for i in infos] == [False, True, True]
+    assert infos[1].data == b"xx" and not infos[2].has_data

@@ -25,7 +25,9 @@ import trio
 
 from coordinator.clock import HybridClock
 from coordinator.placement import NodeEntry, write_quorum
+from gateway.cluster import batches
 from gateway.cluster.bridge import AsyncioBridge
+from gateway.cluster.coalesce import Coalescer
 from gateway.cluster.listing import MergedListing, Position, VersionListing, version_of
 from gateway.cluster.nodes import NodeDirectory
 from gateway.cluster.store import NULL_VERSION, ObjectVersion, StoreUnavailable, VersionGone
@@ -171,6 +173,7 @@ class ClusterStore:
         self.clock = clock
         self.limiter = trio.CapacityLimiter(threads)
         self.bridge = AsyncioBridge()
+        self._batches: dict[tuple[str, str, str], Coalescer[Any, Any]] = {}
 
     async def call(
         self,
@@ -180,10 +183,54 @@ class ClusterStore:
         timeout: float,
         cancel_on_abandon: bool = True,
     ) -> Any:
-        """One unary RPC on node, through the grpc.aio bridge."""
+        """One unary RPC on node, through the grpc.aio bridge. HEADs and small PUTs that
+        concurrent requests send the same node go out together (gateway/cluster/batches.py).
+        With cancel_on_abandon False the call is made even if its caller stops waiting."""
+        spec = batches.BATCHED.get(method)
+        if spec is not None:
+            coalescer = self._coalescer(node, method, spec, timeout)
+            return await coalescer.call(request, send_if_abandoned=not cancel_on_abandon)
+        return await self._unary(node, method, request, timeout, cancel_on_abandon)
+
+    async def _unary(
+        self, node: NodeEntry, method: str, request: Any, timeout: float, cancel_on_abandon: bool
+    ) -> Any:
         return await self.bridge.run(
             self._call_on_loop, node, method, request, timeout, cancel_on_abandon=cancel_on_abandon
         )
+
+    def _coalescer(
+        self, node: NodeEntry, method: str, spec: batches.BatchRpc, timeout: float
+    ) -> Coalescer[Any, Any]:
+        key = (method, node.node_id, node.address)
+        coalescer = self._batches.get(key)
+        if coalescer is None:
+
+            async def send(requests: list[Any]) -> list[Any]:
+                return await self._send_batch(node, method, spec, requests, timeout)
+
+            coalescer = Coalescer(send, batches.IN_FLIGHT, batches.MAX_COST, spec.cost)
+            self._batches[key] = coalescer
+        return coalescer
+
+    async def _send_batch(
+        self,
+        node: NodeEntry,
+        method: str,
+        spec: batches.BatchRpc,
+        requests: list[Any],
+        timeout: float,
+    ) -> list[Any]:
+        if len(requests) == 1:
+            return [await self._unary(node, method, requests[0], timeout, False)]
+        try:
+            reply = await self._unary(node, spec.method, spec.wrap(requests), timeout, False)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            # A node not yet upgraded (a rolling upgrade): one call each, as before.
+            return [await self._unary(node, method, r, timeout, False) for r in requests]
+        return spec.unwrap(reply)
 
     async def _call_on_loop(
         self, node: NodeEntry, method: str, request: Any, timeout: float

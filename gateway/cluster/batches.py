@@ -18,10 +18,13 @@ from proto import storage_pb2 as pb
 # At most this many batches in flight to one node per kind; what arrives meanwhile
 # waits for the next batch.
 IN_FLIGHT = 2
-# A batch's size in cost units: 1 per call plus 1 per 128 KiB of object bytes it may
-# carry, so a batch stays well inside gRPC's 16 MiB message limit (about 8 MiB).
+# A batch's size in cost units: 1 per call plus 1 per 128 KiB of object bytes a HEAD
+# may bring back, so a batch stays well inside gRPC's 16 MiB message limit (about 8
+# MiB); a PUT costs 1 per 32 KiB, so a batch holds at most seven writes big enough
+# for a data file of their own (each is fsynced on its own before the batch commits).
 MAX_COST = 64
-_UNIT = 128 * 1024
+_HEAD_UNIT = 128 * 1024
+_PUT_UNIT = 32 * 1024
 
 
 class RefusedInBatch(grpc.RpcError):
@@ -57,12 +60,12 @@ BATCHED: dict[str, BatchRpc] = {
         "HeadObjects",
         lambda requests: pb.HeadBatch(heads=requests),
         lambda reply: list(reply.infos),
-        lambda request: 1 + request.inline_limit // _UNIT,
+        lambda request: 1 + request.inline_limit // _HEAD_UNIT,
     ),
     "PutObjectWhole": BatchRpc(
         "PutObjectsWhole",
         lambda requests: pb.PutWholeBatch(puts=requests),
         _put_answers,
-        lambda request: 1 + len(request.data) // _UNIT,
+        lambda request: 1 + len(request.data) // _PUT_UNIT,
     ),
 }

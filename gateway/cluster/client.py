@@ -223,8 +223,9 @@ class ClusterStore:
     ) -> list[Any]:
         if len(requests) == 1:
             return [await self._unary(node, method, requests[0], timeout, False)]
+        batch_timeout = max(timeout, BATCH_TIMEOUT)  # many writes, each maybe fsynced
         try:
-            reply = await self._unary(node, spec.method, spec.wrap(requests), timeout, False)
+            reply = await self._unary(node, spec.method, spec.wrap(requests), batch_timeout, False)
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                 raise

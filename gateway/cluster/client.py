@@ -763,6 +763,9 @@ class ClusterStore:
         nodes = [n for n in self.directory.nodes() if n.state != "removed"]
         replicas = min(3, len(nodes))
         tolerance = replicas - write_quorum(replicas) if replicas else 0
+        # While data moves off a draining node, its keys may sit on fewer placed
+        # replicas: ask every node then.
+        draining = any(n.state == "draining" for n in nodes)
         return kind(
             nodes,
             self.directory.is_live,
@@ -771,6 +774,7 @@ class ClusterStore:
             prefix,
             start_after,
             tolerance,
+            spares=0 if draining else tolerance,
         )
 
 

@@ -4,6 +4,11 @@ Every node returns its newest entry per key (tombstones included). The merge
 takes, for each key, the newest entry among the nodes that have it, and drops
 tombstones, so a key deleted on a quorum never reappears from a stale node.
 
+A listing need not ask every node: an acknowledged write (or delete) is on a write
+quorum of its replicas, so leaving out up to R - W nodes still sees every key and
+its newest entry. The nodes left out are spares: one replaces an asked node that
+fails, resuming after the last entry the merge returned.
+
 `VersionListing` merges every version instead (ListObjectVersions): each key's
 versions newest first, one entry per version id.
 """
@@ -11,6 +16,7 @@ versions newest first, one entry per version id.
 from __future__ import annotations
 
 import logging
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -76,6 +82,7 @@ class MergedListing:
         prefix: str,
         start_after: Position,
         tolerance: int,
+        spares: int = 0,
     ) -> None:
         self._call = call
         self._bucket = bucket
@@ -83,18 +90,27 @@ class MergedListing:
         self._failed = 0
         self._tolerance = tolerance
         self._cursors: list[_Cursor] = []
-        for node in nodes:
-            if is_live(node.node_id):
-                self._cursors.append(_Cursor(node, start_after))
-            else:
-                self._fail(node, "down")
+        self._spares: list[NodeEntry] = []
+        self._resume = start_after  # after the last entry next() returned
         if not nodes:
             raise StoreUnavailable("no storage nodes in the placement map")
+        live = [n for n in nodes if is_live(n.node_id)]
+        for node in nodes:
+            if node not in live:
+                self._fail(node, "down")
+        # A node that is down already takes one of the nodes the listing may go without.
+        # Which nodes are spared turns with each listing, so all share the work.
+        keep = len(live) - max(0, min(spares, tolerance - self._failed))
+        turn = random.randrange(len(live)) if live else 0
+        live = live[turn:] + live[:turn]
+        self._cursors = [_Cursor(node, start_after) for node in live[:keep]]
+        self._spares = live[keep:]
 
     def _fail(self, node: NodeEntry, why: str) -> None:
         self._failed += 1
         log.warning("listing without node=%s reason=%s", node.node_id, why)
-        if self._failed > self._tolerance:
+        # Nodes the listing goes without: those that failed and the spares not asked.
+        if self._failed + len(self._spares) > self._tolerance:
             raise StoreUnavailable("too many storage nodes unavailable to list safely")
 
     def _request(self, cursor: _Cursor) -> Any:
@@ -110,11 +126,24 @@ class MergedListing:
     async def _refill(self, cursor: _Cursor) -> None:
         request = self._request(cursor)
         try:
-            # While a node may still be skipped safely, don't wait long for it.
-            timeout = SKIPPABLE_TIMEOUT if self._failed < self._tolerance else LIST_TIMEOUT
+            # While a node may still be replaced or skipped safely, don't wait long for it.
+            replaceable = self._spares or self._failed < self._tolerance
+            timeout = SKIPPABLE_TIMEOUT if replaceable else LIST_TIMEOUT
             reply = await self._call(cursor.node, self._method, request, timeout)
         except grpc.RpcError as exc:
             self._cursors.remove(cursor)
+            if self._spares:
+                self._failed += 1  # one node fewer asked, one spare fewer: as many missing
+                spare = _Cursor(self._spares.pop(0), self._resume)
+                log.warning(
+                    "listing asks node=%s instead of node=%s code=%s",
+                    spare.node.node_id,
+                    cursor.node.node_id,
+                    exc.code(),
+                )
+                self._cursors.append(spare)
+                await self._refill(spare)
+                return
             self._fail(cursor.node, str(exc.code()))
             return
         cursor.buffer.extend(reply.entries)
@@ -148,12 +177,14 @@ class MergedListing:
                     ):
                         newest = info
             assert newest is not None
+            self._resume = key
             if not newest.deleted:
                 return version_of(newest)
 
     def skip_prefix(self, prefix: str) -> None:
         """Drop every remaining key that starts with prefix (a CommonPrefix)."""
         bound = prefix + _AFTER_ALL
+        self._resume = self._after_key(bound)
         for cursor in self._cursors:
             while cursor.buffer and cursor.buffer[0].key.startswith(prefix):
                 cursor.buffer.popleft()
@@ -219,6 +250,7 @@ class VersionListing(MergedListing):
                 head = cursor.buffer[0]
                 if (head.key, head.version_id) == (first.key, first.version_id):
                     cursor.buffer.popleft()
+            self._resume = self._position(first)
             if not first.versioned:
                 if self._null_seen == first.key:
                     continue  # a stale replica's older null version

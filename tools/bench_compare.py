@@ -59,6 +59,7 @@ class Target:
     access_key: str
     secret_key: str
     pids: list[int]
+    names: dict[int, str] = field(default_factory=dict)  # pid -> process name
 
     def env(self) -> dict[str, str]:
         return {
@@ -82,6 +83,30 @@ class Results:
 
     def add(self, target: str, workload: str, sample: Sample) -> None:
         self.samples.setdefault((target, workload), []).append(sample)
+
+
+def peak_rss_mib(pid: int) -> int:
+    """A process's peak resident set size so far (VmHWM), in MiB; 0 if it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def memory_line(peaks: dict[str, dict[str, int]]) -> str:
+    """One line: each store's summed peak RSS and its largest process."""
+    parts = []
+    for store, by_process in peaks.items():
+        largest = max(by_process, key=lambda name: by_process[name], default="-")
+        parts.append(
+            f"{store} {sum(by_process.values())} MiB in all "
+            f"(largest: {largest} {by_process.get(largest, 0)} MiB)"
+        )
+    return "Peak RSS of the server processes over every round: " + "; ".join(parts)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -118,7 +143,12 @@ def summary(workloads: list[Workload], results: Results, names: tuple[str, str])
     return rows
 
 
-def render(rows: list[dict], names: tuple[str, str], rounds: int) -> str:
+def render(
+    rows: list[dict],
+    names: tuple[str, str],
+    rounds: int,
+    peaks: dict[str, dict[str, int]] | None = None,
+) -> str:
     a, b = names
     header = ["workload", a, b, f"{a} / {b}", "server CPU per unit", "unit"]
     table = [header]
@@ -147,6 +177,8 @@ def render(rows: list[dict], names: tuple[str, str], rounds: int) -> str:
         ]
         lines.append("  " + "  ".join(cells) + "  " + r[-1])
     lines += ["", FSYNC_NOTE]
+    if peaks:
+        lines.append(memory_line(peaks))
     return "\n".join(lines)
 
 
@@ -455,8 +487,16 @@ def run(args: argparse.Namespace) -> int:
                 access,
                 secret,
                 [p.pid for p in info.processes.values() if p.pid],
+                {p.pid: name for name, p in info.processes.items() if p.pid},
             ),
-            Target("SeaweedFS", seaweed.endpoint, access, secret, [p.pid for p in seaweed.procs]),
+            Target(
+                "SeaweedFS",
+                seaweed.endpoint,
+                access,
+                secret,
+                [p.pid for p in seaweed.procs],
+                {p.pid: f"{p.args[1]} {p.pid}" for p in seaweed.procs},
+            ),
         ]
         for round_index in range(args.rounds):
             order = targets if round_index % 2 == 0 else list(reversed(targets))
@@ -464,6 +504,7 @@ def run(args: argparse.Namespace) -> int:
             for target in order:
                 runner = Runner(target, work, s5cmd, files)
                 runner.run_round(f"compare-{round_index}", workloads, results)
+        peaks = {t.name: {n: peak_rss_mib(pid) for pid, n in t.names.items()} for t in targets}
     finally:
         seaweed.stop()
         if info is not None:
@@ -471,9 +512,10 @@ def run(args: argparse.Namespace) -> int:
     names = ("Tessera", "SeaweedFS")
     rows = summary(list(workloads.values()), results, names)
     if args.json:
-        print(json.dumps({"rounds": args.rounds, "rows": rows, "note": FSYNC_NOTE}, indent=2))
+        report = {"rounds": args.rounds, "rows": rows, "note": FSYNC_NOTE, "peak_rss_mib": peaks}
+        print(json.dumps(report, indent=2))
     else:
-        print(render(rows, names, args.rounds))
+        print(render(rows, names, args.rounds, peaks))
     if args.work_dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

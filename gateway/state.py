@@ -89,6 +89,7 @@ class Gateway:
         self.buckets.stop()
         self.settings.stop()
         self.directory.stop()
+        self.store.bridge.stop()
 
     def ready(self) -> bool:
         """Caches loaded and enough storage nodes live to take writes."""

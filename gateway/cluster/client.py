@@ -25,7 +25,8 @@ import trio
 
 from coordinator.clock import HybridClock
 from coordinator.placement import NodeEntry, write_quorum
-from gateway.cluster import batches, unary
+from gateway.cluster import batches
+from gateway.cluster.bridge import AsyncioBridge
 from gateway.cluster.coalesce import Coalescer
 from gateway.cluster.listing import MergedListing, Position, VersionListing, version_of
 from gateway.cluster.nodes import NodeDirectory
@@ -171,6 +172,7 @@ class ClusterStore:
         self.directory = directory
         self.clock = clock
         self.limiter = trio.CapacityLimiter(threads)
+        self.bridge = AsyncioBridge()
         self._batches: dict[tuple[str, str, str], Coalescer[Any, Any]] = {}
 
     async def call(
@@ -181,7 +183,7 @@ class ClusterStore:
         timeout: float,
         cancel_on_abandon: bool = True,
     ) -> Any:
-        """One unary RPC on node (gateway/cluster/unary.py). HEADs and small PUTs that
+        """One unary RPC on node, through the grpc.aio bridge. HEADs and small PUTs that
         concurrent requests send the same node go out together (gateway/cluster/batches.py).
         With cancel_on_abandon False the call is made even if its caller stops waiting."""
         spec = batches.BATCHED.get(method)
@@ -193,8 +195,9 @@ class ClusterStore:
     async def _unary(
         self, node: NodeEntry, method: str, request: Any, timeout: float, cancel_on_abandon: bool
     ) -> Any:
-        stub_method = getattr(self.directory.stub(node), method)
-        return await unary.call(stub_method, request, timeout, cancel_on_abandon)
+        return await self.bridge.run(
+            self._call_on_loop, node, method, request, timeout, cancel_on_abandon=cancel_on_abandon
+        )
 
     def _coalescer(
         self, node: NodeEntry, method: str, spec: batches.BatchRpc, timeout: float
@@ -229,6 +232,12 @@ class ClusterStore:
             # A node not yet upgraded (a rolling upgrade): one call each, as before.
             return [await self._unary(node, method, r, timeout, False) for r in requests]
         return spec.unwrap(reply)
+
+    async def _call_on_loop(
+        self, node: NodeEntry, method: str, request: Any, timeout: float
+    ) -> Any:
+        stub = self.directory.aio_stub(node)
+        return await getattr(stub, method)(request, timeout=timeout)
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await trio.to_thread.run_sync(

@@ -3,6 +3,7 @@ watch-fed etcd caches, and one gRPC channel per node."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 
@@ -33,6 +34,7 @@ class NodeDirectory:
         self.placement = PrefixCache(connect, keys.PLACEMENT_NODES, NodeEntry.from_record)
         self.members: PrefixCache = PrefixCache(connect, keys.MEMBER_NODES)
         self._stubs: dict[str, tuple[str, grpc.Channel, pb_grpc.StorageStub]] = {}
+        self._aio_stubs: dict[str, tuple[str, grpc.aio.Channel, pb_grpc.StorageStub]] = {}
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -92,3 +94,16 @@ class NodeDirectory:
         except grpc.FutureTimeoutError:
             return False
         return True
+
+    def aio_stub(self, node: NodeEntry) -> pb_grpc.StorageStub:
+        """A grpc.aio stub for node. Call only on the bridge's asyncio loop,
+        which owns these channels."""
+        cached = self._aio_stubs.get(node.node_id)
+        if cached and cached[0] == node.address:
+            return cached[2]
+        if cached:
+            asyncio.ensure_future(cached[1].close())
+        channel = grpc.aio.insecure_channel(node.address, options=CHANNEL_OPTIONS)
+        stub = pb_grpc.StorageStub(channel)
+        self._aio_stubs[node.node_id] = (node.address, channel, stub)
+        return stub

@@ -236,14 +236,9 @@ class DiskStore:
         _check_version_id(version_id)
         return PendingWrite(self, bucket, key, version_id, ts, versioned)
 
-    def apply(self, row: Row) -> bool:
-        """Store a version (see `Tx.store`); drop the data files of versions it replaced."""
-        stored = self.index.store(row)
-        self._drop_replaced(stored.dropped, keep=row)
-        return stored.applied
-
     def apply_many(self, rows: list[Row]) -> list[bool]:
-        """Store sealed versions (PendingWrite.seal) in one index transaction, so one
+        """Store sealed versions (PendingWrite.seal; see `Tx.store`) in one index
+        transaction, dropping the data files of versions they replaced, so one
         fsync makes them all visible; whether each was applied. The data file of a
         version that was not (a newer one exists) is removed."""
         stored = self.index.store_many(rows)

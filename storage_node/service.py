@@ -72,26 +72,13 @@ class StorageService(pb_grpc.StorageServicer):
                 pending.abort()
 
     def PutObjectWhole(self, request, context):  # noqa: N802
-        h = request.header
         try:
-            pending = self.store.begin_write(
-                h.bucket, h.key, h.version_id, h.timestamp, h.versioned
-            )
+            row = self._seal_whole(request)
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        try:
-            pending.write(request.data)
-            applied = pending.commit(
-                request.commit.size, request.commit.meta, request.commit.timestamp
-            )
-        except ValueError as exc:
-            pending.abort()
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except BaseException:
-            pending.abort()
-            raise
+        applied = self.store.apply_many([row])[0]
         return pb.PutReply(
-            applied=applied, size=pending.size, newest_timestamp=self._newest(h.bucket, h.key)
+            applied=applied, size=row.size, newest_timestamp=self._newest(row.bucket, row.key)
         )
 
     def PutObjectsWhole(self, request, context):  # noqa: N802
@@ -100,13 +87,8 @@ class StorageService(pb_grpc.StorageServicer):
         replies: list[pb.PutReply] = []
         sealed: list[tuple[int, Row]] = []
         for index, put in enumerate(request.puts):
-            h = put.header
             try:
-                pending = self.store.begin_write(
-                    h.bucket, h.key, h.version_id, h.timestamp, h.versioned
-                )
-                pending.write(put.data)
-                row = pending.seal(put.commit.size, put.commit.meta, put.commit.timestamp)
+                row = self._seal_whole(put)
             except ValueError as exc:
                 replies.append(pb.PutReply(error=str(exc)))
                 continue
@@ -117,6 +99,18 @@ class StorageService(pb_grpc.StorageServicer):
             replies[index].applied = ok
             replies[index].newest_timestamp = self._newest(row.bucket, row.key)
         return pb.PutBatchReply(replies=replies)
+
+    def _seal_whole(self, put: pb.PutWhole) -> Row:
+        """A whole write made durable but not yet visible (ValueError if it is refused);
+        nothing of it stays behind if sealing fails."""
+        h = put.header
+        pending = self.store.begin_write(h.bucket, h.key, h.version_id, h.timestamp, h.versioned)
+        try:
+            pending.write(put.data)
+            return pending.seal(put.commit.size, put.commit.meta, put.commit.timestamp)
+        except BaseException:
+            pending.abort()
+            raise
 
     def HeadObject(self, request, context):  # noqa: N802
         return self._head(request)

@@ -98,4 +98,5 @@ class HttpServer:
             connections.start_soon(Connection(stream, self.app, self).run)
 
 
-_ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS, errno.ECONNABORTED}
+# trio retries the errors a client causes (ECONNABORTED, ...); these are ours.
+_ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -205,6 +206,9 @@ def run(args: argparse.Namespace) -> int:
             await server.serve(stop)
             nursery.cancel_scope.cancel()
 
+    # Startup leaves tens of thousands of long-lived objects (modules, protobuf
+    # descriptors, caches); frozen, the collector stops walking them again and again.
+    gc.freeze()
     try:
         trio.run(main)
     finally:

@@ -1,25 +1,28 @@
 """A bridge from trio to grpc.aio.
 
 grpc.aio needs an asyncio event loop; the gateway runs trio. One daemon
-thread runs an asyncio loop that owns every grpc.aio channel, and trio tasks
-await coroutines on it. Unlike the synchronous stubs this costs no thread
-per call, and the trio thread does no gRPC work.
+thread runs an asyncio loop that owns every grpc.aio channel; trio submits
+coroutines to it and is called back with their outcomes. Unlike the synchronous
+stubs this costs no thread per call, and the trio thread does no gRPC work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import outcome
 import trio
 
 T = TypeVar("T")
 
 
 class AsyncioBridge:
-    """Runs coroutines on a private asyncio loop; `await bridge.run(...)` from trio."""
+    """Runs coroutines on a private asyncio loop for trio: `bridge.submit(coroutine,
+    on_done)`, and trio is called back with the outcome (no task, no thread per call)."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -30,35 +33,24 @@ class AsyncioBridge:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
-    async def run(
+    def submit(
         self,
-        factory: Callable[..., Coroutine[Any, Any, T]],
-        *args: Any,
-        cancel_on_abandon: bool = True,
-    ) -> T:
-        """Run factory(*args) on the asyncio loop and wait for its result.
-
-        If the trio caller is cancelled, the coroutine is cancelled too,
-        unless cancel_on_abandon is False (a replica write that should still
-        land after the client got its answer)."""
+        coroutine: Coroutine[Any, Any, T],
+        on_done: Callable[[outcome.Outcome[T]], None],
+    ) -> concurrent.futures.Future[T]:
+        """Start coroutine on the asyncio loop; on_done(its outcome) runs later in the
+        calling trio thread. Cancel the returned future to cancel the coroutine."""
         token = trio.lowlevel.current_trio_token()
-        done = trio.Event()
-        future = asyncio.run_coroutine_threadsafe(factory(*args), self.loop)
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
-        def wake(_: Any) -> None:
+        def wake(done: concurrent.futures.Future[T]) -> None:
             try:
-                token.run_sync_soon(done.set)
+                token.run_sync_soon(on_done, outcome.capture(done.result))
             except trio.RunFinishedError:
                 pass
 
         future.add_done_callback(wake)
-        try:
-            await done.wait()
-        except trio.Cancelled:
-            if cancel_on_abandon:
-                future.cancel()
-            raise
-        return future.result()
+        return future
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

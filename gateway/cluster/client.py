@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import queue
 import threading
 import time
@@ -21,11 +22,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import grpc
+import outcome
 import trio
 
 from coordinator.clock import HybridClock
 from coordinator.placement import NodeEntry, write_quorum
-from gateway.cluster import batches
+from gateway.cluster import batches, quorum
 from gateway.cluster.bridge import AsyncioBridge
 from gateway.cluster.coalesce import Coalescer
 from gateway.cluster.listing import MergedListing, Position, VersionListing, version_of
@@ -183,21 +185,48 @@ class ClusterStore:
         timeout: float,
         cancel_on_abandon: bool = True,
     ) -> Any:
-        """One unary RPC on node, through the grpc.aio bridge. HEADs and small PUTs that
-        concurrent requests send the same node go out together (gateway/cluster/batches.py).
-        With cancel_on_abandon False the call is made even if its caller stops waiting."""
+        """One unary RPC on node (see start). With cancel_on_abandon False the call is
+        made even if its caller stops waiting."""
+        done = trio.Event()
+        result: list[outcome.Outcome[Any]] = []
+
+        def finished(answer: outcome.Outcome[Any]) -> None:
+            result.append(answer)
+            done.set()
+
+        cancel = self.start(node, method, request, timeout, finished, cancel_on_abandon)
+        try:
+            await done.wait()
+        except trio.Cancelled:
+            cancel()
+            raise
+        return result[0].unwrap()
+
+    def start(
+        self,
+        node: NodeEntry,
+        method: str,
+        request: Any,
+        timeout: float,
+        on_done: Callable[[outcome.Outcome[Any]], None],
+        cancel_on_abandon: bool = True,
+    ) -> Callable[[], object]:
+        """Begin one unary RPC on node, through the grpc.aio bridge; on_done(its outcome)
+        runs in the trio thread when it ends. HEADs and small PUTs that concurrent requests
+        send the same node go out together (gateway/cluster/batches.py). Returns what to
+        call if the caller stops waiting: it cancels the RPC, unless cancel_on_abandon is
+        False (a replica write that should land anyway)."""
         spec = batches.BATCHED.get(method)
         if spec is not None:
             coalescer = self._coalescer(node, method, spec, timeout)
-            return await coalescer.call(request, send_if_abandoned=not cancel_on_abandon)
-        return await self._unary(node, method, request, timeout, cancel_on_abandon)
-
-    async def _unary(
-        self, node: NodeEntry, method: str, request: Any, timeout: float, cancel_on_abandon: bool
-    ) -> Any:
-        return await self.bridge.run(
-            self._call_on_loop, node, method, request, timeout, cancel_on_abandon=cancel_on_abandon
-        )
+            call = coalescer.submit(
+                request,
+                lambda done: on_done(outcome.capture(done.result)),
+                send_if_abandoned=not cancel_on_abandon,
+            )
+            return functools.partial(coalescer.withdraw, call)
+        future = self.bridge.submit(self._call_on_loop(node, method, request, timeout), on_done)
+        return future.cancel if cancel_on_abandon else _stay
 
     def _coalescer(
         self, node: NodeEntry, method: str, spec: batches.BatchRpc, timeout: float
@@ -206,14 +235,17 @@ class ClusterStore:
         coalescer = self._batches.get(key)
         if coalescer is None:
 
-            async def send(requests: list[Any]) -> list[Any]:
-                return await self._send_batch(node, method, spec, requests, timeout)
+            def send(requests: list[Any], finished: Callable[[Any], None]) -> None:
+                self.bridge.submit(
+                    self._batch_on_loop(node, method, spec, requests, timeout),
+                    lambda answers: finished(_value_or_error(answers)),
+                )
 
             coalescer = Coalescer(send, batches.IN_FLIGHT, batches.MAX_COST, spec.cost)
             self._batches[key] = coalescer
         return coalescer
 
-    async def _send_batch(
+    async def _batch_on_loop(
         self,
         node: NodeEntry,
         method: str,
@@ -222,15 +254,15 @@ class ClusterStore:
         timeout: float,
     ) -> list[Any]:
         if len(requests) == 1:
-            return [await self._unary(node, method, requests[0], timeout, False)]
+            return [await self._call_on_loop(node, method, requests[0], timeout)]
         batch_timeout = max(timeout, BATCH_TIMEOUT)  # many writes, each maybe fsynced
         try:
-            reply = await self._unary(node, spec.method, spec.wrap(requests), batch_timeout, False)
+            reply = await self._call_on_loop(node, spec.method, spec.wrap(requests), batch_timeout)
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                 raise
             # A node not yet upgraded (a rolling upgrade): one call each, as before.
-            return [await self._unary(node, method, r, timeout, False) for r in requests]
+            return [await self._call_on_loop(node, method, r, timeout) for r in requests]
         return spec.unwrap(reply)
 
     async def _call_on_loop(
@@ -410,55 +442,63 @@ class ClusterStore:
         answered, so a hung node costs no latency. Writes keep their
         stragglers running (cancel_stragglers=False): the replica still lands.
         """
-        answers: list[tuple[NodeEntry, Any]] = []
         live = [n for n in nodes if self.directory.is_live(n.node_id)]
+        round_: quorum.Round[NodeEntry, Any] = quorum.Round(live, need, ask)
         if not live:
-            return answers
-        # Ask `ask` nodes now and one more for each failure: a read needs only
-        # a quorum, and every extra call costs CPU on the gateway and a node.
-        waiting = list(live[ask:]) if ask else []
-        started = live[:ask] if ask else live
-        finished = 0
+            return round_.answers
+        # Replies arrive as callbacks (no task per node); this loop wakes for each.
+        arrived: list[tuple[NodeEntry, outcome.Outcome[Any]]] = []
+        wake = trio.lowlevel.ParkingLot()
+        cancels: list[Callable[[], object]] = []
 
-        async with trio.open_nursery() as nursery:
+        def ask_node(node: NodeEntry | None) -> None:
+            if node is None:
+                return
+            mine = first_request if first_request is not None and node is live[0] else request
 
-            async def one(node: NodeEntry) -> None:
-                nonlocal finished
-                mine = first_request if first_request is not None and node is live[0] else request
-                try:
-                    answer = await self.call(
-                        node, method, mine, HEAD_TIMEOUT, cancel_on_abandon=cancel_stragglers
-                    )
-                    answers.append((node, answer))
-                except grpc.RpcError as exc:
+            def finished(answer: outcome.Outcome[Any]) -> None:
+                arrived.append((node, answer))
+                wake.unpark_all()
+
+            cancels.append(
+                self.start(node, method, mine, HEAD_TIMEOUT, finished, cancel_stragglers)
+            )
+
+        for node in round_.first():
+            ask_node(node)
+        hedge_at = trio.current_time() + HEDGE_DELAY if round_.can_hedge else math.inf
+        give_up_at = math.inf
+        try:
+            while not round_.settled:
+                if not arrived:
+                    with trio.move_on_at(min(hedge_at, give_up_at)):
+                        await wake.park()
+                for node, answer in arrived:
+                    if isinstance(answer, outcome.Value):
+                        round_.answered(node, answer.value)
+                        continue
+                    assert isinstance(answer, outcome.Error)
+                    exc = answer.error
+                    if not isinstance(exc, grpc.RpcError):
+                        raise exc
                     log.warning("rpc failed node=%s code=%s", node.node_id, exc.code())
                     METRICS.record_rpc_error(node.node_id, exc.code())
-                    if waiting:
-                        started.append(waiting[0])
-                        nursery.start_soon(one, waiting.pop(0))
-                finished += 1
-                if finished == len(started):  # nothing outstanding
-                    nursery.cancel_scope.cancel()
-                elif len(answers) == need:
-                    nursery.start_soon(cancel_after_grace)
-
-            async def cancel_after_grace() -> None:
-                await trio.sleep(grace)
-                nursery.cancel_scope.cancel()
-
-            async def hedge() -> None:
-                # A slow replica should not cost a read HEAD_TIMEOUT: ask the
-                # next one too if the quorum has not answered by then.
-                await trio.sleep(HEDGE_DELAY)
-                if len(answers) < need and waiting:
-                    started.append(waiting[0])
-                    nursery.start_soon(one, waiting.pop(0))
-
-            for node in list(started):
-                nursery.start_soon(one, node)
-            if waiting:
-                nursery.start_soon(hedge)
-        return answers
+                    ask_node(round_.failed(node))
+                arrived.clear()
+                now = trio.current_time()
+                if now >= hedge_at:
+                    # A slow replica should not cost a read HEAD_TIMEOUT: ask the next
+                    # one too if the quorum has not answered by then.
+                    hedge_at = math.inf
+                    ask_node(round_.hedge())
+                if round_.met and give_up_at == math.inf:
+                    give_up_at = now + grace  # a hung straggler costs no latency
+                elif now >= give_up_at:
+                    break
+        finally:
+            for cancel in cancels:
+                cancel()
+        return round_.answers
 
     async def delete_object(self, bucket: str, key: str, versioned: bool = False) -> ObjectVersion:
         """Record a delete of one key: delete_objects with a batch of one."""
@@ -810,6 +850,16 @@ def _error_code(exc: BaseException | None) -> object:
     if isinstance(exc, grpc.RpcError) and callable(getattr(exc, "code", None)):
         return exc.code()
     return type(exc).__name__
+
+
+def _stay() -> None:
+    """What abandoning a call that must land anyway does: nothing."""
+
+
+def _value_or_error(answer: outcome.Outcome[Any]) -> Any:
+    if isinstance(answer, outcome.Error):
+        return answer.error
+    return answer.unwrap()
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

@@ -8,18 +8,19 @@ arrives meanwhile waits and goes out together in the next batch. An idle node is
 asked at once, so a lone request waits for nothing: batches grow only with the load,
 which is when they pay (group commit).
 
-Batches are sent by system tasks, not by the callers: a caller that is cancelled
-(its client left, or its read quorum already answered) never strands the others in
-its batch. A call made with `send_if_abandoned` (a replica write that should land
-anyway) is sent even if its caller stops waiting; others are dropped if not yet sent.
+Nothing here spawns a task: `send` starts a batch and reports back through a callback,
+and a caller waits on its own call. A caller that is cancelled (its client left, or
+its read quorum already answered) never strands the others in its batch. A call made
+with `send_if_abandoned` (a replica write that should land anyway) is sent even if
+its caller stops waiting; others are dropped if not yet sent.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import trio
@@ -30,22 +31,36 @@ Request = TypeVar("Request")
 Answer = TypeVar("Answer")
 
 
+# send(requests, finished): start one batch; call finished(answers in the same order, or
+# the exception that failed the whole batch) exactly once, in the trio thread.
+Finished = Callable[[list[Answer] | BaseException], None]
+Send = Callable[[list[Request], Finished[Answer]], None]
+
+
 @dataclass(eq=False)
-class _Call(Generic[Request, Answer]):
+class Call(Generic[Request, Answer]):
+    """One submitted request; `on_done(call)` runs once it has its answer or error."""
+
     request: Request
     cost: int
-    finished: trio.Event = field(default_factory=trio.Event)
+    on_done: Callable[[Call[Request, Answer]], None]
+    send_if_abandoned: bool = False
     answer: Answer | None = None
     error: BaseException | None = None
 
+    def result(self) -> Answer:
+        if self.error is not None:
+            raise self.error
+        return self.answer  # type: ignore[return-value]
+
 
 class Coalescer(Generic[Request, Answer]):
-    """Sends calls through `send` (a batch of requests -> answers in the same order; an
-    answer that is an exception is raised to its caller alone)."""
+    """Sends calls through `send`; an answer that is an exception is raised to its
+    caller alone, an exception for the whole batch to every caller in it."""
 
     def __init__(
         self,
-        send: Callable[[list[Request]], Awaitable[list[Answer]]],
+        send: Send[Request, Answer],
         max_in_flight: int = 2,
         max_cost: int = 64,
         cost: Callable[[Request], int] = lambda _: 1,
@@ -54,23 +69,37 @@ class Coalescer(Generic[Request, Answer]):
         self._max_in_flight = max_in_flight
         self._max_cost = max_cost
         self._cost = cost
-        self._waiting: deque[_Call[Request, Answer]] = deque()
+        self._waiting: deque[Call[Request, Answer]] = deque()
         self._in_flight = 0
+
+    def submit(
+        self,
+        request: Request,
+        on_done: Callable[[Call[Request, Answer]], None],
+        send_if_abandoned: bool = False,
+    ) -> Call[Request, Answer]:
+        """Queue request (it goes at once if the node is idle); on_done follows."""
+        call = Call(request, self._cost(request), on_done, send_if_abandoned)
+        self._waiting.append(call)
+        self._flush()
+        return call
+
+    def withdraw(self, call: Call[Request, Answer]) -> None:
+        """Its caller stopped waiting: drop the call if it has not gone yet (unless it
+        was made with send_if_abandoned). A call already sent stays in its batch."""
+        if not call.send_if_abandoned and call in self._waiting:
+            self._waiting.remove(call)
 
     async def call(self, request: Request, send_if_abandoned: bool = False) -> Answer:
         """The answer to request, possibly sent in a batch with others."""
-        call: _Call[Request, Answer] = _Call(request, self._cost(request))
-        self._waiting.append(call)
-        self._flush()
+        finished = trio.Event()
+        call = self.submit(request, lambda _: finished.set(), send_if_abandoned)
         try:
-            await call.finished.wait()
+            await finished.wait()
         except trio.Cancelled:
-            if not send_if_abandoned and call in self._waiting:
-                self._waiting.remove(call)
+            self.withdraw(call)
             raise
-        if call.error is not None:
-            raise call.error
-        return call.answer  # type: ignore[return-value]
+        return call.result()
 
     def _flush(self) -> None:
         while self._waiting and self._in_flight < self._max_in_flight:
@@ -80,31 +109,28 @@ class Coalescer(Generic[Request, Answer]):
                 cost += self._waiting[0].cost
                 batch.append(self._waiting.popleft())
             self._in_flight += 1
-            trio.lowlevel.spawn_system_task(self._send_batch, batch, name="coalesced-batch")
+            self._start(batch)
 
-    async def _send_batch(self, batch: list[_Call[Request, Answer]]) -> None:
-        ending = False
-        try:
-            answers = await self._send([c.request for c in batch])
-            if len(answers) != len(batch):
-                raise RuntimeError(f"{len(answers)} answers to {len(batch)} calls")
-        except Exception as exc:  # every call in the batch fails alike
-            for call in batch:
-                call.error = exc
-        except BaseException as exc:  # the run is ending: wake the callers, then go
-            ending = True
-            for call in batch:
-                call.error = RuntimeError(f"the batch was abandoned: {exc!r}")
-            raise
-        else:
-            for call, answer in zip(batch, answers, strict=True):
-                if isinstance(answer, BaseException):
-                    call.error = answer
-                else:
-                    call.answer = answer
-        finally:
-            for call in batch:
-                call.finished.set()
+    def _start(self, batch: list[Call[Request, Answer]]) -> None:
+        def finished(answers: list[Answer] | BaseException) -> None:
             self._in_flight -= 1
-            if not ending:
-                self._flush()
+            if not isinstance(answers, BaseException) and len(answers) != len(batch):
+                answers = RuntimeError(f"{len(answers)} answers to {len(batch)} calls")
+            for i, call in enumerate(batch):
+                if isinstance(answers, BaseException):
+                    call.error = answers
+                elif isinstance(answers[i], BaseException):
+                    call.error = answers[i]  # type: ignore[assignment]
+                else:
+                    call.answer = answers[i]
+            self._flush()
+            for call in batch:
+                try:
+                    call.on_done(call)
+                except Exception:  # one caller's mistake must not strand the rest
+                    log.exception("a coalesced call's callback failed")
+
+        try:
+            self._send([c.request for c in batch], finished)
+        except Exception as exc:  # could not even start: fail the batch, not the caller
+            finished(exc)

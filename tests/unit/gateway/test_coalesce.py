@@ -4,6 +4,9 @@ and a write made with send_if_abandoned is sent all the same."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 import trio
 import trio.testing
@@ -19,12 +22,17 @@ class Node:
         self.release = trio.Event()
         self.fail: Exception | None = None
 
-    async def send(self, requests: list[int]) -> list[object]:
+    def send(self, requests: list[int], finished: Callable[[Any], None]) -> None:
         self.batches.append(list(requests))
-        await self.release.wait()
-        if self.fail is not None:
-            raise self.fail
-        return [ValueError(f"no {r}") if r == 13 else r * 10 for r in requests]
+
+        async def answer() -> None:
+            await self.release.wait()
+            if self.fail is not None:
+                finished(self.fail)
+            else:
+                finished([ValueError(f"no {r}") if r == 13 else r * 10 for r in requests])
+
+        trio.lowlevel.spawn_system_task(answer)
 
 
 async def _ask_all(coalescer: Coalescer[int, object], numbers: range, node: Node) -> dict:
@@ -96,3 +104,25 @@ async def test_a_caller_that_leaves_strands_no_one(send_if_abandoned: bool) -> N
         node.release.set()
     assert answers == [20]  # 2 was answered though 0's caller, in its batch's way, left
     assert node.batches == ([[0], [1, 2]] if send_if_abandoned else [[0], [2]])
+
+
+async def test_a_send_that_cannot_start_fails_its_batch_alone() -> None:
+    def broken(requests: list[int], finished: Callable[[Any], None]) -> None:
+        raise ConnectionError("no channel")
+
+    coalescer: Coalescer[int, object] = Coalescer(broken)
+    with pytest.raises(ConnectionError):
+        await coalescer.call(1)
+    with pytest.raises(ConnectionError):  # nothing left in flight: the next goes too
+        await coalescer.call(2)
+
+
+async def test_submit_calls_back_without_a_waiting_task() -> None:
+    node = Node()
+    coalescer: Coalescer[int, object] = Coalescer(node.send)
+    seen: dict[int, object] = {}
+    coalescer.submit(4, lambda call: seen.update({4: call.result()}))
+    coalescer.submit(13, lambda call: seen.update({13: call.error}))
+    node.release.set()
+    await trio.testing.wait_all_tasks_blocked()
+    assert seen[4] == 40 and isinstance(seen[13], ValueError)

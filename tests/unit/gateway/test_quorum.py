@@ -1,23 +1,52 @@
-"""Quorum decisions of the cluster client, as pure functions over node answers."""
+"""quorum.Round: whom a quorum call asks, when, and when it has heard enough."""
 
 from __future__ import annotations
 
-from gateway.cluster.client import deleted_by_quorum
+from gateway.cluster.quorum import Round
 
 
-def test_a_key_is_deleted_once_a_quorum_of_its_own_replicas_acknowledged() -> None:
-    placement = {
-        "a": ("n1", "n2", "n3"),
-        "b": ("n2", "n3", "n4"),
-        "c": ("n1",),  # a one-node cluster: its one replica is the quorum
-        "d": ("n3", "n4"),  # two replicas: both must answer
-    }
-    acked = {"n1": {"a", "c"}, "n2": {"a", "b"}, "n4": {"b", "d"}}
-    assert deleted_by_quorum(placement, acked) == {"a": True, "b": True, "c": True, "d": False}
+def test_a_write_asks_every_node_and_is_met_at_its_quorum() -> None:
+    round_: Round[str, int] = Round(["a", "b", "c"], need=2)
+    assert round_.first() == ["a", "b", "c"]
+    assert not round_.can_hedge
+    round_.answered("a", 1)
+    assert not round_.met
+    round_.answered("c", 3)
+    assert round_.met and not round_.settled
+    round_.answered("b", 2)
+    assert round_.settled
+    assert round_.answers == [("a", 1), ("c", 3), ("b", 2)]
 
 
-def test_an_acknowledgement_from_a_node_that_is_not_a_replica_does_not_count() -> None:
-    placement = {"a": ("n1", "n2", "n3")}
-    assert deleted_by_quorum(placement, {"n1": {"a"}, "n9": {"a"}}) == {"a": False}
-    assert deleted_by_quorum(placement, {}) == {"a": False}
-    assert deleted_by_quorum({}, {"n1": {"a"}}) == {}
+def test_a_read_asks_its_quorum_and_a_spare_for_each_failure() -> None:
+    round_: Round[str, int] = Round(["a", "b", "c", "d"], need=2, ask=2)
+    assert round_.first() == ["a", "b"]
+    assert round_.failed("a") == "c"
+    assert round_.failed("c") == "d"
+    assert round_.failed("d") is None  # no spare left
+    round_.answered("b", 2)
+    assert round_.settled and not round_.met
+    assert round_.failures == ["a", "c", "d"]
+
+
+def test_a_hedge_asks_a_spare_only_while_the_quorum_is_short() -> None:
+    round_: Round[str, int] = Round(["a", "b", "c"], need=2, ask=2)
+    round_.first()
+    assert round_.can_hedge
+    round_.answered("a", 1)
+    assert round_.hedge() == "c"  # b is slow
+    assert not round_.can_hedge and round_.hedge() is None
+    round_.answered("c", 3)
+    assert round_.met and not round_.settled  # b still outstanding
+    round_.answered("b", 2)
+    assert round_.settled
+
+    met: Round[str, int] = Round(["a", "b", "c"], need=1, ask=1)
+    met.first()
+    met.answered("a", 1)
+    assert met.hedge() is None and met.settled
+
+
+def test_no_live_node_is_settled_at_once() -> None:
+    round_: Round[str, int] = Round([], need=2)
+    assert round_.first() == [] and round_.settled and not round_.met

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from email.utils import formatdate
 from http import HTTPStatus
 
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -14,6 +13,20 @@ _FRAMING = frozenset({"connection", "transfer-encoding", "keep-alive"})
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def format_http_date(seconds: float) -> str:
+    """``Wed, 12 Oct 2009 17:50:00 GMT`` (RFC 7231's IMF-fixdate), as email.utils.formatdate
+    with usegmt writes it, at a third of the cost."""
+    t = time.gmtime(seconds)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 class _DateCache:
@@ -27,7 +40,7 @@ class _DateCache:
         now = int(time.time())
         if now != self._second:
             self._second = now
-            self._value = formatdate(now, usegmt=True).encode()
+            self._value = format_http_date(now).encode()
         return self._value
 
 

@@ -8,11 +8,12 @@ always sends for listings.
 
 from __future__ import annotations
 
-import email.utils
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from gateway.http.response import format_http_date
 
 from .errors import S3Error
 
@@ -71,7 +72,7 @@ def iso8601(ts: float) -> str:
 
 def http_date(ts: float) -> str:
     """``Wed, 12 Oct 2009 17:50:00 GMT``: the RFC 7231 form of Last-Modified and friends."""
-    return email.utils.formatdate(ts, usegmt=True)
+    return format_http_date(ts)
 
 
 class _Doc:

@@ -250,6 +250,8 @@ async def _get_object(ctx: RequestContext) -> Reply:
     headers["Content-Length"] = str(length)
     if length == 0:
         return Reply(status, headers, b"")
+    if version.data is not None:  # came with the quorum head: sent in one write, no stream
+        return Reply(status, headers, version.data[start : start + length])
     stream = await ctx.gateway.store.get_object(ctx.bucket, version, start, length)
     return Reply(status, headers, stream)
 

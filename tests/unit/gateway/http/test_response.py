@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import random
+from email.utils import formatdate
+
 import pytest
 
-from gateway.http.response import body_allowed, chunk, http_date, response_head
+from gateway.http.response import (
+    body_allowed,
+    chunk,
+    format_http_date,
+    http_date,
+    response_head,
+)
 
 
 def test_a_head_keeps_the_apps_spelling_and_adds_a_date() -> None:
@@ -35,3 +44,10 @@ def test_chunks_and_where_a_body_is_allowed() -> None:
     assert chunk(b"a" * 26) == b"1a\r\n" + b"a" * 26 + b"\r\n"
     assert body_allowed("GET", 200) and not body_allowed("HEAD", 200)
     assert not body_allowed("GET", 304) and not body_allowed("DELETE", 204)
+
+
+def test_http_dates_match_the_standard_library() -> None:
+    rng = random.Random(7)
+    stamps = [0, 951782400.5, 1709164799, 4102444800] + [rng.uniform(0, 4e9) for _ in range(500)]
+    for stamp in stamps:
+        assert format_http_date(stamp) == formatdate(stamp, usegmt=True)

@@ -39,9 +39,24 @@ _RECORD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 _NOISY = ("botocore", "boto3", "urllib3", "s3transfer", "hpack", "grpc", "asyncio")
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    when = datetime.fromtimestamp(record.created, tz=UTC)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class _Timestamps:
+    """`2025-01-02T03:04:05.678Z` for a record; the part up to the second is formatted once
+    a second (a busy gateway logs a line per request)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            when = datetime.fromtimestamp(second, tz=UTC)
+            self._prefix = when.strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = second
+        return f"{self._prefix}.{int(record.msecs):03d}Z"
+
+
+_timestamp = _Timestamps()
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -108,6 +123,12 @@ def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
     for name in _NOISY:
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     logging.captureWarnings(True)
+    # The formatters print none of these; gathering them costs every record a stack walk
+    # and several lookups (the logging module's documented optimisation).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def _log_level(text: str) -> str:

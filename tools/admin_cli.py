@@ -24,12 +24,13 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tools import node_cli
 from tools.credentials_cli import CliError, cluster_access_arguments, resolve_etcd, resolve_key
+from tools.output import format_bytes, format_count, format_duration, show, table
 
 DEFAULT_TIMEOUT = 3.0
 NOT_SERVED = "serves no Admin service (no admin token configured, or --admin-listen off)"
@@ -521,50 +522,6 @@ def collect_jobs(client: Any, token: str | None, timeout: float) -> list[dict[st
 # --- rendering (pure) ---------------------------------------------------------------------
 
 
-def format_bytes(n: int | None) -> str:
-    """1536 -> '1.5 KiB'; None -> '-'."""
-    if n is None:
-        return "-"
-    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= scale:
-            value = n / scale
-            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
-    return f"{n} B"
-
-
-def format_duration(seconds: float | None) -> str:
-    """59 -> '59s', 3720 -> '1h 2m', 200000 -> '2d 7h'; None -> '-'."""
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60}s"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
-
-
-def _num(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Iterable[int] = ()) -> str:
-    """Columns two spaces apart, indented two; columns in `right` aligned right."""
-    cells = [list(headers)] + [["-" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    align = set(right)
-    lines = []
-    for row in cells:
-        parts = [
-            c.rjust(w) if i in align else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append(("  " + "  ".join(parts)).rstrip())
-    return "\n".join(lines)
-
-
 def _disk(node: Mapping[str, Any]) -> str:
     """'32 GiB / 252 GiB (31%)': the percentage as df counts it, used / (used + free),
     so blocks reserved for root count as unavailable."""
@@ -605,13 +562,13 @@ def render_nodes(nodes: Sequence[Mapping[str, Any]], detailed: bool = True) -> s
                 n["address"] or "-",
                 n.get("admin_address") or "-",
                 _disk(n),
-                _num(n["objects"]),
+                format_count(n["objects"]),
                 format_bytes(n["bytes_stored"]),
-                _num(n["requests"]),
-                _num(n["errors"]),
+                format_count(n["requests"]),
+                format_count(n["errors"]),
                 n["version"] or "-",
                 format_duration(n["uptime_seconds"]),
-                _num(n.get("restarts")),
+                format_count(n.get("restarts")),
             ]
             for n in nodes
         ]
@@ -627,7 +584,7 @@ def render_nodes(nodes: Sequence[Mapping[str, Any]], detailed: bool = True) -> s
                 n["zone"] or "-",
                 n["address"] or "-",
                 _disk(n),
-                _num(n["objects"]),
+                format_count(n["objects"]),
                 format_bytes(n["bytes_stored"]),
                 format_duration(n["uptime_seconds"]),
             ]
@@ -659,14 +616,14 @@ def render_gateways(gateways: Sequence[Mapping[str, Any]], detailed: bool = True
             row += [gw.get("admin_address") or "-", gw["version"] or "-"]
         row += [
             format_duration(gw["uptime_seconds"]),
-            _num(gw["requests"]),
-            _num(gw["client_errors"]),
-            _num(gw["errors"]),
+            format_count(gw["requests"]),
+            format_count(gw["client_errors"]),
+            format_count(gw["errors"]),
             format_bytes(gw["bytes_in"]),
             format_bytes(gw["bytes_out"]),
         ]
         if detailed:
-            row += [_num(gw["storage_rpc_errors"]), _num(gw.get("restarts"))]
+            row += [format_count(gw["storage_rpc_errors"]), format_count(gw.get("restarts"))]
         rows.append(row)
     first = 5 if detailed else 3
     text = table(headers, rows, right=range(first + 1, len(headers)))
@@ -705,7 +662,7 @@ def render_status(report: Mapping[str, Any]) -> str:
         f"  {'Placement':<15}epoch {placement['epoch']}, {placement['nodes']} node(s) "
         f"({placement['active']} active, {placement['draining']} draining, "
         f"{placement['removed']} removed)",
-        f"  {'Stored':<15}{_num(totals['objects'])} object replicas, "
+        f"  {'Stored':<15}{format_count(totals['objects'])} object replicas, "
         f"{format_bytes(totals['bytes_stored'])} on the live nodes",
         "",
         f"Storage nodes ({totals['nodes_up']} up, {totals['nodes_down']} down)",
@@ -749,8 +706,8 @@ def render_placement(data: Mapping[str, Any]) -> str:
         [
             v["process"],
             v["kind"],
-            _num(v["epoch"]),
-            _num(v["nodes"]),
+            format_count(v["epoch"]),
+            format_count(v["nodes"]),
             "-" if v["agrees"] is None else ("yes" if v["agrees"] else "NO (stale)"),
             v["error"] or ("" if v["loaded"] in (True, None) else "caches not loaded"),
         ]
@@ -771,10 +728,10 @@ def render_drains(drains: Sequence[Mapping[str, Any]]) -> str:
             d["placement"],
             d["state"],
             f"{d['percent']}%",
-            f"{_num(d['versions_done'])} / {_num(d['versions_total'])}",
+            f"{format_count(d['versions_done'])} / {format_count(d['versions_total'])}",
             f"{format_bytes(d['bytes_done'])} / {format_bytes(d['bytes_total'])}",
-            _num(d["copied"]),
-            _num(d["errors"]),
+            format_count(d["copied"]),
+            format_count(d["errors"]),
             d["detail"] or "",
         ]
         for d in drains
@@ -791,7 +748,7 @@ def render_jobs(rows: Sequence[Mapping[str, Any]]) -> str:
         if r["job"] is None:
             cells.append([r["process"], r["kind"], "-", "-", "-", r["error"]])
             continue
-        done = _num(r["done"]) + (f" / {_num(r['total'])}" if r["total"] else "")
+        done = format_count(r["done"]) + (f" / {format_count(r['total'])}" if r["total"] else "")
         cells.append(
             [
                 r["process"],
@@ -816,10 +773,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _print(args: argparse.Namespace, data: Any, render: Callable[[Any], str]) -> None:
-    print(json.dumps(data, indent=2) if args.json else render(data))
-
-
 def _run(args: argparse.Namespace) -> int:
     import etcd3.exceptions
 
@@ -840,15 +793,15 @@ def _run(args: argparse.Namespace) -> int:
     client = connect(endpoint, timeout=args.timeout)
     try:
         if command == "status":
-            _print(args, collect_status(client, endpoint, token, args.timeout), render_status)
+            show(collect_status(client, endpoint, token, args.timeout), render_status, args.json)
         elif command == "nodes":
-            _print(args, collect_nodes(client, token, args.timeout)[1], render_nodes)
+            show(collect_nodes(client, token, args.timeout)[1], render_nodes, args.json)
         elif command == "gateways":
-            _print(args, collect_gateways(client, token, args.timeout)[0], render_gateways)
+            show(collect_gateways(client, token, args.timeout)[0], render_gateways, args.json)
         elif command == "placement":
-            _print(args, collect_placement(client, token, args.timeout), render_placement)
+            show(collect_placement(client, token, args.timeout), render_placement, args.json)
         elif command == "jobs":
-            _print(args, collect_jobs(client, token, args.timeout), render_jobs)
+            show(collect_jobs(client, token, args.timeout), render_jobs, args.json)
         elif command == "node":
             return node_cli.run(args, client)
         else:

@@ -9,7 +9,6 @@ bench created it) at the end, also after errors or Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import secrets
@@ -21,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tools.output import format_size, json_text, table
 
 MiB = 1024 * 1024
 _UNITS = {
@@ -44,15 +45,6 @@ def parse_size(text: str) -> int:
     if not match or match.group(2).lower() not in _UNITS:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 64MiB, 4KiB, 1000)")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-
-
-def format_size(n: int) -> str:
-    """Shortest exact-ish binary rendering: 64 MiB, 4 KiB, 1.5 GiB, 100 B."""
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= scale:
-            value = n / scale
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{n} B"
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -368,7 +360,7 @@ def render(cfg: BenchConfig, bucket: str, results: list[PhaseResult]) -> str:
     cpu = any(r.server_cpu is not None for r in results)
     if cpu:
         header += ("server CPU ms/op",)
-    rows = [header]
+    rows = []
     for r in results:
         row = (
             r.name,
@@ -385,12 +377,7 @@ def render(cfg: BenchConfig, bucket: str, results: list[PhaseResult]) -> str:
             per_op = r.cpu_ms_per_op
             row += ("-" if per_op is None else f"{per_op:.2f}",)
         rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  " + "  ".join(cells))
+    lines.append(table(header, rows, right=range(1, len(header))))
     for r in results:
         if r.first_error:
             lines.append(f"  {r.name}: {r.errors} error(s), first: {r.first_error}")
@@ -504,7 +491,7 @@ def run(args: argparse.Namespace) -> int:
             "concurrency": cfg.concurrency,
             "phases": [r.to_dict() for r in results],
         }
-        print(json.dumps(data, indent=2))
+        print(json_text(data))
     else:
         print(render(cfg, bucket, results))
     return 1 if any(r.errors for r in results) else 0

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.bench import server_cpu_seconds
+from tools.output import json_text, table
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -151,7 +152,7 @@ def render(
 ) -> str:
     a, b = names
     header = ["workload", a, b, f"{a} / {b}", "server CPU per unit", "unit"]
-    table = [header]
+    cells = []
     for row in rows:
         unit = "MiB/s" if row["unit"] == "MiB" else "ops/s"
         cpu_unit = "cpu-s per GiB" if row["unit"] == "MiB" else "cpu-ms per op"
@@ -159,7 +160,7 @@ def render(
         def num(value: float | None, digits: int = 1) -> str:
             return "-" if value is None else f"{value:,.{digits}f}"
 
-        table.append(
+        cells.append(
             [
                 row["workload"],
                 num(row[a]),
@@ -169,13 +170,8 @@ def render(
                 f"{unit}; {cpu_unit}",
             ]
         )
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines = [f"Tessera vs SeaweedFS: medians of {rounds} interleaved round(s)", ""]
-    for r in table:
-        cells = [r[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(r[1:-1], widths[1:-1], strict=True)
-        ]
-        lines.append("  " + "  ".join(cells) + "  " + r[-1])
+    lines.append(table(header, cells, right=range(1, len(header) - 1)))
     lines += ["", FSYNC_NOTE]
     if peaks:
         lines.append(memory_line(peaks))
@@ -513,7 +509,7 @@ def run(args: argparse.Namespace) -> int:
     rows = summary(list(workloads.values()), results, names)
     if args.json:
         report = {"rounds": args.rounds, "rows": rows, "note": FSYNC_NOTE, "peak_rss_mib": peaks}
-        print(json.dumps(report, indent=2))
+        print(json_text(report))
     else:
         print(render(rows, names, args.rounds, peaks))
     if args.work_dir is None:

@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.output import json_text, show, table
+
 log = logging.getLogger("tessera.cluster")
 
 STATE_FILE = "cluster.json"
@@ -1286,10 +1288,7 @@ def run(args: argparse.Namespace) -> int:
             wait=args.wait,
             supervise=args.supervise,
         )
-        if args.json:
-            print(json.dumps(status(info.data_dir), indent=2))
-        else:
-            print(render_up(info, args.data_dir))
+        print(json_text(status(info.data_dir)) if args.json else render_up(info, args.data_dir))
         return 0
     if args.cluster_command == "supervise":
         from tools import supervisor
@@ -1300,8 +1299,7 @@ def run(args: argparse.Namespace) -> int:
         where = Path(args.data_dir)
         print(f"stopped {', '.join(stopped)}" if stopped else f"no cluster running in {where}")
         return 0
-    data = status(args.data_dir)
-    print(json.dumps(data, indent=2) if args.json else render_status(data))
+    show(status(args.data_dir), render_status, args.json)
     return 0
 
 
@@ -1366,7 +1364,7 @@ def _data_dir_flag(data_dir: Path, data_dir_arg: Path | None) -> str:
 def render_status(data: Mapping[str, Any]) -> str:
     """`tessera cluster status` as a table."""
     lines = [f"Tessera cluster in {data['data_dir']}: {data['state']}", ""]
-    rows = [("NAME", "PID", "PORT", "RESTARTS", "STATE")]
+    rows = []
     for name, proc in data["processes"].items():
         if not proc["alive"]:
             state = "stopped"
@@ -1376,10 +1374,7 @@ def render_status(data: Mapping[str, Any]) -> str:
             state = "running (not ready)"
         restarts = str(proc.get("restarts", 0))
         rows.append((name, str(proc["pid"] or "-"), str(proc["port"]), restarts, state))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        cells = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True))
-        lines.append(f"  {cells}  {row[4]}")
+    lines.append(table(["NAME", "PID", "PORT", "RESTARTS", "STATE"], rows))
     supervisor = data.get("supervisor") or {}
     if supervisor.get("running"):
         watching = f"restarts daemons that exit (pid {supervisor['pid']})"

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from coordinator import credentials
-from tools.admin_cli import format_duration, table
-from tools.credentials_cli import iso
+from tools.output import format_duration, iso, table
 
 
 def collect(client: Any, now: float | None = None) -> dict[str, Any]:

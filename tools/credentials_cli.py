@@ -21,13 +21,14 @@ import os
 import re
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from coordinator import credentials
 from coordinator.credentials import CredentialError
 from coordinator.secrets import Cipher, ClusterKeyError, find_key, read_key_file
+from tools import credential_stats
+from tools.output import format_duration, iso, show, table
 
 _DEFAULT_DATA_DIR = ".tessera"
 
@@ -203,13 +204,6 @@ def resolve_key(args: argparse.Namespace) -> bytes:
 # --- commands --------------------------------------------------------------------------
 
 
-def iso(when: Any) -> str | None:
-    """Epoch seconds as 2024-06-01T12:00:00Z; None for anything else."""
-    if not isinstance(when, int | float) or isinstance(when, bool) or when <= 0:
-        return None
-    return datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _created(rec: dict[str, Any]) -> str:
     return iso(rec.get("created_at")) or "-"
 
@@ -234,21 +228,20 @@ def _public(rec: dict[str, Any], cipher: Cipher | None, now: float | None = None
     return out
 
 
-def _table(rows: list[dict[str, Any]], secrets: bool) -> str:
+def _list_text(rows: list[dict[str, Any]], secrets: bool) -> str:
+    """`credential list` for a person: one key a line."""
+    if not rows:
+        return "no credentials"
     headers = ["ACCESS KEY", "ENABLED", "POLICY", "CREATED", "DESCRIPTION"]
     fields = ["access_key", "enabled", "policy", "created", "description"]
     if secrets:
         headers.insert(1, "SECRET KEY")
         fields.insert(1, "secret_key")
-    cells = [headers] + [
+    cells = [
         ["yes" if r[f] is True else "no" if r[f] is False else str(r[f]) for f in fields]
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    return "\n".join(lines)
+    return table(headers, cells, indent="")
 
 
 def _cmd_add(client: Any, args: argparse.Namespace, access: str, secret: str) -> dict[str, Any]:
@@ -306,10 +299,7 @@ def _dispatch(client: Any, args: argparse.Namespace, command: str) -> int:
             print("\nThe secret is shown only now: store it safely.", file=sys.stderr)
         return 0
     if command == "stats":
-        from tools import credential_stats
-
-        report = credential_stats.collect(client)
-        print(json.dumps(report, indent=2) if args.json else credential_stats.render(report))
+        show(credential_stats.collect(client), credential_stats.render, args.json)
         return 0
     if command == "list":
         cipher = resolve_cipher(args) if args.show_secrets else None
@@ -320,12 +310,7 @@ def _dispatch(client: Any, args: argparse.Namespace, command: str) -> int:
             except CredentialError as exc:
                 failed.append(str(exc))
                 rows.append({**_public(rec, None), "secret_key": "(does not decrypt)"})
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        elif rows:
-            print(_table(rows, args.show_secrets))
-        else:
-            print("no credentials")
+        show(rows, lambda rows: _list_text(rows, args.show_secrets), args.json)
         for message in failed:
             print(f"tessera credential: error: {message}", file=sys.stderr)
         return 1 if failed else 0
@@ -334,11 +319,7 @@ def _dispatch(client: Any, args: argparse.Namespace, command: str) -> int:
         raise CliError(f"no such access key: {args.access_key}")
     if command == "show":
         cipher = resolve_cipher(args) if args.show_secrets else None
-        row = _public(rec, cipher)
-        if args.json:
-            print(json.dumps(row, indent=2))
-        else:
-            print(_show_text(row))
+        show(_public(rec, cipher), _show_text, args.json)
         return 0
     if command == "rotate":
         return _cmd_rotate(client, args)
@@ -375,8 +356,6 @@ def _show_text(row: dict[str, Any]) -> str:
 
 
 def _cmd_rotate(client: Any, args: argparse.Namespace) -> int:
-    from tools.admin_cli import format_duration
-
     cipher = resolve_cipher(args)
     _, secret = credentials.generate_keypair()
     now = time.time()

@@ -18,13 +18,13 @@ its progress to etcd, where this command reads it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from tools.credentials_cli import CliError
+from tools.output import format_bytes, json_text
 
 # The drain job's name in Admin Progress (coordinator.drain.JOB_NAME, without importing
 # etcd for every `tessera` command).
@@ -75,12 +75,6 @@ def add_arguments(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
 # --- rendering (pure) ---------------------------------------------------------------------
 
 
-def _fmt_bytes(n: int | None) -> str:
-    from tools.admin_cli import format_bytes
-
-    return format_bytes(n)
-
-
 def percent(record: Mapping[str, Any]) -> int:
     from coordinator.drain import fraction
 
@@ -90,7 +84,7 @@ def percent(record: Mapping[str, Any]) -> int:
 def progress_text(record: Mapping[str, Any]) -> str:
     """'1,234 / 5,000 versions, 12 MiB / 40 MiB, 300 copied'"""
     versions = f"{record.get('versions_done') or 0:,} / {record.get('versions_total') or 0:,}"
-    size = f"{_fmt_bytes(record.get('bytes_done') or 0)} / {_fmt_bytes(record.get('bytes_total') or 0)}"
+    size = f"{format_bytes(record.get('bytes_done') or 0)} / {format_bytes(record.get('bytes_total') or 0)}"
     text = f"{versions} versions, {size}, {record.get('copied') or 0:,} copied"
     if record.get("errors"):
         text += f", {record['errors']:,} errors"
@@ -117,8 +111,8 @@ def summary(node_id: str, record: Mapping[str, Any], elapsed: float | None = Non
     state = record["state"]
     counts = (
         f"{record.get('versions_done') or 0:,} versions of {record.get('keys_done') or 0:,} "
-        f"keys ({_fmt_bytes(record.get('bytes_done') or 0)}) checked; "
-        f"{record.get('copied') or 0:,} copies made ({_fmt_bytes(record.get('bytes_copied') or 0)}), "
+        f"keys ({format_bytes(record.get('bytes_done') or 0)}) checked; "
+        f"{record.get('copied') or 0:,} copies made ({format_bytes(record.get('bytes_copied') or 0)}), "
         f"{record.get('present') or 0:,} already in place, "
         f"{record.get('skipped') or 0:,} versions skipped (parts of no upload, or gone)"
     )
@@ -247,7 +241,7 @@ def run(args: argparse.Namespace, client: Any) -> int:
             raise CliError(f"unknown node action {action}")
     except drain.DrainError as exc:
         raise CliError(str(exc)) from None
-    print(json.dumps(data, indent=2) if args.json else text, file=out)
+    print(json_text(data) if args.json else text, file=out)
     return 0
 
 
@@ -286,7 +280,7 @@ def _drain(args: argparse.Namespace, client: Any, node_id: str) -> int:
     if args.no_wait or not live:
         if args.json:
             data = {"node": node_id, "state": "draining", "started": started, "job": job.record}
-            print(json.dumps(data, indent=2))
+            print(json_text(data))
         return 0
     stream = sys.stderr if args.json else sys.stdout
     display = Display(stream, bar=stream.isatty() and not args.json)
@@ -305,7 +299,7 @@ def _drain(args: argparse.Namespace, client: Any, node_id: str) -> int:
     elapsed = time.monotonic() - began
     if args.json:
         data = {"node": node_id, "state": "draining", "started": started, "job": record}
-        print(json.dumps(data, indent=2))
+        print(json_text(data))
     else:
         print(summary(node_id, record, elapsed))
     if record["state"] == drain.DONE:

@@ -96,43 +96,6 @@ def _report(**changes: object) -> dict:
     return report
 
 
-# --- formatting ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("n", "text"),
-    [
-        (None, "-"),
-        (0, "0 B"),
-        (1023, "1023 B"),
-        (1536, "1.5 KiB"),
-        (5 * 1024**2, "5.0 MiB"),
-        (252 * GiB, "252 GiB"),
-        (3 * 1024**4, "3.0 TiB"),
-    ],
-)
-def test_format_bytes(n: int | None, text: str) -> None:
-    assert admin_cli.format_bytes(n) == text
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(None, "-"), (0.4, "0s"), (59, "59s"), (61, "1m 1s"), (3720, "1h 2m"), (200000, "2d 7h")],
-)
-def test_format_duration(seconds: float | None, text: str) -> None:
-    assert admin_cli.format_duration(seconds) == text
-
-
-def test_table_aligns_columns() -> None:
-    text = admin_cli.table(["NAME", "COUNT"], [["a", 5], ["longer", 1234], ["n", None]], right=[1])
-    assert text.splitlines() == [
-        "  NAME    COUNT",
-        "  a           5",
-        "  longer   1234",
-        "  n           -",
-    ]
-
-
 # --- rows and health -----------------------------------------------------------------------
 
 

@@ -431,13 +431,6 @@ def test_parse_size_rejects(text: str) -> None:
         bench.parse_size(text)
 
 
-def test_format_size() -> None:
-    assert bench.format_size(64 * 1024**2) == "64 MiB"
-    assert bench.format_size(4096) == "4 KiB"
-    assert bench.format_size(1536) == "1.5 KiB"
-    assert bench.format_size(100) == "100 B"
-
-
 def test_percentile_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert bench.percentile(values, 50) == 50.0

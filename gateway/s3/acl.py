@@ -22,6 +22,7 @@ from typing import Any
 
 from gateway.s3 import xml
 from gateway.s3.errors import S3Error
+from gateway.s3.xmlcore import Doc, local_name
 
 READ, WRITE, READ_ACP, WRITE_ACP, FULL_CONTROL = (
     "READ",
@@ -101,7 +102,8 @@ OBJECT_OPERATIONS: dict[str, str] = {
 }
 GRANTABLE_OPERATIONS = frozenset(BUCKET_OPERATIONS) | frozenset(OBJECT_OPERATIONS)
 
-_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+_XSI_NAMESPACE = "http://www.w3.org/2001/XMLSchema-instance"
+_XSI_TYPE = "{" + _XSI_NAMESPACE + "}type"
 _EMAIL = re.compile(r"[^@\s,\"]+@[^@\s,\"]+\.[^@\s,\"]+")
 _ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -264,14 +266,10 @@ def from_headers(headers: Mapping[str, str]) -> ACL | None:
     return ACL(canned=None, grants=tuple(grants))
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
 def _children(element: ET.Element) -> dict[str, list[ET.Element]]:
     found: dict[str, list[ET.Element]] = {}
     for child in element:
-        found.setdefault(_local(child.tag), []).append(child)
+        found.setdefault(local_name(child.tag), []).append(child)
     return found
 
 
@@ -313,7 +311,7 @@ def from_policy(body: bytes) -> ACL:
     except S3Error as exc:
         raise S3Error("MalformedACLError") from exc
     found = _children(root)
-    if _local(root.tag) != "AccessControlPolicy" or set(found) - {"Owner", "AccessControlList"}:
+    if local_name(root.tag) != "AccessControlPolicy" or set(found) - {"Owner", "AccessControlList"}:
         raise S3Error("MalformedACLError")
     owner = None
     if "Owner" in found:
@@ -331,7 +329,7 @@ def from_policy(body: bytes) -> ACL:
     grants: list[Grant] = []
     for element in lists[0]:
         fields = _children(element)
-        if _local(element.tag) != "Grant" or set(fields) != {"Grantee", "Permission"}:
+        if local_name(element.tag) != "Grant" or set(fields) != {"Grantee", "Permission"}:
             raise S3Error("MalformedACLError")
         permission = _only(fields, "Permission")
         if permission not in PERMISSIONS or len(fields["Grantee"]) != 1:
@@ -443,16 +441,13 @@ def _display_name(canonical_id: str) -> str:
 def render(acl: ACL | None, bucket_owner: str) -> bytes:
     """The ``AccessControlPolicy`` document of Get*Acl, as AWS renders it."""
     owner = owner_of(acl, bucket_owner)
-    doc = xml._Doc()
+    doc = Doc()
     doc.open("AccessControlPolicy", ns=True)
     doc.owner((owner, _display_name(owner)))
     doc.open("AccessControlList")
     for grant in expand(acl, bucket_owner):
         doc.open("Grant")
-        doc._parts.append(
-            '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-            f'xsi:type="{grant.kind}">'
-        )
+        doc.open("Grantee", attrs={"xmlns:xsi": _XSI_NAMESPACE, "xsi:type": grant.kind})
         if grant.kind == CANONICAL_USER:
             doc.elem("ID", grant.value)
             doc.elem("DisplayName", _display_name(grant.value))

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import S3Error
-from .xml import _Doc, _local, parse_xml
+from .xml import parse_xml
+from .xmlcore import Doc, local_name
 
 METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 MAX_RULES = 100
@@ -112,7 +113,7 @@ def _parse_rule(elem: Any) -> CorsRule:
     for child in elem:
         if (child.tail or "").strip():
             raise _malformed()
-        name = _local(child.tag)
+        name = local_name(child.tag)
         text = _text_only(child)
         if name in _LIST_FIELDS:
             lists[_LIST_FIELDS[name]].append(text)
@@ -169,11 +170,11 @@ def parse_cors_configuration(body: bytes) -> list[CorsRule]:
     MaxAgeSeconds or ID), then each rule's values (``InvalidRequest``, AWS's messages).
     """
     root = parse_xml(body)
-    if _local(root.tag) != "CORSConfiguration" or (root.text or "").strip():
+    if local_name(root.tag) != "CORSConfiguration" or (root.text or "").strip():
         raise _malformed()
     rules: list[CorsRule] = []
     for child in root:
-        if _local(child.tag) != "CORSRule" or (child.tail or "").strip():
+        if local_name(child.tag) != "CORSRule" or (child.tail or "").strip():
             raise _malformed()
         rules.append(_parse_rule(child))
     if not rules or len(rules) > MAX_RULES:
@@ -185,7 +186,7 @@ def parse_cors_configuration(body: bytes) -> list[CorsRule]:
 
 def cors_configuration(rules: list[CorsRule]) -> bytes:
     """GetBucketCors: ``CORSConfiguration``, elements in the order AWS writes them."""
-    doc = _Doc()
+    doc = Doc()
     doc.open("CORSConfiguration", ns=True)
     for rule in rules:
         doc.open("CORSRule")

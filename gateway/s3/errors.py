@@ -6,6 +6,8 @@ CLI, s5cmd, ...) branch on the code and status and users compare the messages wi
 
 from __future__ import annotations
 
+from .xmlcore import XML_DECLARATION, xml_escape
+
 # code -> (HTTP status, default message), as AWS sends them.
 ERRORS: dict[str, tuple[int, str]] = {
     "AccessDenied": (403, "Access Denied"),
@@ -198,9 +200,6 @@ class S3Error(Exception):
 
 def error_xml(err: S3Error, request_id: str, host_id: str = "") -> bytes:
     """Render ``err`` as the XML body AWS sends with an error status."""
-    # Deferred: gateway.s3.xml imports this module for S3Error.
-    from .xml import XML_DECLARATION, xml_escape
-
     parts = [
         XML_DECLARATION,
         "<Error><Code>",

@@ -17,7 +17,8 @@ from awscrt import checksums as crt
 
 from .checksums import Checksum
 from .errors import S3Error
-from .xml import CHECKSUM_ELEMENTS, UploadEntry, _local, parse_xml
+from .xml import CHECKSUM_ELEMENTS, UploadEntry, parse_xml
+from .xmlcore import local_name
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # every part but the last
 MAX_PART_NUMBER = 10000
@@ -91,17 +92,17 @@ def parse_complete(body: bytes, *, upload_id: str | None = None) -> list[Complet
     if not body.strip():
         raise S3Error("MalformedXML")
     root = parse_xml(body)
-    if _local(root.tag) != "CompleteMultipartUpload":
+    if local_name(root.tag) != "CompleteMultipartUpload":
         raise S3Error("MalformedXML")
     parts: list[CompletedPart] = []
     for child in root:
-        if _local(child.tag) != "Part":
+        if local_name(child.tag) != "Part":
             continue
         number_text: str | None = None
         etag: str | None = None
         checksums: dict[str, str] = {}
         for element in child:
-            name = _local(element.tag)
+            name = local_name(element.tag)
             text = (element.text or "").strip()
             if name == "PartNumber":
                 number_text = text

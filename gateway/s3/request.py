@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from gateway.s3.auth.sigv4 import AuthResult
 from gateway.s3.body import BodyPipeline
+from gateway.s3.errors import S3Error
 
 if TYPE_CHECKING:
     from gateway.state import Gateway
@@ -39,8 +40,6 @@ class RequestContext:
 
     async def read_small_body(self, limit: int = 1 << 20) -> bytes:
         """A whole (small, XML) request body, verified."""
-        from gateway.s3.errors import S3Error
-
         data = bytearray()
         async for piece in self.body():
             data += piece

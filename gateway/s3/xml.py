@@ -1,9 +1,9 @@
-"""Rendering and parsing of S3 XML documents (sans-IO, standard library only).
+"""S3's XML documents (sans-IO, standard library only): the bodies handlers render and the
+request bodies they parse.
 
-Every renderer returns UTF-8 bytes that start with the XML declaration, like AWS's bodies.
-Texts go through :func:`xml_escape`, which also copes with characters XML 1.0 cannot carry
-literally (see there); clients that need such keys use ``encoding-type=url``, which botocore
-always sends for listings.
+Every renderer returns UTF-8 bytes that start with the XML declaration, like AWS's bodies; they
+are written with :class:`gateway.s3.xmlcore.Doc`, whose texts go through
+:func:`gateway.s3.xmlcore.xml_escape` (see there for characters XML 1.0 cannot carry).
 """
 
 from __future__ import annotations
@@ -11,63 +11,21 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from gateway.http.response import format_http_date
 
 from .errors import S3Error
-
-XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
-S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
-
-_ESCAPES: dict[int, str] = {
-    ord("&"): "&amp;",
-    ord("<"): "&lt;",
-    ord(">"): "&gt;",
-    ord('"'): "&quot;",
-    ord("'"): "&apos;",
-    # A literal CR (or CRLF) is turned into LF by every XML parser's end-of-line handling, so
-    # line breaks go out as references, as AWS's key-naming guide prescribes.
-    ord("\r"): "&#13;",
-    ord("\n"): "&#10;",
-}
-# Characters outside XML 1.0's Char production. AWS writes them as numeric references; strict
-# parsers (expat, hence botocore) still reject those, which is why encoding-type=url exists. A
-# reference at least keeps the document encodable, even for lone surrogates.
-for _cp in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0xD800, 0xE000)]:
-    _ESCAPES[_cp] = f"&#x{_cp:X};"
-_ESCAPES[0xFFFE] = "&#xFFFE;"
-_ESCAPES[0xFFFF] = "&#xFFFF;"
-del _cp
-
-# Bytes S3 leaves alone in encoding-type=url output (the set MinIO uses to mimic AWS);
-# a space becomes '+', everything else %XX of its UTF-8 bytes. Clients decode with
-# urllib.parse.unquote_plus (botocore's unquote_str), so '+' itself must be escaped, as it is.
-_URL_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./*")
-
-
-def xml_escape(text: str) -> str:
-    """Escape ``text`` for an XML text node or attribute value."""
-    return text.translate(_ESCAPES)
-
-
-def url_encode(text: str) -> str:
-    """Encode ``text`` the way S3 does for ``encoding-type=url`` listings."""
-    out: list[str] = []
-    for byte in text.encode("utf-8", "surrogatepass"):
-        if byte in _URL_SAFE:
-            out.append(chr(byte))
-        elif byte == 0x20:
-            out.append("+")
-        else:
-            out.append(f"%{byte:02X}")
-    return "".join(out)
-
-
-def iso8601(ts: float) -> str:
-    """``2009-10-12T17:50:30.000Z``: the timestamp form of listings (UTC, milliseconds)."""
-    dt = datetime.fromtimestamp(ts, tz=UTC)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
+from .xmlcore import (
+    S3_NAMESPACE,
+    XML_DECLARATION,
+    Doc,
+    MalformedXML,
+    iso8601,
+    local_name,
+    parse,
+    url_encode,
+    xml_escape,
+)
 
 
 def http_date(ts: float) -> str:
@@ -75,40 +33,9 @@ def http_date(ts: float) -> str:
     return format_http_date(ts)
 
 
-class _Doc:
-    """Tiny append-only XML writer; cheaper and more predictable than building a tree."""
-
-    def __init__(self) -> None:
-        self._parts: list[str] = [XML_DECLARATION]
-
-    def open(self, tag: str, *, ns: bool = False) -> None:
-        self._parts.append(f'<{tag} xmlns="{S3_NAMESPACE}">' if ns else f"<{tag}>")
-
-    def close(self, tag: str) -> None:
-        self._parts.append(f"</{tag}>")
-
-    def elem(self, tag: str, text: str | int | bool | None) -> None:
-        if isinstance(text, bool):
-            value = "true" if text else "false"
-        elif text is None:
-            value = ""
-        else:
-            value = xml_escape(str(text))
-        self._parts.append(f"<{tag}>{value}</{tag}>")
-
-    def owner(self, owner: tuple[str, str]) -> None:
-        self.open("Owner")
-        self.elem("ID", owner[0])
-        self.elem("DisplayName", owner[1])
-        self.close("Owner")
-
-    def to_bytes(self) -> bytes:
-        return "".join(self._parts).encode("utf-8")
-
-
 def list_buckets(buckets: list[tuple[str, float]], owner_id: str, owner_name: str) -> bytes:
     """ListBuckets: ``ListAllMyBucketsResult`` for ``(name, creation time)`` pairs."""
-    doc = _Doc()
+    doc = Doc()
     doc.open("ListAllMyBucketsResult", ns=True)
     doc.owner((owner_id, owner_name))
     doc.open("Buckets")
@@ -138,7 +65,7 @@ def _url_mode(encoding_type: str | None) -> bool:
 
 
 def _contents(
-    doc: _Doc,
+    doc: Doc,
     contents: list[ObjectEntry],
     owner: tuple[str, str] | None,
     enc: Callable[[str], str],
@@ -155,7 +82,7 @@ def _contents(
         doc.close("Contents")
 
 
-def _common_prefixes(doc: _Doc, common_prefixes: list[str], enc: Callable[[str], str]) -> None:
+def _common_prefixes(doc: Doc, common_prefixes: list[str], enc: Callable[[str], str]) -> None:
     for prefix in common_prefixes:
         doc.open("CommonPrefixes")
         doc.elem("Prefix", enc(prefix))
@@ -187,7 +114,7 @@ def list_objects_v1(
     """
     url = _url_mode(encoding_type)
     enc = url_encode if url else _identity
-    doc = _Doc()
+    doc = Doc()
     doc.open("ListBucketResult", ns=True)
     doc.elem("Name", bucket)
     doc.elem("Prefix", enc(prefix or ""))
@@ -236,7 +163,7 @@ def list_objects_v2(
     """
     url = _url_mode(encoding_type)
     enc = url_encode if url else _identity
-    doc = _Doc()
+    doc = Doc()
     doc.open("ListBucketResult", ns=True)
     doc.elem("Name", bucket)
     doc.elem("Prefix", enc(prefix or ""))
@@ -269,26 +196,12 @@ def location_constraint(region: str) -> bytes:
     ).encode()
 
 
-def local_name(tag: str) -> str:
-    """Tag name without its ``{namespace}`` (clients send the S3 namespace or none)."""
-    return tag.rsplit("}", 1)[-1]
-
-
-_local = local_name
-
-
 def parse_xml(body: bytes) -> ET.Element:
-    """Parse a request body, refusing DTDs; raise ``MalformedXML`` on anything off.
-
-    A DOCTYPE is never needed by S3 documents and is where entity-expansion attacks live, so it
-    is rejected before the parser sees it.
-    """
-    upper = body.upper()
-    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise S3Error("MalformedXML")
+    """Parse a request body (see :func:`gateway.s3.xmlcore.parse`); raise
+    ``S3Error('MalformedXML')`` on anything off."""
     try:
-        return ET.fromstring(body)
-    except (ET.ParseError, ValueError) as exc:
+        return parse(body)
+    except MalformedXML as exc:
         raise S3Error("MalformedXML") from exc
 
 
@@ -298,10 +211,10 @@ def parse_create_bucket(body: bytes) -> str | None:
     if not body.strip():
         return None
     root = parse_xml(body)
-    if _local(root.tag) != "CreateBucketConfiguration":
+    if local_name(root.tag) != "CreateBucketConfiguration":
         raise S3Error("MalformedXML")
     for child in root:
-        if _local(child.tag) == "LocationConstraint":
+        if local_name(child.tag) == "LocationConstraint":
             text = (child.text or "").strip()
             return text or None
     return None
@@ -318,16 +231,16 @@ class DeleteRequestEntry:
 def parse_delete(body: bytes) -> tuple[list[DeleteRequestEntry], bool]:
     """The objects and Quiet flag of a DeleteObjects body (at most 1000 objects)."""
     root = parse_xml(body)
-    if _local(root.tag) != "Delete":
+    if local_name(root.tag) != "Delete":
         raise S3Error("MalformedXML")
     quiet = False
     entries: list[DeleteRequestEntry] = []
     for child in root:
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if name == "Quiet":
             quiet = (child.text or "").strip().lower() == "true"
         elif name == "Object":
-            fields = {_local(f.tag): f.text or "" for f in child}
+            fields = {local_name(f.tag): f.text or "" for f in child}
             if "Key" not in fields:
                 raise S3Error("MalformedXML")
             entries.append(DeleteRequestEntry(fields["Key"], fields.get("VersionId") or None))
@@ -340,7 +253,7 @@ def delete_result(
     deleted: list[DeleteRequestEntry], errors: list[tuple[DeleteRequestEntry, str, str]]
 ) -> bytes:
     """DeleteObjects: ``DeleteResult`` with Deleted and Error entries."""
-    doc = _Doc()
+    doc = Doc()
     doc.open("DeleteResult", ns=True)
     for entry in deleted:
         doc.open("Deleted")
@@ -375,14 +288,14 @@ CHECKSUM_ELEMENTS: dict[str, str] = {
 }
 
 
-def _checksum_elems(doc: _Doc, checksums: dict[str, str]) -> None:
+def _checksum_elems(doc: Doc, checksums: dict[str, str]) -> None:
     values = {algorithm.lower(): value for algorithm, value in checksums.items()}
     for algorithm, element in CHECKSUM_ELEMENTS.items():
         if values.get(algorithm):
             doc.elem(element, values[algorithm])
 
 
-def _initiator(doc: _Doc, initiator: tuple[str, str]) -> None:
+def _initiator(doc: Doc, initiator: tuple[str, str]) -> None:
     doc.open("Initiator")
     doc.elem("ID", initiator[0])
     doc.elem("DisplayName", initiator[1])
@@ -395,7 +308,7 @@ def _quoted(etag: str) -> str:
 
 def initiate_multipart(bucket: str, key: str, upload_id: str) -> bytes:
     """CreateMultipartUpload: ``InitiateMultipartUploadResult``."""
-    doc = _Doc()
+    doc = Doc()
     doc.open("InitiateMultipartUploadResult", ns=True)
     doc.elem("Bucket", bucket)
     doc.elem("Key", key)
@@ -414,7 +327,7 @@ def complete_multipart(
 ) -> bytes:
     """CompleteMultipartUpload: ``CompleteMultipartUploadResult``; ``checksums`` maps an
     algorithm ('crc32', ...) to its base64 value (``-N`` suffixed when COMPOSITE)."""
-    doc = _Doc()
+    doc = Doc()
     doc.open("CompleteMultipartUploadResult", ns=True)
     doc.elem("Location", location)
     doc.elem("Bucket", bucket)
@@ -434,7 +347,7 @@ def _copy_result(
     checksums: dict[str, str],
     checksum_type: str | None,
 ) -> bytes:
-    doc = _Doc()
+    doc = Doc()
     doc.open(tag, ns=True)
     doc.elem("LastModified", iso8601(last_modified))
     doc.elem("ETag", etag_quoted)
@@ -481,7 +394,7 @@ def list_parts(
     ``parts`` have ``part_number``, ``last_modified``, ``etag`` (quoted or not), ``size``
     and ``checksums`` (algorithm -> base64), like ``gateway.s3.multipart.StoredPart``.
     """
-    doc = _Doc()
+    doc = Doc()
     doc.open("ListPartsResult", ns=True)
     doc.elem("Bucket", bucket)
     doc.elem("Key", key)
@@ -545,7 +458,7 @@ def list_uploads(
     """
     url = _url_mode(encoding_type)
     enc = url_encode if url else _identity
-    doc = _Doc()
+    doc = Doc()
     doc.open("ListMultipartUploadsResult", ns=True)
     doc.elem("Bucket", bucket)
     doc.elem("KeyMarker", enc(key_marker or ""))
@@ -576,9 +489,7 @@ def list_uploads(
     return doc.to_bytes()
 
 
-# -- versions, versioning, ACLs ------------------------------------------------------------
-
-NULL_VERSION = "null"
+# -- versions, versioning, tagging, POST ---------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -615,7 +526,7 @@ def list_object_versions(
     in listing order (keys ascending, each key newest first)."""
     url = _url_mode(encoding_type)
     enc = url_encode if url else _identity
-    doc = _Doc()
+    doc = Doc()
     doc.open("ListVersionsResult", ns=True)
     doc.elem("Name", bucket)
     doc.elem("Prefix", enc(prefix))
@@ -651,7 +562,7 @@ def list_object_versions(
 
 def versioning_configuration(status: str | None) -> bytes:
     """GetBucketVersioning: no Status element for a bucket never versioned."""
-    doc = _Doc()
+    doc = Doc()
     doc.open("VersioningConfiguration", ns=True)
     if status:
         doc.elem("Status", status)
@@ -666,18 +577,18 @@ def parse_tagging(body: bytes) -> list[tuple[str, str]]:
     Value): anything else is ``MalformedXML``. gateway.s3.tagging checks the values.
     """
     root = parse_xml(body)
-    if _local(root.tag) != "Tagging":
+    if local_name(root.tag) != "Tagging":
         raise S3Error("MalformedXML")
     tag_sets = list(root)
-    if len(tag_sets) != 1 or _local(tag_sets[0].tag) != "TagSet":
+    if len(tag_sets) != 1 or local_name(tag_sets[0].tag) != "TagSet":
         raise S3Error("MalformedXML")
     tags: list[tuple[str, str]] = []
     for tag in tag_sets[0]:
-        if _local(tag.tag) != "Tag":
+        if local_name(tag.tag) != "Tag":
             raise S3Error("MalformedXML")
         fields: dict[str, str] = {}
         for child in tag:
-            name = _local(child.tag)
+            name = local_name(child.tag)
             if name not in ("Key", "Value") or name in fields or len(child):
                 raise S3Error("MalformedXML")
             fields[name] = child.text or ""
@@ -689,7 +600,7 @@ def parse_tagging(body: bytes) -> list[tuple[str, str]]:
 
 def tagging(tags: list[tuple[str, str]]) -> bytes:
     """Get*Tagging: ``Tagging`` with its ``TagSet``."""
-    doc = _Doc()
+    doc = Doc()
     doc.open("Tagging", ns=True)
     doc.open("TagSet")
     for key, value in tags:
@@ -704,7 +615,7 @@ def tagging(tags: list[tuple[str, str]]) -> bytes:
 
 def post_response(location: str, bucket: str, key: str, etag_quoted: str) -> bytes:
     """PostObject with success_action_status 201: ``PostResponse`` (no namespace, as AWS)."""
-    doc = _Doc()
+    doc = Doc()
     doc.open("PostResponse")
     doc.elem("Location", location)
     doc.elem("Bucket", bucket)

@@ -19,6 +19,7 @@ from gateway.s3.handlers.bucket_config import update_record
 from gateway.s3.listing import parse_max_keys, url_encoding
 from gateway.s3.objectmeta import ObjectMeta
 from gateway.s3.request import Reply, RequestContext
+from gateway.s3.xmlcore import local_name
 
 ENABLED = "Enabled"
 SUSPENDED = "Suspended"
@@ -75,9 +76,9 @@ async def get_bucket_versioning(ctx: RequestContext) -> Reply:
 async def put_bucket_versioning(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
     root = xml.parse_xml(await ctx.read_small_body())
-    if xml.local_name(root.tag) != "VersioningConfiguration":
+    if local_name(root.tag) != "VersioningConfiguration":
         raise S3Error("MalformedXML")
-    fields = {xml.local_name(c.tag): (c.text or "").strip() for c in root}
+    fields = {local_name(c.tag): (c.text or "").strip() for c in root}
     wanted = fields.get("Status")
     if wanted not in (ENABLED, SUSPENDED):
         raise S3Error("MalformedXML")

@@ -22,17 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.s3.auth.common import SecretLookup, as_utc, lookup_secrets
 from gateway.s3.auth.errors import AuthError
 from gateway.s3.auth.sigv2 import sign_v2, v2_result
 from gateway.s3.auth.sigv4 import (
     ALGORITHM,
     UNSIGNED_PAYLOAD,
     AuthResult,
-    SecretLookup,
-    _as_utc,
-    _lookup,
-    _parse_amz_date,
-    _parse_credential,
+    parse_amz_date,
+    parse_credential,
     sign,
     signing_key,
 )
@@ -174,7 +172,7 @@ def check_policy(policy: PostPolicy, fields: Mapping[str, str], bucket: str, now
     checked against the bucket the request addresses. A condition on a field the form lacks
     sees the empty string.
     """
-    if _as_utc(now) > policy.expiration:
+    if as_utc(now) > policy.expiration:
         raise S3Error("AccessDenied", _DENIED + "Policy expired.")
     for condition in policy.conditions:
         actual = bucket if condition.field == "bucket" else fields.get(condition.field, "")
@@ -223,7 +221,7 @@ def _mismatch() -> S3Error:
 
 def _secrets(lookup_secret: SecretLookup, access_key: str) -> tuple[str, ...]:
     try:
-        return _lookup(lookup_secret, access_key)
+        return lookup_secrets(lookup_secret, access_key)
     except AuthError as exc:
         raise S3Error(exc.code, exc.message) from None
 
@@ -239,11 +237,11 @@ def _verify_v4(fields: Mapping[str, str], lookup_secret: SecretLookup) -> AuthRe
             extra={"ArgumentName": "x-amz-algorithm", "ArgumentValue": fields["x-amz-algorithm"]},
         )
     try:
-        cred = _parse_credential(fields["x-amz-credential"], "InvalidArgument")
+        cred = parse_credential(fields["x-amz-credential"], "InvalidArgument")
     except AuthError as exc:
         raise S3Error(exc.code, exc.message) from None
     amz_date = fields["x-amz-date"].strip()
-    when = _parse_amz_date(amz_date)
+    when = parse_amz_date(amz_date)
     if when is None or amz_date[:8] != cred.date:
         raise S3Error(
             "InvalidArgument",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from .common import SecretLookup
 from .errors import AuthError
 from .request import RequestView
 from .sigv2 import has_v2_header, has_v2_query, verify_v2
-from .sigv4 import AuthResult, SecretLookup, verify
+from .sigv4 import AuthResult, verify
 
 _V4_QUERY = frozenset({"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Algorithm"})
 

@@ -28,17 +28,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
 
+from .common import MAX_SKEW, SecretLookup, as_utc, lookup_secrets, to_bytes
 from .errors import AuthError
 from .request import RequestView
-from .sigv4 import (
-    MAX_SKEW,
-    UNSIGNED_PAYLOAD,
-    AuthResult,
-    SecretLookup,
-    _as_utc,
-    _lookup,
-    _to_bytes,
-)
+from .sigv4 import UNSIGNED_PAYLOAD, AuthResult
 
 # Sub-resources that are part of the CanonicalizedResource: the AWS documented list plus
 # everything botocore's HmacV1Auth.QSAOfInterest signs (a superset of the former), so that
@@ -148,7 +141,7 @@ def string_to_sign_v2(
 
 def sign_v2(secret_key: str, string_to_sign: str) -> str:
     """base64(HMAC-SHA1(secret, StringToSign))."""
-    digest = hmac.new(_to_bytes(secret_key), _to_bytes(string_to_sign), hashlib.sha1).digest()
+    digest = hmac.new(to_bytes(secret_key), to_bytes(string_to_sign), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -186,7 +179,7 @@ def _signature_mismatch() -> AuthError:
 
 def _check(secrets: tuple[str, ...], candidates: list[str], provided: str) -> int:
     """The index of the secret that signed one of the candidate strings to sign."""
-    provided_bytes = _to_bytes(provided)
+    provided_bytes = to_bytes(provided)
     for index, secret in enumerate(secrets):
         matched = False
         for sts in candidates:
@@ -218,7 +211,7 @@ def _verify_header(view: RequestView, lookup_secret: SecretLookup, now: datetime
             "InvalidArgument",
             "AWS authorization header is invalid. Expected AwsAccessKeyId:signature",
         )
-    secrets = _lookup(lookup_secret, access_key)
+    secrets = lookup_secrets(lookup_secret, access_key)
 
     headers = view.headers
     amz_date = headers.get("x-amz-date")
@@ -229,7 +222,7 @@ def _verify_header(view: RequestView, lookup_secret: SecretLookup, now: datetime
         raise AuthError(
             "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header"
         )
-    if abs(_as_utc(now) - when) > MAX_SKEW:
+    if abs(as_utc(now) - when) > MAX_SKEW:
         raise AuthError(
             "RequestTimeTooSkewed",
             "The difference between the request time and the current time is too large.",
@@ -267,8 +260,8 @@ def _verify_query(view: RequestView, lookup_secret: SecretLookup, now: datetime)
     )
     if not (expires_text.isascii() and expires_text.isdigit()):
         raise AuthError("AccessDenied", "Invalid date (should be seconds since epoch)")
-    secrets = _lookup(lookup_secret, access_key)
-    if _as_utc(now).timestamp() > int(expires_text):
+    secrets = lookup_secrets(lookup_secret, access_key)
+    if as_utc(now).timestamp() > int(expires_text):
         raise AuthError("AccessDenied", "Request has expired")
 
     # botocore's presigner copies Content-Type, Content-MD5 and x-amz-* headers into the

@@ -11,12 +11,12 @@ import functools
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
+from .common import MAX_SKEW, SecretLookup, as_utc, lookup_secrets, to_bytes
 from .errors import AuthError
 from .request import RequestView
 
@@ -27,7 +27,6 @@ STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
-MAX_SKEW = timedelta(minutes=15)
 MAX_PRESIGN_EXPIRES = 604800  # one week, the AWS limit
 
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -40,10 +39,6 @@ _PAYLOAD_MARKERS = frozenset(
 _UNSUPPORTED_MECHANISM = (
     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
 )
-
-# Maps an access key to its secret, or to the secrets a signature may use (the current one
-# first, then one a rotation replaced and still accepts), or None when the key is unknown.
-SecretLookup = Callable[[str], "str | Sequence[str] | None"]
 
 
 @dataclass(frozen=True)
@@ -68,17 +63,8 @@ class AuthResult:
 # --------------------------------------------------------------------------- primitives
 
 
-def _to_bytes(text: str) -> bytes:
-    # surrogateescape round-trips raw non-UTF-8 bytes the transport may have passed on;
-    # anything still unencodable cannot have been signed, so it only has to not crash.
-    try:
-        return text.encode("utf-8", errors="surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", errors="replace")
-
-
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, _to_bytes(msg), hashlib.sha256).digest()
+    return hmac.new(key, to_bytes(msg), hashlib.sha256).digest()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -86,7 +72,7 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     """Derive the SigV4 signing key for ``date`` (YYYYMMDD), region and service.
 
     Cached: a key serves every request of that day, and deriving it is four HMACs."""
-    k_date = _hmac(_to_bytes("AWS4" + secret_key), date)
+    k_date = _hmac(to_bytes("AWS4" + secret_key), date)
     k_region = _hmac(k_date, region)
     k_service = _hmac(k_region, service)
     return _hmac(k_service, "aws4_request")
@@ -112,7 +98,7 @@ def canonical_uri(raw_path: str) -> str:
     """
     if not raw_path:
         return "/"
-    segments = _to_bytes(raw_path).split(b"/")
+    segments = to_bytes(raw_path).split(b"/")
     return "/".join(_uri_encode(unquote_to_bytes(seg)) for seg in segments)
 
 
@@ -128,8 +114,8 @@ def canonical_query(raw_query: str, *, presigned: bool, verbatim: bool = False) 
             continue
         name, _, value = item.partition("=")
         if not verbatim:
-            name = _uri_encode(unquote_to_bytes(_to_bytes(name)))
-            value = _uri_encode(unquote_to_bytes(_to_bytes(value)))
+            name = _uri_encode(unquote_to_bytes(to_bytes(name)))
+            value = _uri_encode(unquote_to_bytes(to_bytes(value)))
         if presigned and name == "X-Amz-Signature":
             continue  # the signature cannot sign itself
         pairs.append((name, value))
@@ -173,7 +159,7 @@ def canonical_request(
 
 def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
     """The SigV4 string to sign for a canonical request."""
-    digest = hashlib.sha256(_to_bytes(canonical_request)).hexdigest()
+    digest = hashlib.sha256(to_bytes(canonical_request)).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
@@ -181,7 +167,9 @@ def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Credential:
+class Credential:
+    """The ``Credential`` of a SigV4 request: access key and the scope it signed for."""
+
     access_key: str
     date: str
     region: str
@@ -192,7 +180,8 @@ class _Credential:
         return f"{self.date}/{self.region}/{self.service}/aws4_request"
 
 
-def _parse_credential(value: str, code: str) -> _Credential:
+def parse_credential(value: str, code: str) -> Credential:
+    """``AK/date/region/service/aws4_request``, or an AuthError with ``code``."""
     parts = value.strip().split("/")
     if len(parts) < 5 or parts[-1] != "aws4_request":
         raise AuthError(
@@ -202,7 +191,7 @@ def _parse_credential(value: str, code: str) -> _Credential:
     date, region, service = parts[-4], parts[-3], parts[-2]
     if not access_key or not _DATE8.fullmatch(date) or not region or not service:
         raise AuthError(code, f"Invalid credential: {value!r}")
-    return _Credential(access_key, date, region, service)
+    return Credential(access_key, date, region, service)
 
 
 def _parse_signed_headers(value: str, code: str) -> list[str]:
@@ -212,7 +201,7 @@ def _parse_signed_headers(value: str, code: str) -> list[str]:
     return names
 
 
-def _parse_authorization(header: str) -> tuple[_Credential, list[str], str]:
+def _parse_authorization(header: str) -> tuple[Credential, list[str], str]:
     """Split an ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`` header.
 
     SDKs differ in separators (", " vs "," vs " "), so any run of commas and whitespace
@@ -236,13 +225,14 @@ def _parse_authorization(header: str) -> tuple[_Credential, list[str], str]:
     if missing:
         raise AuthError(code, f"Authorization header is missing {', '.join(missing)}")
     return (
-        _parse_credential(fields["Credential"], code),
+        parse_credential(fields["Credential"], code),
         _parse_signed_headers(fields["SignedHeaders"], code),
         fields["Signature"],
     )
 
 
-def _parse_amz_date(value: str) -> datetime | None:
+def parse_amz_date(value: str) -> datetime | None:
+    """An ``x-amz-date`` (``20130524T000000Z``) in UTC; None if it is not one."""
     value = value.strip()
     try:
         if _AMZ_DATE.fullmatch(value):  # what clients send: skip strptime's slow parser
@@ -264,7 +254,7 @@ def _request_time(view: RequestView) -> tuple[str, datetime]:
     """The signing timestamp from ``x-amz-date`` or, failing that, ``Date``."""
     amz = view.headers.get("x-amz-date")
     if amz is not None:
-        when = _parse_amz_date(amz)
+        when = parse_amz_date(amz)
     else:
         http_date = view.headers.get("date")
         when = None
@@ -280,16 +270,12 @@ def _request_time(view: RequestView) -> tuple[str, datetime]:
     return when.strftime(_AMZ_DATE_FORMAT), when
 
 
-def _as_utc(now: datetime) -> datetime:
-    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-
-
 # --------------------------------------------------------------------------- verification
 
 
 def _check_signature(
     view: RequestView,
-    cred: _Credential,
+    cred: Credential,
     key: bytes,
     amz_date: str,
     signed_headers: list[str],
@@ -316,7 +302,7 @@ def _check_signature(
                 view, signed_headers, payload_hash, presigned=presigned, uri=uri, query=query
             )
             expected = sign(key, string_to_sign(amz_date, cred.scope, creq))
-            if hmac.compare_digest(expected.encode(), _to_bytes(provided)):
+            if hmac.compare_digest(expected.encode(), to_bytes(provided)):
                 return
     raise AuthError(
         "SignatureDoesNotMatch",
@@ -337,20 +323,9 @@ def _check_payload_hash(value: str) -> str:
     return value
 
 
-def _lookup(lookup_secret: SecretLookup, access_key: str) -> tuple[str, ...]:
-    """The candidate secrets of access_key, current first; InvalidAccessKeyId if none."""
-    found = lookup_secret(access_key)
-    if not found:
-        raise AuthError(
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-        )
-    return (found,) if isinstance(found, str) else tuple(found)
-
-
 def _signed_with(
     view: RequestView,
-    cred: _Credential,
+    cred: Credential,
     secrets: tuple[str, ...],
     amz_date: str,
     signed_headers: list[str],
@@ -384,14 +359,14 @@ def _signed_with(
 
 def _verify_header(view: RequestView, lookup_secret: SecretLookup, now: datetime) -> AuthResult:
     cred, signed_headers, provided = _parse_authorization(view.headers["authorization"])
-    secrets = _lookup(lookup_secret, cred.access_key)
+    secrets = lookup_secrets(lookup_secret, cred.access_key)
     amz_date, when = _request_time(view)
     if amz_date[:8] != cred.date:
         raise AuthError(
             "AuthorizationHeaderMalformed",
             f"Invalid credential date {cred.date!r}: the request is dated {amz_date}.",
         )
-    if abs(_as_utc(now) - when) > MAX_SKEW:
+    if abs(as_utc(now) - when) > MAX_SKEW:
         raise AuthError(
             "RequestTimeTooSkewed",
             "The difference between the request time and the current time is too large.",
@@ -439,9 +414,9 @@ def _verify_presigned(view: RequestView, lookup_secret: SecretLookup, now: datet
         )
     if params["X-Amz-Algorithm"] != ALGORITHM:
         raise AuthError(code, f'X-Amz-Algorithm only supports "{ALGORITHM}"')
-    cred = _parse_credential(params["X-Amz-Credential"], code)
+    cred = parse_credential(params["X-Amz-Credential"], code)
     amz_date = params["X-Amz-Date"]
-    when = _parse_amz_date(amz_date)
+    when = parse_amz_date(amz_date)
     if when is None:
         raise AuthError(
             code, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
@@ -455,8 +430,8 @@ def _verify_presigned(view: RequestView, lookup_secret: SecretLookup, now: datet
     if expires > MAX_PRESIGN_EXPIRES:
         raise AuthError(code, "X-Amz-Expires must be less than a week (in seconds) that is 604800")
     signed_headers = _parse_signed_headers(params["X-Amz-SignedHeaders"], code)
-    secrets = _lookup(lookup_secret, cred.access_key)
-    now = _as_utc(now)
+    secrets = lookup_secrets(lookup_secret, cred.access_key)
+    now = as_utc(now)
     if now > when + timedelta(seconds=expires):
         raise AuthError("AccessDenied", "Request has expired")
     if when - now > MAX_SKEW:

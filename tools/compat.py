@@ -19,7 +19,11 @@ Every S3 operation the router can name is listed. Implemented operations are
 served; the others answer `501 NotImplemented` with an S3 error body.
 Authentication: AWS Signature V4 (header, presigned query, aws-chunked signed
 and unsigned-trailer bodies) and Signature V2 (header and presigned query).
-Addressing: path style.
+Addressing: path style (`/bucket/key`) always, and virtual-hosted style
+(`Host: bucket.DOMAIN`, the whole path is the key) for each domain the gateway
+serves (`--domain`, `TESSERA_DOMAIN` or `domain` in the config file's
+`[gateway]` table); a `Host` equal to a served domain, or any other host, is
+path style.
 
 | operation | status |
 | --- | --- |

@@ -1,7 +1,10 @@
 """Chaos: processes die (SIGKILL) or hang (SIGSTOP) in the middle of operations.
 
-The contract under test (DESIGN.md): "No acknowledged write is ever lost. A crash at any
-point leaves no half-visible object."
+The contract under test, paraphrased from DESIGN.md: a write is acknowledged only once a
+quorum of replicas holds it durably, and a read from any gateway sees the newest acknowledged
+write ("Placement and consistency"), so a process that dies loses no acknowledged write; an
+object becomes visible only when it is complete and verified ("Rules for the data path"), so
+a process killed mid-operation leaves no half-visible object.
 
 This module kills, pauses and restarts processes of its own cluster (the module-scoped
 `cluster` fixture), so it must not share one with other modules. Each test puts back what

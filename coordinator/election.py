@@ -58,14 +58,6 @@ class Election:
             self._client = None
             return False
 
-    def resign(self) -> None:
-        if self._lease is not None:
-            try:
-                self._lease.revoke()
-            except Exception:
-                pass
-            self._lease = None
-
 
 def holder(client: etcd3.Etcd3Client, job: str) -> str | None:
     """Who holds job right now, if anyone."""

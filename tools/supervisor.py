@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import cluster
+from tools import cluster_processes
+from tools.cluster_state import ClusterError, ClusterInfo
 
 log = logging.getLogger("tessera.supervisor")
 
@@ -56,8 +57,8 @@ def run(data_dir: Path | str) -> int:
     watches: dict[str, Watch] = {}
     while not stop.wait(POLL_INTERVAL):
         try:
-            info = cluster.ClusterInfo.load(data_dir)
-        except cluster.ClusterError as exc:
+            info = ClusterInfo.load(data_dir)
+        except ClusterError as exc:
             log.info("supervisor exits: %s", exc)
             return 0
         mine = info.supervisor is not None and info.supervisor.pid == os.getpid()
@@ -69,7 +70,7 @@ def run(data_dir: Path | str) -> int:
             watch = watches.setdefault(name, Watch(since=now))
             if not proc.pid:  # stopped on purpose
                 watches[name] = Watch(since=now)
-            elif cluster.is_alive(proc):
+            elif cluster_processes.is_alive(proc):
                 if watch.failures and now - watch.since >= STABLE_AFTER:
                     watch.failures = 0
             elif watch.dead_pid != proc.pid:  # newly seen dead
@@ -93,8 +94,8 @@ def run(data_dir: Path | str) -> int:
 def _restart(data_dir: Path, name: str, watch: Watch) -> None:
     assert watch.dead_pid is not None
     try:
-        proc = cluster.restart(data_dir, name, watch.dead_pid)
-    except cluster.ClusterError as exc:
+        proc = cluster_processes.restart(data_dir, name, watch.dead_pid)
+    except ClusterError as exc:
         delay = backoff(watch.failures + 1)
         watch.due = time.monotonic() + delay
         log.warning("cannot restart %s yet (%s); trying again in %.1fs", name, exc, delay)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -269,7 +270,8 @@ def test_admin_ports_from_base_port() -> None:
 
 def test_free_admin_ports_avoid_the_data_ports() -> None:
     taken = local.free_ports(4)
-    layout = local.admin_port_layout(3, 2, None, taken=taken)
+    free = local.free_ports(local.admin_ports_needed(3, 2), exclude=taken)
+    layout = local.admin_port_layout(3, 2, None, free=free)
     assert len(set(layout.all())) == 8
     assert not set(layout.all()) & set(taken)
 
@@ -304,12 +306,13 @@ def test_an_old_cluster_json_gets_admin_ports(tmp_path: Path) -> None:
         region="us-east-1",
         access_key="AK",
         secret_key="SK",
+        free=local.free_ports(local.ports_needed(2, 1)),
     )
     for proc in info.processes.values():
         proc.admin_port = proc.metrics_port = None
-    assert local.assign_admin_ports(info)
-    assert not local.assign_admin_ports(info)  # nothing left to do
-    used = [p for proc in info.processes.values() for p in local._ports_of(proc)]
+    assert local.fill_admin_ports(info)
+    assert not local.fill_admin_ports(info)  # nothing left to do
+    used = [p for proc in info.processes.values() for p in local.ports_of(proc)]
     assert len(used) == len(set(used)) == 2 + 2 + 1 + 2 * 2 + 1
 
 
@@ -324,9 +327,9 @@ def test_nodes_get_the_token_file_and_never_the_key(tmp_path: Path, monkeypatch)
         access_key="AK",
         secret_key="SK",
     )
-    node_env = local._child_env(info, info.processes["node1"])
+    node_env = local.child_env(info, info.processes["node1"], os.environ)
     assert node_env["TESSERA_ADMIN_TOKEN_FILE"] == str(tmp_path / "admin.token")
     assert "TESSERA_CLUSTER_KEY_FILE" not in node_env and "TESSERA_ADMIN_TOKEN" not in node_env
-    gateway_env = local._child_env(info, info.processes["gateway1"])
+    gateway_env = local.child_env(info, info.processes["gateway1"], os.environ)
     assert gateway_env["TESSERA_CLUSTER_KEY_FILE"] == str(tmp_path / "cluster.key")
     assert "TESSERA_ADMIN_TOKEN_FILE" not in gateway_env

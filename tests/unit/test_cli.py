@@ -158,6 +158,18 @@ def test_plan_names_ports_and_argv(tmp_path: Path) -> None:
     assert "--etcd=127.0.0.1:9000" in gateway.argv
 
 
+def test_plan_takes_free_ports_given_and_touches_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "new"
+    free = list(range(20000, 20000 + local.ports_needed(2, 1)))
+    info = _plan(data_dir, nodes=2, gateways=1, base_port=None, free=iter(free))
+    ports = [port for proc in info.processes.values() for port in local.ports_of(proc)]
+    assert sorted(ports) == free  # every one used, none twice
+    assert info.etcd_endpoint == "127.0.0.1:20000"
+    assert not data_dir.exists()  # a plan is on paper only
+    with pytest.raises(ClusterError, match="too few free ports"):
+        _plan(data_dir, nodes=2, gateways=1, base_port=None, free=free[:-1])
+
+
 def test_cluster_json_round_trip(tmp_path: Path) -> None:
     info = _plan(tmp_path, env={"TESSERA_LOG_LEVEL": "DEBUG"})
     info.processes["node1"].pid = 4242

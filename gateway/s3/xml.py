@@ -70,16 +70,20 @@ def _contents(
     owner: tuple[str, str] | None,
     enc: Callable[[str], str],
 ) -> None:
+    # One string per entry (a page has a thousand): the same markup Doc.elem would write.
+    owner_xml = ""
+    if owner is not None:
+        owner_xml = (
+            f"<Owner><ID>{xml_escape(owner[0])}</ID>"
+            f"<DisplayName>{xml_escape(owner[1])}</DisplayName></Owner>"
+        )
     for entry in contents:
-        doc.open("Contents")
-        doc.elem("Key", enc(entry.key))
-        doc.elem("LastModified", iso8601(entry.last_modified))
-        doc.elem("ETag", entry.etag)
-        doc.elem("Size", entry.size)
-        if owner is not None:
-            doc.owner(owner)
-        doc.elem("StorageClass", entry.storage_class)
-        doc.close("Contents")
+        doc.markup(
+            f"<Contents><Key>{xml_escape(enc(entry.key))}</Key>"
+            f"<LastModified>{iso8601(entry.last_modified)}</LastModified>"
+            f"<ETag>{xml_escape(entry.etag)}</ETag><Size>{entry.size}</Size>{owner_xml}"
+            f"<StorageClass>{xml_escape(entry.storage_class)}</StorageClass></Contents>"
+        )
 
 
 def _common_prefixes(doc: Doc, common_prefixes: list[str], enc: Callable[[str], str]) -> None:

@@ -11,6 +11,9 @@ clients that need such keys use ``encoding-type=url``, which botocore always sen
 
 from __future__ import annotations
 
+import functools
+import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -44,8 +47,14 @@ del _cp
 _URL_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./*")
 
 
+# Any character _ESCAPES rewrites: most texts (keys, ETags) have none and go out as they are.
+_NEEDS_ESCAPE = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(_ESCAPES)) + "]")
+
+
 def xml_escape(text: str) -> str:
     """Escape ``text`` for an XML text node or attribute value."""
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
     return text.translate(_ESCAPES)
 
 
@@ -64,8 +73,22 @@ def url_encode(text: str) -> str:
 
 def iso8601(ts: float) -> str:
     """``2009-10-12T17:50:30.000Z``: the timestamp form of listings (UTC, milliseconds)."""
-    dt = datetime.fromtimestamp(ts, tz=UTC)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
+    if ts < 0:
+        dt = datetime.fromtimestamp(ts, tz=UTC)
+        return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
+    # As datetime.fromtimestamp rounds (half to even, to the microsecond), with the part
+    # up to the second formatted once per second: a listing writes a thousand of these.
+    fraction, whole = math.modf(ts)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole += 1
+        micros -= 1_000_000
+    return f"{_iso_second(int(whole))}.{micros // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class Doc:
@@ -82,6 +105,10 @@ class Doc:
         head = f'<{tag} xmlns="{S3_NAMESPACE}"' if ns else f"<{tag}"
         written = "".join(f' {name}="{xml_escape(value)}"' for name, value in attrs.items())
         self._parts.append(f"{head}{written}>")
+
+    def markup(self, text: str) -> None:
+        """Append ``text`` as it is: markup already built and escaped."""
+        self._parts.append(text)
 
     def close(self, tag: str) -> None:
         self._parts.append(f"</{tag}>")

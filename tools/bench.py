@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.cluster import ClusterInfo, default_data_dir, is_alive
 from tools.output import format_size, json_text, table
 
 MiB = 1024 * 1024
@@ -386,8 +387,6 @@ def render(cfg: BenchConfig, bucket: str, results: list[PhaseResult]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `tessera bench` flags."""
-    from tools.cluster import default_data_dir
-
     target = parser.add_argument_group("target")
     target.add_argument(
         "--endpoint",
@@ -438,8 +437,6 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     access, secret, region = args.access_key, args.secret_key, args.region
     server_pids: dict[str, int] = {}
     if args.from_cluster:
-        from tools.cluster import ClusterInfo, is_alive
-
         info = ClusterInfo.load(args.data_dir)
         server_pids = {n: p.pid for n, p in info.processes.items() if p.pid and is_alive(p)}
         endpoints = endpoints or list(info.endpoints)

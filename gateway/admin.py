@@ -20,7 +20,8 @@ import grpc
 
 from coordinator import addresses, admin_token, election
 from coordinator.placement_view import PlacementView
-from gateway.metrics import METRICS, GatewayMetrics, restarts_from_env
+from coordinator.prometheus import restarts_from_env
+from gateway.metrics import METRICS, GatewayMetrics
 from gateway.state import Gateway
 from proto import admin_pb2 as pb
 from proto import admin_pb2_grpc as pb_grpc

@@ -22,10 +22,11 @@ import grpc
 
 from coordinator import addresses, admin_token, drain
 from coordinator.placement_view import PlacementView
+from coordinator.prometheus import restarts_from_env
 from proto import admin_pb2 as pb
 from proto import admin_pb2_grpc as pb_grpc
 from storage_node.diskstore import DiskStore
-from storage_node.metrics import NodeMetrics, restarts_from_env
+from storage_node.metrics import NodeMetrics
 from storage_node.metrics import serve as serve_metrics
 from storage_node.mover import Mover, job_message
 from storage_node.service import VERSION

@@ -2,57 +2,77 @@
 
 A gRPC server interceptor counts every RPC by method and status code and the
 object bytes in PutObject/PutObject(s)Whole requests and GetObject/HeadObject(s)
-replies, so the service itself stays free of bookkeeping. `render` writes
-the Prometheus text format (0.0.4); `serve` answers GET /metrics over plain
-HTTP from a daemon thread (on `--metrics-listen`, by default the port two above
-the storage port).
+replies, so the service itself stays free of bookkeeping. The counters live in a
+prometheus_client registry of this NodeMetrics' own; `render` adds the gauges read
+at scrape time and writes the Prometheus text format (0.0.4); `serve` answers
+GET /metrics over plain HTTP from a daemon thread (on `--metrics-listen`, by default
+the port two above the storage port).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from coordinator import prometheus
+from coordinator.prometheus import Counter, restarts_from_env
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+CONTENT_TYPE = prometheus.CONTENT_TYPE
 
 
 class NodeMetrics:
     """Counters of one storage-node process (thread-safe)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str], int] = {}
-        self.bytes_written = 0
-        self.bytes_read = 0
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter(
+            "storage_requests_total",
+            "Storage RPCs served, by method and gRPC status.",
+            ("method", "code"),
+            registry=r,
+        )
+        self.bytes_written = Counter(
+            "storage_bytes_written_total", "Object bytes received for writes.", registry=r
+        )
+        self.bytes_read = Counter(
+            "storage_bytes_read_total", "Object bytes sent to readers.", registry=r
+        )
+        self.restarts = Gauge(
+            "tessera_process_restarts",
+            "Times a supervisor restarted this process after an unexpected exit.",
+            registry=r,
+        )
+        # .labels() costs more than inc(): each (method, code) child is found once.
+        self._requests: dict[tuple[str, str], Counter] = {}
 
     def count_request(self, method: str, code: str) -> None:
-        with self._lock:
-            self.requests[(method, code)] = self.requests.get((method, code), 0) + 1
+        child = self._requests.get((method, code))
+        if child is None:
+            child = self._requests[(method, code)] = self.requests.labels(method, code)
+        child.inc()
 
     def add_written(self, n: int) -> None:
-        with self._lock:
-            self.bytes_written += n
+        self.bytes_written.inc(n)
 
     def add_read(self, n: int) -> None:
-        with self._lock:
-            self.bytes_read += n
+        self.bytes_read.inc(n)
 
     def snapshot(self) -> tuple[dict[tuple[str, str], int], int, int]:
-        """(requests by (method, code), bytes written, bytes read), read consistently."""
-        with self._lock:
-            return dict(self.requests), self.bytes_written, self.bytes_read
+        """(requests by (method, code), bytes written, bytes read). Each number is read
+        atomically, the three not at one instant (an RPC may finish in between)."""
+        requests = {(m, c): int(n) for (m, c), n in self.requests.items()}
+        written = int(sum(n for _, n in self.bytes_written.items()))
+        read = int(sum(n for _, n in self.bytes_read.items()))
+        return requests, written, read
 
     def render(
         self,
@@ -61,56 +81,42 @@ class NodeMetrics:
     ) -> bytes:
         """The exposition text; stats() gives (live objects, live bytes) from the index,
         disk() (capacity, used) bytes of the data directory's filesystem."""
-        with self._lock:
-            requests = sorted(self.requests.items())
-            written, read = self.bytes_written, self.bytes_read
-        lines = [
-            "# HELP storage_requests_total Storage RPCs served, by method and gRPC status.",
-            "# TYPE storage_requests_total counter",
-        ]
-        lines += [
-            f'storage_requests_total{{method="{_escape(m)}",code="{_escape(c)}"}} {n}'
-            for (m, c), n in requests
-        ]
-        lines += [
-            "# HELP storage_bytes_written_total Object bytes received for writes.",
-            "# TYPE storage_bytes_written_total counter",
-            f"storage_bytes_written_total {written}",
-            "# HELP storage_bytes_read_total Object bytes sent to readers.",
-            "# TYPE storage_bytes_read_total counter",
-            f"storage_bytes_read_total {read}",
-            "# HELP tessera_process_restarts Times a supervisor restarted this process after "
-            "an unexpected exit.",
-            "# TYPE tessera_process_restarts gauge",
-            f"tessera_process_restarts {restarts_from_env()}",
-        ]
-        if stats is not None:
-            objects, stored = stats()
-            lines += [
-                "# HELP storage_objects Live object versions in the index.",
-                "# TYPE storage_objects gauge",
-                f"storage_objects {objects}",
-                "# HELP storage_bytes_stored Bytes of live object versions in the index.",
-                "# TYPE storage_bytes_stored gauge",
-                f"storage_bytes_stored {stored}",
-            ]
-        if disk is not None:
-            capacity, used = disk()
-            lines += [
-                "# HELP storage_capacity_bytes Size of the filesystem holding the data directory.",
-                "# TYPE storage_capacity_bytes gauge",
-                f"storage_capacity_bytes {capacity}",
-                "# HELP storage_disk_used_bytes Bytes used on that filesystem (by anything).",
-                "# TYPE storage_disk_used_bytes gauge",
-                f"storage_disk_used_bytes {used}",
-            ]
-        return ("\n".join(lines) + "\n").encode()
+        self.restarts.set(restarts_from_env())
+        return prometheus.render(self.registry, _ScrapeGauges(stats, disk))
 
 
-def restarts_from_env() -> int:
-    """Times a supervisor restarted this process (TESSERA_RESTARTS), 0 when not told."""
-    value = os.environ.get("TESSERA_RESTARTS", "")
-    return int(value) if value.isdigit() else 0
+class _ScrapeGauges:
+    """The gauges a scrape reads from the index and the filesystem (a Collector)."""
+
+    def __init__(
+        self,
+        stats: Callable[[], tuple[int, int]] | None,
+        disk: Callable[[], tuple[int, int]] | None,
+    ) -> None:
+        self.stats = stats
+        self.disk = disk
+
+    def collect(self) -> Iterator[Metric]:
+        if self.stats is not None:
+            objects, stored = self.stats()
+            yield GaugeMetricFamily(
+                "storage_objects", "Live object versions in the index.", value=objects
+            )
+            yield GaugeMetricFamily(
+                "storage_bytes_stored", "Bytes of live object versions in the index.", value=stored
+            )
+        if self.disk is not None:
+            capacity, used = self.disk()
+            yield GaugeMetricFamily(
+                "storage_capacity_bytes",
+                "Size of the filesystem holding the data directory.",
+                value=capacity,
+            )
+            yield GaugeMetricFamily(
+                "storage_disk_used_bytes",
+                "Bytes used on that filesystem (by anything).",
+                value=used,
+            )
 
 
 def _data_len(message: Any) -> int:

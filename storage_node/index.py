@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS purged (
 
 _COLUMNS = "bucket, key, version_id, ts, size, deleted, meta, crcs, inline, segments, versioned"
 _PLACEHOLDERS = ",".join("?" * len(_COLUMNS.split(",")))
+# Rows shaped like _COLUMNS without the bytes a listing never sends (block CRCs, inline
+# data, segments): a page of a thousand small objects would otherwise read megabytes.
+_SUMMARY_COLUMNS = (
+    "bucket, key, version_id, ts, size, deleted, meta, x'' AS crcs, NULL AS inline,"
+    " NULL AS segments, versioned"
+)
 
 Segments = tuple[tuple[str, int], ...]
 
@@ -452,16 +458,18 @@ class Index:
             return tx.remove_version(bucket, key, version_id)
 
     def list(
-        self, bucket: str, prefix: str, start_after: str, limit: int
+        self, bucket: str, prefix: str, start_after: str, limit: int, full: bool = True
     ) -> tuple[list[Row], bool]:
-        """Rows of bucket with key > start_after and the prefix, in key order.
+        """Rows of bucket with key > start_after and the prefix, in key order; with full
+        False, without their CRCs, inline data and segments.
 
         Returns (rows, complete) where complete means nothing follows.
         """
         lower = max(start_after, prefix)
         op = ">" if lower == start_after and start_after else ">="
+        columns = _COLUMNS if full else _SUMMARY_COLUMNS
         cur = self._conn().execute(
-            f"SELECT {_COLUMNS} FROM objects WHERE bucket=? AND key {op} ? ORDER BY key LIMIT ?",
+            f"SELECT {columns} FROM objects WHERE bucket=? AND key {op} ? ORDER BY key LIMIT ?",
             (bucket, lower, limit + 1),
         )
         rows: list[Row] = []
@@ -480,19 +488,22 @@ class Index:
         prefix: str,
         after: tuple[str, int, str] | None,
         limit: int,
+        full: bool = True,
     ) -> tuple[builtins.list[Row], bool]:
         """Every version of bucket's keys under prefix: keys in order, each
         key's versions newest first, starting after `after` (key, ts,
         version id); after=(key, 0, "") starts after all of key's versions.
+        With full False, rows come without CRCs, inline data and segments.
 
         Returns (rows, complete) where complete means nothing follows.
         """
         conn = self._conn()
+        columns = _COLUMNS if full else _SUMMARY_COLUMNS
         rows: list[Row] = []
         if after is not None and after[0] and after[0].startswith(prefix):
             key, ts, version_id = after
             same_key = (
-                f"SELECT {_COLUMNS} FROM {{table}} WHERE bucket=? AND key=?"
+                f"SELECT {columns} FROM {{table}} WHERE bucket=? AND key=?"
                 " AND (ts < ? OR (ts = ? AND version_id < ?))"
             )
             pieces = [
@@ -509,8 +520,8 @@ class Index:
         # Both tables are read in key order and merged here; within a key the
         # current row is the newest.
         query = (
-            f"SELECT {_COLUMNS}, 0 AS tier FROM objects WHERE bucket=? AND key {op} ?"
-            f" UNION ALL SELECT {_COLUMNS}, 1 AS tier FROM versions WHERE bucket=? AND key {op} ?"
+            f"SELECT {columns}, 0 AS tier FROM objects WHERE bucket=? AND key {op} ?"
+            f" UNION ALL SELECT {columns}, 1 AS tier FROM versions WHERE bucket=? AND key {op} ?"
             " ORDER BY key, tier, ts DESC, version_id DESC LIMIT ?"
         )
         cur = conn.execute(query, (bucket, lower, bucket, lower, limit + 1))

@@ -194,7 +194,7 @@ class StorageService(pb_grpc.StorageServicer):
     def ListObjects(self, request, context):  # noqa: N802
         limit = min(request.limit or 1000, MAX_LIST)
         rows, complete = self.store.index.list(
-            request.bucket, request.prefix, request.start_after, limit
+            request.bucket, request.prefix, request.start_after, limit, full=False
         )
         return pb.ListReply(entries=[_info(r) for r in rows], complete=complete)
 
@@ -204,7 +204,7 @@ class StorageService(pb_grpc.StorageServicer):
         if request.key_marker:
             after = (request.key_marker, request.marker_timestamp, request.marker_version_id)
         rows, complete = self.store.index.list_versions(
-            request.bucket, request.prefix, after, limit
+            request.bucket, request.prefix, after, limit, full=False
         )
         return pb.ListReply(entries=[_info(r) for r in rows], complete=complete)
 

@@ -153,3 +153,19 @@ def test_recovery_keeps_files_of_older_versions(tmp_path):
     assert _put(store, "k", big, 20, True)
     reopened = DiskStore(tmp_path)
     assert _read(reopened, "k", "v00000010") == big
+
+
+def test_a_summary_listing_is_the_full_one_without_crcs_inline_data_or_segments(store):
+    for key, ts in (("a", 1), ("a", 2), ("b", 3)):
+        assert _put(store, key, b"small", ts, True)
+    for listed in (
+        lambda full: store.index.list("b", "", "", 10, full=full)[0],
+        lambda full: store.index.list_versions("b", "", None, 10, full=full)[0],
+    ):
+        full, summary = listed(True), listed(False)
+        assert all(r.inline == b"small" and r.crcs for r in full)
+        assert all(r.inline is None and r.crcs == b"" and r.segments is None for r in summary)
+        strip = [(r.key, r.version_id, r.ts, r.size, r.deleted, r.meta, r.versioned) for r in full]
+        assert strip == [
+            (r.key, r.version_id, r.ts, r.size, r.deleted, r.meta, r.versioned) for r in summary
+        ]

@@ -162,7 +162,8 @@ class MergedListing:
     async def next(self) -> ObjectVersion | None:
         """The next live entry in key order, or None at the end."""
         while True:
-            await self._fill_all()
+            if any(not c.buffer and not c.complete for c in self._cursors):
+                await self._fill_all()
             heads = [c for c in self._cursors if c.buffer]
             if not heads:
                 return None
@@ -238,7 +239,8 @@ class VersionListing(MergedListing):
     async def next(self) -> ObjectVersion | None:
         """The next version in listing order, or None at the end."""
         while True:
-            await self._fill_all()
+            if any(not c.buffer and not c.complete for c in self._cursors):
+                await self._fill_all()
             heads = [c for c in self._cursors if c.buffer]
             if not heads:
                 return None

@@ -85,6 +85,13 @@ class ObjectMeta:
     def quoted_etag(self) -> str:
         return f'"{self.etag}"'
 
+    @staticmethod
+    def quoted_etag_of(data: bytes) -> str:
+        """quoted_etag of encoded metadata, without building the rest (a listing wants
+        only this, a thousand times a page)."""
+        record = msgpack.unpackb(data, raw=False) if data else {}
+        return f'"{record.get("e", "")}"'
+
 
 def from_request_headers(headers: dict[str, str]) -> ObjectMeta:
     """Content type, stored headers and user metadata of a PUT (etag filled later)."""

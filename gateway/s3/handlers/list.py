@@ -22,7 +22,7 @@ def _entries(contents: list[ObjectVersion]) -> list[xml.ObjectEntry]:
         xml.ObjectEntry(
             key=v.key,
             last_modified=to_seconds(v.timestamp),
-            etag=ObjectMeta.decode(v.meta).quoted_etag,
+            etag=ObjectMeta.quoted_etag_of(v.meta),
             size=v.size,
         )
         for v in contents

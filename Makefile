@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run down status test lint format proto bench bench-compare clean
+.PHONY: run down status test lint format proto bench bench-requests bench-compare clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ proto: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/tessera bench --from-cluster
+
+# Server CPU per small request of the cluster `make run` started (PUT, GET, HEAD, LIST).
+bench-requests: $(BIN)/.installed
+	$(BIN)/tessera bench-requests
 
 # Tessera beside SeaweedFS 4.48 (three copies), same s5cmd workloads; takes ~15 minutes.
 bench-compare: $(BIN)/.installed

@@ -238,6 +238,12 @@ def _run_bench_compare(args: argparse.Namespace, extras: list[str]) -> int:
     return bench_compare.run(args)
 
 
+def _run_bench_requests(args: argparse.Namespace, extras: list[str]) -> int:
+    from tools import bench_requests
+
+    return bench_requests.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (daemon flags are added only once a daemon is chosen)."""
     from tools import admin_cli, bench, cluster, credentials_cli
@@ -299,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_compare.add_arguments(p_compare)
     handlers["bench-compare"] = _run_bench_compare
+
+    from tools import bench_requests
+
+    p_requests = sub.add_parser(
+        "bench-requests",
+        help="server CPU per small request (PUT, GET, HEAD, LIST) of the local cluster",
+        description=(bench_requests.__doc__ or "").split("\n\n")[0],
+    )
+    bench_requests.add_arguments(p_requests)
+    handlers["bench-requests"] = _run_bench_requests
 
     parser.set_defaults(handlers=handlers)
     return parser

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import delete_bucket
 from tests.unit.gateway.test_metrics import parse, value
+from tools import bench_requests
 
 
 def _scrape(endpoint: str) -> tuple[dict[str, str], list]:
@@ -172,3 +173,15 @@ def test_a_bucket_named_metrics_still_works(cluster: Any, s3: Any) -> None:
         delete_bucket(s3, "metrics")
     with pytest.raises(ClientError):
         s3.head_bucket(Bucket="metrics")
+
+
+def test_bench_requests_measures_every_phase_and_cleans_up(cluster: Any, s3: Any) -> None:
+    costs = bench_requests.run_phases(cluster, count=30, size=1024, concurrency=4, rounds=1)
+    assert [c.name for c in costs] == list(bench_requests.PHASES)
+    assert [c.requests for c in costs] == [30, 30, 30, 1]
+    for cost in costs:
+        assert cost.seconds > 0 and set(cost.cpu) == {"gateways", "nodes", "etcd", "all"}
+    text = bench_requests.render(costs, 1024)
+    assert text.splitlines()[1].split()[0] == "PUT"
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert not [n for n in names if n.startswith("bench-requests-")]

@@ -46,6 +46,7 @@ import grpc
 
 from coordinator import drain, keys, placement, uploads
 from coordinator.cache import PrefixCache
+from coordinator.channels import StubCache
 from coordinator.namespaces import part_of
 from coordinator.placement import NodeEntry
 from proto import admin_pb2 as apb
@@ -201,26 +202,13 @@ class Copier:
 
     def __init__(self, store: DiskStore) -> None:
         self.store = store
-        self._stubs: dict[str, tuple[str, grpc.Channel, pb_grpc.StorageStub]] = {}
-        self._lock = threading.Lock()
+        self._stubs: StubCache[grpc.Channel] = StubCache(CHANNEL_OPTIONS)
 
     def stub(self, node: NodeEntry) -> pb_grpc.StorageStub:
-        with self._lock:
-            cached = self._stubs.get(node.node_id)
-            if cached and cached[0] == node.address:
-                return cached[2]
-            if cached:
-                cached[1].close()
-            channel = grpc.insecure_channel(node.address, options=CHANNEL_OPTIONS)
-            stub = pb_grpc.StorageStub(channel)
-            self._stubs[node.node_id] = (node.address, channel, stub)
-            return stub
+        return self._stubs.stub(node)
 
     def close(self) -> None:
-        with self._lock:
-            for _, channel, _ in self._stubs.values():
-                channel.close()
-            self._stubs.clear()
+        self._stubs.close()
 
     def holds(self, node: NodeEntry, row: Row) -> bool:
         info = self.stub(node).HeadObject(

@@ -4,7 +4,6 @@ watch-fed etcd caches, and one gRPC channel per node."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 
 import etcd3
@@ -12,6 +11,7 @@ import grpc
 
 from coordinator import keys, placement
 from coordinator.cache import PrefixCache
+from coordinator.channels import StubCache
 from coordinator.placement import NodeEntry
 from proto import storage_pb2_grpc as pb_grpc
 
@@ -27,15 +27,21 @@ CHANNEL_OPTIONS = [
 ]
 
 
+def _close_later(channel: grpc.aio.Channel) -> None:
+    """Close an aio channel from a synchronous call on its loop."""
+    asyncio.ensure_future(channel.close())
+
+
 class NodeDirectory:
     """Placement map, liveness and stubs for every storage node."""
 
     def __init__(self, connect: Callable[[], etcd3.Etcd3Client]) -> None:
         self.placement = PrefixCache(connect, keys.PLACEMENT_NODES, NodeEntry.from_record)
         self.members: PrefixCache = PrefixCache(connect, keys.MEMBER_NODES)
-        self._stubs: dict[str, tuple[str, grpc.Channel, pb_grpc.StorageStub]] = {}
-        self._aio_stubs: dict[str, tuple[str, grpc.aio.Channel, pb_grpc.StorageStub]] = {}
-        self._lock = threading.Lock()
+        self._stubs: StubCache[grpc.Channel] = StubCache(CHANNEL_OPTIONS)
+        self._aio_stubs: StubCache[grpc.aio.Channel] = StubCache(
+            CHANNEL_OPTIONS, grpc.aio.insecure_channel, _close_later
+        )
 
     def start(self) -> None:
         self.placement.start()
@@ -44,8 +50,7 @@ class NodeDirectory:
     def stop(self) -> None:
         self.placement.stop()
         self.members.stop()
-        for _, channel, _ in self._stubs.values():
-            channel.close()
+        self._stubs.close()
 
     def nodes(self) -> list[NodeEntry]:
         """Every node in the placement map, sorted by id."""
@@ -68,29 +73,13 @@ class NodeDirectory:
         return [n for n in before if n.state == "draining" and n not in replicas]
 
     def stub(self, node: NodeEntry) -> pb_grpc.StorageStub:
-        cached = self._stubs.get(node.node_id)
-        if cached and cached[0] == node.address:
-            return cached[2]
-        with self._lock:
-            cached = self._stubs.get(node.node_id)
-            if cached and cached[0] == node.address:
-                return cached[2]
-            if cached:
-                cached[1].close()
-            channel = grpc.insecure_channel(node.address, options=CHANNEL_OPTIONS)
-            stub = pb_grpc.StorageStub(channel)
-            self._stubs[node.node_id] = (node.address, channel, stub)
-            return stub
+        return self._stubs.stub(node)
 
     def wait_ready(self, node: NodeEntry, timeout: float) -> bool:
         """Block until node's channel is connected, or timeout. A node that restarted is
         answered UNAVAILABLE by a channel still in reconnect backoff: this dials it now."""
-        self.stub(node)
-        cached = self._stubs.get(node.node_id)
-        if cached is None:
-            return False
         try:
-            grpc.channel_ready_future(cached[1]).result(timeout=timeout)
+            grpc.channel_ready_future(self._stubs.channel(node)).result(timeout=timeout)
         except grpc.FutureTimeoutError:
             return False
         return True
@@ -98,12 +87,4 @@ class NodeDirectory:
     def aio_stub(self, node: NodeEntry) -> pb_grpc.StorageStub:
         """A grpc.aio stub for node. Call only on the bridge's asyncio loop,
         which owns these channels."""
-        cached = self._aio_stubs.get(node.node_id)
-        if cached and cached[0] == node.address:
-            return cached[2]
-        if cached:
-            asyncio.ensure_future(cached[1].close())
-        channel = grpc.aio.insecure_channel(node.address, options=CHANNEL_OPTIONS)
-        stub = pb_grpc.StorageStub(channel)
-        self._aio_stubs[node.node_id] = (node.address, channel, stub)
-        return stub
+        return self._aio_stubs.stub(node)

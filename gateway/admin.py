@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from coordinator import addresses, admin_token, election
+from coordinator import addresses, admin_stats, admin_token, election
 from coordinator.placement_view import PlacementView
 from coordinator.prometheus import restarts_from_env
 from gateway.metrics import METRICS, GatewayMetrics
@@ -62,21 +62,14 @@ def classify(status: str) -> str:
 
 def stats_reply(metrics: GatewayMetrics, uptime: float) -> pb.StatsReply:
     """A StatsReply from the gateway's metric counters."""
-    reply = pb.StatsReply(uptime_seconds=uptime)
-    for (op, code), count in metrics.requests.items():
-        n = int(count)
-        reply.requests.add(operation=op, code=code, count=n)
-        reply.requests_total += n
-        kind = classify(code)
-        if kind == "server":
-            reply.errors_total += n
-        elif kind == "client":
-            reply.client_errors_total += n
-    reply.bytes_in = int(sum(v for _, v in metrics.bytes_received.items()))
-    reply.bytes_out = int(sum(v for _, v in metrics.bytes_sent.items()))
-    for (node, code), count in metrics.rpc_errors.items():
-        reply.rpc_errors.add(node_id=node, code=code, count=int(count))
-    return reply
+    return admin_stats.stats_reply(
+        metrics.requests.items(),
+        classify,
+        bytes_in=int(sum(v for _, v in metrics.bytes_received.items())),
+        bytes_out=int(sum(v for _, v in metrics.bytes_sent.items())),
+        uptime=uptime,
+        rpc_errors=metrics.rpc_errors.items(),
+    )
 
 
 class GatewayAdmin(pb_grpc.AdminServicer):

@@ -20,7 +20,7 @@ import etcd3
 import etcd3.exceptions
 import grpc
 
-from coordinator import addresses, admin_token, drain
+from coordinator import addresses, admin_stats, admin_token, drain
 from coordinator.placement_view import PlacementView
 from coordinator.prometheus import restarts_from_env
 from proto import admin_pb2 as pb
@@ -97,16 +97,7 @@ def stats_reply(
     requests: Mapping[tuple[str, str], int], written: int, read: int, uptime: float
 ) -> pb.StatsReply:
     """A StatsReply from a NodeMetrics snapshot (pure)."""
-    reply = pb.StatsReply(bytes_in=written, bytes_out=read, uptime_seconds=uptime)
-    for (method, code), count in sorted(requests.items()):
-        reply.requests.add(operation=method, code=code, count=count)
-        reply.requests_total += count
-        kind = classify(code)
-        if kind == "server":
-            reply.errors_total += count
-        elif kind == "client":
-            reply.client_errors_total += count
-    return reply
+    return admin_stats.stats_reply(requests.items(), classify, written, read, uptime)
 
 
 @dataclass

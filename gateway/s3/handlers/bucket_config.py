@@ -1,6 +1,6 @@
 """Bucket settings kept in the bucket's etcd record: tagging and CORS.
 
-Put*/Delete* change the record with a compare-and-swap (coordinator.buckets.update) and put
+Put*/Delete* change the record with a compare-and-swap (common.update_record) and put
 the result into this gateway's cache, so a read through the same gateway sees the write at
 once; other gateways get it from their watch. Get* read the cache.
 
@@ -13,27 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from coordinator import buckets
 from gateway.s3 import cors, tagging, xml
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers.bucket import XML_TYPE, existing_bucket
+from gateway.s3.handlers.common import XML_TYPE, Record, existing_bucket, update_record
 from gateway.s3.request import Reply, RequestContext
 
 if TYPE_CHECKING:
     from gateway.state import Gateway
-
-Record = dict[str, Any]
-
-
-async def update_record(ctx: RequestContext, change: Callable[[Record], Record]) -> Record:
-    assert ctx.bucket is not None
-    try:
-        record = await ctx.gateway.etcd_call(buckets.update, ctx.bucket, change)
-    except buckets.NoSuchBucketRecord as exc:
-        ctx.gateway.buckets.drop_local(ctx.bucket)
-        raise S3Error("NoSuchBucket", extra={"BucketName": ctx.bucket}) from exc
-    ctx.gateway.buckets.put_local(ctx.bucket, record)
-    return record
 
 
 def _setting(name: str, value: Any) -> Callable[[Record], Record]:

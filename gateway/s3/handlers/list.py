@@ -5,7 +5,7 @@ from __future__ import annotations
 from coordinator.clock import to_seconds
 from gateway.cluster.store import ObjectVersion
 from gateway.s3 import xml
-from gateway.s3.handlers.bucket import XML_TYPE, anonymous_may_list, existing_bucket, owner_of
+from gateway.s3.handlers.common import XML_TYPE, anonymous_may_list, existing_bucket, owner_of
 from gateway.s3.listing import (
     collect,
     decode_token,

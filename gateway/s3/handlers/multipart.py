@@ -22,9 +22,15 @@ from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import ALGORITHMS, header_name
 from gateway.s3.copysource import parse_copy_range
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers import versioning
-from gateway.s3.handlers.bucket import XML_TYPE, existing_bucket, owner_of, requested_acl
-from gateway.s3.handlers.source import copy_source
+from gateway.s3.handlers.common import (
+    XML_TYPE,
+    copy_source,
+    existing_bucket,
+    keeps_versions,
+    owner_of,
+    requested_acl,
+    written_version_headers,
+)
 from gateway.s3.names import check_key
 from gateway.s3.objectmeta import ObjectMeta, from_request_headers
 from gateway.s3.request import Reply, RequestContext
@@ -241,7 +247,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> Reply:
             "meta": meta.encode(),
             "requested": [[p.part_number, p.etag] for p in requested],
             # Decided once, so a retried or racing Complete stores the same version.
-            "versioned": versioning.keeps_versions(await existing_bucket(ctx)),
+            "versioned": keeps_versions(await existing_bucket(ctx)),
         }
         if not await ctx.gateway.etcd_call(uploads.begin_complete, upload, completion):
             # Someone else aborted or completed it first.
@@ -292,7 +298,7 @@ async def _finish_completion(
         completion["meta"],
         versioned=completion.get("versioned", False),
     )
-    headers = {**XML_TYPE, **versioning.written_version_headers(stored)}
+    headers = {**XML_TYPE, **written_version_headers(stored)}
     for algo, value in meta.checksums.items():
         headers[header_name(algo)] = value
     body = xml.complete_multipart(

@@ -16,9 +16,19 @@ from gateway.s3 import acl, conditions, multipart, streams, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers import versioning
-from gateway.s3.handlers.bucket import anonymous_may_list, existing_bucket, requested_acl
-from gateway.s3.handlers.source import copy_source
+from gateway.s3.handlers.common import (
+    MAX_OBJECT_SIZE,
+    anonymous_may_list,
+    check_version_id,
+    copy_source,
+    existing_bucket,
+    keeps_versions,
+    requested_acl,
+    requested_version,
+    version_headers,
+    versioning_status,
+    written_version_headers,
+)
 from gateway.s3.names import check_key
 from gateway.s3.objectmeta import USER_META_PREFIX, ObjectMeta, from_request_headers
 from gateway.s3.ranges import content_range, parse_range
@@ -33,7 +43,6 @@ _RESPONSE_OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
 }
-MAX_OBJECT_SIZE = 5 * 1024**4
 
 
 # How long a conditional PUT waits for a racing conditional PUT of the same key.
@@ -110,9 +119,9 @@ async def _put(ctx: RequestContext, record: dict[str, Any]) -> Reply:
         ctx.body(pipeline),
         make_meta,
         size_hint=declared,
-        versioned=versioning.keeps_versions(record),
+        versioned=keeps_versions(record),
     )
-    headers = {"ETag": meta.quoted_etag, **versioning.written_version_headers(stored)}
+    headers = {"ETag": meta.quoted_etag, **written_version_headers(stored)}
     for algo, value in pipeline.checksums.items():
         headers[header_name(algo)] = value
     return Reply(200, headers)
@@ -131,7 +140,7 @@ async def _located(
     newest. Delete markers and missing versions raise the errors S3 gives."""
     assert ctx.bucket is not None and ctx.key is not None
     record = await existing_bucket(ctx)
-    version_id = versioning.requested_version(ctx)
+    version_id = requested_version(ctx)
     version = await ctx.gateway.store.head_version(ctx.bucket, ctx.key, version_id, with_data)
     if version is None or version.deleted:
         # Without a signature, "missing" is only told to those who may list.
@@ -141,7 +150,7 @@ async def _located(
             raise S3Error("NoSuchVersion", extra={"Key": ctx.key, "VersionId": version_id})
         raise S3Error("NoSuchKey", extra={"Key": ctx.key})
     if version.deleted:
-        headers = {"x-amz-delete-marker": "true", **versioning.version_headers(record, version)}
+        headers = {"x-amz-delete-marker": "true", **version_headers(record, version)}
         if version_id is not None:
             headers["Last-Modified"] = xml.http_date(to_seconds(version.timestamp))
             raise S3Error(
@@ -167,7 +176,7 @@ def _object_headers(
         "Last-Modified": xml.http_date(to_seconds(version.timestamp)),
         "Content-Type": meta.content_type,
         "Accept-Ranges": "bytes",
-        **versioning.version_headers(record, version),
+        **version_headers(record, version),
     }
     for name, value in meta.headers.items():
         headers[name.title()] = value
@@ -276,7 +285,7 @@ async def head_object(ctx: RequestContext) -> Reply:
 async def delete_object(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
     record = await existing_bucket(ctx)
-    entry = xml.DeleteRequestEntry(ctx.key, versioning.requested_version(ctx))
+    entry = xml.DeleteRequestEntry(ctx.key, requested_version(ctx))
     await _delete(ctx, record, entry)
     headers = {}
     if entry.version_id is not None:
@@ -299,9 +308,9 @@ async def _delete(
             entry.delete_marker_version_id = entry.version_id
         return
     marker = await ctx.gateway.store.delete_object(
-        ctx.bucket, entry.key, versioned=versioning.keeps_versions(record)
+        ctx.bucket, entry.key, versioned=keeps_versions(record)
     )
-    if versioning.status(record) is not None:
+    if versioning_status(record) is not None:
         entry.delete_marker_version_id = marker.s3_version_id
 
 
@@ -334,7 +343,7 @@ async def delete_objects(ctx: RequestContext) -> Reply:
             try:
                 check_key(entry.key)
                 if entry.version_id is not None:
-                    versioning.check_version_id(entry.version_id)
+                    check_version_id(entry.version_id)
             except S3Error as exc:
                 errors.append((entry, exc.code, exc.message))
                 continue
@@ -345,7 +354,7 @@ async def delete_objects(ctx: RequestContext) -> Reply:
         if plain:
             try:
                 outcome = await ctx.gateway.store.delete_objects(
-                    ctx.bucket, [e.key for e in plain], versioned=versioning.keeps_versions(record)
+                    ctx.bucket, [e.key for e in plain], versioned=keeps_versions(record)
                 )
             except StoreUnavailable as exc:
                 outcome = {e.key: exc for e in plain}
@@ -354,7 +363,7 @@ async def delete_objects(ctx: RequestContext) -> Reply:
                 if isinstance(result, StoreUnavailable):
                     errors.append((entry, "ServiceUnavailable", str(result)))
                     continue
-                if versioning.status(record) is not None:
+                if versioning_status(record) is not None:
                     entry.delete_marker_version_id = result.s3_version_id
                 deleted.append(entry)
     order = {id(e): i for i, e in enumerate(entries)}
@@ -448,12 +457,12 @@ async def copy_object(ctx: RequestContext) -> Reply:
         streams.hashed(stream, md5),
         make_meta,
         size_hint=version.size,
-        versioned=versioning.keeps_versions(record),
+        versioned=keeps_versions(record),
     )
     body = xml.copy_object_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
-    headers = {"Content-Type": "application/xml", **versioning.written_version_headers(stored)}
+    headers = {"Content-Type": "application/xml", **written_version_headers(stored)}
     source_record = await ctx.gateway.bucket(source.bucket) or {}
-    source_version = versioning.version_headers(source_record, version)
+    source_version = version_headers(source_record, version)
     if source_version:
         headers["x-amz-copy-source-version-id"] = source_version["x-amz-version-id"]
     return Reply(200, headers, body)

@@ -16,8 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from gateway.s3 import acl, formdata, postpolicy, tagging, xml
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers.bucket import existing_bucket
-from gateway.s3.handlers.object import MAX_OBJECT_SIZE
+from gateway.s3.handlers.common import MAX_OBJECT_SIZE, existing_bucket
 from gateway.s3.names import check_key
 from gateway.s3.objectmeta import from_request_headers
 from gateway.s3.request import Reply, RequestContext

@@ -1,9 +1,7 @@
-"""Bucket versioning: Get/PutBucketVersioning, ListObjectVersions, and the
-rules object handlers follow for version ids.
+"""Bucket versioning: Get/PutBucketVersioning and ListObjectVersions.
 
-A bucket's versioning is unset (never enabled), Enabled or Suspended, kept in
-its etcd record. While Enabled, writes keep older versions; otherwise a write
-replaces the key's `null` version (see storage_node/index.py).
+The rules every handler follows for versions and version ids (a bucket's status,
+x-amz-version-id headers, ?versionId=) are in handlers/common.py.
 """
 
 from __future__ import annotations
@@ -14,63 +12,26 @@ from coordinator.clock import to_seconds
 from gateway.cluster.store import ObjectVersion
 from gateway.s3 import xml
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers.bucket import XML_TYPE, anonymous_may_list, existing_bucket, owner_of
-from gateway.s3.handlers.bucket_config import update_record
+from gateway.s3.handlers.common import (
+    ENABLED,
+    SUSPENDED,
+    XML_TYPE,
+    anonymous_may_list,
+    check_version_id,
+    existing_bucket,
+    owner_of,
+    update_record,
+    versioning_status,
+)
 from gateway.s3.listing import parse_max_keys, url_encoding
 from gateway.s3.objectmeta import ObjectMeta
 from gateway.s3.request import Reply, RequestContext
 from gateway.s3.xmlcore import local_name
 
-ENABLED = "Enabled"
-SUSPENDED = "Suspended"
-# Longer than any store's version ids (Tessera's are 32 hex digits, AWS's 32 characters).
-MAX_VERSION_ID = 1024
-
-
-def status(record: dict[str, Any]) -> str | None:
-    """The bucket's versioning status, None if it was never enabled."""
-    return record.get("versioning")
-
-
-def keeps_versions(record: dict[str, Any]) -> bool:
-    """Whether a write to this bucket keeps the key's older versions."""
-    return status(record) == ENABLED
-
-
-def version_headers(record: dict[str, Any], version: ObjectVersion) -> dict[str, str]:
-    """x-amz-version-id of a version, in buckets that have had versioning."""
-    if status(record) is None and not version.versioned:
-        return {}
-    return {"x-amz-version-id": version.s3_version_id}
-
-
-def written_version_headers(version: ObjectVersion) -> dict[str, str]:
-    """x-amz-version-id of a write: only a version with an id of its own (AWS
-    names no version for writes while versioning is off or suspended)."""
-    return {"x-amz-version-id": version.version_id} if version.versioned else {}
-
-
-def requested_version(ctx: RequestContext) -> str | None:
-    """The ?versionId= of a request, checked; None without one."""
-    version_id = ctx.query.get("versionId")
-    if version_id is not None:
-        check_version_id(version_id)
-    return version_id
-
-
-def check_version_id(version_id: str) -> None:
-    """Refuse ids no store hands out; others are simply looked up (and may not exist)."""
-    if not version_id or len(version_id) > MAX_VERSION_ID or not version_id.isprintable():
-        raise S3Error(
-            "InvalidArgument",
-            "Invalid version id specified",
-            extra={"ArgumentName": "versionId", "ArgumentValue": version_id},
-        )
-
 
 async def get_bucket_versioning(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
-    return Reply(200, dict(XML_TYPE), xml.versioning_configuration(status(record)))
+    return Reply(200, dict(XML_TYPE), xml.versioning_configuration(versioning_status(record)))
 
 
 async def put_bucket_versioning(ctx: RequestContext) -> Reply:
@@ -113,7 +74,7 @@ async def list_object_versions(ctx: RequestContext) -> Reply:
     if delimiter and key_marker.startswith(prefix) and key_marker.endswith(delimiter):
         if delimiter not in key_marker[len(prefix) : -len(delimiter)]:
             listing.skip_prefix(key_marker)  # continuing after a common prefix
-    hide_markers = status(record) is None
+    hide_markers = versioning_status(record) is None
     # Resuming inside a key: its newest version was on an earlier page.
     previous_key = key_marker if version_id_marker else None
     entries: list[xml.VersionEntry] = []

@@ -1,0 +1,191 @@
+"""What the handler families share.
+
+Each family module (bucket.py, bucket_config.py, list.py, object.py, multipart.py, post.py,
+versioning.py) imports these helpers from here and never from another family: the bucket a
+request names, the requester as an owner, the ACL a request asks for, changes to a bucket's
+record, the rules for version ids, and the source object of a copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from coordinator import buckets
+from coordinator.clock import to_seconds
+from gateway.cluster.store import ObjectVersion
+from gateway.s3 import acl, conditions
+from gateway.s3.copysource import CopySource, parse_copy_source
+from gateway.s3.errors import S3Error
+from gateway.s3.objectmeta import ObjectMeta
+from gateway.s3.request import RequestContext
+
+XML_TYPE = {"Content-Type": "application/xml"}
+# The largest object S3 stores (5 TiB), by PutObject or PostObject.
+MAX_OBJECT_SIZE = 5 * 1024**4
+
+Record = dict[str, Any]
+
+
+# -- the bucket and its owner --------------------------------------------------------------
+
+
+def owner_of(ctx: RequestContext) -> tuple[str, str]:
+    """(ID, DisplayName) of the requester, as listings and ListBuckets show."""
+    access_key = ctx.auth.access_key if ctx.auth else "anonymous"
+    return access_key, access_key
+
+
+async def existing_bucket(ctx: RequestContext) -> Record:
+    """The record of the bucket the request names; NoSuchBucket when there is none."""
+    assert ctx.bucket is not None
+    record = await ctx.gateway.bucket(ctx.bucket)
+    if record is None:
+        raise S3Error("NoSuchBucket", extra={"BucketName": ctx.bucket})
+    return record
+
+
+def anonymous_may_list(ctx: RequestContext, record: Record) -> None:
+    """Without a signature, a bucket can be listed (and a missing key told apart from a
+    forbidden one) only if its ACL grants AllUsers READ."""
+    if ctx.auth is None and not acl.readable_by_anyone(acl.decode(record.get("acl"))):
+        raise S3Error("AccessDenied")
+
+
+async def update_record(ctx: RequestContext, change: Callable[[Record], Record]) -> Record:
+    """Change the bucket's record with a compare-and-swap (coordinator.buckets.update) and
+    put the result into this gateway's cache, so a read through it sees the write at once."""
+    assert ctx.bucket is not None
+    try:
+        record = await ctx.gateway.etcd_call(buckets.update, ctx.bucket, change)
+    except buckets.NoSuchBucketRecord as exc:
+        ctx.gateway.buckets.drop_local(ctx.bucket)
+        raise S3Error("NoSuchBucket", extra={"BucketName": ctx.bucket}) from exc
+    ctx.gateway.buckets.put_local(ctx.bucket, record)
+    return record
+
+
+# -- ACLs ----------------------------------------------------------------------------------
+
+# Operations whose request is all about an ACL (the others set one as they create something).
+_PUT_ACL = ("PutBucketAcl", "PutObjectAcl")
+
+
+async def requested_acl(ctx: RequestContext) -> acl.ACL:
+    """The ACL a request asks for.
+
+    A PutBucketAcl or PutObjectAcl gives it in its body or its headers, with the Owner
+    its document names: the handler stores it with :func:`acl.owned` once it knows the
+    resource's owner. A request creating a bucket or an object gives it in x-amz-acl or
+    x-amz-grant-* headers (private without them); the result is what to store: an object
+    written by a key other than the bucket's owner is that key's. Grantees by ID must be
+    keys Tessera knows.
+    """
+    if ctx.operation in _PUT_ACL:
+        asked = acl.requested(ctx.headers, await ctx.read_small_body())
+    else:
+        asked = acl.from_headers(ctx.headers) or acl.ACL()
+    writer = ctx.auth.access_key if ctx.auth else None
+    if ctx.operation == "CreateBucket":
+        bucket_owner = writer or ""
+    else:
+        bucket_owner = (await existing_bucket(ctx)).get("owner", "")
+
+    def known(canonical_id: str) -> bool:
+        return (
+            canonical_id in (bucket_owner, writer)
+            or ctx.gateway.credentials.get(canonical_id) is not None
+        )
+
+    acl.check_ids(asked, known)
+    if ctx.operation in _PUT_ACL:
+        return asked
+    return acl.owned(asked, writer, bucket_owner)
+
+
+# -- versions ------------------------------------------------------------------------------
+#
+# A bucket's versioning is unset (never enabled), Enabled or Suspended, kept in its etcd
+# record. While Enabled, writes keep older versions; otherwise a write replaces the key's
+# `null` version (see storage_node/index.py).
+
+ENABLED = "Enabled"
+SUSPENDED = "Suspended"
+# Longer than any store's version ids (Tessera's are 32 hex digits, AWS's 32 characters).
+MAX_VERSION_ID = 1024
+
+
+def versioning_status(record: Record) -> str | None:
+    """The bucket's versioning status, None if it was never enabled."""
+    return record.get("versioning")
+
+
+def keeps_versions(record: Record) -> bool:
+    """Whether a write to this bucket keeps the key's older versions."""
+    return versioning_status(record) == ENABLED
+
+
+def version_headers(record: Record, version: ObjectVersion) -> dict[str, str]:
+    """x-amz-version-id of a version, in buckets that have had versioning."""
+    if versioning_status(record) is None and not version.versioned:
+        return {}
+    return {"x-amz-version-id": version.s3_version_id}
+
+
+def written_version_headers(version: ObjectVersion) -> dict[str, str]:
+    """x-amz-version-id of a write: only a version with an id of its own (AWS
+    names no version for writes while versioning is off or suspended)."""
+    return {"x-amz-version-id": version.version_id} if version.versioned else {}
+
+
+def requested_version(ctx: RequestContext) -> str | None:
+    """The ?versionId= of a request, checked; None without one."""
+    version_id = ctx.query.get("versionId")
+    if version_id is not None:
+        check_version_id(version_id)
+    return version_id
+
+
+def check_version_id(version_id: str) -> None:
+    """Refuse ids no store hands out; others are simply looked up (and may not exist)."""
+    if not version_id or len(version_id) > MAX_VERSION_ID or not version_id.isprintable():
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid version id specified",
+            extra={"ArgumentName": "versionId", "ArgumentValue": version_id},
+        )
+
+
+# -- the source of CopyObject and UploadPartCopy -------------------------------------------
+
+
+async def copy_source(ctx: RequestContext) -> tuple[CopySource, ObjectVersion, ObjectMeta]:
+    """Find the version x-amz-copy-source names (its ?versionId=, else the
+    newest) and check the x-amz-copy-source-if-* conditions against it."""
+    source = parse_copy_source(ctx.headers["x-amz-copy-source"])
+    if await ctx.gateway.bucket(source.bucket) is None:
+        raise S3Error("NoSuchBucket", extra={"BucketName": source.bucket})
+    if source.version_id is not None:
+        check_version_id(source.version_id)
+    version = await ctx.gateway.store.head_version(source.bucket, source.key, source.version_id)
+    if version is None and source.version_id is not None:
+        raise S3Error("NoSuchVersion", extra={"Key": source.key, "VersionId": source.version_id})
+    if version is None or (version.deleted and source.version_id is None):
+        raise S3Error("NoSuchKey", extra={"Key": source.key})
+    if version.deleted:
+        raise S3Error(
+            "InvalidRequest",
+            "The source of a copy request may not specifically refer to a delete marker "
+            "by version id.",
+        )
+    meta = ObjectMeta.decode(version.meta)
+    copy_conditions = {
+        name.removeprefix("x-amz-copy-source-"): value
+        for name, value in ctx.headers.items()
+        if name.startswith("x-amz-copy-source-if-")
+    }
+    try:
+        conditions.check(copy_conditions, meta.etag, to_seconds(version.timestamp))
+    except S3Error as exc:
+        raise S3Error("PreconditionFailed") from exc  # a copy answers 412, never 304
+    return source, version, meta

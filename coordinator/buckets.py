@@ -1,21 +1,82 @@
-"""Buckets table: /tessera/buckets/<name> → msgpack record.
+"""Buckets table: /tessera/buckets/<name> → msgpack record, read as a :class:`Bucket`.
 
 Create is a compare-and-swap on the key's version, so two gateways racing to
-create the same bucket end with exactly one winner. Settings (tags, CORS rules) change
-through :func:`update`, a compare-and-swap on the key's mod_revision, so concurrent edits
-of different settings never lose one another.
+create the same bucket end with exactly one winner. Settings (ACL, versioning, tags, CORS
+rules) change through :func:`update`, a compare-and-swap on the key's mod_revision, so
+concurrent edits of different settings never lose one another.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import etcd3
 
 from coordinator import keys
 from coordinator.codec import SCHEMA_VERSION, decode, encode
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A bucket's record.
+
+    Stored as a msgpack map: ``name``, ``owner``, ``region``, ``created`` (epoch seconds)
+    and ``acl`` from creation (records older than ACLs have none: private), then, once set,
+    ``versioning`` ("Enabled" or "Suspended"), ``tags`` ([[key, value], ...]) and ``cors``
+    (gateway/s3/cors.py's rule dicts); a setting cleared is a key removed. ``stored`` is the
+    record as read, so a rewrite keeps its keys' order and any field this version does not
+    know: :meth:`to_record` of an unchanged record is the record read (every record a gateway
+    has written has a name, owner, region and created).
+    """
+
+    name: str
+    owner: str = ""
+    region: str | None = None
+    created: float = 0.0
+    # The ACL as gateway/s3/acl.py encodes it: a canned ACL's name or a map of grants.
+    acl: str | dict[str, Any] | None = None
+    versioning: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    cors: tuple[dict[str, Any], ...] = ()
+    stored: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Bucket:
+        return cls(
+            name=rec["name"],
+            owner=rec.get("owner", ""),
+            region=rec.get("region"),
+            created=rec.get("created", 0.0),
+            acl=rec.get("acl"),
+            versioning=rec.get("versioning"),
+            tags=tuple((k, v) for k, v in rec.get("tags") or ()),
+            cors=tuple(dict(rule) for rule in rec.get("cors") or ()),
+            stored=dict(rec),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """The map to store: ``stored`` with the fields set over it (a key already there
+        keeps its place, a new one goes last) and the unset ones removed."""
+        record = dict(self.stored)
+        fields: dict[str, Any] = {
+            "name": self.name,
+            "owner": self.owner,
+            "region": self.region,
+            "created": self.created,
+            "acl": self.acl,
+            "versioning": self.versioning,
+            "tags": [[k, v] for k, v in self.tags] or None,
+            "cors": [dict(rule) for rule in self.cors] or None,
+        }
+        for key, value in fields.items():
+            if value is None:
+                record.pop(key, None)
+            else:
+                record[key] = value
+        return record
 
 
 class NoSuchBucketRecord(Exception):
@@ -25,9 +86,9 @@ class NoSuchBucketRecord(Exception):
 class BucketExists(Exception):
     """The bucket already exists; `.record` is the existing record."""
 
-    def __init__(self, rec: dict[str, Any]) -> None:
-        super().__init__(rec["name"])
-        self.record = rec
+    def __init__(self, bucket: Bucket) -> None:
+        super().__init__(bucket.name)
+        self.record = bucket
 
 
 def create(
@@ -37,27 +98,27 @@ def create(
     owner: str,
     region: str,
     acl: str | dict[str, Any] = "private",
-) -> dict[str, Any]:
+) -> Bucket:
     """Create a bucket atomically; raises BucketExists if someone has it.
 
     ``acl`` is the bucket's ACL as gateway/s3/acl.py encodes it: a canned ACL's name
     (all that records written before explicit grants hold), or a map of grants."""
     key = keys.bucket(name)
-    rec = {"name": name, "owner": owner, "region": region, "created": time.time(), "acl": acl}
+    bucket = Bucket(name=name, owner=owner, region=region, created=time.time(), acl=acl)
     ok, responses = client.transaction(
         compare=[client.transactions.version(key) == 0],
-        success=[client.transactions.put(key, encode(rec))],
+        success=[client.transactions.put(key, encode(bucket.to_record()))],
         failure=[client.transactions.get(key)],
     )
     if ok:
-        return rec
+        return bucket
     existing = responses[0][0][0] if responses and responses[0] else None
-    raise BucketExists(decode(existing) if existing else rec)
+    raise BucketExists(Bucket.from_record(decode(existing)) if existing else bucket)
 
 
-def get(client: etcd3.Etcd3Client, name: str) -> dict[str, Any] | None:
+def get(client: etcd3.Etcd3Client, name: str) -> Bucket | None:
     value, _ = client.get(keys.bucket(name))
-    return decode(value) if value is not None else None
+    return Bucket.from_record(decode(value)) if value is not None else None
 
 
 def delete(client: etcd3.Etcd3Client, name: str) -> bool:
@@ -65,25 +126,23 @@ def delete(client: etcd3.Etcd3Client, name: str) -> bool:
     return bool(client.delete(keys.bucket(name)))
 
 
-def update(
-    client: etcd3.Etcd3Client, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
-) -> dict[str, Any]:
+def update(client: etcd3.Etcd3Client, name: str, change: Callable[[Bucket], Bucket]) -> Bucket:
     """Apply ``change`` to the bucket's record atomically and return the stored result.
 
-    ``change`` receives a copy of the current record and returns the new one; it may run
-    more than once when another writer got in between. Raises NoSuchBucketRecord if the
-    bucket does not exist (or vanished during the loop).
+    ``change`` receives the current record and returns the new one (with
+    ``dataclasses.replace``); it may run more than once when another writer got in between.
+    Raises NoSuchBucketRecord if the bucket does not exist (or vanished during the loop).
     """
     key = keys.bucket(name)
     while True:
         value, meta = client.get(key)
         if value is None:
             raise NoSuchBucketRecord(name)
-        new = change(decode(value))
+        new = change(Bucket.from_record(decode(value))).to_record()
         ok, _ = client.transaction(
             compare=[client.transactions.mod(key) == meta.mod_revision],
             success=[client.transactions.put(key, encode(new))],
             failure=[],
         )
         if ok:
-            return {**new, "v": SCHEMA_VERSION}
+            return Bucket.from_record({**new, "v": SCHEMA_VERSION})

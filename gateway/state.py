@@ -14,6 +14,7 @@ import etcd3.exceptions
 import trio
 
 from coordinator import buckets, credentials, keys, settings, usage
+from coordinator.buckets import Bucket
 from coordinator.cache import PrefixCache
 from coordinator.clock import HybridClock
 from coordinator.etcd import close_quietly, connect
@@ -46,7 +47,9 @@ class Gateway:
         self.credentials: PrefixCache[credentials.Credential] = PrefixCache(
             self.connect, keys.CREDENTIALS, credentials.loader(cipher)
         )
-        self.buckets: PrefixCache = PrefixCache(self.connect, keys.BUCKETS)
+        self.buckets: PrefixCache[Bucket] = PrefixCache(
+            self.connect, keys.BUCKETS, Bucket.from_record
+        )
         self.settings: PrefixCache = PrefixCache(self.connect, keys.SETTINGS)
         # Requests per access key, published in the background (gateway/usage.py).
         self.usage = usage.Counter()
@@ -132,7 +135,7 @@ class Gateway:
 
         return await trio.to_thread.run_sync(attempt, limiter=self.etcd_limiter)
 
-    async def bucket(self, name: str) -> dict[str, Any] | None:
+    async def bucket(self, name: str) -> Bucket | None:
         """The bucket record: from the cache, or etcd when this gateway has not
         seen it yet (a bucket created through another gateway a moment ago)."""
         record = self.buckets.get(name)

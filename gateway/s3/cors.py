@@ -11,13 +11,13 @@ Amazon S3:
 - ``AllowedHeader`` names are compared case-insensitively and may hold one ``*``.
 - A non-preflight request is matched on origin and method only.
 
-The records stored in etcd (``record["cors"]``) are plain dicts: :meth:`CorsRule.to_record`
-and :meth:`CorsRule.from_record` convert.
+A bucket's rules are stored in its etcd record (``coordinator.buckets.Bucket.cors``) as plain
+dicts: :meth:`CorsRule.to_record` and :meth:`CorsRule.from_record` convert.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,11 +75,11 @@ class CorsRule:
         )
 
 
-def rules_of(record: Mapping[str, Any] | None) -> list[CorsRule] | None:
-    """The CORS rules of a bucket record; ``None`` when the bucket has no configuration."""
-    if not record or not record.get("cors"):
+def rules_of(stored: Sequence[Mapping[str, Any]] | None) -> list[CorsRule] | None:
+    """The CORS rules a bucket record stores; ``None`` when the bucket has no configuration."""
+    if not stored:
         return None
-    return [CorsRule.from_record(r) for r in record["cors"]]
+    return [CorsRule.from_record(r) for r in stored]
 
 
 # -- the document --------------------------------------------------------------------------

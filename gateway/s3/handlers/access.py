@@ -11,8 +11,7 @@ more kinds of operation than its policy has: a readonly key only ever reads.
 
 from __future__ import annotations
 
-from typing import Any
-
+from coordinator.buckets import Bucket
 from coordinator.credentials import Credential
 from gateway.s3 import acl, policy
 from gateway.s3.copysource import parse_copy_source
@@ -59,7 +58,7 @@ async def _allowed(
 ) -> bool:
     record = await ctx.gateway.bucket(bucket) if bucket is not None else None
     if credential is not None:
-        owner = record.get("owner") if record else None
+        owner = record.owner if record else None
         if policy.permits(
             credential.policy, credential.buckets, credential.access_key, operation, bucket, owner
         ):
@@ -71,8 +70,8 @@ async def _allowed(
         # as in AWS; a key's policy has already said no.
         return credential is None and bucket is not None and operation in acl.GRANTABLE_OPERATIONS
     who = acl.principals(ctx.auth.access_key if ctx.auth else None)
-    bucket_owner = record.get("owner", "")
-    bucket_acl = acl.decode(record.get("acl"))
+    bucket_owner = record.owner
+    bucket_acl = acl.decode(record.acl)
     permission = acl.BUCKET_OPERATIONS.get(operation)
     if permission is not None:
         return acl.allows(bucket_acl, bucket_owner, who, permission)
@@ -90,7 +89,7 @@ async def _allowed(
     return acl.allows(object_acl, bucket_owner, who, permission)
 
 
-def visible_buckets(ctx: RequestContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def visible_buckets(ctx: RequestContext, records: list[Bucket]) -> list[Bucket]:
     """The buckets ListBuckets shows to this key."""
     if ctx.auth is None:
         return []
@@ -104,7 +103,7 @@ def visible_buckets(ctx: RequestContext, records: list[dict[str, Any]]) -> list[
             credential.policy,
             credential.buckets,
             credential.access_key,
-            r["name"],
-            r.get("owner"),
+            r.name,
+            r.owner,
         )
     ]

@@ -3,7 +3,7 @@ GetBucketLocation."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from coordinator import buckets
 from gateway.s3 import acl, xml
@@ -22,10 +22,10 @@ from gateway.s3.request import Reply, RequestContext
 
 async def list_buckets(ctx: RequestContext) -> Reply:
     records = visible_buckets(
-        ctx, sorted(ctx.gateway.buckets.items().values(), key=lambda r: r["name"])
+        ctx, sorted(ctx.gateway.buckets.items().values(), key=lambda r: r.name)
     )
     owner_id, owner_name = owner_of(ctx)
-    body = xml.list_buckets([(r["name"], r["created"]) for r in records], owner_id, owner_name)
+    body = xml.list_buckets([(r.name, r.created) for r in records], owner_id, owner_name)
     return Reply(200, dict(XML_TYPE), body)
 
 
@@ -42,9 +42,7 @@ async def create_bucket(ctx: RequestContext) -> Reply:
             lambda client: buckets.create(client, bucket, owner=owner, region=region, acl=stored)
         )
     except buckets.BucketExists as exc:
-        code = (
-            "BucketAlreadyOwnedByYou" if exc.record.get("owner") == owner else "BucketAlreadyExists"
-        )
+        code = "BucketAlreadyOwnedByYou" if exc.record.owner == owner else "BucketAlreadyExists"
         raise S3Error(code, extra={"BucketName": bucket}) from exc
     ctx.gateway.buckets.put_local(bucket, record)
     return Reply(200, {"Location": f"/{bucket}"})
@@ -55,7 +53,7 @@ async def delete_bucket(ctx: RequestContext) -> Reply:
     assert bucket is not None
     record = await existing_bucket(ctx)
     # Older versions and delete markers keep a versioned bucket from being empty.
-    if record.get("versioning") is None:
+    if record.versioning is None:
         listing = ctx.gateway.store.list_objects(bucket, "", "")
     else:
         listing = ctx.gateway.store.list_versions(bucket, "", None)
@@ -68,27 +66,24 @@ async def delete_bucket(ctx: RequestContext) -> Reply:
 
 async def head_bucket(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
-    return Reply(200, {"x-amz-bucket-region": record.get("region", ctx.gateway.region)})
+    region = record.region if record.region is not None else ctx.gateway.region
+    return Reply(200, {"x-amz-bucket-region": region})
 
 
 async def get_bucket_location(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
-    return Reply(200, dict(XML_TYPE), xml.location_constraint(record.get("region", "")))
+    return Reply(200, dict(XML_TYPE), xml.location_constraint(record.region or ""))
 
 
 async def get_bucket_acl(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
-    body = acl.render(acl.decode(record.get("acl")), record.get("owner", ""))
+    body = acl.render(acl.decode(record.acl), record.owner)
     return Reply(200, dict(XML_TYPE), body)
 
 
 async def put_bucket_acl(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
-    owner = record.get("owner", "")
+    owner = record.owner
     stored = acl.encode(acl.owned(await requested_acl(ctx), owner, owner))
-
-    def change(record: dict[str, Any]) -> dict[str, Any]:
-        return {**record, "acl": stored}
-
-    await update_record(ctx, change)
+    await update_record(ctx, lambda record: replace(record, acl=stored))
     return Reply(200)

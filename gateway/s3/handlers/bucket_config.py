@@ -10,30 +10,17 @@ cache: an anonymous request must not be able to make the gateway query etcd.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from gateway.s3 import cors, tagging, xml
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers.common import XML_TYPE, Record, existing_bucket, update_record
+from gateway.s3.handlers.common import XML_TYPE, existing_bucket, update_record
 from gateway.s3.request import Reply, RequestContext
 
 if TYPE_CHECKING:
     from gateway.state import Gateway
-
-
-def _setting(name: str, value: Any) -> Callable[[Record], Record]:
-    """A record change that sets ``name`` (or removes it when ``value`` is empty)."""
-
-    def change(record: Record) -> Record:
-        record = dict(record)
-        if value:
-            record[name] = value
-        else:
-            record.pop(name, None)
-        return record
-
-    return change
 
 
 # -- tagging -------------------------------------------------------------------------------
@@ -41,10 +28,9 @@ def _setting(name: str, value: Any) -> Callable[[Record], Record]:
 
 async def get_bucket_tagging(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
-    tags = record.get("tags")
-    if not tags:
+    if not record.tags:
         raise S3Error("NoSuchTagSet", extra={"BucketName": ctx.bucket or ""})
-    return Reply(200, dict(XML_TYPE), xml.tagging([(k, v) for k, v in tags]))
+    return Reply(200, dict(XML_TYPE), xml.tagging(list(record.tags)))
 
 
 async def put_bucket_tagging(ctx: RequestContext) -> Reply:
@@ -52,13 +38,13 @@ async def put_bucket_tagging(ctx: RequestContext) -> Reply:
     tags = xml.parse_tagging(await ctx.read_small_body())
     tagging.check(tags, tagging.BUCKET_RULES)
     # An empty TagSet leaves the bucket without tags, as DeleteBucketTagging does.
-    await update_record(ctx, _setting("tags", [[k, v] for k, v in tags]))
+    await update_record(ctx, lambda record: replace(record, tags=tuple(tags)))
     return Reply(204)
 
 
 async def delete_bucket_tagging(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
-    await update_record(ctx, _setting("tags", None))
+    await update_record(ctx, lambda record: replace(record, tags=()))
     return Reply(204)
 
 
@@ -66,7 +52,7 @@ async def delete_bucket_tagging(ctx: RequestContext) -> Reply:
 
 
 async def get_bucket_cors(ctx: RequestContext) -> Reply:
-    rules = cors.rules_of(await existing_bucket(ctx))
+    rules = cors.rules_of((await existing_bucket(ctx)).cors)
     if rules is None:
         raise S3Error("NoSuchCORSConfiguration", extra={"BucketName": ctx.bucket or ""})
     return Reply(200, dict(XML_TYPE), cors.cors_configuration(rules))
@@ -75,13 +61,14 @@ async def get_bucket_cors(ctx: RequestContext) -> Reply:
 async def put_bucket_cors(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
     rules = cors.parse_cors_configuration(await ctx.read_small_body())
-    await update_record(ctx, _setting("cors", [rule.to_record() for rule in rules]))
+    stored = tuple(rule.to_record() for rule in rules)
+    await update_record(ctx, lambda record: replace(record, cors=stored))
     return Reply(200)
 
 
 async def delete_bucket_cors(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
-    await update_record(ctx, _setting("cors", None))
+    await update_record(ctx, lambda record: replace(record, cors=()))
     return Reply(204)
 
 
@@ -89,7 +76,7 @@ async def preflight_request(ctx: RequestContext) -> Reply:
     """``OPTIONS /bucket[/key]``: answer a browser's CORS preflight from the bucket's rules."""
     record = ctx.gateway.buckets.get(ctx.bucket) if ctx.bucket else None
     headers = cors.preflight(
-        cors.rules_of(record),
+        cors.rules_of(record.cors if record else None),
         ctx.headers,
         bucket_exists=record is not None,
         resource_type="OBJECT" if ctx.key else "BUCKET",
@@ -105,4 +92,5 @@ def cors_response_headers(
     origin = headers.get("origin")
     if not bucket or not origin:
         return {}
-    return cors.response_headers(cors.rules_of(gateway.buckets.get(bucket)), origin, method)
+    record = gateway.buckets.get(bucket)
+    return cors.response_headers(cors.rules_of(record.cors if record else None), origin, method)

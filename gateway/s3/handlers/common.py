@@ -9,9 +9,9 @@ record, the rules for version ids, and the source object of a copy.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from coordinator import buckets
+from coordinator.buckets import Bucket
 from coordinator.clock import to_seconds
 from gateway.cluster.store import ObjectVersion
 from gateway.s3 import acl, conditions
@@ -24,8 +24,6 @@ XML_TYPE = {"Content-Type": "application/xml"}
 # The largest object S3 stores (5 TiB), by PutObject or PostObject.
 MAX_OBJECT_SIZE = 5 * 1024**4
 
-Record = dict[str, Any]
-
 
 # -- the bucket and its owner --------------------------------------------------------------
 
@@ -36,7 +34,7 @@ def owner_of(ctx: RequestContext) -> tuple[str, str]:
     return access_key, access_key
 
 
-async def existing_bucket(ctx: RequestContext) -> Record:
+async def existing_bucket(ctx: RequestContext) -> Bucket:
     """The record of the bucket the request names; NoSuchBucket when there is none."""
     assert ctx.bucket is not None
     record = await ctx.gateway.bucket(ctx.bucket)
@@ -45,16 +43,17 @@ async def existing_bucket(ctx: RequestContext) -> Record:
     return record
 
 
-def anonymous_may_list(ctx: RequestContext, record: Record) -> None:
+def anonymous_may_list(ctx: RequestContext, record: Bucket) -> None:
     """Without a signature, a bucket can be listed (and a missing key told apart from a
     forbidden one) only if its ACL grants AllUsers READ."""
-    if ctx.auth is None and not acl.readable_by_anyone(acl.decode(record.get("acl"))):
+    if ctx.auth is None and not acl.readable_by_anyone(acl.decode(record.acl)):
         raise S3Error("AccessDenied")
 
 
-async def update_record(ctx: RequestContext, change: Callable[[Record], Record]) -> Record:
-    """Change the bucket's record with a compare-and-swap (coordinator.buckets.update) and
-    put the result into this gateway's cache, so a read through it sees the write at once."""
+async def update_record(ctx: RequestContext, change: Callable[[Bucket], Bucket]) -> Bucket:
+    """Change the bucket's record with a compare-and-swap (coordinator.buckets.update; ``change``
+    returns the new record, e.g. with ``dataclasses.replace``) and put the result into this
+    gateway's cache, so a read through it sees the write at once."""
     assert ctx.bucket is not None
     try:
         record = await ctx.gateway.etcd_call(buckets.update, ctx.bucket, change)
@@ -89,7 +88,7 @@ async def requested_acl(ctx: RequestContext) -> acl.ACL:
     if ctx.operation == "CreateBucket":
         bucket_owner = writer or ""
     else:
-        bucket_owner = (await existing_bucket(ctx)).get("owner", "")
+        bucket_owner = (await existing_bucket(ctx)).owner
 
     def known(canonical_id: str) -> bool:
         return (
@@ -105,8 +104,8 @@ async def requested_acl(ctx: RequestContext) -> acl.ACL:
 
 # -- versions ------------------------------------------------------------------------------
 #
-# A bucket's versioning is unset (never enabled), Enabled or Suspended, kept in its etcd
-# record. While Enabled, writes keep older versions; otherwise a write replaces the key's
+# A bucket's versioning (Bucket.versioning) is unset (never enabled), Enabled or Suspended.
+# While Enabled, writes keep older versions; otherwise a write replaces the key's
 # `null` version (see storage_node/index.py).
 
 ENABLED = "Enabled"
@@ -115,19 +114,15 @@ SUSPENDED = "Suspended"
 MAX_VERSION_ID = 1024
 
 
-def versioning_status(record: Record) -> str | None:
-    """The bucket's versioning status, None if it was never enabled."""
-    return record.get("versioning")
-
-
-def keeps_versions(record: Record) -> bool:
+def keeps_versions(record: Bucket) -> bool:
     """Whether a write to this bucket keeps the key's older versions."""
-    return versioning_status(record) == ENABLED
+    return record.versioning == ENABLED
 
 
-def version_headers(record: Record, version: ObjectVersion) -> dict[str, str]:
-    """x-amz-version-id of a version, in buckets that have had versioning."""
-    if versioning_status(record) is None and not version.versioned:
+def version_headers(record: Bucket | None, version: ObjectVersion) -> dict[str, str]:
+    """x-amz-version-id of a version, in buckets that have had versioning (None: a
+    bucket deleted since the version was read)."""
+    if (record is None or record.versioning is None) and not version.versioned:
         return {}
     return {"x-amz-version-id": version.s3_version_id}
 

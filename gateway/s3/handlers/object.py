@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
 
 import trio
 
+from coordinator.buckets import Bucket
 from coordinator.clock import to_seconds
 from coordinator.keylocks import DEFAULT_TTL as DEFAULT_LOCK_TTL
 from coordinator.keylocks import KeyLock
@@ -26,7 +26,6 @@ from gateway.s3.handlers.common import (
     requested_acl,
     requested_version,
     version_headers,
-    versioning_status,
     written_version_headers,
 )
 from gateway.s3.names import check_key
@@ -58,7 +57,7 @@ async def put_object(ctx: RequestContext) -> Reply:
     return await _put(ctx, record)
 
 
-async def _conditional_put(ctx: RequestContext, record: dict[str, Any]) -> Reply:
+async def _conditional_put(ctx: RequestContext, record: Bucket) -> Reply:
     """PUT with If-None-Match: * (create only) or If-Match: <etag> (replace
     only that version). The check and the write happen under a per-object
     etcd lock, so racing conditional writers through any gateways
@@ -98,7 +97,7 @@ async def _keep_locked(ctx: RequestContext, lock: KeyLock) -> None:
         await ctx.gateway.etcd_call(lambda _: lock.refresh())
 
 
-async def _put(ctx: RequestContext, record: dict[str, Any]) -> Reply:
+async def _put(ctx: RequestContext, record: Bucket) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
     meta = from_request_headers(ctx.headers)
     meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
@@ -133,9 +132,7 @@ async def _current(ctx: RequestContext, with_data: bool = False) -> ObjectVersio
     return version
 
 
-async def _located(
-    ctx: RequestContext, with_data: bool = False
-) -> tuple[dict[str, Any], ObjectVersion]:
+async def _located(ctx: RequestContext, with_data: bool = False) -> tuple[Bucket, ObjectVersion]:
     """The bucket record and the version a read names: ?versionId=, else the
     newest. Delete markers and missing versions raise the errors S3 gives."""
     assert ctx.bucket is not None and ctx.key is not None
@@ -163,13 +160,13 @@ async def _located(
         # Reads of the bytes need READ, of the ACL READ_ACP (see gateway/s3/acl.py).
         permission = acl.OBJECT_OPERATIONS.get(ctx.operation, acl.READ)
         object_acl = ObjectMeta.decode(version.meta).acl
-        if not acl.allows(object_acl, record.get("owner", ""), acl.ANONYMOUS, permission):
+        if not acl.allows(object_acl, record.owner, acl.ANONYMOUS, permission):
             raise S3Error("AccessDenied")
     return record, version
 
 
 def _object_headers(
-    ctx: RequestContext, record: dict[str, Any], version: ObjectVersion, meta: ObjectMeta
+    ctx: RequestContext, record: Bucket, version: ObjectVersion, meta: ObjectMeta
 ) -> dict[str, str]:
     headers = {
         "ETag": meta.quoted_etag,
@@ -296,9 +293,7 @@ async def delete_object(ctx: RequestContext) -> Reply:
     return Reply(204, headers)
 
 
-async def _delete(
-    ctx: RequestContext, record: dict[str, Any], entry: xml.DeleteRequestEntry
-) -> None:
+async def _delete(ctx: RequestContext, record: Bucket, entry: xml.DeleteRequestEntry) -> None:
     """Delete one key or one version of it; note on entry any delete marker
     it made or removed. Deleting a version that does not exist changes nothing."""
     assert ctx.bucket is not None
@@ -310,7 +305,7 @@ async def _delete(
     marker = await ctx.gateway.store.delete_object(
         ctx.bucket, entry.key, versioned=keeps_versions(record)
     )
-    if versioning_status(record) is not None:
+    if record.versioning is not None:
         entry.delete_marker_version_id = marker.s3_version_id
 
 
@@ -363,7 +358,7 @@ async def delete_objects(ctx: RequestContext) -> Reply:
                 if isinstance(result, StoreUnavailable):
                     errors.append((entry, "ServiceUnavailable", str(result)))
                     continue
-                if versioning_status(record) is not None:
+                if record.versioning is not None:
                     entry.delete_marker_version_id = result.s3_version_id
                 deleted.append(entry)
     order = {id(e): i for i, e in enumerate(entries)}
@@ -375,13 +370,13 @@ async def delete_objects(ctx: RequestContext) -> Reply:
 
 async def get_object_acl(ctx: RequestContext) -> Reply:
     record, version = await _located(ctx)
-    body = acl.render(ObjectMeta.decode(version.meta).acl, record.get("owner", ""))
+    body = acl.render(ObjectMeta.decode(version.meta).acl, record.owner)
     return Reply(200, {"Content-Type": "application/xml"}, body)
 
 
 async def put_object_acl(ctx: RequestContext) -> Reply:
     asked = await requested_acl(ctx)
-    bucket_owner = (await existing_bucket(ctx)).get("owner", "")
+    bucket_owner = (await existing_bucket(ctx)).owner
 
     def change(meta: ObjectMeta) -> None:
         # The object keeps its owner; a policy document naming another is refused.
@@ -461,8 +456,7 @@ async def copy_object(ctx: RequestContext) -> Reply:
     )
     body = xml.copy_object_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
     headers = {"Content-Type": "application/xml", **written_version_headers(stored)}
-    source_record = await ctx.gateway.bucket(source.bucket) or {}
-    source_version = version_headers(source_record, version)
+    source_version = version_headers(await ctx.gateway.bucket(source.bucket), version)
     if source_version:
         headers["x-amz-copy-source-version-id"] = source_version["x-amz-version-id"]
     return Reply(200, headers, body)

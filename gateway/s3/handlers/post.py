@@ -103,7 +103,7 @@ async def post_object(ctx: RequestContext) -> Reply:
     )
     # The form's acl field is a canned ACL; the object is the signer's.
     asked = acl.from_headers({"x-amz-acl": fields["acl"]} if "acl" in fields else {})
-    meta.acl = acl.owned(asked or acl.ACL(), auth.access_key, record.get("owner", ""))
+    meta.acl = acl.owned(asked or acl.ACL(), auth.access_key, record.owner)
     if fields.get("tagging"):
         meta.tags = tagging.parse_document(fields["tagging"].encode())
     md5 = hashlib.md5()

@@ -6,7 +6,7 @@ x-amz-version-id headers, ?versionId=) are in handlers/common.py.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from coordinator.clock import to_seconds
 from gateway.cluster.store import ObjectVersion
@@ -21,7 +21,6 @@ from gateway.s3.handlers.common import (
     existing_bucket,
     owner_of,
     update_record,
-    versioning_status,
 )
 from gateway.s3.listing import parse_max_keys, url_encoding
 from gateway.s3.objectmeta import ObjectMeta
@@ -31,7 +30,7 @@ from gateway.s3.xmlcore import local_name
 
 async def get_bucket_versioning(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
-    return Reply(200, dict(XML_TYPE), xml.versioning_configuration(versioning_status(record)))
+    return Reply(200, dict(XML_TYPE), xml.versioning_configuration(record.versioning))
 
 
 async def put_bucket_versioning(ctx: RequestContext) -> Reply:
@@ -46,10 +45,7 @@ async def put_bucket_versioning(ctx: RequestContext) -> Reply:
     if fields.get("MfaDelete", "Disabled") != "Disabled":
         raise S3Error("NotImplemented", "MFA delete is not supported")
 
-    def change(record: dict[str, Any]) -> dict[str, Any]:
-        return {**record, "versioning": wanted}
-
-    await update_record(ctx, change)
+    await update_record(ctx, lambda record: replace(record, versioning=wanted))
     return Reply(200)
 
 
@@ -74,7 +70,7 @@ async def list_object_versions(ctx: RequestContext) -> Reply:
     if delimiter and key_marker.startswith(prefix) and key_marker.endswith(delimiter):
         if delimiter not in key_marker[len(prefix) : -len(delimiter)]:
             listing.skip_prefix(key_marker)  # continuing after a common prefix
-    hide_markers = versioning_status(record) is None
+    hide_markers = record.versioning is None
     # Resuming inside a key: its newest version was on an earlier page.
     previous_key = key_marker if version_id_marker else None
     entries: list[xml.VersionEntry] = []

@@ -97,6 +97,58 @@ def _identity(text: str) -> str:
     return text
 
 
+def _key_encoder(encoding_type: str | None) -> Callable[[str], str]:
+    """How a listing writes keys, prefixes and markers: URL-encoded for ``encoding-type=url``."""
+    return url_encode if _url_mode(encoding_type) else _identity
+
+
+def _encoding_type(doc: Doc, encoding_type: str | None) -> None:
+    if encoding_type:
+        doc.elem("EncodingType", "url" if _url_mode(encoding_type) else encoding_type)
+
+
+def _page_flags(
+    doc: Doc,
+    enc: Callable[[str], str],
+    max_keys: int,
+    delimiter: str | None,
+    encoding_type: str | None,
+    is_truncated: bool,
+) -> None:
+    """MaxKeys, Delimiter, EncodingType and IsTruncated, in the order ListObjects (v1 and v2)
+    and ListObjectVersions write them."""
+    doc.elem("MaxKeys", max_keys)
+    if delimiter:
+        doc.elem("Delimiter", enc(delimiter))
+    _encoding_type(doc, encoding_type)
+    doc.elem("IsTruncated", is_truncated)
+
+
+# ListObjects v1 and v2 write one ``ListBucketResult``: the same start and end around their own
+# paging elements (Marker/NextMarker, or StartAfter/continuation tokens/KeyCount).
+
+
+def _list_bucket_start(bucket: str, prefix: str) -> Doc:
+    doc = Doc()
+    doc.open("ListBucketResult", ns=True)
+    doc.elem("Name", bucket)
+    doc.elem("Prefix", prefix)
+    return doc
+
+
+def _list_bucket_end(
+    doc: Doc,
+    enc: Callable[[str], str],
+    contents: list[ObjectEntry],
+    common_prefixes: list[str],
+    owner: tuple[str, str] | None,
+) -> bytes:
+    _contents(doc, contents, owner, enc)
+    _common_prefixes(doc, common_prefixes, enc)
+    doc.close("ListBucketResult")
+    return doc.to_bytes()
+
+
 def list_objects_v1(
     *,
     bucket: str,
@@ -116,12 +168,8 @@ def list_objects_v1(
     With ``encoding_type='url'``, Prefix, Marker, NextMarker, Delimiter, keys and common
     prefixes are URL-encoded, as AWS documents for v1.
     """
-    url = _url_mode(encoding_type)
-    enc = url_encode if url else _identity
-    doc = Doc()
-    doc.open("ListBucketResult", ns=True)
-    doc.elem("Name", bucket)
-    doc.elem("Prefix", enc(prefix or ""))
+    enc = _key_encoder(encoding_type)
+    doc = _list_bucket_start(bucket, enc(prefix or ""))
     doc.elem("Marker", enc(marker or ""))
     # AWS sends NextMarker only when a delimiter was given; without one clients page from the
     # last key (botocore's paginator falls back to Contents[-1].Key).
@@ -131,16 +179,8 @@ def list_objects_v1(
             next_marker = max(candidates) if candidates else None
         if next_marker is not None:
             doc.elem("NextMarker", enc(next_marker))
-    doc.elem("MaxKeys", max_keys)
-    if delimiter:
-        doc.elem("Delimiter", enc(delimiter))
-    if encoding_type:
-        doc.elem("EncodingType", "url" if url else encoding_type)
-    doc.elem("IsTruncated", is_truncated)
-    _contents(doc, contents, owner, enc)
-    _common_prefixes(doc, common_prefixes, enc)
-    doc.close("ListBucketResult")
-    return doc.to_bytes()
+    _page_flags(doc, enc, max_keys, delimiter, encoding_type, is_truncated)
+    return _list_bucket_end(doc, enc, contents, common_prefixes, owner)
 
 
 def list_objects_v2(
@@ -165,12 +205,8 @@ def list_objects_v2(
     ``encoding_type='url'``, Prefix, Delimiter, StartAfter, keys and common prefixes are
     URL-encoded; continuation tokens are opaque and never are.
     """
-    url = _url_mode(encoding_type)
-    enc = url_encode if url else _identity
-    doc = Doc()
-    doc.open("ListBucketResult", ns=True)
-    doc.elem("Name", bucket)
-    doc.elem("Prefix", enc(prefix or ""))
+    enc = _key_encoder(encoding_type)
+    doc = _list_bucket_start(bucket, enc(prefix or ""))
     if start_after:
         doc.elem("StartAfter", enc(start_after))
     if continuation_token is not None:
@@ -178,16 +214,8 @@ def list_objects_v2(
     if next_continuation_token:
         doc.elem("NextContinuationToken", next_continuation_token)
     doc.elem("KeyCount", key_count)
-    doc.elem("MaxKeys", max_keys)
-    if delimiter:
-        doc.elem("Delimiter", enc(delimiter))
-    if encoding_type:
-        doc.elem("EncodingType", "url" if url else encoding_type)
-    doc.elem("IsTruncated", is_truncated)
-    _contents(doc, contents, owner, enc)
-    _common_prefixes(doc, common_prefixes, enc)
-    doc.close("ListBucketResult")
-    return doc.to_bytes()
+    _page_flags(doc, enc, max_keys, delimiter, encoding_type, is_truncated)
+    return _list_bucket_end(doc, enc, contents, common_prefixes, owner)
 
 
 def location_constraint(region: str) -> bytes:
@@ -460,8 +488,7 @@ def list_uploads(
     common prefixes are URL-encoded; upload ids never are. ``owner`` is both the Initiator
     and the Owner of every upload.
     """
-    url = _url_mode(encoding_type)
-    enc = url_encode if url else _identity
+    enc = _key_encoder(encoding_type)
     doc = Doc()
     doc.open("ListMultipartUploadsResult", ns=True)
     doc.elem("Bucket", bucket)
@@ -474,8 +501,7 @@ def list_uploads(
     if prefix or delimiter:
         doc.elem("Prefix", enc(prefix or ""))
     doc.elem("MaxUploads", max_uploads)
-    if encoding_type:
-        doc.elem("EncodingType", "url" if url else encoding_type)
+    _encoding_type(doc, encoding_type)
     doc.elem("IsTruncated", is_truncated)
     for upload in uploads:
         doc.open("Upload")
@@ -528,8 +554,7 @@ def list_object_versions(
 ) -> bytes:
     """ListObjectVersions (``ListVersionsResult``): versions and delete markers
     in listing order (keys ascending, each key newest first)."""
-    url = _url_mode(encoding_type)
-    enc = url_encode if url else _identity
+    enc = _key_encoder(encoding_type)
     doc = Doc()
     doc.open("ListVersionsResult", ns=True)
     doc.elem("Name", bucket)
@@ -540,12 +565,7 @@ def list_object_versions(
         doc.elem("NextKeyMarker", enc(next_key_marker))
         if next_version_id_marker is not None:
             doc.elem("NextVersionIdMarker", next_version_id_marker)
-    doc.elem("MaxKeys", max_keys)
-    if delimiter:
-        doc.elem("Delimiter", enc(delimiter))
-    if encoding_type:
-        doc.elem("EncodingType", "url" if url else encoding_type)
-    doc.elem("IsTruncated", is_truncated)
+    _page_flags(doc, enc, max_keys, delimiter, encoding_type, is_truncated)
     for entry in versions:
         kind = "DeleteMarker" if entry.delete_marker else "Version"
         doc.open(kind)

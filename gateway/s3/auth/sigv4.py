@@ -323,7 +323,7 @@ def _check_payload_hash(value: str) -> str:
     return value
 
 
-def _signed_with(
+def _verified(
     view: RequestView,
     cred: Credential,
     secrets: tuple[str, ...],
@@ -333,8 +333,8 @@ def _signed_with(
     provided: str,
     *,
     presigned: bool,
-) -> tuple[int, bytes]:
-    """(index, signing key) of the first secret whose signature matches ``provided``;
+) -> AuthResult:
+    """The :class:`AuthResult` of the first secret whose signature matches ``provided``;
     SignatureDoesNotMatch when none does. One secret unless the key is being rotated."""
     for index, secret in enumerate(secrets):
         key = signing_key(secret, cred.date, cred.region, cred.service)
@@ -353,7 +353,16 @@ def _signed_with(
             if index == len(secrets) - 1:
                 raise
             continue
-        return index, key
+        return AuthResult(
+            access_key=cred.access_key,
+            signing_key=key,
+            scope=cred.scope,
+            amz_date=amz_date,
+            signature=provided.strip().lower(),
+            payload_hash=payload_hash,
+            presigned=presigned,
+            secret_index=index,
+        )
     raise AssertionError("a lookup yields at least one secret")
 
 
@@ -377,18 +386,8 @@ def _verify_header(view: RequestView, lookup_secret: SecretLookup, now: datetime
             "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"
         )
     payload_hash = _check_payload_hash(payload_hash)
-    index, key = _signed_with(
+    return _verified(
         view, cred, secrets, amz_date, signed_headers, payload_hash, provided, presigned=False
-    )
-    return AuthResult(
-        access_key=cred.access_key,
-        signing_key=key,
-        scope=cred.scope,
-        amz_date=amz_date,
-        signature=provided.strip().lower(),
-        payload_hash=payload_hash,
-        presigned=False,
-        secret_index=index,
     )
 
 
@@ -442,18 +441,8 @@ def _verify_presigned(view: RequestView, lookup_secret: SecretLookup, now: datet
         or UNSIGNED_PAYLOAD
     )
     provided = params["X-Amz-Signature"]
-    index, key = _signed_with(
+    return _verified(
         view, cred, secrets, amz_date, signed_headers, payload_hash, provided, presigned=True
-    )
-    return AuthResult(
-        access_key=cred.access_key,
-        signing_key=key,
-        scope=cred.scope,
-        amz_date=amz_date,
-        signature=provided.strip().lower(),
-        payload_hash=payload_hash,
-        presigned=True,
-        secret_index=index,
     )
 
 

@@ -307,29 +307,10 @@ class DiskStore:
         sources: list[tuple[str, str]],
         meta: bytes,
         versioned: bool = False,
-    ) -> bool:
+    ) -> tuple[bool, int]:
         """Make version_id of key from the sources' data, in order, copying no bytes.
 
-        Returns whether it was applied (False: a newer version of key exists).
-        """
-        applied, _ = self.compose_sized(
-            bucket, key, version_id, ts, source_bucket, sources, meta, versioned
-        )
-        return applied
-
-    def compose_sized(
-        self,
-        bucket: str,
-        key: str,
-        version_id: str,
-        ts: int,
-        source_bucket: str,
-        sources: list[tuple[str, str]],
-        meta: bytes,
-        versioned: bool = False,
-    ) -> tuple[bool, int]:
-        """`compose`, also returning the composed size.
-
+        Returns (applied, composed size); applied is False when a newer version of key exists.
         Raises SourceMissing (naming the first missing source) if a source is
         absent, a tombstone or another version; nothing changes then.
         """

@@ -241,7 +241,7 @@ class StorageService(pb_grpc.StorageServicer):
             )
         sources = [(s.key, s.version_id) for s in request.sources]
         try:
-            applied, size = self.store.compose_sized(
+            applied, size = self.store.compose(
                 h.bucket,
                 h.key,
                 h.version_id,

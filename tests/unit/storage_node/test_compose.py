@@ -50,7 +50,8 @@ def _read(store, key, offset=0, length=0, version="", chunk=1 << 20, bucket="b")
 
 
 def _compose(store, sources, key="obj", version="vc", ts=100):
-    return store.compose("b", key, version, ts, "up", sources, b"meta")
+    applied, _ = store.compose("b", key, version, ts, "up", sources, b"meta")
+    return applied
 
 
 def _files(store):
@@ -147,7 +148,7 @@ def test_retried_compose_is_idempotent(store, parts):
     sources, datas = parts
     assert _compose(store, sources)
     assert _compose(store, sources)
-    assert store.compose_sized("b", "obj", "vc", 100, "up", sources, b"") == (True, sum(SIZES))
+    assert store.compose("b", "obj", "vc", 100, "up", sources, b"") == (True, sum(SIZES))
     assert _read(store, "obj") == b"".join(datas)
 
 
@@ -169,7 +170,7 @@ def test_replacing_a_composed_version_removes_its_segments(store, parts, replace
 def test_composing_a_composed_version_flattens_segments(store, parts):
     sources, datas = parts
     store.compose("up", "half", "vh", 10, "up", sources[:2], b"")
-    assert store.compose("b", "obj", "vc", 20, "up", [("half", "vh"), sources[2]], b"")
+    assert store.compose("b", "obj", "vc", 20, "up", [("half", "vh"), sources[2]], b"")[0]
     assert store.head("b", "obj").segments == (("p1", SIZES[0]), ("p2", SIZES[1]), ("p3", 1000))
     start = SIZES[0] - 3
     assert _read(store, "obj", start, SIZES[1] + 10) == b"".join(datas)[start:][: SIZES[1] + 10]
@@ -177,7 +178,7 @@ def test_composing_a_composed_version_flattens_segments(store, parts):
 
 def test_key_composed_from_itself_keeps_its_file(store, parts):
     sources, datas = parts
-    assert store.compose("up", "u1/00001", "vself", 99, "up", sources, b"")
+    assert store.compose("up", "u1/00001", "vself", 99, "up", sources, b"")[0]
     assert _read(store, "u1/00001", bucket="up") == b"".join(datas)
     assert _files(store) == ["p1", "p2", "p3"]
 
@@ -264,7 +265,7 @@ def test_old_database_is_migrated(tmp_path):
     store = DiskStore(tmp_path)
     assert _read(store, "k") == b"abc"
     _put(store, "p", b"part", 1, "vp", bucket="up")
-    assert store.compose("b", "c", "vc", 5, "up", [("p", "vp")], b"")
+    assert store.compose("b", "c", "vc", 5, "up", [("p", "vp")], b"")[0]
     assert _read(DiskStore(tmp_path), "c") == b"part"
 
 

@@ -193,7 +193,7 @@ def test_a_composed_version_is_copied_whole(pair) -> None:
     for number, data in enumerate(parts, 1):
         _put(source, f"u/{number:05d}", data, number, version=f"p{number}", bucket=".parts/b")
     sources = [("u/00001", "p1"), ("u/00002", "p2")]
-    assert source.compose("b", "obj", "whole", 9, ".parts/b", sources, b"mp")
+    assert source.compose("b", "obj", "whole", 9, ".parts/b", sources, b"mp")[0]
     row = source.index.version("b", "obj", "whole")
     assert row is not None and row.segments
     assert copier.copy(node, row)

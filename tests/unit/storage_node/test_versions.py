@@ -140,7 +140,7 @@ def test_compose_versioned_keeps_the_previous_version(store):
     pending = store.begin_write("parts", "u/1", "p1", 6)
     pending.write(b"abc")
     pending.commit(3, b"")
-    assert store.compose("b", "k", "c1", 10, "parts", [("u/1", "p1")], b"meta", versioned=True)
+    assert store.compose("b", "k", "c1", 10, "parts", [("u/1", "p1")], b"meta", versioned=True)[0]
     assert [v for v, *_ in _versions(store)] == ["c1", "v00000005"]
     assert _read(store, "k") == b"abc"
     assert _read(store, "k", "v00000005") == b"old"

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -658,7 +658,12 @@ class ClusterStore:
         order += [n for n in replicas if n not in order]
         candidates = [n for n in order if self.directory.is_live(n.node_id)]
         stream = await self._open_stream(bucket, version, offset, length, candidates)
-        return self._stream(bucket, version, offset, length, candidates, stream)
+        total = length if length else version.size - offset
+
+        async def rest(sent: int) -> Any:
+            return await self._open_stream(bucket, version, offset + sent, total - sent, candidates)
+
+        return self._stream(stream, total, rest)
 
     async def _open_stream(
         self,
@@ -709,16 +714,11 @@ class ClusterStore:
         raise StoreUnavailable("no replica could serve the object")
 
     async def _stream(
-        self,
-        bucket: str,
-        version: ObjectVersion,
-        offset: int,
-        length: int,
-        candidates: list[NodeEntry],
-        responses: Any,
+        self, responses: Any, total: int, rest: Callable[[int], Awaitable[Any]]
     ) -> AsyncIterator[bytes]:
+        """The ``total`` bytes of an open GetObject stream; where it breaks or ends early,
+        ``rest(sent)`` opens what is left of the range on another replica."""
         sent = 0
-        total = length if length else version.size - offset
         try:
             while sent < total:
                 try:
@@ -726,14 +726,10 @@ class ClusterStore:
                 except grpc.RpcError as exc:
                     log.warning("stream broke code=%s; resuming on another replica", exc.code())
                     responses.cancel()
-                    responses = await self._open_stream(
-                        bucket, version, offset + sent, total - sent, candidates
-                    )
+                    responses = await rest(sent)
                     continue
                 if chunk is None:  # ended early: finish from another replica
-                    responses = await self._open_stream(
-                        bucket, version, offset + sent, total - sent, candidates
-                    )
+                    responses = await rest(sent)
                     continue
                 sent += len(chunk.data)
                 yield chunk.data

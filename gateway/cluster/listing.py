@@ -151,20 +151,20 @@ class MergedListing:
         if reply.entries:
             cursor.start_after = self._position(reply.entries[-1])
 
-    async def _fill_all(self) -> None:
+    async def _heads(self) -> list[_Cursor]:
+        """The cursors with an entry buffered, once every empty unfinished one is refilled
+        (together); none at the end of the listing."""
         empty = [c for c in self._cursors if not c.buffer and not c.complete]
-        if not empty:
-            return
-        async with trio.open_nursery() as nursery:
-            for cursor in empty:
-                nursery.start_soon(self._refill, cursor)
+        if empty:
+            async with trio.open_nursery() as nursery:
+                for cursor in empty:
+                    nursery.start_soon(self._refill, cursor)
+        return [c for c in self._cursors if c.buffer]
 
     async def next(self) -> ObjectVersion | None:
         """The next live entry in key order, or None at the end."""
         while True:
-            if any(not c.buffer and not c.complete for c in self._cursors):
-                await self._fill_all()
-            heads = [c for c in self._cursors if c.buffer]
+            heads = await self._heads()
             if not heads:
                 return None
             key = min(c.buffer[0].key for c in heads)
@@ -239,9 +239,7 @@ class VersionListing(MergedListing):
     async def next(self) -> ObjectVersion | None:
         """The next version in listing order, or None at the end."""
         while True:
-            if any(not c.buffer and not c.complete for c in self._cursors):
-                await self._fill_all()
-            heads = [c for c in self._cursors if c.buffer]
+            heads = await self._heads()
             if not heads:
                 return None
             first = min(

@@ -8,13 +8,14 @@ record, the rules for version ids, and the source object of a copy.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 from coordinator import buckets
 from coordinator.buckets import Bucket
 from coordinator.clock import to_seconds
 from gateway.cluster.store import ObjectVersion
-from gateway.s3 import acl, conditions
+from gateway.s3 import acl, conditions, streams
 from gateway.s3.copysource import CopySource, parse_copy_source
 from gateway.s3.errors import S3Error
 from gateway.s3.objectmeta import ObjectMeta
@@ -184,3 +185,39 @@ async def copy_source(ctx: RequestContext) -> tuple[CopySource, ObjectVersion, O
     except S3Error as exc:
         raise S3Error("PreconditionFailed") from exc  # a copy answers 412, never 304
     return source, version, meta
+
+
+async def store_copy(
+    ctx: RequestContext,
+    source_bucket: str,
+    version: ObjectVersion,
+    start: int,
+    length: int,
+    meta: ObjectMeta,
+    *,
+    versioned: bool = False,
+    stored_as: tuple[str, str] | None = None,
+) -> ObjectVersion:
+    """Store ``length`` bytes of the source ``version`` from ``start`` on as the request's
+    object (or as ``stored_as``), streamed from the source replicas through this gateway;
+    ``meta.etag`` becomes the MD5 of the bytes copied."""
+    assert ctx.bucket is not None and ctx.key is not None
+    md5 = hashlib.md5()
+
+    def make_meta(size: int) -> bytes:
+        meta.etag = md5.hexdigest()
+        return meta.encode()
+
+    if length > 0 and version.size > 0:
+        stream = await ctx.gateway.store.get_object(source_bucket, version, start, length)
+    else:
+        stream = streams.empty()
+    return await ctx.gateway.store.put_object(
+        ctx.bucket,
+        ctx.key,
+        streams.hashed(stream, md5),
+        make_meta,
+        size_hint=max(length, 0),
+        stored_as=stored_as,
+        versioned=versioned,
+    )

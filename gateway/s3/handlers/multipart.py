@@ -8,7 +8,6 @@ completing an upload composes them on each node without copying bytes.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from coordinator import uploads
 from coordinator.clock import to_seconds
 from gateway.cluster.namespaces import part_key, parts_namespace
 from gateway.cluster.store import ObjectVersion, StoreUnavailable
-from gateway.s3 import multipart, streams, tagging, xml
+from gateway.s3 import multipart, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import ALGORITHMS, header_name
 from gateway.s3.copysource import parse_copy_range
@@ -29,6 +28,7 @@ from gateway.s3.handlers.common import (
     keeps_versions,
     owner_of,
     requested_acl,
+    store_copy,
     written_version_headers,
 )
 from gateway.s3.names import check_key
@@ -167,24 +167,14 @@ async def upload_part_copy(ctx: RequestContext) -> Reply:
     start, end = 0, version.size - 1
     if "x-amz-copy-source-range" in ctx.headers:
         start, end = parse_copy_range(ctx.headers["x-amz-copy-source-range"], version.size)
-    length = end - start + 1
-    md5 = hashlib.md5()
     meta = ObjectMeta(etag="")
-
-    def make_meta(size: int) -> bytes:
-        meta.etag = md5.hexdigest()
-        return meta.encode()
-
-    if length > 0 and version.size > 0:
-        stream = await ctx.gateway.store.get_object(source.bucket, version, start, length)
-    else:
-        stream = streams.empty()
-    stored = await ctx.gateway.store.put_object(
-        ctx.bucket,
-        ctx.key,
-        streams.hashed(stream, md5),
-        make_meta,
-        size_hint=max(length, 0),
+    stored = await store_copy(
+        ctx,
+        source.bucket,
+        version,
+        start,
+        end - start + 1,
+        meta,
         stored_as=(parts_namespace(ctx.bucket), part_key(upload.record["upload_id"], number)),
     )
     await _renew(ctx, upload)

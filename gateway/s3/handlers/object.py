@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 import trio
@@ -12,7 +11,7 @@ from coordinator.clock import to_seconds
 from coordinator.keylocks import DEFAULT_TTL as DEFAULT_LOCK_TTL
 from coordinator.keylocks import KeyLock
 from gateway.cluster.store import ObjectVersion, StoreUnavailable, VersionGone
-from gateway.s3 import acl, conditions, multipart, streams, tagging, xml
+from gateway.s3 import acl, conditions, multipart, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
 from gateway.s3.errors import S3Error
@@ -25,6 +24,7 @@ from gateway.s3.handlers.common import (
     keeps_versions,
     requested_acl,
     requested_version,
+    store_copy,
     version_headers,
     written_version_headers,
 )
@@ -436,23 +436,8 @@ async def copy_object(ctx: RequestContext) -> Reply:
         meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     else:
         meta.tags = dict(source_meta.tags)
-    md5 = hashlib.md5()
-
-    def make_meta(size: int) -> bytes:
-        meta.etag = md5.hexdigest()
-        return meta.encode()
-
-    if version.size:
-        stream = await ctx.gateway.store.get_object(source.bucket, version, 0, version.size)
-    else:
-        stream = streams.empty()
-    stored = await ctx.gateway.store.put_object(
-        ctx.bucket,
-        ctx.key,
-        streams.hashed(stream, md5),
-        make_meta,
-        size_hint=version.size,
-        versioned=keeps_versions(record),
+    stored = await store_copy(
+        ctx, source.bucket, version, 0, version.size, meta, versioned=keeps_versions(record)
     )
     body = xml.copy_object_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
     headers = {"Content-Type": "application/xml", **written_version_headers(stored)}

@@ -30,7 +30,15 @@ from typing import Any
 
 from tools import node_cli
 from tools.credentials_cli import CliError, cluster_access_arguments, resolve_etcd, resolve_key
-from tools.output import format_bytes, format_count, format_duration, show, table
+from tools.output import (
+    Column,
+    column_table,
+    format_bytes,
+    format_count,
+    format_duration,
+    show,
+    table,
+)
 
 DEFAULT_TIMEOUT = 3.0
 NOT_SERVED = "serves no Admin service (no admin token configured, or --admin-listen off)"
@@ -547,86 +555,63 @@ def _notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [f"  {r['id']}: {r['error']}" for r in rows if r.get("error") not in (None, NOT_ASKED)]
 
 
+_NODE_COLUMNS = (
+    Column("NODE", lambda n: n["id"]),
+    Column("STATE", _node_state),
+    Column("PLACEMENT", lambda n: n["placement"]),
+    Column("ZONE", lambda n: n["zone"] or "-"),
+    Column("ADDRESS", lambda n: n["address"] or "-"),
+    Column("ADMIN", lambda n: n.get("admin_address") or "-", brief=False),
+    Column("DISK USED", _disk),
+    Column("OBJECTS", lambda n: format_count(n["objects"]), right=True),
+    Column("STORED", lambda n: format_bytes(n["bytes_stored"]), right=True),
+    Column("RPCS", lambda n: format_count(n["requests"]), right=True, brief=False),
+    Column("ERRORS", lambda n: format_count(n["errors"]), right=True, brief=False),
+    Column("VERSION", lambda n: n["version"] or "-", brief=False),
+    Column("UPTIME", lambda n: format_duration(n["uptime_seconds"])),
+    Column("RESTARTS", lambda n: format_count(n.get("restarts")), right=True, brief=False),
+)
+
+
 def render_nodes(nodes: Sequence[Mapping[str, Any]], detailed: bool = True) -> str:
     if not nodes:
         return "  no storage nodes"
-    if detailed:
-        headers = ["NODE", "STATE", "PLACEMENT", "ZONE", "ADDRESS", "ADMIN", "DISK USED"]
-        headers += ["OBJECTS", "STORED", "RPCS", "ERRORS", "VERSION", "UPTIME", "RESTARTS"]
-        rows = [
-            [
-                n["id"],
-                _node_state(n),
-                n["placement"],
-                n["zone"] or "-",
-                n["address"] or "-",
-                n.get("admin_address") or "-",
-                _disk(n),
-                format_count(n["objects"]),
-                format_bytes(n["bytes_stored"]),
-                format_count(n["requests"]),
-                format_count(n["errors"]),
-                n["version"] or "-",
-                format_duration(n["uptime_seconds"]),
-                format_count(n.get("restarts")),
-            ]
-            for n in nodes
-        ]
-        text = table(headers, rows, right=(7, 8, 9, 10, 13))
-    else:
-        headers = ["NODE", "STATE", "PLACEMENT", "ZONE", "ADDRESS", "DISK USED", "OBJECTS"]
-        headers += ["STORED", "UPTIME"]
-        rows = [
-            [
-                n["id"],
-                _node_state(n),
-                n["placement"],
-                n["zone"] or "-",
-                n["address"] or "-",
-                _disk(n),
-                format_count(n["objects"]),
-                format_bytes(n["bytes_stored"]),
-                format_duration(n["uptime_seconds"]),
-            ]
-            for n in nodes
-        ]
-        text = table(headers, rows, right=(6, 7))
+    text = column_table(_NODE_COLUMNS, nodes, detailed)
     return "\n".join([text, *_notes(nodes)])
+
+
+def _gateway_state(gw: Mapping[str, Any]) -> str:
+    if gw.get("error") not in (None, NOT_ASKED):
+        return "up (no admin)"
+    return {True: "ready", False: "NOT READY"}.get(gw.get("ready"), "up")
+
+
+_GATEWAY_COLUMNS = (
+    Column("GATEWAY", lambda gw: gw["id"]),
+    Column("STATE", _gateway_state),
+    Column("ADDRESS", lambda gw: gw["address"] or "-"),
+    Column("ADMIN", lambda gw: gw.get("admin_address") or "-", brief=False),
+    Column("VERSION", lambda gw: gw["version"] or "-", brief=False),
+    Column("UPTIME", lambda gw: format_duration(gw["uptime_seconds"])),
+    Column("REQUESTS", lambda gw: format_count(gw["requests"]), right=True),
+    Column("4XX", lambda gw: format_count(gw["client_errors"]), right=True),
+    Column("5XX", lambda gw: format_count(gw["errors"]), right=True),
+    Column("IN", lambda gw: format_bytes(gw["bytes_in"]), right=True),
+    Column("OUT", lambda gw: format_bytes(gw["bytes_out"]), right=True),
+    Column(
+        "NODE RPC ERRORS",
+        lambda gw: format_count(gw["storage_rpc_errors"]),
+        right=True,
+        brief=False,
+    ),
+    Column("RESTARTS", lambda gw: format_count(gw.get("restarts")), right=True, brief=False),
+)
 
 
 def render_gateways(gateways: Sequence[Mapping[str, Any]], detailed: bool = True) -> str:
     if not gateways:
         return "  no gateway is up"
-
-    def state(gw: Mapping[str, Any]) -> str:
-        if gw.get("error") not in (None, NOT_ASKED):
-            return "up (no admin)"
-        return {True: "ready", False: "NOT READY"}.get(gw.get("ready"), "up")
-
-    headers = ["GATEWAY", "STATE", "ADDRESS"]
-    if detailed:
-        headers += ["ADMIN", "VERSION"]
-    headers += ["UPTIME", "REQUESTS", "4XX", "5XX", "IN", "OUT"]
-    if detailed:
-        headers += ["NODE RPC ERRORS", "RESTARTS"]
-    rows = []
-    for gw in gateways:
-        row = [gw["id"], state(gw), gw["address"] or "-"]
-        if detailed:
-            row += [gw.get("admin_address") or "-", gw["version"] or "-"]
-        row += [
-            format_duration(gw["uptime_seconds"]),
-            format_count(gw["requests"]),
-            format_count(gw["client_errors"]),
-            format_count(gw["errors"]),
-            format_bytes(gw["bytes_in"]),
-            format_bytes(gw["bytes_out"]),
-        ]
-        if detailed:
-            row += [format_count(gw["storage_rpc_errors"]), format_count(gw.get("restarts"))]
-        rows.append(row)
-    first = 5 if detailed else 3
-    text = table(headers, rows, right=range(first + 1, len(headers)))
+    text = column_table(_GATEWAY_COLUMNS, gateways, detailed)
     return "\n".join([text, *_notes(gateways)])
 
 

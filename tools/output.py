@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -36,6 +36,26 @@ def table(
         ]
         lines.append((indent + "  ".join(parts)).rstrip())
     return "\n".join(lines)
+
+
+class Column(NamedTuple):
+    """A column of `column_table`: its header, its cell for one item, whether it is aligned
+    right, and whether the brief table (detailed=False) shows it too."""
+
+    header: str
+    cell: Callable[[Any], Any]
+    right: bool = False
+    brief: bool = True
+
+
+def column_table(columns: Sequence[Column], items: Iterable[Any], detailed: bool = True) -> str:
+    """A `table` of one row per item; without `detailed`, only the brief columns."""
+    shown = [c for c in columns if detailed or c.brief]
+    return table(
+        [c.header for c in shown],
+        [[c.cell(item) for c in shown] for item in items],
+        right=[i for i, c in enumerate(shown) if c.right],
+    )
 
 
 def format_bytes(n: int | None) -> str:

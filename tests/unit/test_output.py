@@ -65,6 +65,25 @@ def test_table_without_indent_has_no_trailing_spaces() -> None:
     assert text.splitlines() == ["KEY  NOTE", "a", "bb   x"]
 
 
+def test_column_table_shows_the_brief_columns_unless_detailed() -> None:
+    columns = [
+        output.Column("NAME", lambda item: item["name"]),
+        output.Column("NOTE", lambda item: item["note"], brief=False),
+        output.Column("COUNT", lambda item: item["count"], right=True),
+    ]
+    items = [{"name": "a", "note": "first", "count": 5}, {"name": "bb", "count": 1234}]
+    assert output.column_table(columns, items[:1]).splitlines() == [
+        "  NAME  NOTE   COUNT",
+        "  a     first      5",
+    ]
+    # The brief table never asks for a detailed cell (the second item has no note).
+    assert output.column_table(columns, items, detailed=False).splitlines() == [
+        "  NAME  COUNT",
+        "  a         5",
+        "  bb     1234",
+    ]
+
+
 def test_show_prints_json_or_the_rendering(capsys: pytest.CaptureFixture[str]) -> None:
     data = {"b": [1, 2], "a": None}
     output.show(data, lambda d: f"{len(d)} fields", as_json=False)

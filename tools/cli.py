@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -208,45 +209,16 @@ def _run_daemon(args: argparse.Namespace, extras: list[str]) -> int:
     return int(module.run(daemon_args) or 0)
 
 
-def _run_cluster(args: argparse.Namespace, extras: list[str]) -> int:
-    from tools import cluster
-
-    return cluster.run(args)
-
-
-def _run_credential(args: argparse.Namespace, extras: list[str]) -> int:
-    from tools import credentials_cli
-
-    return credentials_cli.run(args)
-
-
-def _run_admin(args: argparse.Namespace, extras: list[str]) -> int:
-    from tools import admin_cli
-
-    return admin_cli.run(args)
-
-
-def _run_bench(args: argparse.Namespace, extras: list[str]) -> int:
-    from tools import bench
-
-    return bench.run(args)
-
-
-def _run_bench_compare(args: argparse.Namespace, extras: list[str]) -> int:
-    from tools import bench_compare
-
-    return bench_compare.run(args)
-
-
-def _run_bench_requests(args: argparse.Namespace, extras: list[str]) -> int:
-    from tools import bench_requests
-
-    return bench_requests.run(args)
+def _tool(
+    run: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace, list[str]], int]:
+    """A tool's handler: main refuses extra arguments for it, so its run gets the parsed ones."""
+    return lambda args, extras: run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (daemon flags are added only once a daemon is chosen)."""
-    from tools import admin_cli, bench, cluster, credentials_cli
+    from tools import admin_cli, bench, bench_compare, bench_requests, cluster, credentials_cli
 
     parser = argparse.ArgumentParser(
         prog="tessera", description="Tessera, a distributed S3-compatible object store."
@@ -262,59 +234,53 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=help_text, add_help=False)
         handlers[name] = _run_daemon
 
-    p_cluster = sub.add_parser(
-        "cluster",
-        help="run a whole cluster on this machine (up, down, status)",
-        description="A local cluster: etcd, storage nodes and gateways as processes.",
+    # (name, module, help, description): each module has add_arguments(parser) and run(args);
+    # no description: the first paragraph of the module's docstring.
+    tools: tuple[tuple[str, ModuleType, str, str | None], ...] = (
+        (
+            "cluster",
+            cluster,
+            "run a whole cluster on this machine (up, down, status)",
+            "A local cluster: etcd, storage nodes and gateways as processes.",
+        ),
+        (
+            "credential",
+            credentials_cli,
+            "manage access keys (add, generate, list, show, disable, enable, delete)",
+            "Access keys live in etcd, their secrets encrypted with the cluster key.",
+        ),
+        (
+            "admin",
+            admin_cli,
+            "see and steer the cluster: status, nodes, gateways, placement, jobs, "
+            "node drain|undrain|remove",
+            "Ask every storage node and gateway (found in etcd) through its Admin "
+            "service, authenticated with the cluster's admin token.",
+        ),
+        (
+            "bench",
+            bench,
+            "measure PUT/GET/HEAD throughput and latency against an S3 endpoint",
+            "Benchmark an S3 endpoint: large objects (MiB/s), small objects (ops/s).",
+        ),
+        (
+            "bench-compare",
+            bench_compare,
+            "Tessera beside SeaweedFS (3 copies) on this machine: the same s5cmd workloads",
+            None,
+        ),
+        (
+            "bench-requests",
+            bench_requests,
+            "server CPU per small request (PUT, GET, HEAD, LIST) of the local cluster",
+            None,
+        ),
     )
-    cluster.add_arguments(p_cluster)
-    handlers["cluster"] = _run_cluster
-
-    p_credential = sub.add_parser(
-        "credential",
-        help="manage access keys (add, generate, list, show, disable, enable, delete)",
-        description="Access keys live in etcd, their secrets encrypted with the cluster key.",
-    )
-    credentials_cli.add_arguments(p_credential)
-    handlers["credential"] = _run_credential
-
-    p_admin = sub.add_parser(
-        "admin",
-        help="see and steer the cluster: status, nodes, gateways, placement, jobs, "
-        "node drain|undrain|remove",
-        description="Ask every storage node and gateway (found in etcd) through its Admin "
-        "service, authenticated with the cluster's admin token.",
-    )
-    admin_cli.add_arguments(p_admin)
-    handlers["admin"] = _run_admin
-
-    p_bench = sub.add_parser(
-        "bench",
-        help="measure PUT/GET/HEAD throughput and latency against an S3 endpoint",
-        description="Benchmark an S3 endpoint: large objects (MiB/s), small objects (ops/s).",
-    )
-    bench.add_arguments(p_bench)
-    handlers["bench"] = _run_bench
-
-    from tools import bench_compare
-
-    p_compare = sub.add_parser(
-        "bench-compare",
-        help="Tessera beside SeaweedFS (3 copies) on this machine: the same s5cmd workloads",
-        description=(bench_compare.__doc__ or "").split("\n\n")[0],
-    )
-    bench_compare.add_arguments(p_compare)
-    handlers["bench-compare"] = _run_bench_compare
-
-    from tools import bench_requests
-
-    p_requests = sub.add_parser(
-        "bench-requests",
-        help="server CPU per small request (PUT, GET, HEAD, LIST) of the local cluster",
-        description=(bench_requests.__doc__ or "").split("\n\n")[0],
-    )
-    bench_requests.add_arguments(p_requests)
-    handlers["bench-requests"] = _run_bench_requests
+    for name, module, help_text, description in tools:
+        if description is None:
+            description = (module.__doc__ or "").split("\n\n")[0]
+        module.add_arguments(sub.add_parser(name, help=help_text, description=description))
+        handlers[name] = _tool(module.run)
 
     parser.set_defaults(handlers=handlers)
     return parser

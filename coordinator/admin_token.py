@@ -24,7 +24,7 @@ from typing import Any
 
 import grpc
 
-from coordinator.secrets import ClusterKeyError, find_key
+from coordinator.secrets import ClusterKeyError, find_key, write_private_file
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,7 @@ def read_file(path: Path | str) -> str:
 
 def write_file(path: Path | str, token: str) -> bool:
     """Create path holding token, readable by its owner only. False if it exists."""
-    try:
-        fd = os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    return True
+    return write_private_file(path, token + "\n")
 
 
 def find(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> str | None:

@@ -67,18 +67,23 @@ def read_key_file(path: Path | str) -> bytes:
     return parse_key(data, f"cluster key file {path}")
 
 
-def write_key_file(path: Path | str) -> bool:
-    """Create path with a new random key, readable by its owner only. False if it exists."""
-    path = Path(path)
+def write_private_file(path: Path | str, text: str) -> bool:
+    """Create path holding text, readable by its owner only, and sync it to disk. False
+    if it exists: a key or token file is never overwritten."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return False
     with os.fdopen(fd, "w") as handle:
-        handle.write(encode_key(generate_key()) + "\n")
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     return True
+
+
+def write_key_file(path: Path | str) -> bool:
+    """Create path with a new random key, readable by its owner only. False if it exists."""
+    return write_private_file(path, encode_key(generate_key()) + "\n")
 
 
 def load_key(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> bytes:

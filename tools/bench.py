@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools import arguments
 from tools.cluster import ClusterInfo, default_data_dir, is_alive
 from tools.output import format_size, json_text, table
 
@@ -409,26 +410,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     load = parser.add_argument_group("load")
     load.add_argument("--bucket", help="bucket to use (default: a new one, removed afterwards)")
-    load.add_argument("--concurrency", type=_positive, default=8, help="parallel requests")
+    load.add_argument("--concurrency", type=arguments.positive, default=8, help="parallel requests")
     load.add_argument("--large-size", type=parse_size, default=64 * MiB, help="default 64MiB")
-    load.add_argument("--large-count", type=_count, default=8, help="default 8 (0 skips)")
+    load.add_argument("--large-count", type=arguments.count, default=8, help="default 8 (0 skips)")
     load.add_argument("--small-size", type=parse_size, default=4096, help="default 4KiB")
-    load.add_argument("--small-count", type=_count, default=2000, help="default 2000 (0 skips)")
+    load.add_argument(
+        "--small-count", type=arguments.count, default=2000, help="default 2000 (0 skips)"
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tools import supervisor
+from tools import arguments, supervisor
 from tools.cluster_plan import (
     DEFAULT_GATEWAYS,
     DEFAULT_NODES,
@@ -130,8 +130,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "reach them. A stopped cluster restarts with its data, ports and key.",
     )
     data_dir_option(p_up)
-    p_up.add_argument("--nodes", type=_count, help=f"storage nodes (default {DEFAULT_NODES})")
-    p_up.add_argument("--gateways", type=_count, help=f"gateways (default {DEFAULT_GATEWAYS})")
+    p_up.add_argument(
+        "--nodes", type=arguments.count, help=f"storage nodes (default {DEFAULT_NODES})"
+    )
+    p_up.add_argument(
+        "--gateways", type=arguments.count, help=f"gateways (default {DEFAULT_GATEWAYS})"
+    )
     p_up.add_argument(
         "--base-port",
         type=int,
@@ -169,13 +173,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p_status = sub.add_parser("status", help="show the processes of the local cluster")
     data_dir_option(p_status)
     p_status.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

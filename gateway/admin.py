@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -20,7 +18,6 @@ import grpc
 
 from coordinator import addresses, admin_stats, admin_token, election
 from coordinator.placement_view import PlacementView
-from coordinator.prometheus import restarts_from_env
 from gateway.metrics import METRICS, GatewayMetrics
 from gateway.state import Gateway
 from proto import admin_pb2 as pb
@@ -89,19 +86,15 @@ class GatewayAdmin(pb_grpc.AdminServicer):
 
     def Info(self, request, context):  # noqa: N802 - gRPC naming
         gw = self.gateway
-        return pb.InfoReply(
-            id=gw.gateway_id,
+        return admin_stats.info_reply(
+            process_id=gw.gateway_id,
             kind=pb.GATEWAY,
             address=self.address,
             admin_address=self.admin_address,
             metrics_url=f"http://{self.address}/metrics",
             version=version(),
-            uptime_seconds=time.time() - gw.started,
             started=gw.started,
             state="ready" if gw.ready() else "not-ready",
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            restarts=restarts_from_env(),
         )
 
     def Usage(self, request, context):  # noqa: N802

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +20,6 @@ import grpc
 
 from coordinator import addresses, admin_stats, admin_token, drain
 from coordinator.placement_view import PlacementView
-from coordinator.prometheus import restarts_from_env
 from proto import admin_pb2 as pb
 from proto import admin_pb2_grpc as pb_grpc
 from storage_node.diskstore import DiskStore
@@ -131,20 +128,16 @@ class NodeAdmin(pb_grpc.AdminServicer):
 
     def Info(self, request, context):  # noqa: N802 - gRPC naming
         me = self.identity
-        return pb.InfoReply(
-            id=me.node_id,
+        return admin_stats.info_reply(
+            process_id=me.node_id,
             kind=pb.NODE,
             address=me.address,
             admin_address=me.admin_address,
             metrics_url=me.metrics_url,
             zone=me.zone,
             version=VERSION,
-            uptime_seconds=time.time() - me.started,
             started=me.started,
             state=self._state(),
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            restarts=restarts_from_env(),
         )
 
     def Usage(self, request, context):  # noqa: N802

@@ -169,3 +169,18 @@ def test_a_summary_listing_is_the_full_one_without_crcs_inline_data_or_segments(
         assert strip == [
             (r.key, r.version_id, r.ts, r.size, r.deleted, r.meta, r.versioned) for r in summary
         ]
+
+
+def test_a_listing_reads_the_listing_index_not_the_rows_with_their_data(store):
+    conn = store.index._conn()
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "objects_listing" in names
+    plan = " ".join(
+        str(step)
+        for step in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT bucket, key, version_id, ts, size, deleted, meta, "
+            "versioned FROM objects WHERE bucket=? AND key>? ORDER BY key LIMIT 5",
+            ("b", ""),
+        )
+    )
+    assert "COVERING INDEX objects_listing" in plan

@@ -100,15 +100,13 @@ def peak_rss_mib(pid: int) -> int:
 
 
 def memory_line(peaks: dict[str, dict[str, int]]) -> str:
-    """One line: each store's summed peak RSS and its largest process."""
+    """One line: each store's summed peak RSS and every process's, largest first."""
     parts = []
     for store, by_process in peaks.items():
-        largest = max(by_process, key=lambda name: by_process[name], default="-")
-        parts.append(
-            f"{store} {sum(by_process.values())} MiB in all "
-            f"(largest: {largest} {by_process.get(largest, 0)} MiB)"
-        )
-    return "Peak RSS of the server processes over every round: " + "; ".join(parts)
+        each = sorted(by_process.items(), key=lambda item: -item[1])
+        listed = ", ".join(f"{name} {mib}" for name, mib in each)
+        parts.append(f"{store} {sum(by_process.values())} MiB in all ({listed})")
+    return "Peak RSS (MiB) of the server processes over every round: " + "; ".join(parts)
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -59,5 +59,5 @@ def test_peak_memory_is_read_and_reported() -> None:
     assert bc.peak_rss_mib(os.getpid()) > 0
     assert bc.peak_rss_mib(2**22 + 12345) == 0  # no such process
     line = bc.memory_line({"Tessera": {"gateway1": 120, "node1": 60}, "SeaweedFS": {"volume": 9}})
-    assert "Tessera 180 MiB in all (largest: gateway1 120 MiB)" in line
+    assert "Tessera 180 MiB in all (gateway1 120, node1 60)" in line
     assert "SeaweedFS 9 MiB in all" in line

@@ -71,13 +71,3 @@ BATCHED: dict[str, BatchRpc] = {
         lambda request: 1 + len(request.data) // _PUT_UNIT,
     ),
 }
-
-
-def batch_for(method: str, request: Any) -> BatchRpc | None:
-    """How this call travels with others, or None if it goes alone: a call that would
-    fill a quarter of a batch gains nothing from company (its own bytes and fsync
-    dominate) and would hold up the calls queued behind it."""
-    spec = BATCHED.get(method)
-    if spec is None or spec.cost(request) > MAX_COST // 4:
-        return None
-    return spec

@@ -57,9 +57,8 @@ STALL_TIMEOUT = 30.0
 RECONNECT_WAIT = 3.0
 # After the last byte, how long a write waits for its quorum of acks.
 ACK_TIMEOUT = 60.0
-# Bodies announced at most this long are sent to replicas in one message: one unary
-# call per replica instead of a stream and a gRPC thread feeding it.
-SMALL_PUT_LIMIT = 1 << 20
+# Bodies announced at most this long are sent to replicas in one message.
+SMALL_PUT_LIMIT = 256 * 1024
 # Objects up to this size come back with the quorum head (from the first replica only):
 # one round trip, no stream. At most this much of a GET is held in memory at once.
 INLINE_READ_LIMIT = 1 << 20
@@ -217,7 +216,7 @@ class ClusterStore:
         send the same node go out together (gateway/cluster/batches.py). Returns what to
         call if the caller stops waiting: it cancels the RPC, unless cancel_on_abandon is
         False (a replica write that should land anyway)."""
-        spec = batches.batch_for(method, request)
+        spec = batches.BATCHED.get(method)
         if spec is not None:
             coalescer = self._coalescer(node, method, spec, timeout)
             call = coalescer.submit(

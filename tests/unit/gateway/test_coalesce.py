@@ -11,9 +11,7 @@ import pytest
 import trio
 import trio.testing
 
-from gateway.cluster import batches
 from gateway.cluster.coalesce import Coalescer
-from proto import storage_pb2 as pb
 
 
 class Node:
@@ -128,13 +126,3 @@ async def test_submit_calls_back_without_a_waiting_task() -> None:
     node.release.set()
     await trio.testing.wait_all_tasks_blocked()
     assert seen[4] == 40 and isinstance(seen[13], ValueError)
-
-
-def test_only_calls_that_gain_from_company_are_batched() -> None:
-    head = pb.HeadRequest(bucket="b", key="k", inline_limit=1 << 20)
-    assert batches.batch_for("HeadObject", head) is batches.BATCHED["HeadObject"]
-    small = pb.PutWhole(data=b"x" * 4096)
-    assert batches.batch_for("PutObjectWhole", small) is batches.BATCHED["PutObjectWhole"]
-    # A 1 MiB write would fill half a batch: it goes alone, and holds up no one.
-    assert batches.batch_for("PutObjectWhole", pb.PutWhole(data=b"x" * (1 << 20))) is None
-    assert batches.batch_for("DeleteObjects", pb.DeleteBatch()) is None

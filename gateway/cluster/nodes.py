@@ -24,6 +24,11 @@ CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
     ("grpc.keepalive_time_ms", 10000),
     ("grpc.keepalive_timeout_ms", 5000),
+    # A fixed 4 MiB receive window per stream. With BDP probing the window grew until
+    # a gateway reading five 50 MiB ranges at once held 190-350 MiB (VmHWM) instead of
+    # ~155 MiB, for no steadier throughput (docs/performance.md).
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.http2.lookahead_bytes", 4 << 20),
 ]
 
 

@@ -19,6 +19,7 @@ from coordinator.secrets import Cipher, ClusterKeyError, load_key
 from gateway import admin as gateway_admin
 from gateway.app import create_app
 from gateway.cluster.reaper import UploadReaper
+from gateway.http.connection import RequestIdFilter
 from gateway.http.server import HttpServer, open_listener
 from gateway.s3.router import normalize_domain
 from gateway.state import Gateway
@@ -138,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.workers > 1:
         return _run_workers(args)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
     try:
         cluster_key = load_key(args.cluster_key_file)
         cipher = Cipher(cluster_key)

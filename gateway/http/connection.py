@@ -64,6 +64,17 @@ _CURRENT: contextvars.ContextVar[ConnectionInfo | None] = contextvars.ContextVar
 )
 
 
+class RequestIdFilter(logging.Filter):
+    """Tags each record logged while a connection serves a request with that request's
+    id, so a warning deep in the storage client says which request it belongs to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = _CURRENT.get()
+        if info is not None and info.requests and "request_id" not in str(record.msg):
+            record.request_id = info.request_id
+        return True
+
+
 def note_request(request_id: str) -> None:
     """Record the request the current connection serves now (for its failure log line)."""
     info = _CURRENT.get()

@@ -254,3 +254,36 @@ async def test_shutdown_ends_idle_connections_and_lets_requests_finish() -> None
         release.set()
         head, body = await _read_reply(busy, bytearray())
         assert body == b"done" and b"Connection: close" in head
+
+
+def test_records_logged_while_serving_a_request_name_it() -> None:
+    import contextvars
+    import io
+
+    from tools.cli import TextFormatter
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(TextFormatter())
+    handler.addFilter(connection.RequestIdFilter())
+    logger = logging.getLogger("test.tagging")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+
+        def serving() -> None:
+            connection._CURRENT.set(connection.ConnectionInfo())
+            logger.warning("before any request")
+            note_request("ABC123")
+            logger.warning("get failed node=%s", "node1")
+            logger.warning("store unavailable request_id=%s", "ABC123")
+
+        contextvars.copy_context().run(serving)
+        logger.warning("outside a connection")
+    finally:
+        logger.removeHandler(handler)
+    lines = out.getvalue().splitlines()
+    assert "request_id" not in lines[0]
+    assert lines[1].endswith("get failed node=node1 request_id=ABC123")
+    assert lines[2].count("request_id") == 1  # already in the message: not repeated
+    assert "request_id" not in lines[3]

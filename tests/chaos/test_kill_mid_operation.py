@@ -21,6 +21,7 @@ Run with `-s` to see the timings each test prints.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -145,6 +146,21 @@ def _disk_mismatches(info: ClusterInfo, names: list[str]) -> list[str]:
 def _bucket_files(info: ClusterInfo, name: str, bucket: str) -> dict[str, int]:
     """key → size of the objects of bucket that have a data file on node name."""
     return {k: s for b, k, s in _indexed_files(info, name).values() if b == bucket}
+
+
+def _failure(info: ClusterInfo, what: str, exc: Exception) -> str:
+    """`what: exc`, and for an S3 error the gateway log lines of its request (which
+    replica answered what), so a rare failure explains itself."""
+    text = f"{what}: {exc}"
+    request_id = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("RequestId")
+    if not request_id:
+        return text
+    for name in info.gateways:
+        log_path = info.processes[name].log_path
+        with contextlib.suppress(OSError):
+            lines = [ln for ln in log_path.read_text().splitlines() if request_id in ln]
+            text += "".join(f"\n      {name}: {ln}" for ln in lines)
+    return text
 
 
 def _read(client: Any, bucket: str, key: str) -> tuple[bytes, str]:
@@ -506,7 +522,7 @@ def test_acknowledged_writes_survive_sigkill_of_every_storage_node(
             try:
                 body, etag = _read(client, bucket, key)
             except (ClientError, BotoCoreError) as exc:
-                errors.append(f"GET {key} via {_name(client)}: {exc}")
+                errors.append(_failure(live, f"GET {key} via {_name(client)}", exc))
                 continue
             if body != bodies[key] or etag != _md5(bodies[key]):
                 errors.append(f"GET {key} via {_name(client)}: {len(body)} bytes, ETag {etag}")
@@ -514,7 +530,7 @@ def test_acknowledged_writes_survive_sigkill_of_every_storage_node(
             try:
                 body = _read_or_none(client, bucket, key)
             except (ClientError, BotoCoreError) as exc:
-                errors.append(f"GET unacknowledged {key} via {_name(client)}: {exc}")
+                errors.append(_failure(live, f"GET unacknowledged {key} via {_name(client)}", exc))
                 continue
             if body is not None and body != bodies[key]:
                 errors.append(f"unacknowledged {key} via {_name(client)}: partial/wrong bytes")

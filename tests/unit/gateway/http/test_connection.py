@@ -3,6 +3,8 @@ handler asks, Expect: 100-continue, streamed replies, failures contained, shutdo
 
 from __future__ import annotations
 
+import contextvars
+import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +17,7 @@ from gateway.http.connection import HttpRequest, note_request
 from gateway.http.server import HttpServer, open_listener
 from gateway.s3.errors import S3Error
 from gateway.s3.request import Reply
+from tools.cli import TextFormatter
 
 App = Callable[[HttpRequest], Awaitable[Reply]]
 
@@ -257,11 +260,6 @@ async def test_shutdown_ends_idle_connections_and_lets_requests_finish() -> None
 
 
 def test_records_logged_while_serving_a_request_name_it() -> None:
-    import contextvars
-    import io
-
-    from tools.cli import TextFormatter
-
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(TextFormatter())

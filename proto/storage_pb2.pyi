@@ -323,3 +323,69 @@ class NodeInfoReply(_message.Message):
     version: str
     uptime_seconds: float
     def __init__(self, node_id: _Optional[str] = ..., zone: _Optional[str] = ..., capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., objects: _Optional[int] = ..., bytes_stored: _Optional[int] = ..., version: _Optional[str] = ..., uptime_seconds: _Optional[float] = ...) -> None: ...
+
+class SyncDigestRequest(_message.Message):
+    __slots__ = ("peer", "placement", "slots")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    peer: str
+    placement: str
+    slots: int
+    def __init__(self, peer: _Optional[str] = ..., placement: _Optional[str] = ..., slots: _Optional[int] = ...) -> None: ...
+
+class SyncDigestReply(_message.Message):
+    __slots__ = ("digests",)
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    digests: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, digests: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class SyncEntriesRequest(_message.Message):
+    __slots__ = ("peer", "placement", "slots", "wanted")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    WANTED_FIELD_NUMBER: _ClassVar[int]
+    peer: str
+    placement: str
+    slots: int
+    wanted: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, peer: _Optional[str] = ..., placement: _Optional[str] = ..., slots: _Optional[int] = ..., wanted: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class SyncEntry(_message.Message):
+    __slots__ = ("bucket", "key", "version_id", "timestamp", "deleted", "purged")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    PURGED_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    key: str
+    version_id: str
+    timestamp: int
+    deleted: bool
+    purged: bool
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., deleted: _Optional[bool] = ..., purged: _Optional[bool] = ...) -> None: ...
+
+class SyncEntryBatch(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[SyncEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[SyncEntry, _Mapping]]] = ...) -> None: ...
+
+class RepairKeyRequest(_message.Message):
+    __slots__ = ("bucket", "key", "nodes")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    key: str
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., nodes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RepairKeyReply(_message.Message):
+    __slots__ = ("queued",)
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    queued: bool
+    def __init__(self, queued: _Optional[bool] = ...) -> None: ...

@@ -114,6 +114,21 @@ class StorageStub:
                 request_serializer=proto_dot_storage__pb2.DeleteVersionRequest.SerializeToString,
                 response_deserializer=proto_dot_storage__pb2.DeleteVersionReply.FromString,
                 _registered_method=True)
+        self.SyncDigest = channel.unary_unary(
+                '/tessera.storage.Storage/SyncDigest',
+                request_serializer=proto_dot_storage__pb2.SyncDigestRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.SyncDigestReply.FromString,
+                _registered_method=True)
+        self.SyncEntries = channel.unary_stream(
+                '/tessera.storage.Storage/SyncEntries',
+                request_serializer=proto_dot_storage__pb2.SyncEntriesRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.SyncEntryBatch.FromString,
+                _registered_method=True)
+        self.RepairKey = channel.unary_unary(
+                '/tessera.storage.Storage/RepairKey',
+                request_serializer=proto_dot_storage__pb2.RepairKeyRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.RepairKeyReply.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -244,6 +259,32 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SyncDigest(self, request, context):
+        """Anti-entropy (storage_node/replicator.py). Per slot, a digest of the versions
+        this node holds of the keys that it and `peer` both replicate, under the
+        placement map named by `placement` (FAILED_PRECONDITION when this node's map
+        differs: the caller tries again once both have seen the same map).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SyncEntries(self, request, context):
+        """The versions behind some slots of SyncDigest, and the versions of those
+        keys this node deleted by id, in batches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RepairKey(self, request, context):
+        """Read repair: copy every version of a key this node holds to the listed
+        nodes that lack it, in the background (queued is false when the queue is full).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -326,6 +367,21 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.DeleteVersion,
                     request_deserializer=proto_dot_storage__pb2.DeleteVersionRequest.FromString,
                     response_serializer=proto_dot_storage__pb2.DeleteVersionReply.SerializeToString,
+            ),
+            'SyncDigest': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncDigest,
+                    request_deserializer=proto_dot_storage__pb2.SyncDigestRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.SyncDigestReply.SerializeToString,
+            ),
+            'SyncEntries': grpc.unary_stream_rpc_method_handler(
+                    servicer.SyncEntries,
+                    request_deserializer=proto_dot_storage__pb2.SyncEntriesRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.SyncEntryBatch.SerializeToString,
+            ),
+            'RepairKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RepairKey,
+                    request_deserializer=proto_dot_storage__pb2.RepairKeyRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.RepairKeyReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -760,6 +816,87 @@ class Storage:
             '/tessera.storage.Storage/DeleteVersion',
             proto_dot_storage__pb2.DeleteVersionRequest.SerializeToString,
             proto_dot_storage__pb2.DeleteVersionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncDigest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/SyncDigest',
+            proto_dot_storage__pb2.SyncDigestRequest.SerializeToString,
+            proto_dot_storage__pb2.SyncDigestReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tessera.storage.Storage/SyncEntries',
+            proto_dot_storage__pb2.SyncEntriesRequest.SerializeToString,
+            proto_dot_storage__pb2.SyncEntryBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RepairKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/RepairKey',
+            proto_dot_storage__pb2.RepairKeyRequest.SerializeToString,
+            proto_dot_storage__pb2.RepairKeyReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,6 +26,7 @@ from storage_node.diskstore import DiskStore
 from storage_node.metrics import NodeMetrics
 from storage_node.metrics import serve as serve_metrics
 from storage_node.mover import Mover, job_message
+from storage_node.replicator import Replicator
 from storage_node.service import VERSION
 
 log = logging.getLogger(__name__)
@@ -115,12 +116,14 @@ class NodeAdmin(pb_grpc.AdminServicer):
         metrics: NodeMetrics,
         view: PlacementView,
         mover: Mover | None = None,
+        replicator: Replicator | None = None,
     ) -> None:
         self.identity = identity
         self.store = store
         self.metrics = metrics
         self.view = view
         self.mover = mover
+        self.replicator = replicator
 
     def _state(self) -> str:
         entry = self.view.entry(self.identity.node_id)
@@ -151,7 +154,10 @@ class NodeAdmin(pb_grpc.AdminServicer):
         return self.view.reply()
 
     def Progress(self, request, context):  # noqa: N802
-        return pb.ProgressReply(jobs=self.mover.jobs() if self.mover is not None else [])
+        jobs = self.mover.jobs() if self.mover is not None else []
+        if self.replicator is not None:
+            jobs.append(self.replicator.job())
+        return pb.ProgressReply(jobs=jobs)
 
     def _change(self, context, action: str, force: bool = False) -> pb.DrainReply:
         """Change this node's placement state (coordinator/drain.py) and report."""
@@ -205,6 +211,7 @@ def start(
     started: float,
     connect: Callable[[], etcd3.Etcd3Client],
     mover: Mover | None = None,
+    replicator: Replicator | None = None,
 ) -> Endpoints:
     """Serve /metrics and the Admin service as args say (defaults beside --listen).
     Raises OSError when a port cannot be bound, AdminTokenError for a bad token.
@@ -217,7 +224,12 @@ def start(
     try:
         if metrics_listen:
             out.metrics = serve_metrics(
-                metrics_listen, lambda: metrics.render(store.stats, lambda: disk(store))
+                metrics_listen,
+                lambda: metrics.render(
+                    store.stats,
+                    lambda: disk(store),
+                    replicator.gauges if replicator is not None else None,
+                ),
             )
             where = addresses.advertised(metrics_listen, args.advertise)
             out.record["metrics_url"] = f"http://{where}/metrics"
@@ -238,7 +250,7 @@ def start(
                 metrics_url=out.record.get("metrics_url", ""),
                 started=started,
             )
-            servicer = NodeAdmin(identity, store, metrics, out.view, mover)
+            servicer = NodeAdmin(identity, store, metrics, out.view, mover, replicator)
             out.admin, _ = admin_token.start_server(
                 pb_grpc.add_AdminServicer_to_server, servicer, admin_listen, token
             )

@@ -295,6 +295,14 @@ class DiskStore:
             self._remove_files(removed.data_files())
         return removed
 
+    def forget(self, row: Row) -> bool:
+        """Drop a version this node no longer owns (its replicas hold it), with its data,
+        unless it changed meanwhile. Unlike remove_version it leaves no purge record."""
+        dropped = self.index.forget(row)
+        if dropped is not None:
+            self._remove_files(dropped.data_files())
+        return dropped is not None
+
     # -- compose ----------------------------------------------------------------
 
     def compose(

@@ -371,6 +371,9 @@ class Index:
         self._local = threading.local()
         self._path = path
         self._write_lock = threading.Lock()
+        # Bumped by every write transaction: a reader that saw the same number before
+        # and after a scan saw the index as it still is (the replicator's digest cache).
+        self.generation = 0
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
@@ -415,6 +418,7 @@ class Index:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            self.generation += 1
 
     def get(self, bucket: str, key: str) -> Row | None:
         return _get(self._conn(), bucket, key)
@@ -429,6 +433,27 @@ class Index:
             "SELECT version_id FROM purged WHERE bucket=? AND key=?", (bucket, key)
         )
         return [version_id for (version_id,) in cur]
+
+    def purges(self, bucket: str) -> Iterator[tuple[str, str]]:
+        """(key, version id) of every version of bucket deleted by id and remembered."""
+        cur = self._conn().execute("SELECT key, version_id FROM purged WHERE bucket=?", (bucket,))
+        yield from cur
+
+    def purge_namespaces(self) -> builtins.list[str]:
+        """Buckets with a remembered delete by id."""
+        cur = self._conn().execute("SELECT DISTINCT bucket FROM purged")
+        return sorted(bucket for (bucket,) in cur)
+
+    def forget(self, row: Row) -> Row | None:
+        """Drop exactly this version's row (no purge record: it may come back), if it is
+        still held as it was; the newest older version becomes current. Returns the row
+        dropped, whole (with what names its data), or None."""
+        with self.transaction() as tx:
+            held = tx.version(row.bucket, row.key, row.version_id)
+            if held is None or held.ts != row.ts or held.deleted != row.deleted:
+                return None
+            tx._remove(held, tx.get(row.bucket, row.key))
+            return held
 
     def null_version(self, bucket: str, key: str) -> Row | None:
         """The key's null version, current or older."""

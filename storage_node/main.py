@@ -22,6 +22,7 @@ from storage_node import admin as node_admin
 from storage_node.diskstore import DiskStore
 from storage_node.metrics import MetricsInterceptor, NodeMetrics
 from storage_node.mover import DEFAULT_WORKERS, Mover
+from storage_node.replicator import DEFAULT_INTERVAL, DEFAULT_OPS, DEFAULT_RATE, Budget, Replicator
 from storage_node.service import StorageService
 
 log = logging.getLogger("tessera.storage_node")
@@ -65,6 +66,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="versions copied at once while this node drains (default %(default)s)",
     )
     parser.add_argument(
+        "--sync-interval",
+        type=float,
+        default=DEFAULT_INTERVAL,
+        help="seconds between anti-entropy passes (default %(default)s, or TESSERA_SYNC_INTERVAL)",
+    )
+    parser.add_argument(
+        "--repair-rate",
+        type=float,
+        default=DEFAULT_RATE / (1 << 20),
+        help="MiB/s that repair and hand-off copies may send (default %(default)s)",
+    )
+    parser.add_argument(
+        "--repair-ops",
+        type=float,
+        default=DEFAULT_OPS,
+        help="versions/s that repair and hand-off may copy (default %(default)s)",
+    )
+    parser.add_argument(
         "--admin-token-file",
         default=None,
         help="file holding the cluster's admin token (`tessera admin token`; or "
@@ -94,8 +113,18 @@ def run(args: argparse.Namespace) -> int:
 
     # Moves this node's data out when an operator drains it.
     mover = Mover(store, args.node_id, etcd, workers=args.move_workers)
+    # Keeps the other replicas of this node's keys as full as this node.
+    replicator = Replicator(
+        store,
+        args.node_id,
+        etcd,
+        interval=args.sync_interval,
+        budget=Budget(args.repair_ops, args.repair_rate * (1 << 20)),
+        workers=args.move_workers,
+    )
+    service.replicator = replicator
     try:
-        endpoints = node_admin.start(args, store, metrics, service.started, etcd, mover)
+        endpoints = node_admin.start(args, store, metrics, service.started, etcd, mover, replicator)
     except (OSError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         server.stop(grace=None)
@@ -117,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     )
     membership.start()
     mover.start()
+    replicator.start()
     log.info(
         "storage node ready node_id=%s listen=%s zone=%s admin=%s metrics=%s",
         args.node_id,
@@ -135,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     stop.wait()
     log.info("storage node stopping node_id=%s", args.node_id)
     mover.stop()
+    replicator.stop()
     membership.stop()
     endpoints.stop()
     server.stop(grace=5).wait()

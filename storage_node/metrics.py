@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Gauge
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from coordinator import prometheus
 from coordinator.prometheus import Counter, restarts_from_env
@@ -78,11 +78,34 @@ class NodeMetrics:
         self,
         stats: Callable[[], tuple[int, int]] | None = None,
         disk: Callable[[], tuple[int, int]] | None = None,
+        repair: Callable[[], dict[str, float]] | None = None,
     ) -> bytes:
         """The exposition text; stats() gives (live objects, live bytes) from the index,
-        disk() (capacity, used) bytes of the data directory's filesystem."""
+        disk() (capacity, used) bytes of the data directory's filesystem, repair() the
+        anti-entropy numbers (storage_node/replicator.py)."""
         self.restarts.set(restarts_from_env())
-        return prometheus.render(self.registry, _ScrapeGauges(stats, disk))
+        return prometheus.render(self.registry, _ScrapeGauges(stats, disk, repair))
+
+
+# The replicator's numbers: (name, counter or gauge, help).
+REPAIR_METRICS = (
+    ("passes", "counter", "Anti-entropy passes finished."),
+    ("last_pass_timestamp", "gauge", "When the last anti-entropy pass finished (Unix time)."),
+    ("last_pass_seconds", "gauge", "How long the last anti-entropy pass took."),
+    ("missing", "gauge", "Copies peers lacked that the last pass could not make."),
+    ("peers", "gauge", "Peers the last pass compared with."),
+    ("peers_in_sync", "gauge", "Peers whose digests matched in the last pass."),
+    ("queue", "gauge", "Read repairs waiting."),
+    ("read_repairs", "counter", "Copies made for read repairs."),
+    ("copied", "counter", "Version copies made by anti-entropy, hand-off and read repair."),
+    ("bytes_copied", "counter", "Bytes those copies sent."),
+    (
+        "handed_off",
+        "counter",
+        "Versions dropped here once the nodes now replicating them held them.",
+    ),
+    ("errors", "counter", "Failed copies and comparisons."),
+)
 
 
 class _ScrapeGauges:
@@ -92,9 +115,11 @@ class _ScrapeGauges:
         self,
         stats: Callable[[], tuple[int, int]] | None,
         disk: Callable[[], tuple[int, int]] | None,
+        repair: Callable[[], dict[str, float]] | None = None,
     ) -> None:
         self.stats = stats
         self.disk = disk
+        self.repair = repair
 
     def collect(self) -> Iterator[Metric]:
         if self.stats is not None:
@@ -117,6 +142,11 @@ class _ScrapeGauges:
                 "Bytes used on that filesystem (by anything).",
                 value=used,
             )
+        if self.repair is not None:
+            numbers = self.repair()
+            for name, kind, help_text in REPAIR_METRICS:
+                family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+                yield family(f"tessera_repair_{name}", help_text, value=numbers[name])
 
 
 def _data_len(message: Any) -> int:

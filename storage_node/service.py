@@ -5,13 +5,18 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 import grpc
 
 from proto import storage_pb2 as pb
 from proto import storage_pb2_grpc as pb_grpc
+from storage_node.digest import SLOTS
 from storage_node.diskstore import Corrupted, DiskStore, NotFound, SourceMissing
 from storage_node.index import Row
+
+if TYPE_CHECKING:
+    from storage_node.replicator import Replicator
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ class StorageService(pb_grpc.StorageServicer):
         self.node_id = node_id
         self.zone = zone
         self.started = time.time()
+        # Anti-entropy's side of SyncDigest, SyncEntries and RepairKey (set by main).
+        self.replicator: Replicator | None = None
 
     def PutObject(self, request_iterator, context):  # noqa: N802 - gRPC naming
         pending = None
@@ -268,3 +275,37 @@ class StorageService(pb_grpc.StorageServicer):
 
     def ListNamespaces(self, request, context):  # noqa: N802
         return pb.ListNamespacesReply(namespaces=self.store.namespaces(request.prefix))
+
+    def _replicator(self, context: grpc.ServicerContext) -> Replicator:
+        if self.replicator is None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "anti-entropy is not running yet")
+            raise AssertionError("unreachable: context.abort raises")
+        return self.replicator
+
+    def SyncDigest(self, request, context):  # noqa: N802
+        replicator = self._replicator(context)
+        if request.slots != SLOTS:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"slots must be {SLOTS}")
+        digests = replicator.digest_for(request.peer, request.placement)
+        if digests is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "placement map differs")
+        return pb.SyncDigestReply(digests=digests)
+
+    def SyncEntries(self, request, context):  # noqa: N802
+        replicator = self._replicator(context)
+        if request.slots != SLOTS:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"slots must be {SLOTS}")
+        try:
+            for batch in replicator.entries_for(
+                request.peer, request.placement, set(request.wanted)
+            ):
+                yield pb.SyncEntryBatch(entries=batch)
+        except LookupError as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+
+    def RepairKey(self, request, context):  # noqa: N802
+        replicator = self._replicator(context)
+        if not request.bucket or not request.key:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bucket and key are required")
+        queued = replicator.repair_key(request.bucket, request.key, list(request.nodes))
+        return pb.RepairKeyReply(queued=queued)

@@ -324,8 +324,8 @@ def test_progress_is_reported_by_the_node_and_admin_commands(cluster: ClusterInf
     reply = admin_stub(cluster, victim).Progress(
         apb.ProgressRequest(), metadata=call_metadata(token_of(cluster)), timeout=10
     )
-    (job,) = reply.jobs
-    assert (job.name, job.state, job.unit, job.errors) == ("drain", "done", "versions", 0)
+    (job,) = [j for j in reply.jobs if j.name == "drain"]
+    assert (job.state, job.unit, job.errors) == ("done", "versions", 0)
     assert job.done == job.total > 0
     assert {m.unit for m in job.measures} == {"keys", "bytes"}
     assert all(m.done == m.total for m in job.measures)

@@ -1,0 +1,71 @@
+"""What two replicas compare in anti-entropy: per-slot digests of the versions they hold.
+
+Every stored key falls in one of `slots` slots by a hash of (namespace, key). For each
+peer, a node sums (mod 2^64) one fingerprint per version it holds of the keys that it
+and the peer both replicate, per slot. Two nodes that hold the same versions of their
+shared keys compute the same digests; a slot whose digests differ names the keys to
+look at closer (storage_node/replicator.py). Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from coordinator.placement import NodeEntry
+from storage_node.index import Row
+
+SLOTS = 1024
+_MASK = (1 << 64) - 1
+
+
+def slot_of(namespace: str, key: str, slots: int = SLOTS) -> int:
+    """The slot a stored key falls in."""
+    digest = hashlib.blake2b(f"{namespace}\0{key}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % slots
+
+
+def fingerprint(row: Row) -> int:
+    """A 64-bit hash of what makes a version itself: key, id, timestamp, delete."""
+    text = f"{row.bucket}\0{row.key}\0{row.version_id}\0{row.ts}\0{int(row.deleted)}"
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def placement_tag(nodes: Iterable[NodeEntry]) -> str:
+    """A short name for a placement map: equal maps, equal tags. Nodes compare digests
+    only when both computed them from the same map."""
+    text = "\n".join(
+        f"{n.node_id}\0{n.zone}\0{n.weight!r}\0{n.state}"
+        for n in sorted(nodes, key=lambda n: n.node_id)
+    )
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+class Digests:
+    """Per-peer, per-slot digests built up one key at a time."""
+
+    def __init__(self, slots: int = SLOTS) -> None:
+        self.slots = slots
+        self.by_peer: dict[str, list[int]] = {}
+
+    def add(self, peers: Iterable[str], slot: int, rows: Iterable[Row]) -> None:
+        """Count rows (versions of one key in slot) toward each peer."""
+        total = 0
+        for row in rows:
+            total += fingerprint(row)
+        for peer in peers:
+            sums = self.by_peer.get(peer)
+            if sums is None:
+                sums = self.by_peer[peer] = [0] * self.slots
+            sums[slot] = (sums[slot] + total) & _MASK
+
+    def of(self, peer: str) -> list[int]:
+        """The digests toward peer (all zero when no key is shared)."""
+        return list(self.by_peer.get(peer) or [0] * self.slots)
+
+
+def differing(mine: list[int], theirs: list[int]) -> list[int]:
+    """Slots whose digests differ (every slot when the lengths do not match)."""
+    if len(mine) != len(theirs):
+        return list(range(max(len(mine), len(theirs))))
+    return [slot for slot, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b]

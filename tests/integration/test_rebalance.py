@@ -1,0 +1,143 @@
+"""Rebalance on join: a fourth storage node started against a loaded 3-node cluster (as
+an operator adds a host) receives its share of the existing keys, the node each key left
+drops its copy once the new replicas hold it, and reads keep working throughout.
+Checked from every node's own state over gRPC."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from coordinator import placement
+from coordinator.etcd import connect
+from proto import storage_pb2_grpc as pb_grpc
+from tests.replicas import current, holders_of_newest
+from tools.cluster import ClusterInfo
+from tools.cluster_processes import free_ports
+
+CLUSTER_ENV = {"TESSERA_SYNC_INTERVAL": "1"}
+ROOT = Path(__file__).resolve().parents[2]
+SIZES = [0, 100, 4096, 200_000, 700_000]
+CONVERGE = 120.0
+
+
+def _body(key: str, size: int) -> bytes:
+    seed = hashlib.sha256(key.encode()).digest()
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+def _start_node(cluster: ClusterInfo, name: str) -> tuple[subprocess.Popen[bytes], int]:
+    port, admin, metrics = free_ports(3)
+    log = open(cluster.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
+    argv = [
+        sys.executable,
+        "-m",
+        "tools.cli",
+        "storage-node",
+        f"--node-id={name}",
+        f"--listen=127.0.0.1:{port}",
+        f"--data-dir={cluster.data_dir / name}",
+        f"--etcd={cluster.etcd_endpoint}",
+        f"--zone=zone-{name}",
+        f"--admin-listen=127.0.0.1:{admin}",
+        f"--metrics-listen=127.0.0.1:{metrics}",
+        f"--admin-token-file={cluster.token_file}",
+    ]
+    env = {**os.environ, **cluster.env, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    return proc, port
+
+
+def _placement(cluster: ClusterInfo) -> list[placement.NodeEntry]:
+    client = connect(cluster.etcd_endpoint)
+    try:
+        return placement.load(client)[1]
+    finally:
+        client.close()
+
+
+def test_a_new_node_takes_its_share_and_the_old_copies_go(
+    cluster: ClusterInfo, s3: Any, bucket: str
+) -> None:
+    written = {f"obj-{i:03d}": SIZES[i % len(SIZES)] for i in range(150)}
+    for key, size in written.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=_body(key, size))
+    for key in list(written)[:10]:
+        s3.delete_object(Bucket=bucket, Key=key)
+        del written[key]
+
+    failures: list[str] = []
+    reads = 0
+    stop = threading.Event()
+
+    def read_all_the_time() -> None:
+        nonlocal reads
+        while not stop.is_set():
+            for key, size in list(written.items())[::7]:
+                try:
+                    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                except Exception as exc:
+                    failures.append(f"{key}: {exc}")
+                    continue
+                reads += 1
+                if body != _body(key, size):
+                    failures.append(f"{key}: wrong bytes")
+
+    reader = threading.Thread(target=read_all_the_time, daemon=True)
+    reader.start()
+    node4, port = _start_node(cluster, "node4")
+    try:
+        stubs = {
+            name: pb_grpc.StorageStub(grpc.insecure_channel(f"127.0.0.1:{proc.port}"))
+            for name, proc in cluster.processes.items()
+            if proc.role == "node"
+        }
+        stubs["node4"] = pb_grpc.StorageStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        deadline = time.monotonic() + 30
+        while "node4" not in {n.node_id for n in _placement(cluster)}:
+            assert time.monotonic() < deadline, "node4 never joined the placement map"
+            time.sleep(0.2)
+        nodes = _placement(cluster)
+        every = list(written) + [f"obj-{i:03d}" for i in range(10)]
+        owners = {
+            key: {n.node_id for n in placement.replicas_for(nodes, bucket, key)} for key in every
+        }
+        assert any("node4" in o for o in owners.values())
+
+        began = time.monotonic()
+        while True:
+            held = current(stubs, bucket, every)
+            wrong = {key: sorted(rows) for key, rows in held.items() if set(rows) != owners[key]}
+            if not wrong or time.monotonic() - began > CONVERGE:
+                break
+            time.sleep(1)
+        took = time.monotonic() - began
+        assert not wrong, (
+            f"{len(wrong)} keys not on exactly their replicas: {list(wrong.items())[:5]}"
+        )
+        for key, rows in held.items():
+            newest, holders = holders_of_newest(rows)
+            assert newest is not None and holders == owners[key]
+            assert newest.deleted == (key not in written)
+        moved = sum("node4" in o for o in owners.values())
+        print(
+            f"\n[rebalance] {moved} of {len(every)} keys moved to node4 in {took:.1f}s; {reads} reads"
+        )
+    finally:
+        stop.set()
+        reader.join(timeout=30)
+        node4.terminate()
+        node4.wait(timeout=30)
+    assert not failures, failures[:5]
+    assert reads > 0
+    for key, size in written.items():
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == _body(key, size)

@@ -62,6 +62,10 @@ SMALL_PUT_LIMIT = 256 * 1024
 # Objects up to this size come back with the quorum head (from the first replica only):
 # one round trip, no stream. At most this much of a GET is held in memory at once.
 INLINE_READ_LIMIT = 1 << 20
+# Read repairs a gateway asks for at once; a read that finds more stale replicas leaves
+# them to anti-entropy (storage_node/replicator.py).
+MAX_READ_REPAIRS = 16
+REPAIR_TIMEOUT = 5.0
 # After a read quorum answered, how long to wait for the stragglers.
 STRAGGLER_GRACE = 0.05
 
@@ -176,6 +180,7 @@ class ClusterStore:
         self.limiter = trio.CapacityLimiter(threads)
         self.bridge = AsyncioBridge()
         self._batches: dict[tuple[str, str, str], Coalescer[Any, Any]] = {}
+        self._repairs = 0  # read repairs asked for and not yet answered
 
     async def call(
         self,
@@ -641,10 +646,45 @@ class ClusterStore:
         newest = max(found, key=lambda pair: (pair[1].timestamp, pair[1].version_id))[1]
         self.clock.observe(newest.timestamp)
         holders = tuple(n.node_id for n, i in found if i.version_id == newest.version_id)
+        if version_id is None:
+            self._repair_stale(bucket, key, newest, replicas, answers, holders)
         data = next(
             (i.data for _, i in found if i.version_id == newest.version_id and i.has_data), None
         )
         return version_of(newest, holders, data)
+
+    def _repair_stale(
+        self,
+        bucket: str,
+        key: str,
+        newest: pb.ObjectInfo,
+        replicas: list[NodeEntry],
+        answers: list[tuple[NodeEntry, pb.ObjectInfo]],
+        holders: tuple[str, ...],
+    ) -> None:
+        """Read repair: replicas that answered without the newest version get it from a
+        holder, in the background (a bounded number at once; anti-entropy does the rest)."""
+        newest_order = (newest.timestamp, newest.version_id)
+        stale = [
+            node.node_id
+            for node, info in answers
+            if node in replicas
+            and (not info.found or (info.timestamp, info.version_id) < newest_order)
+        ]
+        if not stale or self._repairs >= MAX_READ_REPAIRS:
+            return
+        source = next((n for n in replicas if n.node_id in holders), None)
+        if source is None:
+            return
+        self._repairs += 1
+
+        def done(answer: outcome.Outcome[Any]) -> None:
+            self._repairs -= 1
+            if isinstance(answer, outcome.Error):
+                log.info("read repair not queued node=%s: %s", source.node_id, answer.error)
+
+        request = pb.RepairKeyRequest(bucket=bucket, key=key, nodes=stale)
+        self.start(source, "RepairKey", request, REPAIR_TIMEOUT, done, cancel_on_abandon=False)
 
     async def get_object(
         self, bucket: str, version: ObjectVersion, offset: int, length: int

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -384,10 +385,46 @@ def collect_gateways(
     return rows, answers
 
 
+def redundancy(answers: Mapping[str, tuple[dict[str, Any], str | None]]) -> dict[str, Any]:
+    """How far the nodes' anti-entropy (the "repair" job) says the cluster is from full
+    redundancy: copies the last passes found missing and could not make yet, peers in
+    sync, and the oldest last pass."""
+    rows = []
+    for node_id in sorted(answers):
+        got, _ = answers[node_id]
+        reply = got.get("Progress")
+        job = next((j for j in reply.jobs if j.name == "repair"), None) if reply else None
+        if job is None:
+            continue
+        peers = next((m for m in job.measures if m.unit == "peers in sync"), None)
+        rows.append(
+            {
+                "node": node_id,
+                "state": job.state,
+                "missing": max(0, job.total - job.done),
+                "copied": job.done,
+                "peers_in_sync": peers.done if peers else 0,
+                "peers": peers.total if peers else 0,
+                "last_pass": job.updated or None,
+                "detail": job.detail,
+            }
+        )
+    passes = [r["last_pass"] for r in rows if r["last_pass"]]
+    return {
+        "nodes": rows,
+        "missing": sum(r["missing"] for r in rows),
+        "in_sync": bool(rows) and all(r["peers_in_sync"] == r["peers"] for r in rows),
+        "oldest_pass": min(passes) if len(passes) == len(rows) and passes else None,
+    }
+
+
 def collect_status(client: Any, endpoint: str, token: str | None, timeout: float) -> dict:
-    epoch, nodes, _ = collect_nodes(client, token, timeout)
+    epoch, nodes, answers = collect_nodes(
+        client, token, timeout, ("Info", "Usage", "Stats", "Progress")
+    )
     gateways, _ = collect_gateways(client, token, timeout)
     report: dict[str, Any] = {
+        "redundancy": redundancy(answers),
         "etcd": etcd_report(client, endpoint, timeout),
         "placement": {
             "epoch": epoch,
@@ -649,6 +686,7 @@ def render_status(report: Mapping[str, Any]) -> str:
         f"{placement['removed']} removed)",
         f"  {'Stored':<15}{format_count(totals['objects'])} object replicas, "
         f"{format_bytes(totals['bytes_stored'])} on the live nodes",
+        f"  {'Redundancy':<15}{render_redundancy(report.get('redundancy'))}",
         "",
         f"Storage nodes ({totals['nodes_up']} up, {totals['nodes_down']} down)",
         render_nodes(nodes, detailed=False),
@@ -664,6 +702,21 @@ def render_status(report: Mapping[str, Any]) -> str:
         lines += ["", "Problems:"] + [f"  - {p}" for p in report["problems"]]
     lines += [f"\nNote: {note}" for note in report.get("notes", [])]
     return "\n".join(lines)
+
+
+def render_redundancy(data: Mapping[str, Any] | None) -> str:
+    """One line: whether every node's last anti-entropy pass found its peers in sync."""
+    if not data or not data["nodes"]:
+        return "unknown (no node reported anti-entropy)"
+    oldest = data["oldest_pass"]
+    when = f"; oldest last pass {format_duration(time.time() - oldest)} ago" if oldest else ""
+    if data["in_sync"]:
+        return f"every node in sync with its peers{when}"
+    behind = sum(r["peers_in_sync"] < r["peers"] for r in data["nodes"])
+    return (
+        f"repairing: {behind} node(s) not in sync, {format_count(data['missing'])} "
+        f"missing copies found{when}"
+    )
 
 
 def render_placement(data: Mapping[str, Any]) -> str:

@@ -333,3 +333,32 @@ def test_nodes_get_the_token_file_and_never_the_key(tmp_path: Path, monkeypatch)
     gateway_env = local.child_env(info, info.processes["gateway1"], os.environ)
     assert gateway_env["TESSERA_CLUSTER_KEY_FILE"] == str(tmp_path / "cluster.key")
     assert "TESSERA_ADMIN_TOKEN_FILE" not in gateway_env
+
+
+def _repair_job(done: int, total: int, in_sync: int, peers: int, updated: float) -> pb.Job:
+    job = pb.Job(name="repair", state="idle", done=done, total=total, unit="copies")
+    job.updated = updated
+    job.measures.add(unit="peers in sync", done=in_sync, total=peers)
+    return job
+
+
+def test_redundancy_from_the_nodes_repair_jobs() -> None:
+    import time
+
+    now = time.time()
+    answers = {
+        "node1": ({"Progress": pb.ProgressReply(jobs=[_repair_job(0, 0, 2, 2, now - 5)])}, None),
+        "node2": ({"Progress": pb.ProgressReply(jobs=[_repair_job(3, 10, 1, 2, now - 70)])}, None),
+        "node3": ({}, "UNAVAILABLE"),
+    }
+    data = admin_cli.redundancy(answers)
+    assert (data["missing"], data["in_sync"]) == (7, False)
+    assert [r["node"] for r in data["nodes"]] == ["node1", "node2"]
+    line = admin_cli.render_redundancy(data)
+    assert line.startswith("repairing: 1 node(s) not in sync, 7 missing copies found")
+    assert "oldest last pass 1m 10s ago" in line
+
+    del answers["node2"]
+    line = admin_cli.render_redundancy(admin_cli.redundancy(answers))
+    assert line == "every node in sync with its peers; oldest last pass 5s ago"
+    assert admin_cli.render_redundancy({"nodes": []}).startswith("unknown")

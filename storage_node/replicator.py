@@ -15,7 +15,9 @@ the placement map changes:
    (SyncEntries), and copies to the peer each version the peer lacks (PutObject with the
    same version id and timestamp, or DeleteObject for a tombstone or marker; storing a
    version twice is harmless). A version the peer deleted by id is deleted here too.
-   What the peer holds and this node lacks, the peer pushes in its own pass.
+   What the peer holds and this node lacks, the peer pushes in its own pass. Of the
+   replicas that could copy a version, the best placed live one goes first; the others
+   copy it a pass later if it is still missing, so the bytes are rarely sent twice.
 4. **Hand off.** A key this node holds but no longer replicates (a node joined and took
    its place) is copied to each of its replicas that lacks it, and dropped here only
    once every replica holds each version, and only after the placement map has been
@@ -75,6 +77,8 @@ ENTRY_BATCH = 512
 RPC_TIMEOUT = 30.0
 DEAD_AFTER = 3
 READ_REPAIR_QUEUE = 256
+# Versions per peer left to their first pusher in one pass; beyond this, copied at once.
+MAX_DEFERRED = 100_000
 MAX_ERRORS = 5
 DEFAULT_WORKERS = 4
 DEFAULT_RATE = 64 << 20  # bytes per second
@@ -176,6 +180,8 @@ class Replicator:
             target=self._read_repairs, name="read-repair", daemon=True
         )
         self._scan_lock = threading.Lock()
+        # Per peer: versions it lacked that another replica was first to copy (last pass).
+        self._deferred: dict[str, set[tuple[str, str, str]]] = {}
         self._cache: _Cached | None = None
         self._tag_since: tuple[str, float] = ("", 0.0)
         self._wake_at = 0.0
@@ -469,10 +475,11 @@ class Replicator:
         wanted = set(slots)
         young = time.time() - YOUNG
         # Ours first: a version written to both after this listing is not pushed.
-        candidates: list[Row] = []
+        candidates: list[tuple[Row, bool]] = []  # (row, whether this node pushes it first)
         for held in self.scan(nodes, wanted):
             if self.shared(held, peer.node_id):
-                candidates.extend(held.rows)
+                first = self._first_pusher(held.owners or [], peer.node_id)
+                candidates.extend((row, first) for row in held.rows)
         held_there: set[tuple[str, str, str]] = set()
         purged_there: set[tuple[str, str, str]] = set()
         request = pb.SyncEntriesRequest(peer=self.node_id, placement=tag, slots=SLOTS, wanted=slots)
@@ -486,7 +493,9 @@ class Replicator:
                 self._error(f"entries from {peer.node_id}: {exc.code().name}: {exc.details()}")
             return
         missing: list[Row] = []
-        for row in candidates:
+        deferred = self._deferred.get(peer.node_id, set())
+        defer: set[tuple[str, str, str]] = set()
+        for row, first in candidates:
             ident = (row.bucket, row.key, row.version_id)
             if ident in held_there:
                 continue
@@ -498,10 +507,29 @@ class Replicator:
             if to_seconds(row.ts) > young:
                 self._soon_after(YOUNG)
                 continue
+            if not first and ident not in deferred and len(defer) < MAX_DEFERRED:
+                defer.add(ident)  # the first pusher's turn; ours if it is still missing
+                continue
             missing.append(row)
+        self._deferred[peer.node_id] = defer
+        if defer:
+            self._soon_after(WAKE_DELAY)
         with self.lock:
-            self.tally.missing += len(missing)
+            self.tally.missing += len(missing) + len(defer)
         self._copy_all([(row, [peer]) for row in missing])
+
+    def _first_pusher(self, owners: list[NodeEntry], peer: str) -> bool:
+        """Whether this node is the first to copy a key's missing versions to peer: the
+        best-placed live replica other than peer. The others wait a pass, so two nodes
+        do not send the same bytes; they send what is still missing then."""
+        for node in owners:
+            if node.node_id == peer:
+                continue
+            if node.node_id == self.node_id:
+                return True
+            if self.members.get(node.node_id) is not None:
+                return False
+        return True
 
     def _hand_off(self, nodes: list[NodeEntry]) -> None:
         """Versions of keys this node no longer replicates: to their replicas, then gone."""

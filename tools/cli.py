@@ -218,7 +218,15 @@ def _tool(
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (daemon flags are added only once a daemon is chosen)."""
-    from tools import admin_cli, bench, bench_compare, bench_requests, cluster, credentials_cli
+    from tools import (
+        admin_cli,
+        bench,
+        bench_compare,
+        bench_repair,
+        bench_requests,
+        cluster,
+        credentials_cli,
+    )
 
     parser = argparse.ArgumentParser(
         prog="tessera", description="Tessera, a distributed S3-compatible object store."
@@ -273,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
             "bench-requests",
             bench_requests,
             "server CPU per small request (PUT, GET, HEAD, LIST) of the local cluster",
+            None,
+        ),
+        (
+            "bench-repair",
+            bench_repair,
+            "time to full redundancy after a storage node was down under load",
             None,
         ),
     )

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.helpers import make_client
-from tests.replicas import node_stubs, wait_full
 from tools import cluster as local
 from tools.cluster import ClusterInfo
+from tools.redundancy import node_stubs, wait_full
 
 CLUSTER_ENV = {"TESSERA_SYNC_INTERVAL": "1"}
 NO_RETRY = {"mode": "standard", "total_max_attempts": 1}

@@ -9,9 +9,9 @@ from typing import Any
 
 from coordinator import placement
 from coordinator.etcd import connect
-from tests.replicas import current, holders_of_newest, node_stubs, wait_full
 from tools import cluster as local
 from tools.cluster import ClusterInfo
+from tools.redundancy import current, holders_of_newest, node_stubs, wait_full
 
 CLUSTER_ENV = {"TESSERA_SYNC_INTERVAL": "0"}
 

@@ -19,9 +19,9 @@ import grpc
 from coordinator import placement
 from coordinator.etcd import connect
 from proto import storage_pb2_grpc as pb_grpc
-from tests.replicas import current, holders_of_newest
 from tools.cluster import ClusterInfo
 from tools.cluster_processes import free_ports
+from tools.redundancy import current, holders_of_newest
 
 CLUSTER_ENV = {"TESSERA_SYNC_INTERVAL": "1"}
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,9 +19,9 @@ import grpc
 import pytest
 
 from proto import storage_pb2 as pb
-from tests.replicas import current, node_stubs, wait_full
 from tools import cluster as local
 from tools.cluster import ClusterInfo
+from tools.redundancy import current, node_stubs, wait_full
 
 CLUSTER_ENV = {"TESSERA_SYNC_INTERVAL": "1"}
 # Sizes cross the inline limit (128 KiB), the whole-copy limit (256 KiB) and a 1 MiB block.

@@ -1,5 +1,6 @@
 """What the storage nodes themselves hold, asked over gRPC with no gateway in between:
-how many copies of each key's newest version exist, and which nodes hold them."""
+how many copies of each key's newest version exist, and which nodes hold them (for the
+repair benchmark and the tests of anti-entropy)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,18 @@ KIND_UNSPECIFIED: Kind
 NODE: Kind
 GATEWAY: Kind
 
+class ScrubRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ScrubReply(_message.Message):
+    __slots__ = ("started", "job")
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    started: bool
+    job: Job
+    def __init__(self, started: _Optional[bool] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
 class DrainRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

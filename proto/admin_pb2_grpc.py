@@ -74,6 +74,11 @@ class AdminStub:
                 request_serializer=proto_dot_admin__pb2.RemoveRequest.SerializeToString,
                 response_deserializer=proto_dot_admin__pb2.DrainReply.FromString,
                 _registered_method=True)
+        self.Scrub = channel.unary_unary(
+                '/tessera.admin.Admin/Scrub',
+                request_serializer=proto_dot_admin__pb2.ScrubRequest.SerializeToString,
+                response_deserializer=proto_dot_admin__pb2.ScrubReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -111,7 +116,7 @@ class AdminServicer:
 
     def Progress(self, request, context):
         """Background jobs of this process (a gateway's upload reaper, a storage
-        node's drain, later repair) and how far they got. Empty when none run here.
+        node's drain, anti-entropy "repair" and "scrub") and how far they got.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,6 +142,15 @@ class AdminServicer:
 
     def Remove(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Scrub(self, request, context):
+        """Storage nodes only: start a scrub pass now (every stored block re-read and
+        its CRC checked; a corrupt copy replaced from a good replica), unless one
+        runs. The reply is the scrub job as Progress shows it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -183,6 +197,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Remove,
                     request_deserializer=proto_dot_admin__pb2.RemoveRequest.FromString,
                     response_serializer=proto_dot_admin__pb2.DrainReply.SerializeToString,
+            ),
+            'Scrub': grpc.unary_unary_rpc_method_handler(
+                    servicer.Scrub,
+                    request_deserializer=proto_dot_admin__pb2.ScrubRequest.FromString,
+                    response_serializer=proto_dot_admin__pb2.ScrubReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -401,6 +420,33 @@ class Admin:
             '/tessera.admin.Admin/Remove',
             proto_dot_admin__pb2.RemoveRequest.SerializeToString,
             proto_dot_admin__pb2.DrainReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Scrub(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.admin.Admin/Scrub',
+            proto_dot_admin__pb2.ScrubRequest.SerializeToString,
+            proto_dot_admin__pb2.ScrubReply.FromString,
             options,
             channel_credentials,
             insecure,

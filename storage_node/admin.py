@@ -27,6 +27,7 @@ from storage_node.metrics import NodeMetrics
 from storage_node.metrics import serve as serve_metrics
 from storage_node.mover import Mover, job_message
 from storage_node.replicator import Replicator
+from storage_node.scrub import Scrubber
 from storage_node.service import VERSION
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class NodeAdmin(pb_grpc.AdminServicer):
         view: PlacementView,
         mover: Mover | None = None,
         replicator: Replicator | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
         self.identity = identity
         self.store = store
@@ -124,6 +126,7 @@ class NodeAdmin(pb_grpc.AdminServicer):
         self.view = view
         self.mover = mover
         self.replicator = replicator
+        self.scrubber = scrubber
 
     def _state(self) -> str:
         entry = self.view.entry(self.identity.node_id)
@@ -157,6 +160,8 @@ class NodeAdmin(pb_grpc.AdminServicer):
         jobs = self.mover.jobs() if self.mover is not None else []
         if self.replicator is not None:
             jobs.append(self.replicator.job())
+        if self.scrubber is not None:
+            jobs.append(self.scrubber.job())
         return pb.ProgressReply(jobs=jobs)
 
     def _change(self, context, action: str, force: bool = False) -> pb.DrainReply:
@@ -174,6 +179,13 @@ class NodeAdmin(pb_grpc.AdminServicer):
         if job is not None:
             reply.job.CopyFrom(job_message(job.record))
         return reply
+
+    def Scrub(self, request, context):  # noqa: N802
+        if self.scrubber is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this node runs no scrubber")
+            raise AssertionError("unreachable: context.abort raises")
+        started = self.scrubber.request()
+        return pb.ScrubReply(started=started, job=self.scrubber.job())
 
     def Drain(self, request, context):  # noqa: N802
         return self._change(context, "drain")
@@ -212,6 +224,7 @@ def start(
     connect: Callable[[], etcd3.Etcd3Client],
     mover: Mover | None = None,
     replicator: Replicator | None = None,
+    scrubber: Scrubber | None = None,
 ) -> Endpoints:
     """Serve /metrics and the Admin service as args say (defaults beside --listen).
     Raises OSError when a port cannot be bound, AdminTokenError for a bad token.
@@ -228,7 +241,10 @@ def start(
                 lambda: metrics.render(
                     store.stats,
                     lambda: disk(store),
-                    replicator.gauges if replicator is not None else None,
+                    lambda: {
+                        **(replicator.gauges() if replicator is not None else {}),
+                        **(scrubber.gauges() if scrubber is not None else {}),
+                    },
                 ),
             )
             where = addresses.advertised(metrics_listen, args.advertise)
@@ -250,7 +266,7 @@ def start(
                 metrics_url=out.record.get("metrics_url", ""),
                 started=started,
             )
-            servicer = NodeAdmin(identity, store, metrics, out.view, mover, replicator)
+            servicer = NodeAdmin(identity, store, metrics, out.view, mover, replicator, scrubber)
             out.admin, _ = admin_token.start_server(
                 pb_grpc.add_AdminServicer_to_server, servicer, admin_listen, token
             )

@@ -303,6 +303,22 @@ class DiskStore:
             self._remove_files(dropped.data_files())
         return dropped is not None
 
+    def replace(self, old: Row, fresh: Row) -> bool:
+        """Put a sealed copy of the same version (fetched from a good replica) in place
+        of a corrupt one, unless the version changed or went meanwhile. A data file the
+        copy owns was installed over the corrupt one when it was sealed."""
+        with self.index.transaction() as tx:
+            held = tx.version(old.bucket, old.key, old.version_id)
+            if held is not None:
+                tx._remove(held, tx.get(old.bucket, old.key))
+                tx.store(fresh)
+        if held is None:  # deleted meanwhile: the copy's file belongs to nothing
+            if fresh.inline is None:
+                self.remove_data(fresh.version_id)
+            return False
+        self._remove_files(set(held.data_files()) - set(fresh.data_files()))
+        return True
+
     # -- compose ----------------------------------------------------------------
 
     def compose(

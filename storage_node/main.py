@@ -19,10 +19,12 @@ from coordinator.etcd import connect
 from coordinator.members import Membership
 from proto import storage_pb2_grpc as pb_grpc
 from storage_node import admin as node_admin
+from storage_node import scrub
 from storage_node.diskstore import DiskStore
 from storage_node.metrics import MetricsInterceptor, NodeMetrics
 from storage_node.mover import DEFAULT_WORKERS, Mover
 from storage_node.replicator import DEFAULT_INTERVAL, DEFAULT_OPS, DEFAULT_RATE, Budget, Replicator
+from storage_node.scrub import Scrubber
 from storage_node.service import StorageService
 
 log = logging.getLogger("tessera.storage_node")
@@ -84,6 +86,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="versions/s that repair and hand-off may copy (default %(default)s)",
     )
     parser.add_argument(
+        "--scrub-interval",
+        type=float,
+        default=scrub.DEFAULT_INTERVAL,
+        help="seconds between scrub passes (default %(default)s, or TESSERA_SCRUB_INTERVAL; "
+        "0: only when asked, `tessera admin scrub`)",
+    )
+    parser.add_argument(
+        "--scrub-rate",
+        type=float,
+        default=scrub.DEFAULT_RATE / (1 << 20),
+        help="MiB/s a scrub pass reads (default %(default)s)",
+    )
+    parser.add_argument(
         "--admin-token-file",
         default=None,
         help="file holding the cluster's admin token (`tessera admin token`; or "
@@ -123,8 +138,14 @@ def run(args: argparse.Namespace) -> int:
         workers=args.move_workers,
     )
     service.replicator = replicator
+    # Re-reads every stored block now and then; replaces a corrupt copy from a replica.
+    scrubber = Scrubber(
+        store, replicator, interval=args.scrub_interval, rate=args.scrub_rate * (1 << 20)
+    )
     try:
-        endpoints = node_admin.start(args, store, metrics, service.started, etcd, mover, replicator)
+        endpoints = node_admin.start(
+            args, store, metrics, service.started, etcd, mover, replicator, scrubber
+        )
     except (OSError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         server.stop(grace=None)
@@ -147,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
     membership.start()
     mover.start()
     replicator.start()
+    scrubber.start()
     log.info(
         "storage node ready node_id=%s listen=%s zone=%s admin=%s metrics=%s",
         args.node_id,
@@ -166,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("storage node stopping node_id=%s", args.node_id)
     mover.stop()
     replicator.stop()
+    scrubber.stop()
     membership.stop()
     endpoints.stop()
     server.stop(grace=5).wait()

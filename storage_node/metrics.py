@@ -89,22 +89,30 @@ class NodeMetrics:
 
 # The replicator's numbers: (name, counter or gauge, help).
 REPAIR_METRICS = (
-    ("passes", "counter", "Anti-entropy passes finished."),
-    ("last_pass_timestamp", "gauge", "When the last anti-entropy pass finished (Unix time)."),
-    ("last_pass_seconds", "gauge", "How long the last anti-entropy pass took."),
-    ("missing", "gauge", "Copies peers lacked that the last pass could not make."),
-    ("peers", "gauge", "Peers the last pass compared with."),
-    ("peers_in_sync", "gauge", "Peers whose digests matched in the last pass."),
-    ("queue", "gauge", "Read repairs waiting."),
-    ("read_repairs", "counter", "Copies made for read repairs."),
-    ("copied", "counter", "Version copies made by anti-entropy, hand-off and read repair."),
-    ("bytes_copied", "counter", "Bytes those copies sent."),
+    ("repair_passes", "counter", "Anti-entropy passes finished."),
+    (
+        "repair_last_pass_timestamp",
+        "gauge",
+        "When the last anti-entropy pass finished (Unix time).",
+    ),
+    ("repair_last_pass_seconds", "gauge", "How long the last anti-entropy pass took."),
+    ("repair_missing", "gauge", "Copies peers lacked that the last pass could not make."),
+    ("repair_peers", "gauge", "Peers the last pass compared with."),
+    ("repair_peers_in_sync", "gauge", "Peers whose digests matched in the last pass."),
+    ("repair_queue", "gauge", "Read repairs waiting."),
+    ("repair_read_repairs", "counter", "Copies made for read repairs."),
+    ("repair_copied", "counter", "Version copies made by anti-entropy, hand-off and read repair."),
+    ("repair_bytes_copied", "counter", "Bytes those copies sent."),
     (
         "handed_off",
         "counter",
         "Versions dropped here once the nodes now replicating them held them.",
     ),
-    ("errors", "counter", "Failed copies and comparisons."),
+    ("repair_errors", "counter", "Failed copies and comparisons."),
+    ("scrub_passes", "counter", "Scrub passes finished."),
+    ("scrub_last_pass_timestamp", "gauge", "When the last scrub pass finished (Unix time)."),
+    ("scrub_corrupt", "counter", "Corrupt versions scrub found."),
+    ("scrub_repaired", "counter", "Corrupt versions scrub replaced from a good replica."),
 )
 
 
@@ -146,7 +154,8 @@ class _ScrapeGauges:
             numbers = self.repair()
             for name, kind, help_text in REPAIR_METRICS:
                 family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-                yield family(f"tessera_repair_{name}", help_text, value=numbers[name])
+                if name in numbers:
+                    yield family(f"tessera_{name}", help_text, value=numbers[name])
 
 
 def _data_len(message: Any) -> int:

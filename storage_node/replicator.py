@@ -670,7 +670,7 @@ class Replicator:
     def gauges(self) -> dict[str, float]:
         """Numbers for the node's /metrics."""
         with self.lock:
-            return {
+            numbers = {
                 "passes": self.passes,
                 "last_pass_timestamp": self.last_finished,
                 "last_pass_seconds": self.last_seconds,
@@ -681,3 +681,4 @@ class Replicator:
                 "read_repairs": self.read_repairs,
                 **self.totals,
             }
+        return {f"repair_{name}": value for name, value in numbers.items()}

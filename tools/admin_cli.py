@@ -67,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("gateways", "live gateways: readiness, requests, errors, bytes"),
         ("placement", "the placement map and whether every process sees it"),
         ("jobs", "background jobs of every process"),
+        ("scrub", "start a scrub pass on every storage node now (progress: jobs)"),
     ):
         sub.add_parser(name, parents=[common], help=text, description=text)
     node_cli.add_arguments(sub, common)
@@ -143,6 +144,7 @@ def ask(
         "Stats": pb.StatsRequest,
         "Placement": pb.PlacementRequest,
         "Progress": pb.ProgressRequest,
+        "Scrub": pb.ScrubRequest,
     }
     answers: dict[str, Any] = {}
     channel = grpc.insecure_channel(dial(address))
@@ -520,6 +522,37 @@ def collect_drains(client: Any, nodes: Sequence[Mapping[str, Any]]) -> list[dict
     ]
 
 
+def job_row(process: str, kind: str, job: Any) -> dict[str, Any]:
+    """One job of a Progress (or Scrub) reply as a row of `jobs`."""
+    return {
+        "process": process,
+        "kind": kind,
+        "job": job.name,
+        "state": job.state,
+        "done": job.done,
+        "total": job.total or None,
+        "unit": job.unit,
+        "detail": job.detail,
+        "error": None,
+    }
+
+
+def start_scrub(client: Any, token: str | None, timeout: float) -> list[dict[str, Any]]:
+    """Ask every live storage node to start a scrub pass; their scrub jobs."""
+    _, _, answers = collect_nodes(client, token, timeout, ("Scrub",))
+    rows = []
+    for name in sorted(answers):
+        got, error = answers[name]
+        if error or "Scrub" not in got:
+            rows.append({"process": name, "kind": "node", "job": None, "error": error})
+            continue
+        row = job_row(name, "node", got["Scrub"].job)
+        if not got["Scrub"].started:
+            row["detail"] = "a pass was running already: " + row["detail"]
+        rows.append(row)
+    return rows
+
+
 def collect_jobs(client: Any, token: str | None, timeout: float) -> list[dict[str, Any]]:
     _, nodes, node_answers = collect_nodes(client, token, timeout, ("Progress",))
     _, gw_answers = collect_gateways(client, token, timeout, ("Progress",))
@@ -530,19 +563,7 @@ def collect_jobs(client: Any, token: str | None, timeout: float) -> list[dict[st
             if error:
                 rows.append({"process": name, "kind": kind, "job": None, "error": error})
             for job in got["Progress"].jobs if "Progress" in got else ():
-                rows.append(
-                    {
-                        "process": name,
-                        "kind": kind,
-                        "job": job.name,
-                        "state": job.state,
-                        "done": job.done,
-                        "total": job.total or None,
-                        "unit": job.unit,
-                        "detail": job.detail,
-                        "error": None,
-                    }
-                )
+                rows.append(job_row(name, kind, job))
     # A drain whose node does not answer (down, no admin token) is still in etcd.
     reported = {r["process"] for r in rows if r["job"] == node_cli.JOB}
     for drain in collect_drains(client, nodes):
@@ -838,6 +859,8 @@ def _run(args: argparse.Namespace) -> int:
             show(collect_gateways(client, token, args.timeout)[0], render_gateways, args.json)
         elif command == "placement":
             show(collect_placement(client, token, args.timeout), render_placement, args.json)
+        elif command == "scrub":
+            show(start_scrub(client, token, args.timeout), render_jobs, args.json)
         elif command == "jobs":
             show(collect_jobs(client, token, args.timeout), render_jobs, args.json)
         elif command == "node":

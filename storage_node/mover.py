@@ -217,6 +217,36 @@ class Copier:
         )
         return info.found and info.version_id == row.version_id
 
+    def copy_small(self, node: NodeEntry, rows: list[Row]) -> list[bool]:
+        """Store several small versions (each at most WHOLE_LIMIT, none deleted) on node
+        in one PutObjectsWhole: one index commit there for all. Per row, whether it was
+        applied; a row that left this node or is corrupt here is skipped (False)."""
+        puts: list[pb.PutWhole] = []
+        sent: list[int] = []
+        for i, row in enumerate(rows):
+            try:
+                data = self.store.whole(row)
+            except (NotFound, Corrupted):
+                continue
+            header = pb.PutHeader(
+                bucket=row.bucket,
+                key=row.key,
+                version_id=row.version_id,
+                timestamp=row.ts,
+                versioned=row.versioned,
+            )
+            commit = pb.PutCommit(size=row.size, meta=row.meta, timestamp=row.ts)
+            puts.append(pb.PutWhole(header=header, data=data, commit=commit))
+            sent.append(i)
+        applied = [False] * len(rows)
+        if puts:
+            reply = self.stub(node).PutObjectsWhole(
+                pb.PutWholeBatch(puts=puts), timeout=RPC_TIMEOUT
+            )
+            for i, answer in zip(sent, reply.replies, strict=True):
+                applied[i] = answer.applied and not answer.error
+        return applied
+
     def copy(self, node: NodeEntry, row: Row) -> bool:
         """Store row's version on node. False when node had something newer that made
         it moot (superseded, or deleted by id). Raises NotFound when the version left

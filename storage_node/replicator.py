@@ -79,6 +79,8 @@ DEAD_AFTER = 3
 READ_REPAIR_QUEUE = 256
 # Versions per peer left to their first pusher in one pass; beyond this, copied at once.
 MAX_DEFERRED = 100_000
+# Small versions one peer lacks go this many to a PutObjectsWhole (at most 64 x 256 KiB).
+COPY_BATCH = 64
 MAX_ERRORS = 5
 DEFAULT_WORKERS = 4
 DEFAULT_RATE = 64 << 20  # bytes per second
@@ -105,9 +107,10 @@ class Budget:
         self._lock = threading.Lock()
         self._next = time.monotonic()
 
-    def take(self, nbytes: int) -> None:
-        """Wait for this copy's turn (a copy costs 1/ops s plus nbytes/rate s)."""
-        cost = (1.0 / self.ops if self.ops > 0 else 0.0) + (
+    def take(self, nbytes: int, count: int = 1) -> None:
+        """Wait for the turn of `count` copies of nbytes in all (a copy costs 1/ops s,
+        a byte 1/rate s)."""
+        cost = (count / self.ops if self.ops > 0 else 0.0) + (
             nbytes / self.rate if self.rate > 0 else 0.0
         )
         with self._lock:
@@ -516,7 +519,9 @@ class Replicator:
             self._soon_after(WAKE_DELAY)
         with self.lock:
             self.tally.missing += len(missing) + len(defer)
-        self._copy_all([(row, [peer]) for row in missing])
+        small = [r for r in missing if not r.deleted and r.size <= WHOLE_LIMIT]
+        rest = [r for r in missing if r.deleted or r.size > WHOLE_LIMIT]
+        self._copy_all([(row, [peer]) for row in rest], batches=(peer, small))
 
     def _first_pusher(self, owners: list[NodeEntry], peer: str) -> bool:
         """Whether this node is the first to copy a key's missing versions to peer: the
@@ -543,15 +548,43 @@ class Replicator:
                 work = []
         self._copy_all(work, drop=True)
 
-    def _copy_all(self, work: list[tuple[Row, list[NodeEntry]]], drop: bool = False) -> None:
+    def _copy_all(
+        self,
+        work: list[tuple[Row, list[NodeEntry]]],
+        drop: bool = False,
+        batches: tuple[NodeEntry, list[Row]] | None = None,
+    ) -> None:
         """Copy each row to the nodes given that lack it; with drop, forget the row here
-        once every one of them holds it."""
-        if not work:
+        once every one of them holds it. `batches`: small versions one node lacks, sent
+        COPY_BATCH at a time (one commit on the node per batch, not per version)."""
+        if not work and not (batches and batches[1]):
             return
         dead: dict[str, int] = {}
         with ThreadPoolExecutor(self.workers, thread_name_prefix="repair") as pool:
+            if batches is not None:
+                node, rows = batches
+                for start in range(0, len(rows), COPY_BATCH):
+                    pool.submit(self._copy_batch, node, rows[start : start + COPY_BATCH])
             for row, targets in work:
                 pool.submit(self._copy_row, row, targets, drop, dead)
+
+    def _copy_batch(self, node: NodeEntry, rows: list[Row]) -> None:
+        if self._stop.is_set():
+            return
+        self.budget.take(sum(r.size for r in rows), len(rows))
+        try:
+            applied = self.copier.copy_small(node, rows)
+        except grpc.RpcError as exc:
+            self._error(
+                f"{len(rows)} versions → {node.node_id}: {exc.code().name}: {exc.details()}"
+            )
+            return
+        copied = [r for r, ok in zip(rows, applied, strict=True) if ok]
+        with self.lock:
+            self.tally.copied += len(copied)
+            self.tally.bytes_copied += sum(r.size for r in copied)
+            self.totals["copied"] += len(copied)
+            self.totals["bytes_copied"] += sum(r.size for r in copied)
 
     def _copy_row(
         self, row: Row, targets: list[NodeEntry], drop: bool, dead: dict[str, int]

@@ -23,6 +23,7 @@ import random
 import re
 import signal
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _say(text: str) -> None:
-    print(f"[bench-repair] {text}", flush=True)
+    print(f"[bench-repair] {text}", file=sys.stderr, flush=True)
 
 
 def _measure(args: argparse.Namespace, info: ClusterInfo, size: int) -> dict[str, Any]:

@@ -87,7 +87,8 @@ class NodeMetrics:
         return prometheus.render(self.registry, _ScrapeGauges(stats, disk, repair))
 
 
-# The replicator's numbers: (name, counter or gauge, help).
+# Anti-entropy's and scrub's numbers (storage_node/replicator.py, scrub.py):
+# (name after tessera_, counter or gauge, help).
 REPAIR_METRICS = (
     ("repair_passes", "counter", "Anti-entropy passes finished."),
     (
@@ -104,7 +105,7 @@ REPAIR_METRICS = (
     ("repair_copied", "counter", "Version copies made by anti-entropy, hand-off and read repair."),
     ("repair_bytes_copied", "counter", "Bytes those copies sent."),
     (
-        "handed_off",
+        "repair_handed_off",
         "counter",
         "Versions dropped here once the nodes now replicating them held them.",
     ),

@@ -197,6 +197,19 @@ def job_message(record: dict[str, Any]) -> apb.Job:
 # --- copying one version -------------------------------------------------------------------
 
 
+def put_frame(row: Row) -> tuple[pb.PutHeader, pb.PutCommit]:
+    """The header and commit that store row's version elsewhere as it is here: same id,
+    timestamp, versioned flag and meta."""
+    header = pb.PutHeader(
+        bucket=row.bucket,
+        key=row.key,
+        version_id=row.version_id,
+        timestamp=row.ts,
+        versioned=row.versioned,
+    )
+    return header, pb.PutCommit(size=row.size, meta=row.meta, timestamp=row.ts)
+
+
 class Copier:
     """Stubs for the other nodes, and the copy of one version to one of them."""
 
@@ -228,14 +241,7 @@ class Copier:
                 data = self.store.whole(row)
             except (NotFound, Corrupted):
                 continue
-            header = pb.PutHeader(
-                bucket=row.bucket,
-                key=row.key,
-                version_id=row.version_id,
-                timestamp=row.ts,
-                versioned=row.versioned,
-            )
-            commit = pb.PutCommit(size=row.size, meta=row.meta, timestamp=row.ts)
+            header, commit = put_frame(row)
             puts.append(pb.PutWhole(header=header, data=data, commit=commit))
             sent.append(i)
         applied = [False] * len(rows)
@@ -261,14 +267,7 @@ class Copier:
                 versioned=row.versioned,
             )
             return stub.DeleteObject(request, timeout=RPC_TIMEOUT).applied
-        header = pb.PutHeader(
-            bucket=row.bucket,
-            key=row.key,
-            version_id=row.version_id,
-            timestamp=row.ts,
-            versioned=row.versioned,
-        )
-        commit = pb.PutCommit(size=row.size, meta=row.meta, timestamp=row.ts)
+        header, commit = put_frame(row)
         current, chunks = self.store.read(row.bucket, row.key, row.version_id, 0, 0, COPY_CHUNK)
         if current.size <= WHOLE_LIMIT:
             data = b"".join(chunks)

@@ -150,6 +150,7 @@ def test_repair_shows_in_jobs_and_metrics(running: ClusterInfo, s3: Any, bucket:
     assert "tessera_repair_passes_total" in text
     assert "tessera_repair_copied_total" in text
     assert "tessera_scrub_passes_total" in text
+    assert "tessera_repair_handed_off_total" in text
 
 
 def test_sync_rpcs_refuse_another_placement_map(running: ClusterInfo) -> None:

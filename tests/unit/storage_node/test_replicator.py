@@ -203,3 +203,18 @@ def test_sync_entries_name_versions_and_purges(pair: tuple[Node, Node]) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         list(stub.SyncEntries(pb.SyncEntriesRequest(peer="n1", placement="x", slots=digest.SLOTS)))
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_every_repair_and_scrub_number_is_on_the_metrics_page(tmp_path: Path) -> None:
+    from storage_node.metrics import REPAIR_METRICS, NodeMetrics
+    from storage_node.scrub import Scrubber
+
+    store = DiskStore(tmp_path)
+    rep = replicator.Replicator(store, "n1", lambda: None, interval=0)  # type: ignore[arg-type,return-value]
+    numbers = {**rep.gauges(), **Scrubber(store, rep, interval=0).gauges()}
+    assert {name for name, _, _ in REPAIR_METRICS} == set(numbers)
+    text = NodeMetrics().render(repair=lambda: numbers).decode()
+    for name, kind, _ in REPAIR_METRICS:
+        suffix = "_total" if kind == "counter" else ""
+        assert f"\ntessera_{name}{suffix} " in text, name
+    rep.copier.close()

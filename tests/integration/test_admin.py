@@ -142,14 +142,15 @@ def test_placement_agrees_everywhere(cluster: Any) -> None:
         assert view["agrees"] is True and view["epoch"] == data["epoch"], view
 
 
-def test_jobs_list_the_upload_reaper_and_anti_entropy(cluster: Any) -> None:
+def test_jobs_list_the_upload_reaper_anti_entropy_and_scrub(cluster: Any) -> None:
     jobs = admin(cluster, "jobs")
     reapers = [j for j in jobs if j["job"] == "upload-reaper"]
     assert sorted(j["process"] for j in reapers) == cluster.gateways
     assert all(j["state"] in ("running", "standby", "idle") for j in reapers)
-    repairs = [j for j in jobs if j["kind"] == "node"]
-    assert sorted(j["process"] for j in repairs) == cluster.nodes
-    assert {j["job"] for j in repairs} == {"repair"}
+    node_jobs = [j for j in jobs if j["kind"] == "node"]
+    for name in ("repair", "scrub"):  # anti-entropy and scrub run on every node
+        assert sorted(j["process"] for j in node_jobs if j["job"] == name) == cluster.nodes
+    assert {j["job"] for j in node_jobs} == {"repair", "scrub"}
 
 
 def test_the_token_command_prints_the_derived_token(cluster: Any) -> None:

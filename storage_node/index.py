@@ -566,6 +566,18 @@ class Index:
             return rows[:limit], False
         return rows, True
 
+    def every_version(self, bucket: str, full: bool = True, page: int = 256) -> Iterator[Row]:
+        """Every version of every key of bucket (tombstones and markers too), keys in
+        order and each key's newest first, read `page` rows at a time."""
+        after: tuple[str, int, str] | None = None
+        while True:
+            rows, complete = self.list_versions(bucket, "", after, page, full=full)
+            yield from rows
+            if complete or not rows:
+                return
+            last = rows[-1]
+            after = (last.key, last.ts, last.version_id)
+
     def namespaces(self, prefix: str) -> builtins.list[str]:
         """Distinct buckets starting with prefix, sorted."""
         # One index seek per bucket instead of DISTINCT, which would scan every row.

@@ -587,7 +587,7 @@ class Run:
         outstanding = threading.Semaphore(self.mover.workers * 2)
         with ThreadPoolExecutor(self.mover.workers, thread_name_prefix="mover") as pool:
             for namespace in index.every_namespace():
-                for group, ends_key in by_key(self._rows(namespace)):
+                for group, ends_key in by_key(index.every_version(namespace, page=PAGE)):
                     self.mover.check()
                     if since is not None:
                         group = [r for r in group if r.ts >= since]
@@ -605,17 +605,6 @@ class Run:
                     future.add_done_callback(lambda _: outstanding.release())
                     self.write({}, force=False)
         self.write({}, force=True)
-
-    def _rows(self, namespace: str) -> Iterator[Row]:
-        index = self.mover.store.index
-        after: tuple[str, int, str] | None = None
-        while True:
-            rows, complete = index.list_versions(namespace, "", after, PAGE)
-            yield from rows
-            if complete or not rows:
-                return
-            last = rows[-1]
-            after = (last.key, last.ts, last.version_id)
 
     def upload_key(self, bucket: str, upload_id: str) -> str | None:
         if (bucket, upload_id) not in self.uploads:

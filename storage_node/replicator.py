@@ -241,27 +241,20 @@ class Replicator:
         `slots` when given). Rows come without their data."""
         index = self.store.index
         for namespace in index.every_namespace():
-            after: tuple[str, int, str] | None = None
             last_key: str | None = None
             slot, owners = 0, None
-            while True:
-                rows, complete = index.list_versions(namespace, "", after, PAGE, full=False)
-                for group, _ in by_key(rows):
-                    key = group[0].key
-                    if key != last_key:
-                        last_key = key
-                        slot = slot_of(namespace, key)
-                        owners = None
-                        if slots is None or slot in slots:
-                            where = placed_as(namespace, key, self.upload_key)
-                            if where is not None:
-                                owners = placement.replicas_for(nodes, *where)
+            for group, _ in by_key(index.every_version(namespace, full=False, page=PAGE)):
+                key = group[0].key
+                if key != last_key:  # a key with very many versions comes in batches
+                    last_key = key
+                    slot = slot_of(namespace, key)
+                    owners = None
                     if slots is None or slot in slots:
-                        yield KeyRows(namespace, key, slot, owners, group)
-                if complete or not rows:
-                    break
-                last = rows[-1]
-                after = (last.key, last.ts, last.version_id)
+                        where = placed_as(namespace, key, self.upload_key)
+                        if where is not None:
+                            owners = placement.replicas_for(nodes, *where)
+                if slots is None or slot in slots:
+                    yield KeyRows(namespace, key, slot, owners, group)
 
     def digests(self, nodes: list[NodeEntry], tag: str) -> _Cached:
         """This node's digests toward every peer under the map `nodes` (named tag): a

@@ -117,14 +117,10 @@ class Scrubber:
             self.tally = ScrubTally(versions_total=versions, bytes_total=size)
         index = self.store.index
         for namespace in index.every_namespace():
-            after: tuple[str, int, str] | None = None
-            while not self._stop.is_set():
-                rows, complete = index.list_versions(namespace, "", after, PAGE, full=False)
-                for row in rows:
-                    self._check(namespace, row)
-                if complete or not rows:
+            for row in index.every_version(namespace, full=False, page=PAGE):
+                if self._stop.is_set():
                     break
-                after = (rows[-1].key, rows[-1].ts, rows[-1].version_id)
+                self._check(namespace, row)
         with self.lock:
             self.running = False
             self.finished = time.time()

@@ -8,10 +8,8 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,11 +18,12 @@ from coordinator import placement
 from coordinator.etcd import connect
 from proto import storage_pb2_grpc as pb_grpc
 from tools.cluster import ClusterInfo
+from tools.cluster_plan import PROJECT_ROOT, argv_for, child_env
 from tools.cluster_processes import free_ports
+from tools.cluster_state import ProcessInfo
 from tools.redundancy import current, holders_of_newest
 
 CLUSTER_ENV = {"TESSERA_SYNC_INTERVAL": "1"}
-ROOT = Path(__file__).resolve().parents[2]
 SIZES = [0, 100, 4096, 200_000, 700_000]
 CONVERGE = 120.0
 
@@ -35,26 +34,30 @@ def _body(key: str, size: int) -> bytes:
 
 
 def _start_node(cluster: ClusterInfo, name: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start one more storage node against the cluster's etcd, outside cluster.json (as
+    on another host), with the command line and environment `cluster up` gives nodes."""
     port, admin, metrics = free_ports(3)
-    log = open(cluster.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
-    argv = [
-        sys.executable,
-        "-m",
-        "tools.cli",
-        "storage-node",
-        f"--node-id={name}",
-        f"--listen=127.0.0.1:{port}",
-        f"--data-dir={cluster.data_dir / name}",
-        f"--etcd={cluster.etcd_endpoint}",
-        f"--zone=zone-{name}",
-        f"--admin-listen=127.0.0.1:{admin}",
-        f"--metrics-listen=127.0.0.1:{metrics}",
-        f"--admin-token-file={cluster.token_file}",
-    ]
-    env = {**os.environ, **cluster.env, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    return proc, port
+    log_path = cluster.data_dir / "logs" / f"{name}.log"
+    proc = ProcessInfo(
+        name=name,
+        pid=None,
+        argv=[],
+        log_path=log_path,
+        port=port,
+        data_dir=cluster.data_dir / name,
+        role="node",
+        admin_port=admin,
+        metrics_port=metrics,
+    )
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(
+            argv_for(cluster, proc),
+            cwd=PROJECT_ROOT,
+            env=child_env(cluster, proc, os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return child, port
 
 
 def _placement(cluster: ClusterInfo) -> list[placement.NodeEntry]:

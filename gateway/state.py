@@ -56,7 +56,7 @@ class Gateway:
         # upload id → when this gateway last renewed its lease
         self.upload_renewals: dict[str, float] = {}
         self.directory = NodeDirectory(self.connect)
-        self.clock = HybridClock()
+        self.clock = HybridClock.from_env()
         self.store = ClusterStore(self.directory, self.clock)
         # etcd calls are rare (bucket create/delete, cache misses) but blocking.
         self.etcd_limiter = trio.CapacityLimiter(16)

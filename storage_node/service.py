@@ -65,10 +65,9 @@ class StorageService(pb_grpc.StorageServicer):
                     c = message.commit
                     applied = pending.commit(c.size, c.meta, c.timestamp)
                     done, pending = pending, None
+                    newest, current = self._standing(done.bucket, done.key, done.version_id)
                     return pb.PutReply(
-                        applied=applied,
-                        size=done.size,
-                        newest_timestamp=self._newest(done.bucket, done.key),
+                        applied=applied, size=done.size, newest_timestamp=newest, current=current
                     )
             # The stream ended without a commit: the writer gave up.
             context.abort(grpc.StatusCode.ABORTED, "stream ended before commit")
@@ -84,9 +83,8 @@ class StorageService(pb_grpc.StorageServicer):
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         applied = self.store.apply_many([row])[0]
-        return pb.PutReply(
-            applied=applied, size=row.size, newest_timestamp=self._newest(row.bucket, row.key)
-        )
+        newest, current = self._standing(row.bucket, row.key, row.version_id)
+        return pb.PutReply(applied=applied, size=row.size, newest_timestamp=newest, current=current)
 
     def PutObjectsWhole(self, request, context):  # noqa: N802
         # Each write is sealed on its own (a bad one is refused alone); the index rows
@@ -103,8 +101,11 @@ class StorageService(pb_grpc.StorageServicer):
             replies.append(pb.PutReply(size=row.size))
         applied = self.store.apply_many([row for _, row in sealed])
         for (index, row), ok in zip(sealed, applied, strict=True):
-            replies[index].applied = ok
-            replies[index].newest_timestamp = self._newest(row.bucket, row.key)
+            reply = replies[index]
+            reply.applied = ok
+            reply.newest_timestamp, reply.current = self._standing(
+                row.bucket, row.key, row.version_id
+            )
         return pb.PutBatchReply(replies=replies)
 
     def _seal_whole(self, put: pb.PutWhole) -> Row:
@@ -174,29 +175,30 @@ class StorageService(pb_grpc.StorageServicer):
         )
         return pb.UpdateMetaReply(applied=applied)
 
-    def _newest(self, bucket: str, key: str) -> int:
+    def _standing(self, bucket: str, key: str, version_id: str) -> tuple[int, bool]:
+        """After a write: the key's newest timestamp here, and whether it is version_id."""
         row = self.store.head(bucket, key)
-        return row.ts if row is not None else 0
+        if row is None:
+            return 0, False
+        return row.ts, row.version_id == version_id
 
     def DeleteObject(self, request, context):  # noqa: N802
         applied = self.store.tombstone(
             request.bucket, request.key, request.version_id, request.timestamp, request.versioned
         )
-        return pb.DeleteReply(
-            applied=applied, newest_timestamp=self._newest(request.bucket, request.key)
-        )
+        newest, current = self._standing(request.bucket, request.key, request.version_id)
+        return pb.DeleteReply(applied=applied, newest_timestamp=newest, current=current)
 
     def DeleteObjects(self, request, context):  # noqa: N802
         deletes = [
             (d.bucket, d.key, d.version_id, d.timestamp, d.versioned) for d in request.deletes
         ]
         applied = self.store.tombstones(deletes)
-        return pb.DeleteBatchReply(
-            replies=[
-                pb.DeleteReply(applied=ok, newest_timestamp=self._newest(d.bucket, d.key))
-                for d, ok in zip(request.deletes, applied, strict=True)
-            ]
-        )
+        replies = []
+        for d, ok in zip(request.deletes, applied, strict=True):
+            newest, current = self._standing(d.bucket, d.key, d.version_id)
+            replies.append(pb.DeleteReply(applied=ok, newest_timestamp=newest, current=current))
+        return pb.DeleteBatchReply(replies=replies)
 
     def ListObjects(self, request, context):  # noqa: N802
         limit = min(request.limit or 1000, MAX_LIST)

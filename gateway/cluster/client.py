@@ -68,6 +68,8 @@ MAX_READ_REPAIRS = 16
 REPAIR_TIMEOUT = 5.0
 # After a read quorum answered, how long to wait for the stragglers.
 STRAGGLER_GRACE = 0.05
+# Times a small write or a delete is stamped again when a replica holds a later stamp.
+STALE_RETRIES = 2
 
 _ABORT = object()
 
@@ -330,6 +332,7 @@ class ClusterStore:
 
         for writer in writers:
             writer.start(report)
+        newest_known = self._ask_newest(live, quorum, namespace, name)
 
         size = 0
         try:
@@ -346,7 +349,9 @@ class ClusterStore:
                 size += len(buffer)
                 await self._send(writers, pb.PutMessage(data=bytes(buffer)), quorum)
             meta = make_meta(size)
-            # Ordered by when the body finished and verified, not when it began.
+            await newest_known()
+            # Ordered by when the body finished and verified, not when it began, and
+            # after every version of the key acknowledged before this write began.
             timestamp = self.clock.now()
             commit = pb.PutMessage(commit=pb.PutCommit(size=size, meta=meta, timestamp=timestamp))
             await self._send(writers, commit, quorum)
@@ -395,19 +400,28 @@ class ClusterStore:
             if len(data) > 2 * SMALL_PUT_LIMIT:  # the client lied about the length
                 raise StoreUnavailable("body larger than announced")
         meta = make_meta(len(data))
-        header.timestamp = self.clock.now()  # ordered by when the body verified
-        request = pb.PutWhole(
-            header=header, data=bytes(data), commit=pb.PutCommit(size=len(data), meta=meta)
-        )
-        answers = await self._gather(
-            live, "PutObjectWhole", request, need=quorum, grace=0, cancel_stragglers=False
-        )
-        if len(answers) < quorum:
-            raise StoreUnavailable(
-                f"only {len(answers)} of {len(replicas)} replicas stored the object"
+        for attempt in range(STALE_RETRIES + 1):
+            header.timestamp = self.clock.now()  # ordered by when the body verified
+            request = pb.PutWhole(
+                header=header, data=bytes(data), commit=pb.PutCommit(size=len(data), meta=meta)
             )
-        for _, reply in answers:
-            self.clock.observe(reply.newest_timestamp)
+            answers = await self._gather(
+                live, "PutObjectWhole", request, need=quorum, grace=0, cancel_stragglers=False
+            )
+            if len(answers) < quorum:
+                raise StoreUnavailable(
+                    f"only {len(answers)} of {len(replicas)} replicas stored the object"
+                )
+            self.clock.observe(max(reply.newest_timestamp for _, reply in answers))
+            if all(reply.current for _, reply in answers) or attempt == STALE_RETRIES:
+                break
+            # A replica holds a version stamped later although this write came last
+            # (this host's clock is behind, or the other writer's ahead): write it again,
+            # stamped after it now that the clock observed it, under a new version id.
+            stale = header.version_id
+            header.version_id = uuid.uuid4().hex
+            if header.versioned:
+                await self._forget_attempt(header.bucket, header.key, stale)
         return ObjectVersion(
             header.key,
             header.version_id,
@@ -417,6 +431,54 @@ class ClusterStore:
             meta,
             versioned=header.versioned,
         )
+
+    def _ask_newest(
+        self, nodes: list[NodeEntry], quorum: int, namespace: str, name: str
+    ) -> Callable[[], Awaitable[None]]:
+        """Ask nodes now for the key's newest version; what this returns waits until a
+        quorum answered (HEAD_TIMEOUT at most), the clock having observed each answer.
+
+        Every version acknowledged before this call is on a quorum of the replicas, so
+        a timestamp taken after the wait orders after all of them, whatever this host's
+        wall clock says. A streamed write asks while its body flows: the answer is free.
+        """
+        request = pb.HeadRequest(bucket=namespace, key=name)
+        answered = trio.Event()
+        count = {"values": 0, "left": len(nodes)}
+
+        def finished(answer: outcome.Outcome[Any]) -> None:
+            count["left"] -= 1
+            if isinstance(answer, outcome.Value):
+                self.clock.observe(answer.value.timestamp)
+                count["values"] += 1
+            if count["values"] >= quorum or count["left"] == 0:
+                answered.set()
+
+        if not nodes:
+            answered.set()
+        for node in nodes:
+            self.start(node, "HeadObject", request, HEAD_TIMEOUT, finished)
+
+        async def wait() -> None:
+            with trio.move_on_after(HEAD_TIMEOUT):
+                await answered.wait()
+
+        return wait
+
+    async def observe_newest(self, bucket: str, key: str) -> None:
+        """Move the clock past the newest version of the key a quorum of its replicas
+        holds: call before stamping a version that is not written right away."""
+        replicas, quorum = self._replicas(bucket, key)
+        live = [n for n in replicas if self.directory.is_live(n.node_id)]
+        await self._ask_newest(live, quorum, bucket, key)()
+
+    async def _forget_attempt(self, bucket: str, key: str, version_id: str) -> None:
+        """Delete for good a version written again under a later stamp (best effort:
+        anti-entropy spreads the purge to a replica this misses)."""
+        try:
+            await self.delete_version(bucket, key, version_id)
+        except StoreUnavailable as exc:
+            log.warning("could not remove a restamped version key=%s error=%s", key, exc)
 
     async def _send(self, writers: list[ReplicaWriter], message: Any, quorum: int) -> None:
         for writer in writers:
@@ -513,12 +575,16 @@ class ClusterStore:
         return outcome
 
     async def delete_objects(
-        self, bucket: str, keys: list[str], versioned: bool = False
+        self, bucket: str, keys: list[str], versioned: bool = False, retries: int = STALE_RETRIES
     ) -> dict[str, ObjectVersion | StoreUnavailable]:
         """Delete many keys with one DeleteObjects RPC per storage node (one index
         transaction there) instead of one RPC per key and replica. A key is deleted once a
-        quorum of its own replicas recorded it; per key, its marker or the failure."""
+        quorum of its own replicas recorded it; per key, its marker or the failure.
+
+        A delete that a replica finds older than the key's newest version (a wrong clock
+        here or at the writer) is made again with a later stamp, as _put_small does."""
         requests: dict[str, pb.DeleteRequest] = {}
+        stale: set[str] = set()
         placement: dict[str, tuple[str, ...]] = {}
         batches: dict[str, tuple[NodeEntry, list[str]]] = {}
         for key in dict.fromkeys(keys):
@@ -547,8 +613,10 @@ class ClusterStore:
                     log.warning("batch delete failed node=%s code=%s", node.node_id, exc.code())
                     METRICS.record_rpc_error(node.node_id, exc.code())
                     return
-                for answer in reply.replies:
+                for key, answer in zip(node_keys, reply.replies, strict=True):
                     self.clock.observe(answer.newest_timestamp)
+                    if not answer.current:
+                        stale.add(key)
                 acked[node.node_id] = set(node_keys)
                 if all(deleted_by_quorum(placement, acked).values()):
                     nursery.start_soon(cancel_after_grace)  # a slow node costs no latency
@@ -572,6 +640,11 @@ class ClusterStore:
                 outcome[key] = StoreUnavailable(
                     f"only {acks} of {len(placement[key])} replicas recorded the delete"
                 )
+        again = [key for key in stale if isinstance(outcome[key], ObjectVersion)]
+        if again and retries:
+            for key in again if versioned else ():
+                await self._forget_attempt(bucket, key, requests[key].version_id)
+            outcome.update(await self.delete_objects(bucket, again, versioned, retries - 1))
         return outcome
 
     async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectVersion | None:

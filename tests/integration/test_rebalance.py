@@ -6,8 +6,6 @@ Checked from every node's own state over gRPC."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 import threading
 import time
 from typing import Any
@@ -17,10 +15,8 @@ import grpc
 from coordinator import placement
 from coordinator.etcd import connect
 from proto import storage_pb2_grpc as pb_grpc
+from tests.extra_process import start_extra, stop_extra
 from tools.cluster import ClusterInfo
-from tools.cluster_plan import PROJECT_ROOT, argv_for, child_env
-from tools.cluster_processes import free_ports
-from tools.cluster_state import ProcessInfo
 from tools.redundancy import current, holders_of_newest
 
 CLUSTER_ENV = {"TESSERA_SYNC_INTERVAL": "1"}
@@ -31,33 +27,6 @@ CONVERGE = 120.0
 def _body(key: str, size: int) -> bytes:
     seed = hashlib.sha256(key.encode()).digest()
     return (seed * (size // len(seed) + 1))[:size]
-
-
-def _start_node(cluster: ClusterInfo, name: str) -> tuple[subprocess.Popen[bytes], int]:
-    """Start one more storage node against the cluster's etcd, outside cluster.json (as
-    on another host), with the command line and environment `cluster up` gives nodes."""
-    port, admin, metrics = free_ports(3)
-    log_path = cluster.data_dir / "logs" / f"{name}.log"
-    proc = ProcessInfo(
-        name=name,
-        pid=None,
-        argv=[],
-        log_path=log_path,
-        port=port,
-        data_dir=cluster.data_dir / name,
-        role="node",
-        admin_port=admin,
-        metrics_port=metrics,
-    )
-    with open(log_path, "ab") as log:
-        child = subprocess.Popen(
-            argv_for(cluster, proc),
-            cwd=PROJECT_ROOT,
-            env=child_env(cluster, proc, os.environ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return child, port
 
 
 def _placement(cluster: ClusterInfo) -> list[placement.NodeEntry]:
@@ -97,7 +66,7 @@ def test_a_new_node_takes_its_share_and_the_old_copies_go(
 
     reader = threading.Thread(target=read_all_the_time, daemon=True)
     reader.start()
-    node4, port = _start_node(cluster, "node4")
+    node4, port = start_extra(cluster, "node4", "node")
     try:
         stubs = {
             name: pb_grpc.StorageStub(grpc.insecure_channel(f"127.0.0.1:{proc.port}"))
@@ -138,8 +107,7 @@ def test_a_new_node_takes_its_share_and_the_old_copies_go(
     finally:
         stop.set()
         reader.join(timeout=30)
-        node4.terminate()
-        node4.wait(timeout=30)
+        stop_extra(node4)
     assert not failures, failures[:5]
     assert reads > 0
     for key, size in written.items():

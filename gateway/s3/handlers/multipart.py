@@ -227,6 +227,8 @@ async def complete_multipart_upload(ctx: RequestContext) -> Reply:
                 raise
             return await _finish_completion(ctx, latest, requested, latest.record["completion"])
         meta, _ = _final_meta(upload, chosen)
+        # Stamped now but stored later: first learn the key's newest stamp.
+        await ctx.gateway.store.observe_newest(ctx.bucket, ctx.key)
         completion = {
             "version_id": uuid.uuid4().hex,
             "timestamp": ctx.gateway.clock.now(),

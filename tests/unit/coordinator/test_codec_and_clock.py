@@ -35,3 +35,15 @@ def test_clock_is_strictly_increasing_and_follows_others():
     clock.observe(ahead)
     assert clock.now() > ahead
     assert abs(to_seconds(stamps[0]) - to_seconds(stamps[-1])) < 5
+
+
+def test_a_skewed_clock_is_off_by_its_skew_until_it_observes_a_later_stamp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TESSERA_CLOCK_SKEW", "-300")
+    behind = HybridClock.from_env()
+    correct = HybridClock()
+    stamp = correct.now()
+    assert 299 < to_seconds(stamp) - to_seconds(behind.now()) < 301
+    behind.observe(stamp)
+    assert behind.now() > stamp

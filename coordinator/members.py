@@ -7,8 +7,8 @@ deletes the key and every watcher sees the member go down.
 from __future__ import annotations
 
 import logging
+import math
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +21,8 @@ from coordinator.etcd import close_quietly
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 5
+# After a failed refresh, how soon to try again (the lease lives DEFAULT_TTL seconds).
+RETRY_WAIT = 0.3
 
 
 class Membership:
@@ -43,9 +45,16 @@ class Membership:
 
     def start(self) -> None:
         """Register now (raises if etcd is unreachable) and keep the lease alive."""
-        self._client = self._connect()
+        self._client = self._lease_client()
         self._register()
         self._thread.start()
+
+    def _lease_client(self) -> etcd3.Etcd3Client:
+        client = self._connect()
+        # A call that hangs (an etcd electing a leader) must end well within the TTL,
+        # so the lease is refreshed again, on another member, before it runs out.
+        client.timeout = min(client.timeout or math.inf, self._ttl / 3)
+        return client
 
     def stop(self) -> None:
         """Stop refreshing and revoke the lease so the member goes down at once."""
@@ -62,20 +71,25 @@ class Membership:
 
     def _run(self) -> None:
         interval = max(self._ttl / 3, 0.5)
-        while not self._stop.wait(interval):
+        wait = interval
+        while not self._stop.wait(wait):
             try:
                 responses = list(self._client.refresh_lease(self._lease.id))
                 if not responses or responses[0].TTL <= 0:
                     log.warning("lease for %s expired; registering again", self._key)
                     self._register()
+                wait = interval
             except Exception as exc:
+                # Refresh the same lease again soon, through a new client (on another
+                # etcd member when there are several): registering anew instead would
+                # need a leader too, and the key would vanish once the old lease ran out.
                 log.warning("lease refresh for %s failed: %s", self._key, exc)
+                wait = min(interval, RETRY_WAIT)
+                close_quietly(self._client)  # its channel and watcher thread go too
                 try:
-                    close_quietly(self._client)  # its channel and watcher thread go too
-                    self._client = self._connect()
-                    self._register()
-                except Exception:
-                    time.sleep(interval)
+                    self._client = self._lease_client()
+                except Exception as again:
+                    log.warning("etcd unreachable for %s: %s", self._key, again)
 
 
 def _listed(client: etcd3.Etcd3Client, prefix: str) -> dict[str, dict[str, Any]]:

@@ -28,6 +28,7 @@ from tools.cluster_plan import (
     DEFAULT_GATEWAYS,
     DEFAULT_NODES,
     DEFAULT_REGION,
+    ETCD_MEMBER_COUNTS,
     AdminPortLayout,
     PortLayout,
     admin_port_layout,
@@ -137,6 +138,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gateways", type=arguments.count, help=f"gateways (default {DEFAULT_GATEWAYS})"
     )
     p_up.add_argument(
+        "--etcd-members",
+        type=int,
+        choices=ETCD_MEMBER_COUNTS,
+        help="members of the local etcd (default 1; 3 keeps working with one down)",
+    )
+    p_up.add_argument(
         "--base-port",
         type=int,
         help="etcd on P and P+1, nodes from P+10, gateways from P+20, admin ports from "
@@ -192,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
             env=env or None,
             wait=args.wait,
             supervise=args.supervise,
+            etcd_members=args.etcd_members,
         )
         print(json_text(status(info.data_dir)) if args.json else render_up(info, args.data_dir))
         return 0

@@ -8,7 +8,9 @@ the larger of the node and gateway counts):
 
     etcd client P, etcd peer P+1, node i at P+B+(i-1), gateway j at P+2B+(j-1)
 
-so `--base-port 9000` gives etcd 9000/9001, nodes 9010.., gateways 9020... Each process
+so `--base-port 9000` gives etcd 9000/9001, nodes 9010.., gateways 9020... An etcd of
+several members (`--etcd-members 3`) puts member k's client and peer ports at P+2(k-1)
+and P+2(k-1)+1 (up to 5 members: P..P+9). Each process
 also serves an Admin gRPC port, and each node Prometheus /metrics: node admin ports at
 P+3B+(i-1), gateway admin ports at P+4B+(j-1), node metrics ports at P+5B+(i-1). Without a
 base port every port comes from the free ports given, which the kernel picked. Ports are
@@ -30,6 +32,8 @@ from tools.cluster_state import ETCD, STATE_FILE, ClusterError, ClusterInfo, Pro
 DEFAULT_NODES = 3
 DEFAULT_GATEWAYS = 2
 DEFAULT_REGION = "us-east-1"
+# An etcd of 1, 3 or 5 members: odd, so a majority survives (N-1)/2 members lost.
+ETCD_MEMBER_COUNTS = (1, 3, 5)
 # Only small metadata lives in etcd; 2 GiB (etcd's default, a quarter of its advised
 # maximum) is set explicitly so a runaway writer hits a clear NOSPACE alarm, not the disk.
 ETCD_QUOTA_BYTES = 2 * 1024**3
@@ -39,6 +43,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # --- ports ---------------------------------------------------------------------------------
 
 
+def _pair(ports: tuple[int, ...]) -> tuple[int, int]:
+    return ports[0], ports[1]
+
+
 def _take(ports: Iterator[int], count: int) -> tuple[int, ...]:
     got = tuple(itertools.islice(ports, count))
     if len(got) < count:
@@ -46,9 +54,9 @@ def _take(ports: Iterator[int], count: int) -> tuple[int, ...]:
     return got
 
 
-def data_ports_needed(nodes: int, gateways: int) -> int:
+def data_ports_needed(nodes: int, gateways: int, etcd_members: int = 1) -> int:
     """How many free ports port_layout takes without a base port."""
-    return 2 + nodes + gateways
+    return 2 * etcd_members + nodes + gateways
 
 
 def admin_ports_needed(nodes: int, gateways: int) -> int:
@@ -56,9 +64,9 @@ def admin_ports_needed(nodes: int, gateways: int) -> int:
     return 2 * nodes + gateways
 
 
-def ports_needed(nodes: int, gateways: int) -> int:
+def ports_needed(nodes: int, gateways: int, etcd_members: int = 1) -> int:
     """How many free ports plan takes without a base port."""
-    return data_ports_needed(nodes, gateways) + admin_ports_needed(nodes, gateways)
+    return data_ports_needed(nodes, gateways, etcd_members) + admin_ports_needed(nodes, gateways)
 
 
 @dataclass(frozen=True)
@@ -67,28 +75,40 @@ class PortLayout:
     etcd_peer: int
     nodes: tuple[int, ...]
     gateways: tuple[int, ...]
+    # (client, peer) of etcd members 2.. when etcd has several.
+    more_etcd: tuple[tuple[int, int], ...] = ()
 
     def all(self) -> list[int]:
-        return [self.etcd_client, self.etcd_peer, *self.nodes, *self.gateways]
+        more = [port for pair in self.more_etcd for port in pair]
+        return [self.etcd_client, self.etcd_peer, *more, *self.nodes, *self.gateways]
 
 
 def port_layout(
-    nodes: int, gateways: int, base_port: int | None, *, free: Iterable[int] = ()
+    nodes: int,
+    gateways: int,
+    base_port: int | None,
+    *,
+    free: Iterable[int] = (),
+    etcd_members: int = 1,
 ) -> PortLayout:
     """Ports for a new cluster: fixed blocks from base_port, else the first of `free`
     (see module doc)."""
     if nodes < 0 or gateways < 0:
         raise ClusterError("node and gateway counts cannot be negative")
+    if etcd_members not in ETCD_MEMBER_COUNTS:
+        raise ClusterError(f"etcd members must be one of {ETCD_MEMBER_COUNTS}")
     if base_port is None:
         ports = iter(free)
         etcd_client, etcd_peer = _take(ports, 2)
-        return PortLayout(etcd_client, etcd_peer, _take(ports, nodes), _take(ports, gateways))
+        more = tuple(_pair(_take(ports, 2)) for _ in range(etcd_members - 1))
+        return PortLayout(etcd_client, etcd_peer, _take(ports, nodes), _take(ports, gateways), more)
     block = 10 * max(1, math.ceil(max(nodes, gateways) / 10))
     layout = PortLayout(
         base_port,
         base_port + 1,
         tuple(base_port + block + i for i in range(nodes)),
         tuple(base_port + 2 * block + j for j in range(gateways)),
+        tuple((base_port + 2 * k, base_port + 2 * k + 1) for k in range(1, etcd_members)),
     )
     if base_port < 1 or max(layout.all()) > 65535:
         raise ClusterError(f"base port {base_port} leaves no room for the cluster's ports")
@@ -191,6 +211,11 @@ def resolve_root_key(
 # --- command lines and environment ---------------------------------------------------------
 
 
+def etcd_member_name(process_name: str) -> str:
+    """The etcd member name of an etcd process: etcd → tessera, etcd2 → tessera2."""
+    return "tessera" + process_name[len(ETCD) :]
+
+
 def etcd_argv(
     data_dir: Path,
     client_port: int,
@@ -198,10 +223,14 @@ def etcd_argv(
     name: str = "tessera",
     *,
     binary: str = "etcd",
+    peers: Mapping[str, int] | None = None,
 ) -> list[str]:
-    """A single-member etcd on 127.0.0.1 (initial-* flags are ignored once data exists)."""
+    """An etcd member on 127.0.0.1; peers is member name → peer port of every member
+    (default: this one alone). initial-* flags are ignored once data exists."""
     client = f"http://127.0.0.1:{client_port}"
     peer = f"http://127.0.0.1:{peer_port}"
+    members = peers or {name: peer_port}
+    initial = ",".join(f"{member}=http://127.0.0.1:{port}" for member, port in members.items())
     return [
         binary,
         f"--name={name}",
@@ -210,7 +239,8 @@ def etcd_argv(
         f"--advertise-client-urls={client}",
         f"--listen-peer-urls={peer}",
         f"--initial-advertise-peer-urls={peer}",
-        f"--initial-cluster={name}={peer}",
+        f"--initial-cluster={initial}",
+        "--initial-cluster-token=tessera-local",
         "--initial-cluster-state=new",
         "--auto-compaction-mode=periodic",
         "--auto-compaction-retention=1h",
@@ -230,7 +260,18 @@ def argv_for(info: ClusterInfo, proc: ProcessInfo, etcd_bin: str = "etcd") -> li
     etcd = info.etcd_endpoint
     if proc.role == "etcd":
         assert proc.data_dir is not None and proc.peer_port is not None
-        return etcd_argv(proc.data_dir, proc.port, proc.peer_port, binary=etcd_bin)
+        peers = {
+            etcd_member_name(name): info.processes[name].peer_port or 0
+            for name in info.etcd_members
+        }
+        return etcd_argv(
+            proc.data_dir,
+            proc.port,
+            proc.peer_port,
+            etcd_member_name(proc.name),
+            binary=etcd_bin,
+            peers=peers,
+        )
     if proc.role == "node":
         index = proc.name[len("node") :]
         argv = daemon_argv(
@@ -300,23 +341,28 @@ def plan(
     env: Mapping[str, str] | None = None,
     free: Iterable[int] = (),
     etcd_bin: str = "etcd",
+    etcd_members: int = 1,
 ) -> ClusterInfo:
     """The ClusterInfo of a new cluster (nothing started, no PIDs). Without a base port
-    its ports are the first ports_needed(nodes, gateways) of `free`."""
+    its ports are the first ports_needed(nodes, gateways, etcd_members) of `free`."""
     ports = iter(free)
-    layout = port_layout(nodes, gateways, base_port, free=ports)
+    layout = port_layout(nodes, gateways, base_port, free=ports, etcd_members=etcd_members)
     logs = data_dir / "logs"
-    procs = [
-        ProcessInfo(
-            ETCD,
-            None,
-            [],
-            logs / "etcd.log",
-            layout.etcd_client,
-            data_dir / "etcd",
-            peer_port=layout.etcd_peer,
+    etcd_ports = [(layout.etcd_client, layout.etcd_peer), *layout.more_etcd]
+    procs = []
+    for k, (client_port, peer_port) in enumerate(etcd_ports, 1):
+        name = ETCD if k == 1 else f"{ETCD}{k}"
+        procs.append(
+            ProcessInfo(
+                name,
+                None,
+                [],
+                logs / f"{name}.log",
+                client_port,
+                data_dir / name,
+                peer_port=peer_port,
+            )
         )
-    ]
     for i, port in enumerate(layout.nodes, 1):
         procs.append(
             ProcessInfo(f"node{i}", None, [], logs / f"node{i}.log", port, data_dir / f"node{i}")
@@ -328,7 +374,7 @@ def plan(
         region=region,
         access_key=access_key,
         secret_key=secret_key,
-        etcd_endpoint=f"127.0.0.1:{layout.etcd_client}",
+        etcd_endpoint=",".join(f"127.0.0.1:{client}" for client, _ in etcd_ports),
         endpoints=[f"http://127.0.0.1:{p}" for p in layout.gateways],
         processes={p.name: p for p in procs},
         state="stopped",
@@ -347,11 +393,19 @@ def check_layout(
     gateways: int | None,
     base_port: int | None,
     region: str | None,
+    etcd_members: int | None = None,
 ) -> None:
     """ClusterError unless the remembered cluster has what the caller asked for (None:
     anything)."""
-    asked = {"nodes": nodes, "gateways": gateways, "base port": base_port, "region": region}
+    asked = {
+        "nodes": nodes,
+        "gateways": gateways,
+        "base port": base_port,
+        "region": region,
+        "etcd members": etcd_members,
+    }
     have = {
+        "etcd members": len(info.etcd_members),
         "nodes": len(info.nodes),
         "gateways": len(info.gateways),
         "base port": info.base_port,

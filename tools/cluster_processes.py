@@ -49,7 +49,6 @@ from tools.cluster_plan import (
     used_ports,
 )
 from tools.cluster_state import (
-    ETCD,
     ROLES,
     STATE_FILE,
     ClusterError,
@@ -350,7 +349,7 @@ def _wait_ready(
     since: Mapping[str, int],
     progress: _Progress,
 ) -> None:
-    """Wait until etcd answers, each node's membership key is newer than since[name]
+    """Wait until each etcd member is healthy, each node's membership key is newer than since[name]
     (a key left by a killed process lives until its lease expires) and each gateway's
     /readyz says 200. Raise with the log tail of a process that died or is late."""
     pending = list(names)
@@ -377,8 +376,8 @@ def _wait_ready(
             for name in pending:
                 proc = info.processes[name]
                 if proc.role == "etcd":
-                    if not etcd_ok:
-                        why[name] = "etcd does not answer"
+                    if http_status(f"http://127.0.0.1:{proc.port}/health") != 200:
+                        why[name] = "etcd member not healthy (/health)"
                 elif proc.role == "node":
                     if members is None or members.get(name, -1) <= since.get(name, 0):
                         why[name] = "no membership key in etcd"
@@ -441,10 +440,12 @@ def up(
     env: Mapping[str, str] | None = None,
     wait: float = DEFAULT_WAIT,
     supervise: bool = False,
+    etcd_members: int | None = None,
 ) -> ClusterInfo:
     """Start (or restart, or repair) the local cluster in data_dir and wait until it serves.
 
-    nodes/gateways/region default to what cluster.json remembers, else 3, 2 and us-east-1;
+    nodes/gateways/region/etcd_members default to what cluster.json remembers, else 3, 2,
+    us-east-1 and 1;
     asking for a different layout than an existing data dir has is an error. `env` is
     added to the children's environment (and remembered for restarts). If everything is
     already running, returns the info with `already_running` set and starts nothing.
@@ -454,13 +455,14 @@ def up(
     """
     data_dir = Path(data_dir).expanduser().resolve()
     with _locked(data_dir):
-        info = _existing(data_dir, nodes, gateways, base_port, region)
+        info = _existing(data_dir, nodes, gateways, base_port, region, etcd_members)
         environ = {**os.environ, **(env or {})}
         remembered = (info.access_key, info.secret_key) if info else None
         access, secret, source = resolve_root_key(access_key, secret_key, environ, remembered)
         if info is None:
             nodes = DEFAULT_NODES if nodes is None else nodes
             gateways = DEFAULT_GATEWAYS if gateways is None else gateways
+            etcd_members = etcd_members or 1
             info = plan(
                 data_dir,
                 nodes=nodes,
@@ -470,8 +472,13 @@ def up(
                 access_key=access,
                 secret_key=secret,
                 env=env,
-                free=free_ports(ports_needed(nodes, gateways)) if base_port is None else (),
+                free=(
+                    free_ports(ports_needed(nodes, gateways, etcd_members))
+                    if base_port is None
+                    else ()
+                ),
                 etcd_bin=etcd_binary(),
+                etcd_members=etcd_members,
             )
         else:
             if env is not None:
@@ -554,12 +561,13 @@ def _existing(
     gateways: int | None,
     base_port: int | None,
     region: str | None,
+    etcd_members: int | None = None,
 ) -> ClusterInfo | None:
     """The remembered cluster in data_dir, checked against what the caller asked for."""
     if not (data_dir / STATE_FILE).exists():
         return None
     info = ClusterInfo.load(data_dir)
-    check_layout(info, nodes, gateways, base_port, region)
+    check_layout(info, nodes, gateways, base_port, region, etcd_members)
     return info
 
 
@@ -605,14 +613,16 @@ def _start_missing(info: ClusterInfo, deadline: float) -> None:
     progress = _Progress()
     started: list[str] = []
     try:
-        etcd = info.processes[ETCD]
-        if etcd in todo:
-            etcd.argv = argv_for(info, etcd, etcd_binary())
-            _spawn(info, etcd)
-            started.append(ETCD)
+        # Every member at once: a member of several waits for a majority to start.
+        for name in info.etcd_members:
+            etcd = info.processes[name]
+            if etcd in todo:
+                etcd.argv = argv_for(info, etcd, etcd_binary())
+                _spawn(info, etcd)
+                started.append(name)
         info.state = "running"
         info.save()  # PIDs on disk at once, so `down` can stop a half-started cluster
-        _wait_ready(info, [ETCD], deadline, {}, progress)
+        _wait_ready(info, info.etcd_members, deadline, {}, progress)
         client = _connect(info.etcd_endpoint)
         try:
             from coordinator.credentials import CredentialError, ensure_root, migrate
@@ -637,7 +647,8 @@ def _start_missing(info: ClusterInfo, deadline: float) -> None:
             started.append(proc.name)
             since[proc.name] = revision
         info.save()
-        _wait_ready(info, [n for n in info.processes if n != ETCD], deadline, since, progress)
+        others = [n for n, p in info.processes.items() if p.role != "etcd"]
+        _wait_ready(info, others, deadline, since, progress)
     except BaseException:
         log.warning("cluster start failed; stopping %s", ", ".join(started) or "nothing")
         _stop(info, started)
@@ -669,7 +680,7 @@ def status(data_dir: Path | str) -> dict[str, Any]:
     info = ClusterInfo.load(data_dir)
     alive = {name: is_alive(p) for name, p in info.processes.items()}
     members: dict[str, int] | None = None
-    if alive.get(ETCD):
+    if any(alive[name] for name in info.etcd_members):
         with contextlib.suppress(Exception):
             client = _connect(info.etcd_endpoint, timeout=1.0)
             try:
@@ -681,7 +692,7 @@ def status(data_dir: Path | str) -> dict[str, Any]:
         ready: bool | None = None
         if alive[name]:
             if proc.role == "etcd":
-                ready = members is not None
+                ready = http_status(f"http://127.0.0.1:{proc.port}/health", 0.5) == 200
             elif proc.role == "node":
                 ready = members is not None and name in members
             else:

@@ -120,6 +120,10 @@ class ClusterInfo:
         return self.data_dir / STATE_FILE
 
     @property
+    def etcd_members(self) -> list[str]:
+        return [n for n, p in self.processes.items() if p.role == "etcd"]
+
+    @property
     def nodes(self) -> list[str]:
         return [n for n, p in self.processes.items() if p.role == "node"]
 
@@ -193,10 +197,11 @@ class ClusterInfo:
 
 
 def role_of(name: str) -> str:
-    """etcd, node or gateway, from a process name: etcd, node<i>, gateway<j>."""
+    """etcd, node or gateway, from a process name: etcd (etcd<k> for the k-th member of
+    a larger etcd), node<i>, gateway<j>."""
     if name == ETCD:
         return "etcd"
-    for role in ("node", "gateway"):
+    for role in ("etcd", "node", "gateway"):
         if name.startswith(role) and name[len(role) :].isdigit():
             return role
     raise ClusterError(f"unknown process name {name!r}")

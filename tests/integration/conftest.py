@@ -27,7 +27,8 @@ def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ClusterInfo]:
     """A running local cluster for this module, stopped (by PID) afterwards. A module's
-    CLUSTER_ENV (a dict) is added to the environment of the cluster's processes."""
+    CLUSTER_ENV (a dict) is added to the environment of the cluster's processes; its
+    ETCD_MEMBERS (default 1) is how many members etcd has."""
     from coordinator.credentials import generate_keypair
 
     module = request.module.__name__.rpartition(".")[2]
@@ -41,6 +42,7 @@ def cluster(
         access_key=access_key,
         secret_key=secret_key,
         env=getattr(request.module, "CLUSTER_ENV", None),
+        etcd_members=getattr(request.module, "ETCD_MEMBERS", 1),
     )
     # The daemons live in their own sessions: if pytest dies before teardown, still stop them.
     stop = functools.partial(local.down, data_dir)

@@ -19,6 +19,7 @@ import pytest
 from tools import bench, cli
 from tools import cluster as local
 from tools.cluster import ClusterError, ClusterInfo
+from tools.cluster_plan import check_layout, used_ports
 
 
 def _plan(data_dir: Path, **overrides: object) -> ClusterInfo:
@@ -168,6 +169,35 @@ def test_plan_takes_free_ports_given_and_touches_nothing(tmp_path: Path) -> None
     assert not data_dir.exists()  # a plan is on paper only
     with pytest.raises(ClusterError, match="too few free ports"):
         _plan(data_dir, nodes=2, gateways=1, base_port=None, free=free[:-1])
+
+
+def test_plan_with_three_etcd_members(tmp_path: Path) -> None:
+    info = _plan(tmp_path, etcd_members=3)
+    assert info.etcd_members == ["etcd", "etcd2", "etcd3"]
+    assert info.etcd_endpoint == "127.0.0.1:9000,127.0.0.1:9002,127.0.0.1:9004"
+    initial = (
+        "--initial-cluster=tessera=http://127.0.0.1:9001,tessera2=http://127.0.0.1:9003,"
+        "tessera3=http://127.0.0.1:9005"
+    )
+    for name, client, peer in (("etcd", 9000, 9001), ("etcd3", 9004, 9005)):
+        etcd = info.processes[name]
+        assert etcd.data_dir == tmp_path / name and (etcd.port, etcd.peer_port) == (client, peer)
+        assert f"--name=tessera{name[4:]}" in etcd.argv and initial in etcd.argv
+    assert f"--etcd={info.etcd_endpoint}" in info.processes["node1"].argv
+    assert len(set(used_ports(info))) == len(used_ports(info))
+
+    free = list(range(20000, 20000 + local.ports_needed(2, 1, etcd_members=3)))
+    spread = _plan(tmp_path, nodes=2, gateways=1, base_port=None, free=free, etcd_members=3)
+    assert sorted(used_ports(spread)) == free
+    with pytest.raises(ClusterError, match="etcd members"):
+        _plan(tmp_path, etcd_members=2)
+
+
+def test_a_cluster_keeps_its_etcd_member_count(tmp_path: Path) -> None:
+    info = _plan(tmp_path, etcd_members=3)
+    check_layout(info, None, None, None, None, 3)
+    with pytest.raises(ClusterError, match="etcd members 3, not 1"):
+        check_layout(info, None, None, None, None, 1)
 
 
 def test_cluster_json_round_trip(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ import pytest
 from coordinator import keys
 from coordinator.clock import HybridClock, to_seconds
 from coordinator.codec import SCHEMA_VERSION, CodecError, decode, encode
+from coordinator.etcd import parse_endpoints
 
 
 def test_round_trip_stamps_version():
@@ -47,3 +48,12 @@ def test_a_skewed_clock_is_off_by_its_skew_until_it_observes_a_later_stamp(
     assert 299 < to_seconds(stamp) - to_seconds(behind.now()) < 301
     behind.observe(stamp)
     assert behind.now() > stamp
+
+
+def test_etcd_endpoints_are_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_endpoints("10.0.0.1:2379, http://10.0.0.2:2379,") == [
+        ("10.0.0.1", 2379),
+        ("10.0.0.2", 2379),
+    ]
+    monkeypatch.setenv("TESSERA_ETCD", "h:1")
+    assert parse_endpoints(None) == [("h", 1)]

@@ -393,3 +393,21 @@ class RepairKeyReply(_message.Message):
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     queued: bool
     def __init__(self, queued: _Optional[bool] = ...) -> None: ...
+
+class CollectRequest(_message.Message):
+    __slots__ = ("peer", "placement", "entries", "forget")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    FORGET_FIELD_NUMBER: _ClassVar[int]
+    peer: str
+    placement: str
+    entries: _containers.RepeatedCompositeFieldContainer[SyncEntry]
+    forget: bool
+    def __init__(self, peer: _Optional[str] = ..., placement: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[SyncEntry, _Mapping]]] = ..., forget: _Optional[bool] = ...) -> None: ...
+
+class CollectReply(_message.Message):
+    __slots__ = ("clear",)
+    CLEAR_FIELD_NUMBER: _ClassVar[int]
+    clear: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, clear: _Optional[_Iterable[bool]] = ...) -> None: ...

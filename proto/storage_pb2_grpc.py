@@ -129,6 +129,11 @@ class StorageStub:
                 request_serializer=proto_dot_storage__pb2.RepairKeyRequest.SerializeToString,
                 response_deserializer=proto_dot_storage__pb2.RepairKeyReply.FromString,
                 _registered_method=True)
+        self.Collect = channel.unary_unary(
+                '/tessera.storage.Storage/Collect',
+                request_serializer=proto_dot_storage__pb2.CollectRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.CollectReply.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -285,6 +290,15 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Collect(self, request, context):
+        """Garbage collection (storage_node/collector.py): whether this node holds
+        nothing that the listed tombstones or purge records still shadow, or, with
+        forget, drop them here (each only if still exactly as listed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -382,6 +396,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.RepairKey,
                     request_deserializer=proto_dot_storage__pb2.RepairKeyRequest.FromString,
                     response_serializer=proto_dot_storage__pb2.RepairKeyReply.SerializeToString,
+            ),
+            'Collect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Collect,
+                    request_deserializer=proto_dot_storage__pb2.CollectRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.CollectReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -897,6 +916,33 @@ class Storage:
             '/tessera.storage.Storage/RepairKey',
             proto_dot_storage__pb2.RepairKeyRequest.SerializeToString,
             proto_dot_storage__pb2.RepairKeyReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Collect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/Collect',
+            proto_dot_storage__pb2.CollectRequest.SerializeToString,
+            proto_dot_storage__pb2.CollectReply.FromString,
             options,
             channel_credentials,
             insecure,

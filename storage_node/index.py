@@ -175,11 +175,6 @@ class Stored:
     dropped: list[Row]
 
 
-# How long a version deleted by id is remembered: longer than any write takes,
-# and long enough that a replica which missed the delete is back meanwhile.
-PURGE_MEMORY = 7 * 24 * 3600.0
-
-
 class Tx:
     """Reads and writes inside one index transaction (see `Index.transaction`)."""
 
@@ -313,9 +308,6 @@ class Tx:
             (bucket, key, version_id),
         )
         return cur.fetchone() is not None
-
-    def forget_purges(self, before: float) -> None:
-        self._conn.execute("DELETE FROM purged WHERE at < ?", (before,))
 
     def under_prefix(self, bucket: str, prefix: str, limit: int) -> list[Row]:
         """Up to limit rows of bucket whose key starts with prefix, in key order,
@@ -455,6 +447,67 @@ class Index:
             tx._remove(held, tx.get(row.bucket, row.key))
             return held
 
+    # -- garbage collection (storage_node/collector.py) --------------------------------
+    def collectable(
+        self, stamped_before: int, remembered_before: float, limit: int
+    ) -> tuple[builtins.list[Row], builtins.list[tuple[str, str, str]]]:
+        """What garbage collection may drop once no node needs it: tombstones of
+        unversioned keys that are their key's only version, stamped before
+        stamped_before, and (bucket, key, version id) of deletes by id remembered since
+        before remembered_before; at most limit of each."""
+        conn = self._conn()
+        cur = conn.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM objects o WHERE o.deleted=1 AND o.versioned=0"
+            " AND o.ts < ? AND NOT EXISTS (SELECT 1 FROM versions v"
+            " WHERE v.bucket=o.bucket AND v.key=o.key) LIMIT ?",
+            (stamped_before, limit),
+        )
+        tombstones = [Row.from_tuple(values) for values in cur]
+        cur = conn.execute(
+            "SELECT bucket, key, version_id FROM purged WHERE at < ? LIMIT ?",
+            (remembered_before, limit),
+        )
+        return tombstones, [(b, k, v) for b, k, v in cur]
+
+    def shadows_nothing(self, bucket: str, key: str, version_id: str, purge: bool) -> bool:
+        """Whether a tombstone (version_id) or a delete by id (purge) no longer matters
+        here: the key has no version but the tombstone, or the purged version is not
+        held."""
+        conn = self._conn()
+        if purge:
+            return _version(conn, bucket, key, version_id) is None
+        for table in ("objects", "versions"):
+            cur = conn.execute(
+                f"SELECT 1 FROM {table} WHERE bucket=? AND key=? AND version_id<>? LIMIT 1",
+                (bucket, key, version_id),
+            )
+            if cur.fetchone() is not None:
+                return False
+        return True
+
+    def collect(self, bucket: str, key: str, version_id: str, ts: int, purge: bool) -> bool:
+        """Drop a tombstone that is still exactly its key's only version, or the memory
+        of a delete by id; whether something was dropped."""
+        with self.transaction() as tx:
+            if purge:
+                cur = tx._conn.execute(
+                    "DELETE FROM purged WHERE bucket=? AND key=? AND version_id=?",
+                    (bucket, key, version_id),
+                )
+                return cur.rowcount > 0
+            current = tx.get(bucket, key)
+            if current is None or (current.version_id, current.ts) != (version_id, ts):
+                return False
+            if not current.deleted or current.versioned:
+                return False
+            cur = tx._conn.execute(
+                "SELECT 1 FROM versions WHERE bucket=? AND key=? LIMIT 1", (bucket, key)
+            )
+            if cur.fetchone() is not None:
+                return False
+            tx.delete(bucket, key)
+            return True
+
     def null_version(self, bucket: str, key: str) -> Row | None:
         """The key's null version, current or older."""
         with self.transaction() as tx:
@@ -486,7 +539,6 @@ class Index:
     def remove_version(self, bucket: str, key: str, version_id: str) -> Row | None:
         """Delete one version for good (see `Tx.remove_version`); returns it if held."""
         with self.transaction() as tx:
-            tx.forget_purges(time.time() - PURGE_MEMORY)
             return tx.remove_version(bucket, key, version_id)
 
     def list(

@@ -20,6 +20,7 @@ from coordinator.members import Membership
 from proto import storage_pb2_grpc as pb_grpc
 from storage_node import admin as node_admin
 from storage_node import scrub
+from storage_node.collector import DEFAULT_MIN_AGE
 from storage_node.diskstore import DiskStore
 from storage_node.metrics import MetricsInterceptor, NodeMetrics
 from storage_node.mover import DEFAULT_WORKERS, Mover
@@ -72,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_INTERVAL,
         help="seconds between anti-entropy passes (default %(default)s, or TESSERA_SYNC_INTERVAL)",
+    )
+    parser.add_argument(
+        "--gc-min-age",
+        type=float,
+        default=DEFAULT_MIN_AGE,
+        help="seconds a tombstone or a remembered delete by id is kept at least, before "
+        "it is dropped once no node needs it (default %(default)s, or TESSERA_GC_MIN_AGE)",
     )
     parser.add_argument(
         "--repair-rate",
@@ -136,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         interval=args.sync_interval,
         budget=Budget(args.repair_ops, args.repair_rate * (1 << 20)),
         workers=args.move_workers,
+        gc_min_age=args.gc_min_age,
     )
     service.replicator = replicator
     # Re-reads every stored block now and then; replaces a corrupt copy from a replica.

@@ -110,6 +110,16 @@ REPAIR_METRICS = (
         "Versions dropped here once the nodes now replicating them held them.",
     ),
     ("repair_errors", "counter", "Failed copies and comparisons."),
+    (
+        "repair_tombstones_collected",
+        "counter",
+        "Tombstones dropped once no node held anything they shadow.",
+    ),
+    (
+        "repair_purges_collected",
+        "counter",
+        "Remembered deletes by id dropped once no node held the version.",
+    ),
     ("scrub_passes", "counter", "Scrub passes finished."),
     ("scrub_last_pass_timestamp", "gauge", "When the last scrub pass finished (Unix time)."),
     ("scrub_corrupt", "counter", "Corrupt versions scrub found."),

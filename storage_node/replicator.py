@@ -22,6 +22,8 @@ the placement map changes:
    its place) is copied to each of its replicas that lacks it, and dropped here only
    once every replica holds each version, and only after the placement map has been
    unchanged for HANDOFF_SETTLE seconds.
+5. **Collect.** After a pass that found everything in sync, tombstones and remembered
+   deletes by id that no node needs any more are dropped (storage_node/collector.py).
 
 Versions younger than YOUNG seconds are left to the next pass: their writes may still be
 streaming to the peer. Copies are throttled (`Budget`: versions and bytes per second).
@@ -52,6 +54,7 @@ from coordinator.clock import to_seconds
 from coordinator.placement import NodeEntry
 from proto import admin_pb2 as apb
 from proto import storage_pb2 as pb
+from storage_node.collector import DEFAULT_MIN_AGE, Collector
 from storage_node.digest import SLOTS, Digests, differing, placement_tag, slot_of
 from storage_node.diskstore import Corrupted, DiskStore, NotFound
 from storage_node.index import Row
@@ -136,6 +139,7 @@ class Tally:
     bytes_copied: int = 0
     handed_off: int = 0  # versions dropped here after their replicas held them
     purged: int = 0  # versions deleted here because a peer deleted them by id
+    collected: int = 0  # tombstones and purge records dropped (collector.py)
     errors: int = 0
     last_errors: list[str] = field(default_factory=list)
 
@@ -159,6 +163,7 @@ class Replicator:
         interval: float = DEFAULT_INTERVAL,
         budget: Budget | None = None,
         workers: int = DEFAULT_WORKERS,
+        gc_min_age: float = DEFAULT_MIN_AGE,
     ) -> None:
         self.store = store
         self.node_id = node_id
@@ -177,6 +182,7 @@ class Replicator:
             connect, keys.UPLOADS, lambda record: record.get("key") or ""
         )
         self.copier = Copier(store)
+        self.collector = Collector(store, node_id, self.copier, gc_min_age)
         self._thread = threading.Thread(target=self._run, name="replicator", daemon=True)
         self._repairs: queue.Queue[tuple[str, str, list[str]]] = queue.Queue(READ_REPAIR_QUEUE)
         self._repair_thread = threading.Thread(
@@ -332,6 +338,13 @@ class Replicator:
         if batch:
             yield batch
 
+    def collect_for(self, tag: str, entries: list[pb.SyncEntry], forget: bool) -> list[bool] | None:
+        """This node's side of Collect (see collector.py), or None when its placement
+        map is not `tag`."""
+        if placement_tag(self.nodes()) != tag:
+            return None
+        return [self.collector.answer(entry, forget) for entry in entries]
+
     def repair_key(self, bucket: str, key: str, node_ids: list[str]) -> bool:
         """Queue a read repair (False when the queue is full: anti-entropy will do)."""
         try:
@@ -458,7 +471,24 @@ class Replicator:
                 self._hand_off(nodes)
             else:
                 self._soon_after(HANDOFF_SETTLE)
+        with self.lock:
+            tally = self.tally
+        in_sync = tally.peers_in_sync == tally.peers and not tally.errors
+        if in_sync and not mine.handoff and self.collector.due():
+            self._set("running", "collecting tombstones and purge records")
+            self._collect(nodes, tag)
         self._finish(began, "idle")
+
+    def _collect(self, nodes: list[NodeEntry], tag: str) -> None:
+        try:
+            tombstones, purges = self.collector.collect(nodes, tag, self.upload_key)
+        except grpc.RpcError as exc:
+            self._error(f"collection: {exc.code().name}: {exc.details()}")
+        except ValueError as exc:
+            self._error(f"collection: {exc}")
+        else:
+            with self.lock:
+                self.tally.collected += tombstones + purges
 
     def _soon_after(self, seconds: float) -> None:
         self._wake_at = time.monotonic() + seconds
@@ -654,7 +684,7 @@ class Replicator:
                 f" copied {last.copied} of {last.missing} missing"
             )
         self._set(state, detail)
-        if last.copied or last.handed_off or last.purged or last.errors:
+        if last.copied or last.handed_off or last.purged or last.collected or last.errors:
             log.info(
                 "anti-entropy pass node=%s peers=%d in_sync=%d down=%d slots=%d missing=%d"
                 " copied=%d bytes=%d handed_off=%d purged=%d errors=%d seconds=%.2f",
@@ -691,6 +721,7 @@ class Replicator:
             job.measures.add(unit="bytes", done=tally.bytes_copied)
             job.measures.add(unit="peers in sync", done=tally.peers_in_sync, total=tally.peers)
             job.measures.add(unit="handed off", done=tally.handed_off)
+            job.measures.add(unit="collected", done=tally.collected)
         return job
 
     def gauges(self) -> dict[str, float]:
@@ -706,5 +737,6 @@ class Replicator:
                 "queue": self._repairs.qsize(),
                 "read_repairs": self.read_repairs,
                 **self.totals,
+                **{f"{what}_collected": n for what, n in self.collector.collected.items()},
             }
         return {f"repair_{name}": value for name, value in numbers.items()}

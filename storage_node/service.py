@@ -311,3 +311,12 @@ class StorageService(pb_grpc.StorageServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bucket and key are required")
         queued = replicator.repair_key(request.bucket, request.key, list(request.nodes))
         return pb.RepairKeyReply(queued=queued)
+
+    def Collect(self, request, context):  # noqa: N802
+        replicator = self._replicator(context)
+        if any(not (e.bucket and e.key and e.version_id) for e in request.entries):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bucket, key and version id needed")
+        clear = replicator.collect_for(request.placement, list(request.entries), request.forget)
+        if clear is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "placement map differs")
+        return pb.CollectReply(clear=clear)

@@ -188,6 +188,8 @@ def test_scrub_finds_and_repairs_a_flipped_byte(running: ClusterInfo, s3: Any, b
     big, small = _body("big", 2_500_000), _body("small", 5000)
     s3.put_object(Bucket=bucket, Key="big", Body=big)
     s3.put_object(Bucket=bucket, Key="small", Body=small)
+    # A PUT returns once two replicas hold it: wait for the third (node1 among them).
+    assert not wait_full(node_stubs(running), bucket, ["big", "small"], timeout=30)[0]
     node1 = running.processes["node1"]
     assert node1.data_dir is not None
     stub = node_stubs(running)["node1"]

@@ -184,3 +184,34 @@ def test_a_listing_reads_the_listing_index_not_the_rows_with_their_data(store):
         )
     )
     assert "COVERING INDEX objects_listing" in plan
+
+
+def test_collectable_tombstones_are_the_only_version_of_an_unversioned_key(store):
+    _put(store, "gone", b"x", 10, False)
+    store.tombstone("b", "gone", "t0000020", 20, False)
+    _put(store, "kept", b"x", 10, True)
+    store.tombstone("b", "kept", "t0000021", 21, False)  # a null marker above a version
+    store.tombstone("b", "young", "t0000900", 900, False)
+    tombstones, purges = store.index.collectable(100, 0.0, 10)
+    assert [(r.key, r.version_id) for r in tombstones] == [("gone", "t0000020")]
+    assert not purges
+    index = store.index
+    assert index.shadows_nothing("b", "gone", "t0000020", purge=False)
+    assert not index.shadows_nothing("b", "kept", "t0000021", purge=False)
+    assert not index.collect("b", "gone", "t0000020", 19, purge=False)  # not as checked
+    assert index.collect("b", "gone", "t0000020", 20, purge=False)
+    assert store.head("b", "gone") is None
+    assert not index.collect("b", "kept", "t0000021", 21, purge=False)
+
+
+def test_a_remembered_delete_by_id_goes_only_when_collected(store):
+    _put(store, "k", b"one", 10, True)
+    _put(store, "k", b"two", 20, True)
+    store.remove_version("b", "k", "v00000010", False)
+    _, purges = store.index.collectable(0, float("inf"), 10)
+    assert purges == [("b", "k", "v00000010")]
+    assert store.index.shadows_nothing("b", "k", "v00000010", purge=True)
+    assert not store.index.shadows_nothing("b", "k", "v00000020", purge=True)
+    assert _put(store, "k", b"late copy", 10, True, "v00000010") is False  # still refused
+    assert store.index.collect("b", "k", "v00000010", 0, purge=True)
+    assert store.index.purged("b", "k") == []

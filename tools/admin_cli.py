@@ -390,7 +390,8 @@ def collect_gateways(
 def redundancy(answers: Mapping[str, tuple[dict[str, Any], str | None]]) -> dict[str, Any]:
     """How far the nodes' anti-entropy (the "repair" job) says the cluster is from full
     redundancy: copies the last passes found missing and could not make yet, peers in
-    sync, and the oldest last pass."""
+    sync, the oldest last pass, and when the passes running now should end."""
+    now = time.time()
     rows = []
     for node_id in sorted(answers):
         got, _ = answers[node_id]
@@ -408,15 +409,19 @@ def redundancy(answers: Mapping[str, tuple[dict[str, Any], str | None]]) -> dict
                 "peers_in_sync": peers.done if peers else 0,
                 "peers": peers.total if peers else 0,
                 "last_pass": job.updated or None,
+                "eta_seconds": eta_seconds(job.state, job.done, job.total, job.started, now),
                 "detail": job.detail,
             }
         )
     passes = [r["last_pass"] for r in rows if r["last_pass"]]
+    etas = [r["eta_seconds"] for r in rows if r["eta_seconds"] is not None]
     return {
         "nodes": rows,
         "missing": sum(r["missing"] for r in rows),
         "in_sync": bool(rows) and all(r["peers_in_sync"] == r["peers"] for r in rows),
         "oldest_pass": min(passes) if len(passes) == len(rows) and passes else None,
+        # The nodes repair in parallel: the slowest one's pass ends last.
+        "eta_seconds": max(etas) if etas else None,
     }
 
 
@@ -522,7 +527,7 @@ def collect_drains(client: Any, nodes: Sequence[Mapping[str, Any]]) -> list[dict
     ]
 
 
-def job_row(process: str, kind: str, job: Any) -> dict[str, Any]:
+def job_row(process: str, kind: str, job: Any, now: float | None = None) -> dict[str, Any]:
     """One job of a Progress (or Scrub) reply as a row of `jobs`."""
     return {
         "process": process,
@@ -532,9 +537,21 @@ def job_row(process: str, kind: str, job: Any) -> dict[str, Any]:
         "done": job.done,
         "total": job.total or None,
         "unit": job.unit,
+        "eta_seconds": eta_seconds(
+            job.state, job.done, job.total, job.started, time.time() if now is None else now
+        ),
         "detail": job.detail,
         "error": None,
     }
+
+
+def eta_seconds(state: str, done: int, total: int, started: float, now: float) -> float | None:
+    """Seconds a running job needs for the rest of its total at its pace so far; None
+    when that cannot be told (no total, nothing done yet, not running)."""
+    if state != "running" or not total or done <= 0 or done >= total or not started:
+        return None
+    elapsed = now - started
+    return (total - done) * elapsed / done if elapsed > 0 else None
 
 
 def start_scrub(client: Any, token: str | None, timeout: float) -> list[dict[str, Any]]:
@@ -578,6 +595,7 @@ def collect_jobs(client: Any, token: str | None, timeout: float) -> list[dict[st
                 "done": drain["versions_done"] or 0,
                 "total": drain["versions_total"] or None,
                 "unit": "versions",
+                "eta_seconds": None,
                 "detail": f"{drain['detail']} (from etcd)",
                 "error": None,
             }
@@ -734,9 +752,11 @@ def render_redundancy(data: Mapping[str, Any] | None) -> str:
     if data["in_sync"]:
         return f"every node in sync with its peers{when}"
     behind = sum(r["peers_in_sync"] < r["peers"] for r in data["nodes"])
+    eta = data.get("eta_seconds")
+    left = f", about {format_duration(eta)} to go" if eta is not None else ""
     return (
         f"repairing: {behind} node(s) not in sync, {format_count(data['missing'])} "
-        f"missing copies found{when}"
+        f"missing copies found{left}{when}"
     )
 
 
@@ -805,9 +825,10 @@ def render_jobs(rows: Sequence[Mapping[str, Any]]) -> str:
     cells = []
     for r in rows:
         if r["job"] is None:
-            cells.append([r["process"], r["kind"], "-", "-", "-", r["error"]])
+            cells.append([r["process"], r["kind"], "-", "-", "-", "-", r["error"]])
             continue
         done = format_count(r["done"]) + (f" / {format_count(r['total'])}" if r["total"] else "")
+        eta = r.get("eta_seconds")
         cells.append(
             [
                 r["process"],
@@ -815,10 +836,11 @@ def render_jobs(rows: Sequence[Mapping[str, Any]]) -> str:
                 r["job"],
                 r["state"],
                 f"{done} {r['unit']}".strip(),
+                format_duration(eta),
                 r["detail"],
             ]
         )
-    return table(["PROCESS", "KIND", "JOB", "STATE", "PROGRESS", "DETAIL"], cells)
+    return table(["PROCESS", "KIND", "JOB", "STATE", "PROGRESS", "ETA", "DETAIL"], cells)
 
 
 # --- the command ---------------------------------------------------------------------------

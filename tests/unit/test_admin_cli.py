@@ -14,6 +14,7 @@ import pytest
 
 from coordinator import admin_token
 from coordinator.placement import NodeEntry
+from proto import admin_pb2 as apb
 from proto import admin_pb2 as pb
 from tools import admin_cli, cli
 from tools import cluster as local
@@ -206,6 +207,18 @@ def test_placement_and_jobs_tables() -> None:
     assert admin_cli.render_jobs([]) == "no background jobs"
 
 
+def test_a_running_job_with_a_total_shows_when_it_should_end() -> None:
+    job = apb.Job(name="repair", state="running", done=100, total=400, unit="copies")
+    job.started = 1000.0
+    row = admin_cli.job_row("node1", "node", job, now=1050.0)
+    assert row["eta_seconds"] == 150.0  # 300 left at 2 per second
+    line = admin_cli.render_jobs([row]).splitlines()[1]
+    assert "100 / 400 copies" in line and "2m 30s" in line
+    assert admin_cli.eta_seconds("idle", 100, 400, 1000.0, 1050.0) is None
+    assert admin_cli.eta_seconds("running", 0, 400, 1000.0, 1050.0) is None
+    assert admin_cli.eta_seconds("running", 5, 0, 1000.0, 1050.0) is None
+
+
 # --- the token -----------------------------------------------------------------------------
 
 
@@ -356,7 +369,13 @@ def test_redundancy_from_the_nodes_repair_jobs() -> None:
     assert [r["node"] for r in data["nodes"]] == ["node1", "node2"]
     line = admin_cli.render_redundancy(data)
     assert line.startswith("repairing: 1 node(s) not in sync, 7 missing copies found")
-    assert "oldest last pass 1m 10s ago" in line
+    assert "oldest last pass 1m 10s ago" in line and "to go" not in line
+
+    running = _repair_job(30, 90, 1, 2, now - 1)
+    running.state, running.started = "running", now - 60
+    answers["node2"] = ({"Progress": pb.ProgressReply(jobs=[running])}, None)
+    line = admin_cli.render_redundancy(admin_cli.redundancy(answers))
+    assert "60 missing copies found, about 2m 0s to go" in line  # 60 left at 1 per 2 s
 
     del answers["node2"]
     line = admin_cli.render_redundancy(admin_cli.redundancy(answers))

@@ -132,7 +132,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     data_dir_option(p_up)
     p_up.add_argument(
-        "--nodes", type=arguments.count, help=f"storage nodes (default {DEFAULT_NODES})"
+        "--nodes",
+        type=arguments.count,
+        help=f"storage nodes (default {DEFAULT_NODES}); more than a running cluster has "
+        "adds nodes, which take their share of the stored keys",
     )
     p_up.add_argument(
         "--gateways", type=arguments.count, help=f"gateways (default {DEFAULT_GATEWAYS})"

@@ -178,6 +178,61 @@ def assign_admin_ports(info: ClusterInfo, free: Iterable[int] = ()) -> bool:
     return True
 
 
+def add_nodes(info: ClusterInfo, nodes: int, free: Iterable[int] = ()) -> list[str]:
+    """Grow a cluster to `nodes` storage nodes: new ones numbered after the last, on the
+    ports its base port's layout gives them, else three of `free` each. Their names.
+    Fewer nodes than it has is an error: nodes leave by drain and remove."""
+    have = info.nodes
+    if nodes < len(have):
+        raise ClusterError(
+            f"{info.data_dir} holds a cluster with {len(have)} storage nodes; to take one "
+            "out, drain it and remove it (`tessera admin node drain NODE`, `admin node "
+            "remove NODE`)"
+        )
+    count = nodes - len(have)
+    if not count:
+        return []
+    gateways = len(info.gateways)
+    if info.base_port is None:
+        ports = iter(free)
+        triples = [_take(ports, 3) for _ in range(count)]
+    else:
+        before = port_layout(len(have), gateways, info.base_port)
+        after = port_layout(nodes, gateways, info.base_port)
+        if after.gateways != before.gateways:
+            raise ClusterError(
+                f"{nodes} storage nodes do not fit the port blocks of base port "
+                f"{info.base_port}; start a new cluster with another --data-dir"
+            )
+        admin = admin_port_layout(nodes, gateways, info.base_port)
+        triples = [
+            (after.nodes[i], admin.node_admin[i], admin.node_metrics[i])
+            for i in range(len(have), nodes)
+        ]
+    last = max((int(name[len("node") :]) for name in have), default=0)
+    logs = info.data_dir / "logs"
+    added = []
+    for number, (port, admin_port, metrics_port) in enumerate(triples, last + 1):
+        name = f"node{number}"
+        proc = ProcessInfo(
+            name,
+            None,
+            [],
+            logs / f"{name}.log",
+            port,
+            info.data_dir / name,
+            admin_port=admin_port,
+            metrics_port=metrics_port,
+        )
+        proc.argv = argv_for(info, proc)
+        info.processes[name] = proc
+        added.append(name)
+    # cluster.json and `status` list etcd, then nodes, then gateways.
+    order = {"etcd": 0, "node": 1, "gateway": 2}
+    info.processes = dict(sorted(info.processes.items(), key=lambda kv: order[kv[1].role]))
+    return added
+
+
 # --- the root key --------------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from tools.cluster_plan import (
     DEFAULT_GATEWAYS,
     DEFAULT_NODES,
     DEFAULT_REGION,
+    add_nodes,
     admin_ports_needed,
     argv_for,
     assign_admin_ports,
@@ -563,11 +564,17 @@ def _existing(
     region: str | None,
     etcd_members: int | None = None,
 ) -> ClusterInfo | None:
-    """The remembered cluster in data_dir, checked against what the caller asked for."""
+    """The remembered cluster in data_dir, checked against what the caller asked for,
+    with the storage nodes added that `nodes` asks for (started by the caller)."""
     if not (data_dir / STATE_FILE).exists():
         return None
     info = ClusterInfo.load(data_dir)
-    check_layout(info, nodes, gateways, base_port, region, etcd_members)
+    check_layout(info, None, gateways, base_port, region, etcd_members)
+    if nodes is not None and nodes != len(info.nodes):
+        needed = 3 * (nodes - len(info.nodes))
+        free = free_ports(needed, exclude=used_ports(info)) if info.base_port is None else []
+        added = add_nodes(info, nodes, free)
+        log.info("adding storage nodes %s", ", ".join(added))
     return info
 
 

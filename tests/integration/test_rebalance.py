@@ -1,7 +1,7 @@
-"""Rebalance on join: a fourth storage node started against a loaded 3-node cluster (as
-an operator adds a host) receives its share of the existing keys, the node each key left
-drops its copy once the new replicas hold it, and reads keep working throughout.
-Checked from every node's own state over gRPC."""
+"""Rebalance on join: a fourth storage node added to a loaded 3-node cluster the way an
+operator does (`tessera cluster up --nodes 4`) receives its share of the existing keys,
+the node each key left drops its copy once the new replicas hold it, and reads keep
+working throughout. Checked from every node's own state over gRPC."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import grpc
 from coordinator import placement
 from coordinator.etcd import connect
 from proto import storage_pb2_grpc as pb_grpc
-from tests.extra_process import start_extra, stop_extra
+from tools import cluster as local
 from tools.cluster import ClusterInfo
 from tools.redundancy import current, holders_of_newest
 
@@ -66,7 +66,11 @@ def test_a_new_node_takes_its_share_and_the_old_copies_go(
 
     reader = threading.Thread(target=read_all_the_time, daemon=True)
     reader.start()
-    node4, port = start_extra(cluster, "node4", "node")
+    # As `tessera cluster up --nodes 4` does (keys given: not adopted from the env).
+    grown = local.up(
+        cluster.data_dir, nodes=4, access_key=cluster.access_key, secret_key=cluster.secret_key
+    )
+    port = grown.processes["node4"].port
     try:
         stubs = {
             name: pb_grpc.StorageStub(grpc.insecure_channel(f"127.0.0.1:{proc.port}"))
@@ -107,7 +111,6 @@ def test_a_new_node_takes_its_share_and_the_old_copies_go(
     finally:
         stop.set()
         reader.join(timeout=30)
-        stop_extra(node4)
     assert not failures, failures[:5]
     assert reads > 0
     for key, size in written.items():

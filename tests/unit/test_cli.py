@@ -19,7 +19,7 @@ import pytest
 from tools import bench, cli
 from tools import cluster as local
 from tools.cluster import ClusterError, ClusterInfo
-from tools.cluster_plan import check_layout, used_ports
+from tools.cluster_plan import add_nodes, check_layout, used_ports
 
 
 def _plan(data_dir: Path, **overrides: object) -> ClusterInfo:
@@ -200,6 +200,24 @@ def test_a_cluster_keeps_its_etcd_member_count(tmp_path: Path) -> None:
         check_layout(info, None, None, None, None, 1)
 
 
+def test_a_cluster_grows_by_nodes_on_its_port_layout(tmp_path: Path) -> None:
+    info = _plan(tmp_path)
+    assert add_nodes(info, 5) == ["node4", "node5"]
+    assert list(info.processes)[:6] == ["etcd", "node1", "node2", "node3", "node4", "node5"]
+    node5 = info.processes["node5"]
+    assert (node5.port, node5.admin_port, node5.metrics_port) == (9014, 9034, 9054)
+    assert node5.data_dir == tmp_path / "node5" and "--node-id=node5" in node5.argv
+    assert add_nodes(info, 5) == []
+    with pytest.raises(ClusterError, match="drain it and remove it"):
+        add_nodes(info, 2)
+    with pytest.raises(ClusterError, match="do not fit"):
+        add_nodes(info, 11)
+
+    spread = _plan(tmp_path, base_port=None, free=range(20000, 20100))
+    assert add_nodes(spread, 4, free=[30001, 30002, 30003]) == ["node4"]
+    assert local.ports_of(spread.processes["node4"]) == [30001, 30002, 30003]
+
+
 def test_cluster_json_round_trip(tmp_path: Path) -> None:
     info = _plan(tmp_path, env={"TESSERA_LOG_LEVEL": "DEBUG"})
     info.processes["node1"].pid = 4242
@@ -222,8 +240,10 @@ def test_cluster_json_missing_or_foreign(tmp_path: Path) -> None:
 
 def test_up_refuses_a_different_layout(tmp_path: Path) -> None:
     _plan(tmp_path).save()
-    with pytest.raises(ClusterError, match="nodes 3, not 5"):
-        local.up(tmp_path, nodes=5)
+    with pytest.raises(ClusterError, match="gateways 2, not 5"):
+        local.up(tmp_path, gateways=5)
+    with pytest.raises(ClusterError, match="3 storage nodes; to take one out"):
+        local.up(tmp_path, nodes=2)
     with pytest.raises(ClusterError, match="base port"):
         local.up(tmp_path, base_port=9100)
 

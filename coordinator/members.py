@@ -21,7 +21,8 @@ from coordinator.etcd import close_quietly
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 5
-# After a failed refresh, how soon to try again (the lease lives DEFAULT_TTL seconds).
+# After a failed refresh, how soon to try again (the lease lives DEFAULT_TTL seconds);
+# doubled for each further failure, up to the refresh interval.
 RETRY_WAIT = 0.3
 
 
@@ -72,19 +73,21 @@ class Membership:
     def _run(self) -> None:
         interval = max(self._ttl / 3, 0.5)
         wait = interval
+        failures = 0
         while not self._stop.wait(wait):
             try:
                 responses = list(self._client.refresh_lease(self._lease.id))
                 if not responses or responses[0].TTL <= 0:
                     log.warning("lease for %s expired; registering again", self._key)
                     self._register()
-                wait = interval
+                wait, failures = interval, 0
             except Exception as exc:
                 # Refresh the same lease again soon, through a new client (on another
                 # etcd member when there are several): registering anew instead would
                 # need a leader too, and the key would vanish once the old lease ran out.
                 log.warning("lease refresh for %s failed: %s", self._key, exc)
-                wait = min(interval, RETRY_WAIT)
+                failures += 1
+                wait = min(interval, RETRY_WAIT * 2 ** (failures - 1))
                 close_quietly(self._client)  # its channel and watcher thread go too
                 try:
                     self._client = self._lease_client()

@@ -149,18 +149,18 @@ class PutWhole(_message.Message):
     def __init__(self, header: _Optional[_Union[PutHeader, _Mapping]] = ..., data: _Optional[bytes] = ..., commit: _Optional[_Union[PutCommit, _Mapping]] = ...) -> None: ...
 
 class PutReply(_message.Message):
-    __slots__ = ("applied", "size", "newest_timestamp", "error", "current")
+    __slots__ = ("applied", "size", "newest_timestamp", "error", "superseded")
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     NEWEST_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
-    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDED_FIELD_NUMBER: _ClassVar[int]
     applied: bool
     size: int
     newest_timestamp: int
     error: str
-    current: bool
-    def __init__(self, applied: _Optional[bool] = ..., size: _Optional[int] = ..., newest_timestamp: _Optional[int] = ..., error: _Optional[str] = ..., current: _Optional[bool] = ...) -> None: ...
+    superseded: bool
+    def __init__(self, applied: _Optional[bool] = ..., size: _Optional[int] = ..., newest_timestamp: _Optional[int] = ..., error: _Optional[str] = ..., superseded: _Optional[bool] = ...) -> None: ...
 
 class PutWholeBatch(_message.Message):
     __slots__ = ("puts",)
@@ -275,14 +275,14 @@ class DeleteBatchReply(_message.Message):
     def __init__(self, replies: _Optional[_Iterable[_Union[DeleteReply, _Mapping]]] = ...) -> None: ...
 
 class DeleteReply(_message.Message):
-    __slots__ = ("applied", "newest_timestamp", "current")
+    __slots__ = ("applied", "newest_timestamp", "superseded")
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     NEWEST_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
-    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDED_FIELD_NUMBER: _ClassVar[int]
     applied: bool
     newest_timestamp: int
-    current: bool
-    def __init__(self, applied: _Optional[bool] = ..., newest_timestamp: _Optional[int] = ..., current: _Optional[bool] = ...) -> None: ...
+    superseded: bool
+    def __init__(self, applied: _Optional[bool] = ..., newest_timestamp: _Optional[int] = ..., superseded: _Optional[bool] = ...) -> None: ...
 
 class ListRequest(_message.Message):
     __slots__ = ("bucket", "prefix", "start_after", "limit")

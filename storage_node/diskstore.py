@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import time
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
@@ -57,6 +58,17 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _remove_if_idle(path: Path, cutoff: float, idle_for: float) -> int:
+    """Unlink path if not modified since cutoff (always when idle_for is 0); 1 if done."""
+    try:
+        if idle_for and path.stat().st_mtime >= cutoff:
+            return 0
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    return 1
 
 
 def _check_version_id(version_id: str) -> None:
@@ -194,21 +206,27 @@ class DiskStore:
         self._recover()
 
     def _recover(self) -> None:
-        """Drop writes a crash interrupted and data files no index row names.
+        """Drop writes a crash interrupted and data files no index row names."""
+        removed = self.sweep()
+        if removed:
+            log.info("recovery removed orphan data files count=%d", removed)
 
-        Segment files of composed versions count as named: their rows own them.
-        """
-        for leftover in self.tmp_dir.iterdir():
-            leftover.unlink(missing_ok=True)
-        live = self.index.version_ids()
+    def sweep(self, idle_for: float = 0.0) -> int:
+        """Remove temporary files and data files no index row names (segment files of
+        composed versions count as named: their rows own them) that nothing wrote for
+        idle_for seconds; how many. At start-up nothing is writing (0 takes all); while
+        the node runs, a write in progress keeps touching its file, and a file renamed
+        into place moments before its row commits is recent too."""
+        cutoff = time.time() - idle_for
         removed = 0
+        for leftover in self.tmp_dir.iterdir():
+            removed += _remove_if_idle(leftover, cutoff, idle_for)
+        live = self.index.version_ids()
         for shard in self.objects_dir.iterdir():
             for path in shard.iterdir():
                 if path.name not in live:
-                    path.unlink(missing_ok=True)
-                    removed += 1
-        if removed:
-            log.info("recovery removed orphan data files count=%d", removed)
+                    removed += _remove_if_idle(path, cutoff, idle_for)
+        return removed
 
     def data_path(self, version_id: str) -> Path:
         return self.objects_dir / version_id[:2] / version_id

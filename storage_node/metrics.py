@@ -124,6 +124,11 @@ REPAIR_METRICS = (
     ("scrub_last_pass_timestamp", "gauge", "When the last scrub pass finished (Unix time)."),
     ("scrub_corrupt", "counter", "Corrupt versions scrub found."),
     ("scrub_repaired", "counter", "Corrupt versions scrub replaced from a good replica."),
+    (
+        "scrub_orphans_removed",
+        "counter",
+        "Temporary and data files no index row named, removed by scrub passes.",
+    ),
 )
 
 

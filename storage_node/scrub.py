@@ -7,7 +7,9 @@ once on `tessera admin scrub`): it reads every version held here through the sam
 as a GET, paced by a byte budget. A version that fails its check is fetched whole from
 another replica (whose node verifies its own blocks as it sends them), sealed like a
 write of the same version, and put in place of the corrupt copy. A version no replica
-can serve intact is counted and left as it is: an operator must look.
+can serve intact is counted and left as it is: an operator must look. A pass ends by
+sweeping temporary and data files that no index row names and nothing touched for
+SWEEP_IDLE seconds (left by a crash, or by a failed write whose clean-up failed).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ DEFAULT_RATE = 32 << 20  # bytes per second read by a pass
 READ_CHUNK = 1 << 20
 FETCH_TIMEOUT = 60.0
 MAX_ERRORS = 5
+# Files no row names are removed once untouched this long: a write in progress keeps
+# touching its file, and one renamed into place is named by its row moments later.
+SWEEP_IDLE = 3600.0
 
 
 @dataclass
@@ -47,6 +52,7 @@ class ScrubTally:
     bytes: int = 0
     corrupt: int = 0
     repaired: int = 0
+    swept: int = 0  # orphan files removed
     errors: int = 0
     last_errors: list[str] = field(default_factory=list)
 
@@ -76,6 +82,7 @@ class Scrubber:
         self.passes = 0
         self.corrupt_total = 0  # over finished passes
         self.repaired_total = 0
+        self.swept_total = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -121,21 +128,26 @@ class Scrubber:
                 if self._stop.is_set():
                     break
                 self._check(namespace, row)
+        swept = 0 if self._stop.is_set() else self.store.sweep(SWEEP_IDLE)
         with self.lock:
+            self.tally.swept = swept
+            self.swept_total += swept
             self.running = False
             self.finished = time.time()
             self.passes += 1
             tally = self.tally
             self.corrupt_total += tally.corrupt
             self.repaired_total += tally.repaired
-        if tally.corrupt or tally.errors:
+        if tally.corrupt or tally.errors or tally.swept:
             log.warning(
-                "scrub pass node=%s versions=%d bytes=%d corrupt=%d repaired=%d errors=%d",
+                "scrub pass node=%s versions=%d bytes=%d corrupt=%d repaired=%d"
+                " orphan_files_removed=%d errors=%d",
                 self.replicator.node_id,
                 tally.versions,
                 tally.bytes,
                 tally.corrupt,
                 tally.repaired,
+                tally.swept,
                 tally.errors,
             )
         return tally
@@ -210,6 +222,7 @@ class Scrubber:
                 "scrub_corrupt": self.corrupt_total + (self.tally.corrupt if self.running else 0),
                 "scrub_repaired": self.repaired_total
                 + (self.tally.repaired if self.running else 0),
+                "scrub_orphans_removed": self.swept_total,
             }
 
     def job(self) -> apb.Job:
@@ -220,7 +233,10 @@ class Scrubber:
                 state, detail = "running", "reading every stored block"
             elif self.passes:
                 state = "done" if not tally.errors else "failed"
-                detail = f"last pass: {tally.corrupt} corrupt, {tally.repaired} repaired"
+                detail = (
+                    f"last pass: {tally.corrupt} corrupt, {tally.repaired} repaired,"
+                    f" {tally.swept} orphan files removed"
+                )
             else:
                 state, detail = "idle", "no pass yet"
             job = apb.Job(
@@ -238,4 +254,5 @@ class Scrubber:
             job.measures.add(unit="bytes", done=tally.bytes, total=tally.bytes_total)
             job.measures.add(unit="corrupt", done=tally.corrupt)
             job.measures.add(unit="repaired", done=tally.repaired)
+            job.measures.add(unit="orphan files removed", done=tally.swept)
         return job

@@ -65,9 +65,12 @@ class StorageService(pb_grpc.StorageServicer):
                     c = message.commit
                     applied = pending.commit(c.size, c.meta, c.timestamp)
                     done, pending = pending, None
-                    newest, current = self._standing(done.bucket, done.key, done.version_id)
+                    newest, superseded = self._standing(done.bucket, done.key, done.version_id)
                     return pb.PutReply(
-                        applied=applied, size=done.size, newest_timestamp=newest, current=current
+                        applied=applied,
+                        size=done.size,
+                        newest_timestamp=newest,
+                        superseded=superseded,
                     )
             # The stream ended without a commit: the writer gave up.
             context.abort(grpc.StatusCode.ABORTED, "stream ended before commit")
@@ -83,8 +86,10 @@ class StorageService(pb_grpc.StorageServicer):
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         applied = self.store.apply_many([row])[0]
-        newest, current = self._standing(row.bucket, row.key, row.version_id)
-        return pb.PutReply(applied=applied, size=row.size, newest_timestamp=newest, current=current)
+        newest, superseded = self._standing(row.bucket, row.key, row.version_id)
+        return pb.PutReply(
+            applied=applied, size=row.size, newest_timestamp=newest, superseded=superseded
+        )
 
     def PutObjectsWhole(self, request, context):  # noqa: N802
         # Each write is sealed on its own (a bad one is refused alone); the index rows
@@ -103,7 +108,7 @@ class StorageService(pb_grpc.StorageServicer):
         for (index, row), ok in zip(sealed, applied, strict=True):
             reply = replies[index]
             reply.applied = ok
-            reply.newest_timestamp, reply.current = self._standing(
+            reply.newest_timestamp, reply.superseded = self._standing(
                 row.bucket, row.key, row.version_id
             )
         return pb.PutBatchReply(replies=replies)
@@ -176,18 +181,19 @@ class StorageService(pb_grpc.StorageServicer):
         return pb.UpdateMetaReply(applied=applied)
 
     def _standing(self, bucket: str, key: str, version_id: str) -> tuple[int, bool]:
-        """After a write: the key's newest timestamp here, and whether it is version_id."""
+        """After a write: the key's newest timestamp here, and whether a version other
+        than version_id is the newest."""
         row = self.store.head(bucket, key)
         if row is None:
             return 0, False
-        return row.ts, row.version_id == version_id
+        return row.ts, row.version_id != version_id
 
     def DeleteObject(self, request, context):  # noqa: N802
         applied = self.store.tombstone(
             request.bucket, request.key, request.version_id, request.timestamp, request.versioned
         )
-        newest, current = self._standing(request.bucket, request.key, request.version_id)
-        return pb.DeleteReply(applied=applied, newest_timestamp=newest, current=current)
+        newest, superseded = self._standing(request.bucket, request.key, request.version_id)
+        return pb.DeleteReply(applied=applied, newest_timestamp=newest, superseded=superseded)
 
     def DeleteObjects(self, request, context):  # noqa: N802
         deletes = [
@@ -196,8 +202,10 @@ class StorageService(pb_grpc.StorageServicer):
         applied = self.store.tombstones(deletes)
         replies = []
         for d, ok in zip(request.deletes, applied, strict=True):
-            newest, current = self._standing(d.bucket, d.key, d.version_id)
-            replies.append(pb.DeleteReply(applied=ok, newest_timestamp=newest, current=current))
+            newest, superseded = self._standing(d.bucket, d.key, d.version_id)
+            replies.append(
+                pb.DeleteReply(applied=ok, newest_timestamp=newest, superseded=superseded)
+            )
         return pb.DeleteBatchReply(replies=replies)
 
     def ListObjects(self, request, context):  # noqa: N802

@@ -413,7 +413,7 @@ class ClusterStore:
                     f"only {len(answers)} of {len(replicas)} replicas stored the object"
                 )
             self.clock.observe(max(reply.newest_timestamp for _, reply in answers))
-            if all(reply.current for _, reply in answers) or attempt == STALE_RETRIES:
+            if not any(reply.superseded for _, reply in answers) or attempt == STALE_RETRIES:
                 break
             # A replica holds a version stamped later although this write came last
             # (this host's clock is behind, or the other writer's ahead): write it again,
@@ -615,7 +615,7 @@ class ClusterStore:
                     return
                 for key, answer in zip(node_keys, reply.replies, strict=True):
                     self.clock.observe(answer.newest_timestamp)
-                    if not answer.current:
+                    if answer.superseded:
                         stale.add(key)
                 acked[node.node_id] = set(node_keys)
                 if all(deleted_by_quorum(placement, acked).values()):

@@ -19,7 +19,7 @@ from tools import cluster as local
 from tools.cluster import ClusterInfo
 
 # tests/clients/conftest.py star-imports these.
-__all__ = ["bucket", "cluster", "s3", "s3_clients"]
+__all__ = ["bucket", "cluster", "running", "s3", "s3_clients"]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,15 @@ def cluster(
     finally:
         stop()
         atexit.unregister(stop)
+
+
+@pytest.fixture
+def running(cluster: ClusterInfo) -> Iterator[ClusterInfo]:
+    """The cluster, with every storage node started again after the test."""
+    yield cluster
+    for name, proc in cluster.processes.items():
+        if proc.role == "node" and not proc.pid:
+            local.start(cluster, name)
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,8 @@ import signal
 import sqlite3
 import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from botocore.exceptions import ClientError
 
 from tests.helpers import set_versioning
@@ -26,15 +24,6 @@ from tools.redundancy import node_stubs, wait_full
 
 CLUSTER_ENV = {"TESSERA_SYNC_INTERVAL": "1", "TESSERA_GC_MIN_AGE": "2"}
 WITHIN = 60.0
-
-
-@pytest.fixture
-def running(cluster: ClusterInfo) -> Iterator[ClusterInfo]:
-    """The cluster, with every storage node started again after the test."""
-    yield cluster
-    for name, proc in cluster.processes.items():
-        if proc.role == "node" and not proc.pid:
-            local.start(cluster, name)
 
 
 def _count(cluster: ClusterInfo, node: str, sql: str, *args: Any) -> int:

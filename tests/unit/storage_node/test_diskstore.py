@@ -156,3 +156,25 @@ def test_many_tombstones_in_one_transaction_drop_the_data(store):
     assert len(list((store.root / "objects").rglob("*"))) < files_before  # a's data file went
     with pytest.raises(NotFound):
         _read(store, "a")
+
+
+def test_sweep_removes_only_files_no_row_names_that_nothing_touched_lately(store):
+    import time
+
+    big = os.urandom(INLINE_LIMIT + 1)
+    _put(store, "kept", big, 10)
+    named = store.data_path("v00000010")
+    old_orphan = store.data_path("0a" + "1" * 30)
+    new_orphan = store.data_path("0b" + "2" * 30)
+    old_tmp, new_tmp = store.tmp_dir / "abandoned", store.tmp_dir / "in-progress"
+    for path in (old_orphan, new_orphan, old_tmp, new_tmp):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"x")
+    hours_ago = time.time() - 7200
+    for path in (named, old_orphan, old_tmp):
+        os.utime(path, (hours_ago, hours_ago))
+    assert store.sweep(3600) == 2
+    assert named.exists() and new_orphan.exists() and new_tmp.exists()
+    assert not old_orphan.exists() and not old_tmp.exists()
+    assert store.sweep() == 2  # at start-up: every file no row names
+    assert named.exists()

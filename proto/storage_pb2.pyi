@@ -105,18 +105,32 @@ class ListNamespacesReply(_message.Message):
     def __init__(self, namespaces: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PutHeader(_message.Message):
-    __slots__ = ("bucket", "key", "version_id", "timestamp", "versioned")
+    __slots__ = ("bucket", "key", "version_id", "timestamp", "versioned", "restampable")
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VERSION_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     VERSIONED_FIELD_NUMBER: _ClassVar[int]
+    RESTAMPABLE_FIELD_NUMBER: _ClassVar[int]
     bucket: str
     key: str
     version_id: str
     timestamp: int
     versioned: bool
-    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., versioned: _Optional[bool] = ...) -> None: ...
+    restampable: bool
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., versioned: _Optional[bool] = ..., restampable: _Optional[bool] = ...) -> None: ...
+
+class RestampRequest(_message.Message):
+    __slots__ = ("bucket", "key", "version_id", "timestamp")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    key: str
+    version_id: str
+    timestamp: int
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., version_id: _Optional[str] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class PutCommit(_message.Message):
     __slots__ = ("size", "meta", "timestamp")

@@ -134,6 +134,11 @@ class StorageStub:
                 request_serializer=proto_dot_storage__pb2.CollectRequest.SerializeToString,
                 response_deserializer=proto_dot_storage__pb2.CollectReply.FromString,
                 _registered_method=True)
+        self.Restamp = channel.unary_unary(
+                '/tessera.storage.Storage/Restamp',
+                request_serializer=proto_dot_storage__pb2.RestampRequest.SerializeToString,
+                response_deserializer=proto_dot_storage__pb2.PutReply.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -299,6 +304,14 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Restamp(self, request, context):
+        """Give a version written with PutObject (restampable) a later timestamp: the one
+        kept aside as superseded, or the one stored (applied false: neither).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -401,6 +414,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.Collect,
                     request_deserializer=proto_dot_storage__pb2.CollectRequest.FromString,
                     response_serializer=proto_dot_storage__pb2.CollectReply.SerializeToString,
+            ),
+            'Restamp': grpc.unary_unary_rpc_method_handler(
+                    servicer.Restamp,
+                    request_deserializer=proto_dot_storage__pb2.RestampRequest.FromString,
+                    response_serializer=proto_dot_storage__pb2.PutReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -943,6 +961,33 @@ class Storage:
             '/tessera.storage.Storage/Collect',
             proto_dot_storage__pb2.CollectRequest.SerializeToString,
             proto_dot_storage__pb2.CollectReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Restamp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tessera.storage.Storage/Restamp',
+            proto_dot_storage__pb2.RestampRequest.SerializeToString,
+            proto_dot_storage__pb2.PutReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import threading
 import time
 import uuid
 import zlib
@@ -38,6 +39,8 @@ BLOCK_SIZE = 1 << 20
 INLINE_LIMIT = 128 * 1024
 # Rows removed per transaction by delete_prefix: keeps the write lock short.
 DELETE_BATCH = 500
+# How long a superseded write waits aside for its writer to stamp it again.
+ASIDE_FOR = 60.0
 
 
 class Corrupted(Exception):
@@ -203,6 +206,10 @@ class DiskStore:
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.index = Index(root / "index.sqlite3")
+        # Versions a writer must stamp again (see apply_newest): version id → the sealed
+        # row and when it is given up (its data file removed).
+        self._aside: dict[str, tuple[Row, float]] = {}
+        self._aside_lock = threading.Lock()
         self._recover()
 
     def _recover(self) -> None:
@@ -270,6 +277,57 @@ class DiskStore:
         # The new row may own some of an old row's files (a key composed from itself).
         for old in dropped:
             self._remove_files(set(old.data_files()) - set(keep.data_files()))
+
+    def apply_newest(self, row: Row) -> bool:
+        """Store a sealed version if it is its key's newest here (or is held already).
+        Otherwise keep it aside, invisible, for ASIDE_FOR seconds and return False: a
+        version stamped later is here although this one may have come last (the writer's
+        clock is behind), and the writer will give it a later stamp (restamp)."""
+        with self.index.transaction() as tx:
+            current = tx.get(row.bucket, row.key)
+            if (
+                current is not None
+                and current.version_id != row.version_id
+                and current.order > row.order
+            ):
+                result = None
+            else:
+                result = tx.store(row)
+        if result is None:
+            self._set_aside(row)
+            return False
+        self._drop_replaced(result.dropped, keep=row)
+        if not result.applied and row.inline is None:
+            self.remove_data(row.version_id)
+        return result.applied
+
+    def restamp(self, bucket: str, key: str, version_id: str, ts: int) -> Row | None:
+        """Give a version a later timestamp, the same data: one kept aside by
+        apply_newest, or one stored. The row as stored now, or None if neither."""
+        with self._aside_lock:
+            aside = self._aside.pop(version_id, (None, 0.0))[0]
+        if aside is not None:
+            fresh = replace(aside, ts=ts)
+            return fresh if self.apply_many([fresh])[0] else None
+        with self.index.transaction() as tx:
+            held = tx.version(bucket, key, version_id)
+            if held is None:
+                return None
+            fresh = replace(held, ts=ts)
+            tx._remove(held, tx.get(bucket, key))
+            result = tx.store(fresh)
+        self._drop_replaced(result.dropped, keep=fresh)
+        return fresh if result.applied else None
+
+    def _set_aside(self, row: Row) -> None:
+        now = time.monotonic()
+        with self._aside_lock:
+            expired = [v for v, (_, until) in self._aside.items() if until < now]
+            gone = [self._aside.pop(v)[0] for v in expired]
+            self._aside[row.version_id] = (row, now + ASIDE_FOR)
+        for old in gone:
+            if old.inline is None:
+                self.remove_data(old.version_id)
 
     def tombstone(
         self, bucket: str, key: str, version_id: str, ts: int, versioned: bool = False

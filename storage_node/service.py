@@ -63,7 +63,11 @@ class StorageService(pb_grpc.StorageServicer):
                     pending.write(message.data)
                 elif kind == "commit":
                     c = message.commit
-                    applied = pending.commit(c.size, c.meta, c.timestamp)
+                    if h.restampable:
+                        row = pending.seal(c.size, c.meta, c.timestamp)
+                        applied = self.store.apply_newest(row)
+                    else:
+                        applied = pending.commit(c.size, c.meta, c.timestamp)
                     done, pending = pending, None
                     newest, superseded = self._standing(done.bucket, done.key, done.version_id)
                     return pb.PutReply(
@@ -319,6 +323,21 @@ class StorageService(pb_grpc.StorageServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bucket and key are required")
         queued = replicator.repair_key(request.bucket, request.key, list(request.nodes))
         return pb.RepairKeyReply(queued=queued)
+
+    def Restamp(self, request, context):  # noqa: N802
+        if not (request.bucket and request.key and request.version_id and request.timestamp):
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "bucket, key, version id and timestamp needed"
+            )
+        row = self.store.restamp(request.bucket, request.key, request.version_id, request.timestamp)
+        # Not held (never arrived, or given up), or replaced by a write stamped later.
+        newest, superseded = self._standing(request.bucket, request.key, request.version_id)
+        return pb.PutReply(
+            applied=row is not None,
+            size=row.size if row is not None else 0,
+            newest_timestamp=newest,
+            superseded=superseded,
+        )
 
     def Collect(self, request, context):  # noqa: N802
         replicator = self._replicator(context)

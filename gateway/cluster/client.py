@@ -330,9 +330,11 @@ class ClusterStore:
             except trio.RunFinishedError:
                 pass
 
+        # Streamed, the body cannot be sent again: a replica that finds a later stamp
+        # at commit keeps the write aside until it is stamped again (_restamp).
+        header.restampable = True
         for writer in writers:
             writer.start(report)
-        newest_known = self._ask_newest(live, quorum, namespace, name)
 
         size = 0
         try:
@@ -349,9 +351,7 @@ class ClusterStore:
                 size += len(buffer)
                 await self._send(writers, pb.PutMessage(data=bytes(buffer)), quorum)
             meta = make_meta(size)
-            await newest_known()
-            # Ordered by when the body finished and verified, not when it began, and
-            # after every version of the key acknowledged before this write began.
+            # Ordered by when the body finished and verified, not when it began.
             timestamp = self.clock.now()
             commit = pb.PutMessage(commit=pb.PutCommit(size=size, meta=meta, timestamp=timestamp))
             await self._send(writers, commit, quorum)
@@ -361,6 +361,7 @@ class ClusterStore:
             raise
 
         acks = failures = 0
+        superseded = False
         while acks < quorum:
             if len(writers) - failures < quorum:
                 raise StoreUnavailable(f"only {acks} of {len(replicas)} replicas stored the object")
@@ -376,13 +377,40 @@ class ClusterStore:
                 acks += 1
                 if writer.reply is not None:
                     self.clock.observe(writer.reply.newest_timestamp)
+                    superseded |= writer.reply.superseded
             else:
                 failures += 1
                 log.warning(
                     "replica write failed node=%s error=%s", writer.node.node_id, writer.error
                 )
                 METRICS.record_rpc_error(writer.node.node_id, _error_code(writer.error))
+        if superseded:
+            timestamp = await self._restamp(live, quorum, namespace, name, version_id)
         return ObjectVersion(key, version_id, timestamp, size, False, meta, versioned=versioned)
+
+    async def _restamp(
+        self, nodes: list[NodeEntry], quorum: int, namespace: str, name: str, version_id: str
+    ) -> int:
+        """Stamp a streamed write again, past the later stamp a replica found at commit
+        (this host's clock is behind, or another writer's ahead), on every replica: the
+        ones that kept it aside make it visible, the others move it. The new stamp."""
+        timestamp = self.clock.now()  # the clock observed the replies' newest stamps
+        request = pb.RestampRequest(
+            bucket=namespace, key=name, version_id=version_id, timestamp=timestamp
+        )
+        answers = await self._gather(
+            nodes, "Restamp", request, need=len(nodes), cancel_stragglers=False
+        )
+        for _, reply in answers:
+            self.clock.observe(reply.newest_timestamp)
+        # A replica where a write stamped later still won had a concurrent write: that
+        # one is newer either way, and this write's outcome is decided.
+        settled = sum(reply.applied or reply.superseded for _, reply in answers)
+        if settled < quorum:
+            raise StoreUnavailable(
+                f"only {settled} of {len(nodes)} replicas stamped the object again"
+            )
+        return timestamp
 
     async def _put_small(
         self,
@@ -440,7 +468,7 @@ class ClusterStore:
 
         Every version acknowledged before this call is on a quorum of the replicas, so
         a timestamp taken after the wait orders after all of them, whatever this host's
-        wall clock says. A streamed write asks while its body flows: the answer is free.
+        wall clock says.
         """
         request = pb.HeadRequest(bucket=namespace, key=name)
         answered = trio.Event()

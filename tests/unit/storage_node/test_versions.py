@@ -215,3 +215,32 @@ def test_a_remembered_delete_by_id_goes_only_when_collected(store):
     assert _put(store, "k", b"late copy", 10, True, "v00000010") is False  # still refused
     assert store.index.collect("b", "k", "v00000010", 0, purge=True)
     assert store.index.purged("b", "k") == []
+
+
+def _sealed(store, key, data, ts, versioned, version):
+    pending = store.begin_write("b", key, version, ts, versioned)
+    pending.write(data)
+    return pending.seal(len(data), b"m")
+
+
+@pytest.mark.parametrize("versioned", [False, True])
+def test_a_superseded_write_waits_aside_until_stamped_again(store, versioned):
+    big = os.urandom(INLINE_LIMIT + 10)
+    _put(store, "k", b"newer", 50, versioned, "vnewer")
+    late = _sealed(store, "k", big, 40, versioned, "vlate")
+    assert store.apply_newest(late) is False
+    assert store.head("b", "k").version_id == "vnewer"  # invisible meanwhile
+    assert store.data_path("vlate").exists()
+    fresh = store.restamp("b", "k", "vlate", 60)
+    assert fresh is not None and fresh.ts == 60
+    assert store.head("b", "k").version_id == "vlate"
+    assert _read(store, "k") == big
+    assert store.restamp("b", "k", "vnone", 70) is None
+
+
+def test_restamp_moves_a_stored_version_past_the_newest(store):
+    _put(store, "k", b"one", 10, True, "vone")
+    _put(store, "k", b"two", 20, True, "vtwo")
+    assert store.restamp("b", "k", "vone", 30).ts == 30
+    assert _versions(store) == [("vone", False, True), ("vtwo", False, True)]
+    assert _read(store, "k") == b"one"

@@ -27,7 +27,12 @@ def slot_of(namespace: str, key: str, slots: int = SLOTS) -> int:
 
 def fingerprint(row: Row) -> int:
     """A 64-bit hash of what makes a version itself: key, id, timestamp, delete."""
-    text = f"{row.bucket}\0{row.key}\0{row.version_id}\0{row.ts}\0{int(row.deleted)}"
+    return fingerprint_of(row.bucket, row.key, row.version_id, row.ts, row.deleted)
+
+
+def fingerprint_of(bucket: str, key: str, version_id: str, ts: int, deleted: bool) -> int:
+    """fingerprint() of a version given by its parts."""
+    text = f"{bucket}\0{key}\0{version_id}\0{ts}\0{int(deleted)}"
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
@@ -50,14 +55,15 @@ class Digests:
 
     def add(self, peers: Iterable[str], slot: int, rows: Iterable[Row]) -> None:
         """Count rows (versions of one key in slot) toward each peer."""
-        total = 0
-        for row in rows:
-            total += fingerprint(row)
+        self.change(peers, slot, sum(fingerprint(row) for row in rows))
+
+    def change(self, peers: Iterable[str], slot: int, amount: int) -> None:
+        """Add amount (a fingerprint, or minus one for a version gone) toward peers."""
         for peer in peers:
             sums = self.by_peer.get(peer)
             if sums is None:
                 sums = self.by_peer[peer] = [0] * self.slots
-            sums[slot] = (sums[slot] + total) & _MASK
+            sums[slot] = (sums[slot] + amount) & _MASK
 
     def of(self, peer: str) -> list[int]:
         """The digests toward peer (all zero when no key is shared)."""

@@ -356,6 +356,28 @@ def _version(conn: sqlite3.Connection, bucket: str, key: str, version_id: str) -
     return None
 
 
+# A version that came or went: +1 or -1, bucket, key, version id, ts, deleted.
+Change = tuple[int, str, str, str, int, bool]
+# Changes kept for the replicator between two of its looks; beyond, it rescans.
+MAX_CHANGES = 200_000
+# Temporary triggers (one set per connection) report every version added to or removed
+# from either table to Index._changed; with recursive triggers, the row an INSERT OR
+# REPLACE displaces counts as removed. A move between the tables adds and removes.
+_CHANGE_TRIGGERS = """
+CREATE TEMP TRIGGER IF NOT EXISTS {table}_added AFTER INSERT ON main.{table} BEGIN
+    SELECT tessera_changed(1, NEW.bucket, NEW.key, NEW.version_id, NEW.ts, NEW.deleted);
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS {table}_removed AFTER DELETE ON main.{table} BEGIN
+    SELECT tessera_changed(-1, OLD.bucket, OLD.key, OLD.version_id, OLD.ts, OLD.deleted);
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS {table}_changed
+AFTER UPDATE OF bucket, key, version_id, ts, deleted ON main.{table} BEGIN
+    SELECT tessera_changed(-1, OLD.bucket, OLD.key, OLD.version_id, OLD.ts, OLD.deleted);
+    SELECT tessera_changed(1, NEW.bucket, NEW.key, NEW.version_id, NEW.ts, NEW.deleted);
+END;
+"""
+
+
 class Index:
     """Thread-safe access to the index database."""
 
@@ -366,10 +388,18 @@ class Index:
         # Bumped by every write transaction: a reader that saw the same number before
         # and after a scan saw the index as it still is (the replicator's digest cache).
         self.generation = 0
+        # Versions added and removed by committed transactions, for the replicator to
+        # update its digests with instead of rescanning (see changes()).
+        self._changes: builtins.list[Change] = []
+        self._changes_lost = False
+        self._changes_lock = threading.Lock()
+        self._tables_ready = False
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
         self._migrate(conn)
+        self._watch_changes(conn)
+        self._tables_ready = True
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
@@ -394,8 +424,49 @@ class Index:
             # FULL makes every commit durable (fsync of the WAL) before we ack.
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=10000")
+            if self._tables_ready:
+                self._watch_changes(conn)
             self._local.conn = conn
         return conn
+
+    def _watch_changes(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA recursive_triggers=ON")
+        conn.create_function("tessera_changed", 6, self._changed)
+        for table in ("objects", "versions"):
+            conn.executescript(_CHANGE_TRIGGERS.format(table=table))
+
+    def _changed(
+        self, sign: int, bucket: str, key: str, version_id: str, ts: int, deleted: int
+    ) -> None:
+        pending = getattr(self._local, "pending", None)
+        if pending is None:  # a write outside transaction() (schema work at start-up)
+            with self._changes_lock:
+                self._changes_lost = True
+            return
+        pending.append((sign, bucket, key, version_id, ts, bool(deleted)))
+
+    def changes(self) -> builtins.list[Change] | None:
+        """The versions added (+1) and removed (-1) by transactions committed since the
+        last call, in order; None when some were not kept (too many): rescan then."""
+        with self._changes_lock:
+            changes, lost = self._changes, self._changes_lost
+            self._changes, self._changes_lost = [], False
+        return None if lost else changes
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads in this thread see the index as it is now until the block ends, and
+        changes() from then on has exactly what commits after it (one consistent scan
+        to update from)."""
+        conn = self._conn()
+        with self._write_lock:  # no commit between the snapshot and dropping changes
+            conn.execute("BEGIN")
+            conn.execute("SELECT 1 FROM objects LIMIT 1").fetchall()
+            self.changes()
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -404,13 +475,21 @@ class Index:
         with self._write_lock:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
+            self._local.pending = []
             try:
                 yield Tx(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                pending, self._local.pending = self._local.pending, None
             conn.execute("COMMIT")
             self.generation += 1
+            with self._changes_lock:
+                if len(self._changes) + len(pending) > MAX_CHANGES:
+                    self._changes, self._changes_lost = [], True
+                elif not self._changes_lost:
+                    self._changes.extend(pending)
 
     def get(self, bucket: str, key: str) -> Row | None:
         return _get(self._conn(), bucket, key)

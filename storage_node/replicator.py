@@ -7,7 +7,9 @@ the placement map changes:
 
 1. **Digests.** It sums a fingerprint of every version it holds per peer and slot
    (storage_node/digest.py): for each key it and the peer both replicate. The sums are
-   cached until the index changes, so a pass over an idle cluster reads nothing.
+   kept up to date from the versions each write adds and removes (Index.changes), so a
+   pass costs what changed since the last one; a full scan rebuilds them on a new
+   placement map and every RESCAN_AFTER seconds.
 2. **Compare.** It asks each live peer for the same digests (SyncDigest), computed from
    the peer's own index under the same placement map. Equal everywhere: done, for the
    price of one small RPC per peer.
@@ -55,9 +57,16 @@ from coordinator.placement import NodeEntry
 from proto import admin_pb2 as apb
 from proto import storage_pb2 as pb
 from storage_node.collector import DEFAULT_MIN_AGE, Collector
-from storage_node.digest import SLOTS, Digests, differing, placement_tag, slot_of
+from storage_node.digest import (
+    SLOTS,
+    Digests,
+    differing,
+    fingerprint_of,
+    placement_tag,
+    slot_of,
+)
 from storage_node.diskstore import Corrupted, DiskStore, NotFound
-from storage_node.index import Row
+from storage_node.index import Change, Row
 from storage_node.mover import PAGE, WHOLE_LIMIT, Copier, by_key, placed_as
 
 log = logging.getLogger(__name__)
@@ -73,6 +82,9 @@ WAKE_DELAY = 1.0
 # A copy is dropped from a node that no longer replicates its key only after the
 # placement map has not changed for this long (gateways follow the map by a watch).
 HANDOFF_SETTLE = 10.0
+# Digests are kept up to date from the index's changes, and rebuilt by a full scan at
+# least this often (seconds), so nothing a change could not tell drifts for long.
+RESCAN_AFTER = 600.0
 # Versions written less than this long ago may still be streaming to their other
 # replicas: the next pass looks at them.
 YOUNG = 5.0
@@ -147,9 +159,9 @@ class Tally:
 @dataclass
 class _Cached:
     tag: str
-    generation: int
     digests: Digests
     handoff: int  # versions held here of keys this node does not replicate
+    scanned: float  # when the full scan it started from began (monotonic)
 
 
 class Replicator:
@@ -263,25 +275,60 @@ class Replicator:
                     yield KeyRows(namespace, key, slot, owners, group)
 
     def digests(self, nodes: list[NodeEntry], tag: str) -> _Cached:
-        """This node's digests toward every peer under the map `nodes` (named tag): a
-        scan of the index, unless nothing was written since the last one."""
+        """This node's digests toward every peer under the map `nodes` (named tag): the
+        last ones updated with the versions added and removed since (Index.changes), or
+        a scan of the whole index (a new map, too many changes, a part of a finished
+        upload changed, or RESCAN_AFTER seconds since the last scan)."""
         with self._scan_lock:
             cached = self._cache
-            generation = self.store.index.generation
-            if cached is not None and cached.tag == tag and cached.generation == generation:
+            index = self.store.index
+            if (
+                cached is not None
+                and cached.tag == tag
+                and time.monotonic() - cached.scanned < RESCAN_AFTER
+                and self._update(cached, index.changes(), nodes)
+            ):
                 return cached
+            began = time.monotonic()
             digests = Digests()
             handoff = 0
-            for held in self.scan(nodes):
-                if held.owners is None:
-                    continue
-                owner_ids = [n.node_id for n in held.owners]
-                if self.node_id not in owner_ids:
-                    handoff += len(held.rows)
-                    continue
-                digests.add((p for p in owner_ids if p != self.node_id), held.slot, held.rows)
-            self._cache = _Cached(tag, generation, digests, handoff)
+            with index.snapshot():  # changes() then holds exactly what this scan misses
+                for held in self.scan(nodes):
+                    if held.owners is None:
+                        continue
+                    owner_ids = [n.node_id for n in held.owners]
+                    if self.node_id not in owner_ids:
+                        handoff += len(held.rows)
+                        continue
+                    peers = (p for p in owner_ids if p != self.node_id)
+                    digests.add(peers, held.slot, held.rows)
+            self._cache = _Cached(tag, digests, handoff, began)
             return self._cache
+
+    def _update(
+        self, cached: _Cached, changes: list[Change] | None, nodes: list[NodeEntry]
+    ) -> bool:
+        """Apply changes to cached digests; False when a full scan must be made instead
+        (the cache is then half updated): changes were lost, or one is a multipart part
+        whose upload's record is gone (it was counted where that record placed it)."""
+        if changes is None:
+            return False
+        owners: dict[tuple[str, str], list[str]] = {}
+        for sign, bucket, key, version_id, ts, deleted in changes:
+            ids = owners.get((bucket, key))
+            if ids is None:
+                where = placed_as(bucket, key, self.upload_key)
+                if where is None:
+                    return False
+                replicas = placement.replicas_for(nodes, *where)
+                ids = owners[(bucket, key)] = [n.node_id for n in replicas]
+            if self.node_id not in ids:
+                cached.handoff += sign
+                continue
+            amount = fingerprint_of(bucket, key, version_id, ts, deleted) * sign
+            peers = (p for p in ids if p != self.node_id)
+            cached.digests.change(peers, slot_of(bucket, key), amount)
+        return True
 
     def shared(self, held: KeyRows, peer: str) -> bool:
         """Whether this node and peer both replicate held's key."""

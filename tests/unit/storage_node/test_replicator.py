@@ -218,3 +218,43 @@ def test_every_repair_and_scrub_number_is_on_the_metrics_page(tmp_path: Path) ->
         suffix = "_total" if kind == "counter" else ""
         assert f"\ntessera_{name}{suffix} " in text, name
     rep.copier.close()
+
+
+def test_the_index_reports_every_version_added_and_removed(tmp_path: Path) -> None:
+    from collections import Counter
+
+    store = DiskStore(tmp_path)
+    index = store.index
+    assert index.changes() == []
+    _put(store, "a", b"1", "va1")
+    _put(store, "a", b"2", "va2", ts=OLD + 1)  # replaces the null version
+    _put(store, "v", b"1", "vv1", versioned=True)
+    _put(store, "v", b"2", "vv2", ts=OLD + 1, versioned=True)  # the first moves to versions
+    store.tombstone("b", "a", "vt", OLD + 2)
+    store.remove_version("b", "v", "vv1", False)
+    store.restamp("b", "v", "vv2", OLD + 5)
+    net: Counter[tuple] = Counter()
+    for sign, *version in index.changes() or []:
+        net[tuple(version)] += sign
+    held = {(r.bucket, r.key, r.version_id, r.ts, r.deleted) for r in index.every_version("b")}
+    assert {v for v, n in net.items() if n} == held
+    assert all(n in (0, 1) for n in net.values())
+
+
+def test_digests_kept_up_to_date_equal_a_full_scan(pair: tuple[Node, Node]) -> None:
+    one, two = pair
+    rep = one.replicator
+    nodes = rep.nodes()
+    tag = digest.placement_tag(nodes)
+    before = rep.digests(nodes, tag)  # a full scan of an empty index
+    for i in range(20):
+        _put(one.store, f"k{i}", b"x", f"v{i}")
+    for i in range(5):
+        _put(one.store, f"k{i}", b"y", f"w{i}", ts=OLD + 1)
+    one.store.tombstone("b", "k7", "t7", OLD + 2)
+    kept = rep.digests(nodes, tag)
+    assert kept is before  # updated, not rebuilt
+    rep._cache = None
+    scanned = rep.digests(nodes, tag)
+    assert scanned is not kept
+    assert kept.digests.of("n2") == scanned.digests.of("n2") != [0] * digest.SLOTS

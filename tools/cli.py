@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         bench_compare,
         bench_repair,
         bench_requests,
+        cert_cli,
         cluster,
         credentials_cli,
     )
@@ -256,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
             credentials_cli,
             "manage access keys (add, generate, list, show, disable, enable, delete)",
             "Access keys live in etcd, their secrets encrypted with the cluster key.",
+        ),
+        (
+            "cert",
+            cert_cli,
+            "the cluster's certificate authority and host certificates (init, issue, list)",
+            None,
         ),
         (
             "admin",

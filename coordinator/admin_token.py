@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 
+from coordinator import tls
 from coordinator.secrets import ClusterKeyError, find_key, write_private_file
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def start_server(add_servicer: Any, servicer: Any, listen: str, token: str, thre
     )
     add_servicer(servicer, server)
     try:
-        port = server.add_insecure_port(listen)
+        port = tls.listen(server, listen, tls.process_tls())
     except RuntimeError as exc:  # grpc raises RuntimeError for a port in use
         raise OSError(f"cannot listen on {listen}: {exc}") from None
     if port == 0:

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 
+from coordinator import tls
 from coordinator.placement import NodeEntry
 from proto import storage_pb2_grpc as pb_grpc
 
@@ -26,17 +27,19 @@ class StubCache(Generic[ChannelT]):
 
     The same node at the same address gets the same stub; a node whose address changed
     gets a new channel, and its old one is closed. Thread-safe: a hit takes no lock.
-    `dial` and `close` default to synchronous channels; a grpc.aio cache passes its own
-    (and is then used only on the event loop that owns its channels)."""
+    `dial` and `close` default to synchronous channels (coordinator/tls.py); a grpc.aio
+    cache passes its own (and is then used only on the event loop that owns its
+    channels)."""
 
     def __init__(
         self,
         options: ChannelOptions,
-        dial: Callable[..., ChannelT] = grpc.insecure_channel,
+        dial: Callable[..., ChannelT] | None = None,
         close: Callable[[ChannelT], object] = close_channel,
     ) -> None:
         self.options = list(options)
-        self._dial = dial
+        # Default: synchronous channels, with this process's mutual TLS if it has any.
+        self._dial = dial or tls.dialer(tls.process_tls())
         self._close = close
         self._entries: dict[str, tuple[str, ChannelT, pb_grpc.StorageStub]] = {}
         self._lock = threading.Lock()

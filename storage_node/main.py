@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 
-from coordinator import keys, placement
+from coordinator import certs, keys, placement, tls
 from coordinator.etcd import connect
 from coordinator.members import Membership
 from proto import storage_pb2_grpc as pb_grpc
@@ -125,7 +125,12 @@ def run(args: argparse.Namespace) -> int:
         options=GRPC_OPTIONS,
     )
     pb_grpc.add_StorageServicer_to_server(service, server)
-    if server.add_insecure_port(args.listen) == 0:
+    try:
+        port = tls.listen(server, args.listen, tls.process_tls())
+    except certs.CertError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    if port == 0:
         log.error("cannot listen on %s", args.listen)
         return 1
     server.start()

@@ -30,7 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tools import node_cli
-from tools.credentials_cli import CliError, cluster_access_arguments, resolve_etcd, resolve_key
+from tools.credentials_cli import (
+    CliError,
+    adopt_local_tls,
+    cluster_access_arguments,
+    resolve_etcd,
+    resolve_key,
+)
 from tools.output import (
     Column,
     column_table,
@@ -133,6 +139,7 @@ def ask(
         return {}, NOT_ASKED
     import grpc
 
+    from coordinator import tls
     from coordinator.addresses import dial
     from coordinator.admin_token import call_metadata
     from proto import admin_pb2 as pb
@@ -147,7 +154,7 @@ def ask(
         "Scrub": pb.ScrubRequest,
     }
     answers: dict[str, Any] = {}
-    channel = grpc.insecure_channel(dial(address))
+    channel = tls.dialer(tls.process_tls())(dial(address))
     try:
         stub = pb_grpc.AdminStub(channel)
         for name in calls:
@@ -870,6 +877,7 @@ def _run(args: argparse.Namespace) -> int:
             token = resolve_token(args)
     except CliError as exc:
         print(f"tessera admin: warning: {exc}; showing what etcd knows", file=sys.stderr)
+    adopt_local_tls(args)
     endpoint = resolve_etcd(args)
     client = connect(endpoint, timeout=args.timeout)
     try:

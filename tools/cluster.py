@@ -141,6 +141,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gateways", type=arguments.count, help=f"gateways (default {DEFAULT_GATEWAYS})"
     )
     p_up.add_argument(
+        "--tls",
+        action="store_true",
+        default=None,
+        help="storage nodes' gRPC (data and Admin) only with mutual TLS: a cluster CA and "
+        "certificate made in <data dir>/tls (when the cluster is created)",
+    )
+    p_up.add_argument(
         "--etcd-members",
         type=int,
         choices=ETCD_MEMBER_COUNTS,
@@ -203,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
             wait=args.wait,
             supervise=args.supervise,
             etcd_members=args.etcd_members,
+            tls=args.tls,
         )
         print(json_text(status(info.data_dir)) if args.json else render_up(info, args.data_dir))
         return 0

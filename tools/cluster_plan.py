@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.tls import ENV_CA, ENV_CERT, ENV_KEY
 from tools.cluster_state import ETCD, STATE_FILE, ClusterError, ClusterInfo, ProcessInfo
 
 DEFAULT_NODES = 3
@@ -371,6 +372,11 @@ def child_env(
         env["TESSERA_CLUSTER_KEY_FILE"] = str(info.key_file)
     if proc is not None and proc.role == "node":
         env["TESSERA_ADMIN_TOKEN_FILE"] = str(info.token_file)  # the token, not the key
+    for name in (ENV_CA, ENV_CERT, ENV_KEY):
+        env.pop(name, None)
+    if info.tls and proc is not None and proc.role in ("node", "gateway"):
+        for name, path in zip((ENV_CA, ENV_CERT, ENV_KEY), info.tls_files(), strict=True):
+            env[name] = str(path)
     env["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they happen
     if proc is not None:  # shown by the daemon's metrics and Admin Info
         env["TESSERA_RESTARTS"] = str(proc.restarts)
@@ -397,6 +403,7 @@ def plan(
     free: Iterable[int] = (),
     etcd_bin: str = "etcd",
     etcd_members: int = 1,
+    tls: bool = False,
 ) -> ClusterInfo:
     """The ClusterInfo of a new cluster (nothing started, no PIDs). Without a base port
     its ports are the first ports_needed(nodes, gateways, etcd_members) of `free`."""
@@ -435,6 +442,7 @@ def plan(
         state="stopped",
         base_port=base_port,
         env=dict(env or {}),
+        tls=tls,
     )
     assign_admin_ports(info, ports)
     for proc in procs:

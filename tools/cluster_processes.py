@@ -442,6 +442,7 @@ def up(
     wait: float = DEFAULT_WAIT,
     supervise: bool = False,
     etcd_members: int | None = None,
+    tls: bool | None = None,
 ) -> ClusterInfo:
     """Start (or restart, or repair) the local cluster in data_dir and wait until it serves.
 
@@ -480,8 +481,12 @@ def up(
                 ),
                 etcd_bin=etcd_binary(),
                 etcd_members=etcd_members,
+                tls=bool(tls),
             )
         else:
+            if tls is not None and tls != info.tls:
+                made = "with" if info.tls else "without"
+                raise ClusterError(f"{data_dir} holds a cluster made {made} --tls")
             if env is not None:
                 info.env = dict(env)
             if all(is_alive(p) for p in info.processes.values()):
@@ -602,6 +607,21 @@ def _write_token_file(info: ClusterInfo) -> None:
     admin_token.write_file(info.token_file, token)
 
 
+def _write_tls_files(info: ClusterInfo) -> None:
+    """<data_dir>/tls: the cluster's CA and one certificate for 127.0.0.1, once."""
+    from coordinator.certs import CertError
+    from tools import cert_files
+
+    ca, cert, _ = info.tls_files()
+    try:
+        if not ca.exists():
+            cert_files.init(info.tls_dir, info.data_dir.name)
+        if not cert.exists():
+            cert_files.issue(info.tls_dir, cert.stem, ["127.0.0.1", "localhost"])
+    except CertError as exc:
+        raise ClusterError(str(exc)) from None
+
+
 def _start_missing(info: ClusterInfo, deadline: float) -> None:
     """Start every process of info that is not running, etcd first, and wait for all."""
     todo = [p for p in info.processes.values() if not is_alive(p)]
@@ -610,6 +630,8 @@ def _start_missing(info: ClusterInfo, deadline: float) -> None:
     if write_key_file(info.key_file):  # once per cluster: it encrypts every secret
         log.debug("wrote a new cluster key to %s", info.key_file)
     _write_token_file(info)
+    if info.tls:
+        _write_tls_files(info)
     for proc in todo:
         for port in ports_of(proc):
             if port_in_use(port):

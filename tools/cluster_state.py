@@ -28,6 +28,8 @@ KEY_FILE = "cluster.key"
 TOKEN_FILE = "admin.token"
 STATE_VERSION = 1
 ETCD = "etcd"
+# The certificate of every process of a local cluster (all on 127.0.0.1).
+LOCAL_CERT = "local"
 ROLES = ("etcd", "node", "gateway")
 
 
@@ -102,6 +104,8 @@ class ClusterInfo:
     base_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)  # extra environment of the children
     supervisor: ProcessInfo | None = None  # restarts daemons that exit (tools/supervisor.py)
+    # Nodes' gRPC (Storage and Admin) only with mutual TLS, from <data_dir>/tls.
+    tls: bool = False
     # Set by `up` when it found the cluster already running; not saved.
     already_running: bool = field(default=False, compare=False)
 
@@ -118,6 +122,19 @@ class ClusterInfo:
     @property
     def state_path(self) -> Path:
         return self.data_dir / STATE_FILE
+
+    @property
+    def tls_dir(self) -> Path:
+        """The CA and the certificate every local process uses (`tessera cert`)."""
+        return self.data_dir / "tls"
+
+    def tls_files(self) -> tuple[Path, Path, Path]:
+        """(CA certificate, certificate, key) of the local processes."""
+        return (
+            self.tls_dir / "ca.crt",
+            self.tls_dir / f"{LOCAL_CERT}.crt",
+            self.tls_dir / f"{LOCAL_CERT}.key",
+        )
 
     @property
     def etcd_members(self) -> list[str]:
@@ -145,6 +162,7 @@ class ClusterInfo:
             "env": dict(self.env),
             "processes": {name: p.to_dict() for name, p in self.processes.items()},
             "supervisor": self.supervisor.to_dict() if self.supervisor else None,
+            "tls": self.tls,
         }
 
     @classmethod
@@ -167,6 +185,7 @@ class ClusterInfo:
             supervisor=ProcessInfo.from_dict(data["supervisor"])
             if data.get("supervisor")
             else None,
+            tls=bool(data.get("tls")),
         )
 
     def save(self) -> None:

@@ -176,6 +176,28 @@ def resolve_etcd(args: argparse.Namespace) -> str:
     return "127.0.0.1:2379"
 
 
+def adopt_local_tls(args: argparse.Namespace) -> None:
+    """Without TESSERA_TLS_* in the environment, use the local cluster's certificate
+    when it was made with --tls (its processes then accept only mutual TLS)."""
+    from coordinator import tls
+
+    if any(os.environ.get(n) for n in (tls.ENV_CA, tls.ENV_CERT, tls.ENV_KEY)):
+        return
+    from tools.cluster_state import ClusterError, ClusterInfo
+
+    data_dir, _ = _local_cluster(args)
+    if data_dir is None:
+        return
+    try:
+        info = ClusterInfo.load(data_dir)
+    except (ClusterError, OSError, ValueError, KeyError):
+        return
+    if info.tls:
+        names = (tls.ENV_CA, tls.ENV_CERT, tls.ENV_KEY)
+        for name, path in zip(names, info.tls_files(), strict=True):
+            os.environ[name] = str(path)
+
+
 def resolve_cipher(args: argparse.Namespace) -> Cipher:
     return Cipher(resolve_key(args))
 

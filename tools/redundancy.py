@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 import grpc
 
+from coordinator import tls
 from proto import storage_pb2 as pb
 from proto import storage_pb2_grpc as pb_grpc
 from tools.cluster import ClusterInfo
@@ -18,11 +19,11 @@ BATCH = 500
 
 def node_stubs(info: ClusterInfo) -> dict[str, pb_grpc.StorageStub]:
     """A Storage stub per running storage node of the cluster, by node name."""
+    dial = tls.dialer(tls.Tls.from_files(*info.tls_files()) if info.tls else None)
     stubs = {}
     for name, proc in info.processes.items():
         if proc.role == "node" and proc.pid:
-            channel = grpc.insecure_channel(f"127.0.0.1:{proc.port}")
-            stubs[name] = pb_grpc.StorageStub(channel)
+            stubs[name] = pb_grpc.StorageStub(dial(f"127.0.0.1:{proc.port}"))
     return stubs
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import etcd3
 import grpc
 
-from coordinator import keys, placement
+from coordinator import keys, placement, tls
 from coordinator.cache import PrefixCache
 from coordinator.channels import StubCache
 from coordinator.placement import NodeEntry
@@ -45,7 +45,7 @@ class NodeDirectory:
         self.members: PrefixCache = PrefixCache(connect, keys.MEMBER_NODES)
         self._stubs: StubCache[grpc.Channel] = StubCache(CHANNEL_OPTIONS)
         self._aio_stubs: StubCache[grpc.aio.Channel] = StubCache(
-            CHANNEL_OPTIONS, grpc.aio.insecure_channel, _close_later
+            CHANNEL_OPTIONS, tls.aio_dialer(tls.process_tls()), _close_later
         )
 
     def start(self) -> None:

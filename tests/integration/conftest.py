@@ -28,7 +28,8 @@ def cluster(
 ) -> Iterator[ClusterInfo]:
     """A running local cluster for this module, stopped (by PID) afterwards. A module's
     CLUSTER_ENV (a dict) is added to the environment of the cluster's processes; its
-    ETCD_MEMBERS (default 1) is how many members etcd has."""
+    ETCD_MEMBERS (default 1) is how many members etcd has; CLUSTER_TLS (default False)
+    makes it with `--tls`."""
     from coordinator.credentials import generate_keypair
 
     module = request.module.__name__.rpartition(".")[2]
@@ -43,6 +44,7 @@ def cluster(
         secret_key=secret_key,
         env=getattr(request.module, "CLUSTER_ENV", None),
         etcd_members=getattr(request.module, "ETCD_MEMBERS", 1),
+        tls=getattr(request.module, "CLUSTER_TLS", False),
     )
     # The daemons live in their own sessions: if pytest dies before teardown, still stop them.
     stop = functools.partial(local.down, data_dir)

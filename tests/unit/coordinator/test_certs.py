@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from coordinator import certs
-from tools import cert_cli, cli
+from tools import cert_files, cli
 
 NOW = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
 
@@ -89,11 +89,11 @@ def test_mutual_tls_accepts_the_clusters_certificates_and_refuses_others(
     tmp_path: Path,
 ) -> None:
     tls, other = tmp_path / "tls", tmp_path / "other"
-    cert_cli.init(tls, "alpha")
-    cert_cli.issue(tls, "server", ["127.0.0.1"])
-    cert_cli.issue(tls, "client", [])
-    cert_cli.init(other, "beta")
-    cert_cli.issue(other, "intruder", [])
+    cert_files.init(tls, "alpha")
+    cert_files.issue(tls, "server", ["127.0.0.1"])
+    cert_files.issue(tls, "client", [])
+    cert_files.init(other, "beta")
+    cert_files.issue(other, "intruder", [])
     server, port = _echo_server(tls)
     try:
         assert _say(port, tls / "ca.crt", tls / "client.key", tls / "client.crt") == b"hello"

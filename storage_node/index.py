@@ -385,9 +385,6 @@ class Index:
         self._local = threading.local()
         self._path = path
         self._write_lock = threading.Lock()
-        # Bumped by every write transaction: a reader that saw the same number before
-        # and after a scan saw the index as it still is (the replicator's digest cache).
-        self.generation = 0
         # Versions added and removed by committed transactions, for the replicator to
         # update its digests with instead of rescanning (see changes()).
         self._changes: builtins.list[Change] = []
@@ -484,7 +481,6 @@ class Index:
             finally:
                 pending, self._local.pending = self._local.pending, None
             conn.execute("COMMIT")
-            self.generation += 1
             with self._changes_lock:
                 if len(self._changes) + len(pending) > MAX_CHANGES:
                     self._changes, self._changes_lost = [], True

@@ -460,45 +460,15 @@ class ClusterStore:
             versioned=header.versioned,
         )
 
-    def _ask_newest(
-        self, nodes: list[NodeEntry], quorum: int, namespace: str, name: str
-    ) -> Callable[[], Awaitable[None]]:
-        """Ask nodes now for the key's newest version; what this returns waits until a
-        quorum answered (HEAD_TIMEOUT at most), the clock having observed each answer.
-
-        Every version acknowledged before this call is on a quorum of the replicas, so
-        a timestamp taken after the wait orders after all of them, whatever this host's
-        wall clock says.
-        """
-        request = pb.HeadRequest(bucket=namespace, key=name)
-        answered = trio.Event()
-        count = {"values": 0, "left": len(nodes)}
-
-        def finished(answer: outcome.Outcome[Any]) -> None:
-            count["left"] -= 1
-            if isinstance(answer, outcome.Value):
-                self.clock.observe(answer.value.timestamp)
-                count["values"] += 1
-            if count["values"] >= quorum or count["left"] == 0:
-                answered.set()
-
-        if not nodes:
-            answered.set()
-        for node in nodes:
-            self.start(node, "HeadObject", request, HEAD_TIMEOUT, finished)
-
-        async def wait() -> None:
-            with trio.move_on_after(HEAD_TIMEOUT):
-                await answered.wait()
-
-        return wait
-
     async def observe_newest(self, bucket: str, key: str) -> None:
         """Move the clock past the newest version of the key a quorum of its replicas
-        holds: call before stamping a version that is not written right away."""
+        holds: call before stamping a version that is not written right away. Every
+        version acknowledged before this call is on a quorum, so a timestamp taken
+        after it orders after all of them, whatever this host's wall clock says."""
         replicas, quorum = self._replicas(bucket, key)
-        live = [n for n in replicas if self.directory.is_live(n.node_id)]
-        await self._ask_newest(live, quorum, bucket, key)()
+        request = pb.HeadRequest(bucket=bucket, key=key)
+        for _, info in await self._gather(replicas, "HeadObject", request, need=quorum):
+            self.clock.observe(info.timestamp)
 
     async def _forget_attempt(self, bucket: str, key: str, version_id: str) -> None:
         """Delete for good a version written again under a later stamp (best effort:

@@ -274,8 +274,18 @@ def test_sigv4_virtual_hosted_roundtrip(cluster, vhost, vhost_s3, s3):
     finally:
         delete_bucket(vhost_s3, bucket)  # DELETE / on Host <bucket>.localhost
     with pytest.raises(ClientError) as info:
-        s3.head_bucket(Bucket=bucket)
+        vhost_s3.head_bucket(Bucket=bucket)
     assert error_code(info)[0] == 404
+    # The other gateway hears of the deletion through its etcd watch, a moment later.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "404"
+            break
+        assert time.monotonic() < deadline, "the deleted bucket stayed on the other gateway"
+        time.sleep(0.02)
 
 
 def test_sigv2_virtual_hosted_roundtrip(cluster, vhost, vhost_s3_v2, s3, bucket):

@@ -148,7 +148,7 @@ def start_server(add_servicer: Any, servicer: Any, listen: str, token: str, thre
     )
     add_servicer(servicer, server)
     try:
-        port = tls.listen(server, listen, tls.process_tls())
+        port = tls.listen(server, listen, tls.process_files())
     except RuntimeError as exc:  # grpc raises RuntimeError for a port in use
         raise OSError(f"cannot listen on {listen}: {exc}") from None
     if port == 0:

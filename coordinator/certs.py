@@ -162,6 +162,20 @@ def load(cert_pem: bytes) -> x509.Certificate:
         raise CertError(f"not a PEM certificate: {exc}") from None
 
 
+def check_key(cert_pem: bytes, key_pem: bytes) -> None:
+    """CertError unless key_pem is the private key of the certificate."""
+    cert = load(cert_pem)
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise CertError(f"not a PEM private key without a password: {exc}") from None
+    raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*raw) != cert.public_key().public_bytes(*raw):
+        raise CertError(
+            f"the private key is not the key of certificate {cert.subject.rfc4514_string()}"
+        )
+
+
 def describe(cert_pem: bytes) -> Described:
     """The facts of a certificate, for `tessera cert list`."""
     cert = load(cert_pem)
@@ -187,21 +201,39 @@ def describe(cert_pem: bytes) -> Described:
     )
 
 
+def load_bundle(pem: bytes) -> list[x509.Certificate]:
+    """Every certificate in a PEM file (a CA file may hold the old and the new CA while
+    the cluster's CA is rotated)."""
+    try:
+        bundle = x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise CertError(f"not a PEM certificate: {exc}") from None
+    return bundle
+
+
+def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def verify(cert_pem: bytes, ca_cert_pem: bytes, now: dt.datetime | None = None) -> None:
-    """CertError (saying why) unless the certificate was signed by this cluster's CA
-    and is valid now."""
-    cert, ca = load(cert_pem), load(ca_cert_pem)
-    if cert.issuer != ca.subject:
+    """CertError (saying why) unless the certificate was signed by this cluster's CA (one
+    of them, when the CA file holds several) and is valid now."""
+    cert = load(cert_pem)
+    issuers = [ca for ca in load_bundle(ca_cert_pem) if ca.subject == cert.issuer]
+    if not issuers:
         raise CertError(
             f"certificate {cert.subject.rfc4514_string()} is from another CA "
             f"({cert.issuer.rfc4514_string()}), not this cluster's"
         )
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature) as exc:
+    if not any(_signed_by(cert, ca) for ca in issuers):
         raise CertError(
-            f"certificate {cert.subject.rfc4514_string()} is not signed by this cluster's CA ({exc})"
-        ) from None
+            f"certificate {cert.subject.rfc4514_string()} is not signed by this cluster's CA "
+            "(another CA of the same name)"
+        )
     moment = _now(now)
     if moment < cert.not_valid_before_utc:
         raise CertError(

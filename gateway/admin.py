@@ -77,9 +77,11 @@ class GatewayAdmin(pb_grpc.AdminServicer):
         admin_address: str,
         view: PlacementView,
         reaper: Any = None,
+        scheme: str = "http",
     ) -> None:
         self.gateway = gateway
         self.address = addresses.advertised(listen)
+        self.scheme = scheme
         self.admin_address = admin_address
         self.view = view
         self.reaper = reaper
@@ -91,7 +93,7 @@ class GatewayAdmin(pb_grpc.AdminServicer):
             kind=pb.GATEWAY,
             address=self.address,
             admin_address=self.admin_address,
-            metrics_url=f"http://{self.address}/metrics",
+            metrics_url=f"{self.scheme}://{self.address}/metrics",
             version=version(),
             started=gw.started,
             state="ready" if gw.ready() else "not-ready",
@@ -155,19 +157,22 @@ class Endpoint:
             self.view.stop()
 
 
-def start(args: argparse.Namespace, gateway: Gateway, cluster_key: bytes, reaper: Any) -> Endpoint:
+def start(
+    args: argparse.Namespace, gateway: Gateway, cluster_key: bytes, reaper: Any, https: bool
+) -> Endpoint:
     """Serve Admin on --admin-listen (default beside --listen) behind the token derived
     from the cluster key. Raises OSError when the port cannot be bound."""
     out = Endpoint()
     listen = admin_listen(args.listen, args.admin_listen)
-    out.record["metrics_url"] = f"http://{addresses.advertised(args.listen)}/metrics"
+    scheme = "https" if https else "http"
+    out.record["metrics_url"] = f"{scheme}://{addresses.advertised(args.listen)}/metrics"
     if listen is None:
         return out
     out.view = PlacementView(
         gateway.connect, gateway.directory.placement, gateway.directory.members
     )
     advertised = addresses.advertised(listen)
-    servicer = GatewayAdmin(gateway, args.listen, advertised, out.view, reaper)
+    servicer = GatewayAdmin(gateway, args.listen, advertised, out.view, reaper, scheme)
     out.server, _ = admin_token.start_server(
         pb_grpc.add_AdminServicer_to_server,
         servicer,

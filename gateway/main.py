@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -14,7 +15,8 @@ from typing import Any
 
 import trio
 
-from coordinator import credentials, usage
+from coordinator import certs, credentials, tls, usage
+from coordinator.etcd import check_settings
 from coordinator.secrets import Cipher, ClusterKeyError, load_key
 from gateway import admin as gateway_admin
 from gateway.app import create_app
@@ -62,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ports for --workers; 'off' serves none); its token derives from the cluster key",
     )
     parser.add_argument(
+        "--http",
+        action="store_true",
+        help="serve plain HTTP although TESSERA_TLS_* name a certificate (behind a proxy "
+        "that terminates TLS); without a certificate the gateway always serves HTTP",
+    )
+    parser.add_argument(
         "--usage-interval",
         type=positive_seconds,
         default=usage.DEFAULT_INTERVAL,
@@ -105,6 +113,24 @@ def _root_from_env() -> tuple[str, str] | None:
     return None
 
 
+async def _serve_rotated_certificate(files: tls.TlsFiles, https: ssl.SSLContext) -> None:
+    """Give new HTTPS connections the certificate an operator put in place of the old."""
+    served = files.generation
+    while True:
+        await trio.sleep(tls.RELOAD_CHECK)
+        material = await trio.to_thread.run_sync(files.current)  # reads files
+        if files.generation != served:
+            served = files.generation
+            await trio.to_thread.run_sync(material.load_into, https)
+
+
+def _cannot_start(exc: Exception) -> int:
+    """Say why the gateway cannot start, in its log and on stderr; the exit status."""
+    log.error("cannot start: %s", exc)
+    print(f"tessera gateway: error: {exc}", file=sys.stderr)
+    return 2
+
+
 def _check_cluster_key(gateway: Gateway, cipher: Cipher) -> None:
     """Refuse to serve with a cluster key that decrypts none of the stored credentials:
     every request would fail with InvalidAccessKeyId, which hides the real mistake."""
@@ -144,10 +170,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         cluster_key = load_key(args.cluster_key_file)
         cipher = Cipher(cluster_key)
-    except ClusterKeyError as exc:
-        log.error("cannot start: %s", exc)
-        print(f"tessera gateway: error: {exc}", file=sys.stderr)
-        return 2
+        tls_files = tls.process_files()
+        check_settings(args.etcd)
+    except (ClusterKeyError, certs.CertError, ValueError) as exc:
+        return _cannot_start(exc)
+    https = None
+    if tls_files is not None and not args.http:
+        https = tls_files.material.https_context()
     gateway = Gateway(args.etcd, args.region, args.gateway_id, cipher=cipher)
     gateway.domains = tuple(dict.fromkeys(domain_list(args.domain)))
     gateway.trust_proxy = bool(args.trust_proxy)
@@ -158,9 +187,7 @@ def run(args: argparse.Namespace) -> int:
         credentials.migrate(gateway.etcd, cipher)
         _check_cluster_key(gateway, cipher)
     except credentials.CredentialError as exc:
-        log.error("cannot start: %s", exc)
-        print(f"tessera gateway: error: {exc}", file=sys.stderr)
-        return 2
+        return _cannot_start(exc)
     reaper = UploadReaper(gateway)
     try:
         listener = open_listener(args.listen, reuse_port=args.reuse_port)
@@ -169,12 +196,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"tessera gateway: error: listen {args.listen}: {exc}", file=sys.stderr)
         return 2
     try:
-        admin = gateway_admin.start(args, gateway, cluster_key, reaper)
+        admin = gateway_admin.start(args, gateway, cluster_key, reaper, https is not None)
     except OSError as exc:
         listener.close()
-        log.error("cannot start: %s", exc)
-        print(f"tessera gateway: error: {exc}", file=sys.stderr)
-        return 2
+        return _cannot_start(exc)
     try:
         gateway.start(args.listen, admin.record)
     except BaseException:
@@ -182,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     admin.start_view()
     publisher = UsagePublisher(gateway, args.usage_interval)
-    server = HttpServer(create_app(gateway), listener)
+    server = HttpServer(create_app(gateway), listener, https=https)
 
     async def main() -> None:
         stop = trio.Event()
@@ -197,9 +222,12 @@ def run(args: argparse.Namespace) -> int:
             nursery.start_soon(on_signal)
             nursery.start_soon(reaper.run)
             nursery.start_soon(publisher.run)
+            if https is not None and tls_files is not None:
+                nursery.start_soon(_serve_rotated_certificate, tls_files, https)
             log.info(
-                "gateway ready id=%s listen=%s admin=%s region=%s domains=%s trust_proxy=%s",
+                "gateway ready id=%s %s=%s admin=%s region=%s domains=%s trust_proxy=%s",
                 gateway.gateway_id,
+                "https" if https else "http",
                 args.listen,
                 admin.record.get("admin_address", "-"),
                 args.region,
@@ -242,6 +270,8 @@ def _run_workers(args: argparse.Namespace) -> int:
         argv += ["--domain", ",".join(domain_list(args.domain))]
     if args.trust_proxy:
         argv.append("--trust-proxy")
+    if args.http:
+        argv.append("--http")
     if args.cluster_key_file:
         argv += ["--cluster-key-file", args.cluster_key_file]
     workers_argv = []

@@ -7,6 +7,7 @@ import gc
 import logging
 import shutil
 import signal
+import sys
 import threading
 import time
 from concurrent import futures
@@ -15,7 +16,7 @@ from pathlib import Path
 import grpc
 
 from coordinator import certs, keys, placement, tls
-from coordinator.etcd import connect
+from coordinator.etcd import check_settings, connect
 from coordinator.members import Membership
 from proto import storage_pb2_grpc as pb_grpc
 from storage_node import admin as node_admin
@@ -126,9 +127,11 @@ def run(args: argparse.Namespace) -> int:
     )
     pb_grpc.add_StorageServicer_to_server(service, server)
     try:
-        port = tls.listen(server, args.listen, tls.process_tls())
-    except certs.CertError as exc:
+        check_settings(args.etcd)
+        port = tls.listen(server, args.listen, tls.process_files())
+    except (certs.CertError, ValueError) as exc:
         log.error("cannot start: %s", exc)
+        print(f"tessera storage-node: error: {exc}", file=sys.stderr)
         return 1
     if port == 0:
         log.error("cannot listen on %s", args.listen)

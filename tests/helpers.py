@@ -19,10 +19,12 @@ def make_client(
     access_key: str,
     secret_key: str,
     region: str = "us-east-1",
+    verify: str | None = None,
     **config: Any,
 ) -> Any:
     """A boto3 S3 client for a Tessera gateway: path-style, one retry at most (so flaky
     behaviour shows up in tests instead of being retried away), short timeouts.
+    verify is the CA file an https:// gateway's certificate is checked against.
     Keyword arguments override botocore Config options, e.g. `s3={...}`."""
     defaults = Config(
         region_name=region,
@@ -35,7 +37,9 @@ def make_client(
     session = boto3.session.Session(
         aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
     )
-    return session.client("s3", endpoint_url=endpoint, config=defaults.merge(Config(**config)))
+    return session.client(
+        "s3", endpoint_url=endpoint, config=defaults.merge(Config(**config)), verify=verify
+    )
 
 
 def unique_bucket_name(hint: str = "test") -> str:

@@ -127,6 +127,9 @@ class BenchConfig:
     small_count: int = 2000
     # Processes whose CPU each phase reports (--from-cluster: the local cluster's).
     server_pids: dict[str, int] = field(default_factory=dict)
+    # The CA that HTTPS endpoints are checked against (--from-cluster of a --tls
+    # cluster: its own; otherwise AWS_CA_BUNDLE or the system's).
+    ca_bundle: str | None = None
 
 
 def server_cpu_seconds(pids: dict[str, int]) -> float:
@@ -183,7 +186,7 @@ def make_client(endpoint: str, cfg: BenchConfig) -> Any:
         read_timeout=120,
         tcp_keepalive=True,
     )
-    return session.client("s3", endpoint_url=endpoint, config=config)
+    return session.client("s3", endpoint_url=endpoint, config=config, verify=cfg.ca_bundle)
 
 
 def run_phase(
@@ -425,8 +428,10 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     endpoints = list(args.endpoint or [])
     access, secret, region = args.access_key, args.secret_key, args.region
     server_pids: dict[str, int] = {}
+    ca_bundle = None
     if args.from_cluster:
         info = ClusterInfo.load(args.data_dir)
+        ca_bundle = str(info.tls_files()[0]) if info.tls else None
         server_pids = {n: p.pid for n, p in info.processes.items() if p.pid and is_alive(p)}
         endpoints = endpoints or list(info.endpoints)
         access, secret = access or info.access_key, secret or info.secret_key
@@ -457,6 +462,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         small_size=args.small_size,
         small_count=args.small_count,
         server_pids=server_pids,
+        ca_bundle=ca_bundle,
     )
 
 

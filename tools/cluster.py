@@ -245,11 +245,17 @@ def render_up(info: ClusterInfo, data_dir_arg: Path | None = None) -> str:
         f"  {'Secret key':<14}{info.secret_key}",
         f"  {'etcd':<14}{info.etcd_endpoint}",
         f"  {'Logs':<14}{info.data_dir / 'logs'}",
+    ]
+    # aws and boto3 trust the cluster's own CA through AWS_CA_BUNDLE.
+    ca = f" AWS_CA_BUNDLE={shlex.quote(str(info.tls_files()[0]))}" if info.tls else ""
+    if info.tls:
+        lines.append(f"  {'CA':<14}{info.tls_files()[0]}")
+    lines += [
         "",
         "Try it:",
         f"  export AWS_ACCESS_KEY_ID={shlex.quote(info.access_key)}"
         f" AWS_SECRET_ACCESS_KEY={shlex.quote(info.secret_key)}"
-        f" AWS_DEFAULT_REGION={shlex.quote(info.region)}",
+        f" AWS_DEFAULT_REGION={shlex.quote(info.region)}{ca}",
         f"  {aws} --endpoint-url {endpoint} s3 mb s3://demo",
         f"  echo hello | {aws} --endpoint-url {endpoint} s3 cp - s3://demo/hello.txt",
         f"  {aws} --endpoint-url {endpoint} s3 ls s3://demo",

@@ -280,14 +280,17 @@ def etcd_argv(
     *,
     binary: str = "etcd",
     peers: Mapping[str, int] | None = None,
+    tls: tuple[Path, Path, Path] | None = None,
 ) -> list[str]:
     """An etcd member on 127.0.0.1; peers is member name → peer port of every member
-    (default: this one alone). initial-* flags are ignored once data exists."""
-    client = f"http://127.0.0.1:{client_port}"
-    peer = f"http://127.0.0.1:{peer_port}"
+    (default: this one alone). initial-* flags are ignored once data exists. With tls
+    (CA, certificate, key), clients and peers must show a certificate of that CA."""
+    scheme = "http" if tls is None else "https"
+    client = f"{scheme}://127.0.0.1:{client_port}"
+    peer = f"{scheme}://127.0.0.1:{peer_port}"
     members = peers or {name: peer_port}
-    initial = ",".join(f"{member}=http://127.0.0.1:{port}" for member, port in members.items())
-    return [
+    initial = ",".join(f"{member}={scheme}://127.0.0.1:{port}" for member, port in members.items())
+    argv = [
         binary,
         f"--name={name}",
         f"--data-dir={data_dir}",
@@ -303,6 +306,16 @@ def etcd_argv(
         f"--quota-backend-bytes={ETCD_QUOTA_BYTES}",
         "--log-level=warn",
     ]
+    if tls is not None:
+        ca, cert, key = tls
+        for side in ("", "peer-"):
+            argv += [
+                f"--{side}trusted-ca-file={ca}",
+                f"--{side}cert-file={cert}",
+                f"--{side}key-file={key}",
+                f"--{side}client-cert-auth",
+            ]
+    return argv
 
 
 def daemon_argv(subcommand: str, *args: str) -> list[str]:
@@ -327,6 +340,7 @@ def argv_for(info: ClusterInfo, proc: ProcessInfo, etcd_bin: str = "etcd") -> li
             etcd_member_name(proc.name),
             binary=etcd_bin,
             peers=peers,
+            tls=info.tls_files() if info.tls else None,
         )
     if proc.role == "node":
         index = proc.name[len("node") :]
@@ -436,8 +450,10 @@ def plan(
         region=region,
         access_key=access_key,
         secret_key=secret_key,
-        etcd_endpoint=",".join(f"127.0.0.1:{client}" for client, _ in etcd_ports),
-        endpoints=[f"http://127.0.0.1:{p}" for p in layout.gateways],
+        etcd_endpoint=",".join(
+            f"{'https://' if tls else ''}127.0.0.1:{client}" for client, _ in etcd_ports
+        ),
+        endpoints=[f"{'https' if tls else 'http'}://127.0.0.1:{p}" for p in layout.gateways],
         processes={p.name: p for p in procs},
         state="stopped",
         base_port=base_port,

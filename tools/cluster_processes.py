@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import http.client
 import logging
 import os
@@ -22,6 +23,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -273,10 +275,31 @@ def _failure(proc: ProcessInfo, what: str) -> ClusterError:
 _http = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never proxy loopback
 
 
-def http_get(url: str, timeout: float = 1.0) -> tuple[int | None, str]:
-    """(status, start of the body) of a GET; (None, reason) when nothing answers."""
+@functools.cache
+def _https(ca: Path, cert: Path, key: Path) -> urllib.request.OpenerDirector:
+    """An opener that trusts the cluster CA and shows the cluster certificate (etcd's
+    /health asks for one under --tls)."""
+    context = ssl.create_default_context(cafile=str(ca))
+    context.load_cert_chain(cert, key)
+    handler = urllib.request.HTTPSHandler(context=context)
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), handler)
+
+
+def health_url(info: ClusterInfo, proc: ProcessInfo) -> str:
+    """Where an etcd member or a gateway says whether it is ready."""
+    scheme = "https" if info.tls else "http"
+    path = "/health" if proc.role == "etcd" else "/readyz"
+    return f"{scheme}://127.0.0.1:{proc.port}{path}"
+
+
+def http_get(
+    url: str, timeout: float = 1.0, info: ClusterInfo | None = None
+) -> tuple[int | None, str]:
+    """(status, start of the body) of a GET; (None, reason) when nothing answers. With
+    the info of a --tls cluster, HTTPS trusts its CA and shows its certificate."""
+    opener = _https(*info.tls_files()) if info is not None and info.tls else _http
     try:
-        with _http.open(url, timeout=timeout) as response:
+        with opener.open(url, timeout=timeout) as response:
             return response.status, response.read(300).decode(errors="replace")
     except urllib.error.HTTPError as exc:
         with contextlib.suppress(Exception):
@@ -286,15 +309,17 @@ def http_get(url: str, timeout: float = 1.0) -> tuple[int | None, str]:
         return None, str(getattr(exc, "reason", exc))
 
 
-def http_status(url: str, timeout: float = 1.0) -> int | None:
+def http_status(url: str, timeout: float = 1.0, info: ClusterInfo | None = None) -> int | None:
     """HTTP status of a GET, or None when nothing answers."""
-    return http_get(url, timeout)[0]
+    return http_get(url, timeout, info)[0]
 
 
-def _connect(endpoint: str, timeout: float = 2.0) -> Any:
+def _connect(info: ClusterInfo, timeout: float = 2.0) -> Any:
     from coordinator.etcd import connect
+    from coordinator.tls import Tls
 
-    return connect(endpoint, timeout=timeout)
+    material = Tls.from_files(*info.tls_files()) if info.tls else None
+    return connect(info.etcd_endpoint, timeout=timeout, material=material)
 
 
 def _etcd_revision(client: Any) -> int | None:
@@ -364,7 +389,7 @@ def _wait_ready(
                     code = _exit_code(proc)
                     raise _failure(proc, f"exited during startup (code {code})")
             if client is None:
-                client = _connect(info.etcd_endpoint)
+                client = _connect(info)
             etcd_ok = _etcd_revision(client) is not None
             members = _member_revisions(client) if etcd_ok else None
             if members is None:
@@ -377,13 +402,13 @@ def _wait_ready(
             for name in pending:
                 proc = info.processes[name]
                 if proc.role == "etcd":
-                    if http_status(f"http://127.0.0.1:{proc.port}/health") != 200:
+                    if http_status(health_url(info, proc), info=info) != 200:
                         why[name] = "etcd member not healthy (/health)"
                 elif proc.role == "node":
                     if members is None or members.get(name, -1) <= since.get(name, 0):
                         why[name] = "no membership key in etcd"
                 else:
-                    code, body = http_get(f"http://127.0.0.1:{proc.port}/readyz")
+                    code, body = http_get(health_url(info, proc), info=info)
                     if code != 200:
                         detail = " ".join(body.split())[:200]
                         why[name] = f"/readyz: {code or 'no answer'} {detail}".rstrip()
@@ -652,7 +677,7 @@ def _start_missing(info: ClusterInfo, deadline: float) -> None:
         info.state = "running"
         info.save()  # PIDs on disk at once, so `down` can stop a half-started cluster
         _wait_ready(info, info.etcd_members, deadline, {}, progress)
-        client = _connect(info.etcd_endpoint)
+        client = _connect(info)
         try:
             from coordinator.credentials import CredentialError, ensure_root, migrate
             from coordinator.secrets import Cipher, ClusterKeyError, read_key_file
@@ -711,7 +736,7 @@ def status(data_dir: Path | str) -> dict[str, Any]:
     members: dict[str, int] | None = None
     if any(alive[name] for name in info.etcd_members):
         with contextlib.suppress(Exception):
-            client = _connect(info.etcd_endpoint, timeout=1.0)
+            client = _connect(info, timeout=1.0)
             try:
                 members = _member_revisions(client)
             finally:
@@ -720,12 +745,10 @@ def status(data_dir: Path | str) -> dict[str, Any]:
     for name, proc in info.processes.items():
         ready: bool | None = None
         if alive[name]:
-            if proc.role == "etcd":
-                ready = http_status(f"http://127.0.0.1:{proc.port}/health", 0.5) == 200
-            elif proc.role == "node":
+            if proc.role == "node":
                 ready = members is not None and name in members
             else:
-                ready = http_status(f"http://127.0.0.1:{proc.port}/readyz", 0.5) == 200
+                ready = http_status(health_url(info, proc), 0.5, info) == 200
         processes[name] = {
             "role": proc.role,
             "pid": proc.pid if alive[name] else None,
@@ -785,7 +808,7 @@ def start(info: ClusterInfo, name: str, wait: bool = True, timeout: float = DEFA
             raise ClusterError(f"port {port} ({name}) is already in use")
     since: dict[str, int] = {}
     if proc.role == "node":
-        client = _connect(info.etcd_endpoint)
+        client = _connect(info)
         try:
             since[name] = _etcd_revision(client) or 0
         finally:

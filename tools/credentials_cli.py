@@ -164,6 +164,9 @@ def _etcd_of(data_dir: Path) -> str:
 
 
 def resolve_etcd(args: argparse.Namespace) -> str:
+    """The etcd endpoints to use: --etcd, the local cluster's, TESSERA_ETCD or localhost.
+    A local --tls cluster lends its certificate (its etcd takes mutual TLS only)."""
+    adopt_local_tls(args)
     data_dir, explicit = _local_cluster(args)
     if args.etcd:
         return args.etcd

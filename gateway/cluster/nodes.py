@@ -45,7 +45,7 @@ class NodeDirectory:
         self.members: PrefixCache = PrefixCache(connect, keys.MEMBER_NODES)
         self._stubs: StubCache[grpc.Channel] = StubCache(CHANNEL_OPTIONS)
         self._aio_stubs: StubCache[grpc.aio.Channel] = StubCache(
-            CHANNEL_OPTIONS, tls.aio_dialer(tls.process_tls()), _close_later
+            CHANNEL_OPTIONS, tls.process_dialer(aio=True), _close_later
         )
 
     def start(self) -> None:

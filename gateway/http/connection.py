@@ -169,7 +169,7 @@ App = Callable[[HttpRequest], Awaitable[Reply]]
 class Connection:
     """Serves the requests of one client connection, one after another."""
 
-    def __init__(self, stream: trio.SocketStream, app: App, server: ServerState) -> None:
+    def __init__(self, stream: trio.abc.Stream, app: App, server: ServerState) -> None:
         self.stream = stream
         self.app = app
         self.server = server
@@ -182,9 +182,13 @@ class Connection:
     async def run(self) -> None:
         """Serve requests until the client or the server ends the connection."""
         info = ConnectionInfo()
-        with contextlib.suppress(OSError):
-            host, port = self.stream.socket.getpeername()[:2]
-            info.peer = f"{host}:{port}"
+        transport = self.stream
+        if isinstance(transport, trio.SSLStream):
+            transport = transport.transport_stream
+        if isinstance(transport, trio.SocketStream):
+            with contextlib.suppress(OSError):
+                host, port = transport.socket.getpeername()[:2]
+                info.peer = f"{host}:{port}"
         _CURRENT.set(info)
         try:
             while await self._serve_one():
@@ -207,7 +211,12 @@ class Connection:
 
     async def _close(self) -> None:
         with contextlib.suppress(Exception):
-            if self.linger and not self.peer_closed:
+            # TLS cannot half-close: a TLS connection closes without lingering.
+            if (
+                self.linger
+                and not self.peer_closed
+                and isinstance(self.stream, trio.abc.HalfCloseableStream)
+            ):
                 await self.stream.send_eof()
                 with trio.move_on_after(LINGER_SECONDS):
                     drained = 0
@@ -285,7 +294,7 @@ class Connection:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             data = b""
         self.peer_closed = self.peer_closed or not data
-        return data
+        return data if isinstance(data, bytes) else bytes(data)  # both streams give bytes
 
     async def send(self, data: bytes) -> None:
         """Send data; a client that takes none of it for SEND_STALL_TIMEOUT is gone."""

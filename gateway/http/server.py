@@ -5,6 +5,9 @@ machine, an ASGI task and queues per request) cost ~0.97 ms of CPU for a trivial
 request on this machine, where this server costs ~0.14 ms (docs/performance.md). S3
 clients speak HTTP/1.1, so that is all it speaks.
 
+With an SSL context it serves HTTPS: each connection's handshake happens in its own
+task, on its first read, so a slow or hostile client never holds up accepting.
+
 Shutdown is graceful: the listeners close, idle keep-alive connections end at once,
 and requests in flight get GRACE seconds to finish before they are cancelled.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+import ssl
 from collections.abc import Iterator
 
 import trio
@@ -53,10 +57,17 @@ def open_listener(address: str, reuse_port: bool = False) -> socket.socket:
 class HttpServer:
     """Serves `app` on one listener until `stop` is set."""
 
-    def __init__(self, app: App, sock: socket.socket, grace: float = GRACE) -> None:
+    def __init__(
+        self,
+        app: App,
+        sock: socket.socket,
+        grace: float = GRACE,
+        https: ssl.SSLContext | None = None,
+    ) -> None:
         self.app = app
         self.sock = sock
         self.grace = grace
+        self.https = https
         self.closing = False
         self._idle: set[trio.CancelScope] = set()
 
@@ -74,7 +85,11 @@ class HttpServer:
 
     async def serve(self, stop: trio.Event) -> None:
         """Accept and serve connections until stop is set; then drain them."""
+        listener: trio.abc.Listener[trio.abc.Stream]
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(self.sock))
+        if self.https is not None:
+            # https_compatible: HTTP/1.1 clients close without TLS close_notify.
+            listener = trio.SSLListener(listener, self.https, https_compatible=True)
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
                 accepting.start_soon(self._accept, listener, connections)
@@ -86,7 +101,9 @@ class HttpServer:
                 scope.cancel()
             connections.cancel_scope.deadline = trio.current_time() + self.grace
 
-    async def _accept(self, listener: trio.SocketListener, connections: trio.Nursery) -> None:
+    async def _accept(
+        self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
+    ) -> None:
         while True:
             try:
                 stream = await listener.accept()

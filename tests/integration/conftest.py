@@ -68,16 +68,19 @@ def running(cluster: ClusterInfo) -> Iterator[ClusterInfo]:
 @pytest.fixture(scope="module")
 def s3(cluster: ClusterInfo) -> Any:
     """A boto3 S3 client for the first gateway."""
-    return make_client(cluster.endpoints[0], cluster.access_key, cluster.secret_key, cluster.region)
+    return _client(cluster, cluster.endpoints[0])
 
 
 @pytest.fixture(scope="module")
 def s3_clients(cluster: ClusterInfo) -> list[Any]:
     """One boto3 S3 client per gateway, in gateway order."""
-    return [
-        make_client(url, cluster.access_key, cluster.secret_key, cluster.region)
-        for url in cluster.endpoints
-    ]
+    return [_client(cluster, url) for url in cluster.endpoints]
+
+
+def _client(cluster: ClusterInfo, url: str) -> Any:
+    """A boto3 client for one gateway (trusting the cluster's CA under --tls)."""
+    ca = str(cluster.tls_files()[0]) if cluster.tls else None
+    return make_client(url, cluster.access_key, cluster.secret_key, cluster.region, verify=ca)
 
 
 @pytest.fixture

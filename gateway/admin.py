@@ -73,14 +73,14 @@ class GatewayAdmin(pb_grpc.AdminServicer):
     def __init__(
         self,
         gateway: Gateway,
-        listen: str,
+        address: str,
         admin_address: str,
         view: PlacementView,
         reaper: Any = None,
         scheme: str = "http",
     ) -> None:
         self.gateway = gateway
-        self.address = addresses.advertised(listen)
+        self.address = address  # where S3 clients reach this gateway
         self.scheme = scheme
         self.admin_address = admin_address
         self.view = view
@@ -165,14 +165,15 @@ def start(
     out = Endpoint()
     listen = admin_listen(args.listen, args.admin_listen)
     scheme = "https" if https else "http"
-    out.record["metrics_url"] = f"{scheme}://{addresses.advertised(args.listen)}/metrics"
+    address = args.advertise or addresses.advertised(args.listen)
+    out.record["metrics_url"] = f"{scheme}://{address}/metrics"
     if listen is None:
         return out
     out.view = PlacementView(
         gateway.connect, gateway.directory.placement, gateway.directory.members
     )
-    advertised = addresses.advertised(listen)
-    servicer = GatewayAdmin(gateway, args.listen, advertised, out.view, reaper, scheme)
+    advertised = addresses.advertised(listen, args.advertise)
+    servicer = GatewayAdmin(gateway, address, advertised, out.view, reaper, scheme)
     out.server, _ = admin_token.start_server(
         pb_grpc.add_AdminServicer_to_server,
         servicer,

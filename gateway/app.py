@@ -6,6 +6,7 @@ S3 errors become XML error bodies; nothing else escapes as a stack trace.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -61,6 +62,14 @@ async def settle(body: RequestBody, headers: dict[str, str]) -> bool:
     async for _ in body:
         pass
     return True
+
+
+# Where any gateway lists every live gateway (JSON), for client-side balancing. A bucket
+# name cannot start with a dot, so no bucket hides behind it.
+GATEWAYS_PATH = "/.well-known/tessera/gateways"
+# Answered without credentials (and without a query: a presigned request to a bucket
+# named like a probe is S3).
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics", GATEWAYS_PATH})
 
 
 def create_app(gateway: Gateway) -> App:
@@ -134,7 +143,7 @@ async def serve_s3(gateway: Gateway, http: HttpRequest) -> Reply:
         host_bucket = router.bucket_from_host(host, gateway.domains)
         if (
             method == "GET"
-            and raw_path in ("/healthz", "/readyz", "/metrics")
+            and raw_path in _PROBES
             and "authorization" not in headers
             and not raw_query  # a presigned request to a bucket of that name
             and host_bucket is None
@@ -142,6 +151,9 @@ async def serve_s3(gateway: Gateway, http: HttpRequest) -> Reply:
             if raw_path == "/metrics":
                 body = _render_metrics(gateway)
                 return _final(Reply(200, {"Content-Type": METRICS_CONTENT_TYPE}, body), request_id)
+            if raw_path == GATEWAYS_PATH:
+                body = json.dumps({"gateways": gateway.gateway_list()}, indent=1).encode()
+                return _final(Reply(200, {"Content-Type": "application/json"}, body), request_id)
             ok = raw_path == "/healthz" or gateway.ready()
             return _final(
                 Reply(200 if ok else 503, {}, b"ok\n" if ok else b"not ready\n"), request_id

@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from coordinator import certs, credentials, tls, usage
+from coordinator import addresses, certs, credentials, tls, usage
 from coordinator.etcd import check_settings
 from coordinator.secrets import Cipher, ClusterKeyError, load_key
 from gateway import admin as gateway_admin
@@ -34,6 +34,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", default="127.0.0.1:9000", help="HTTP address HOST:PORT")
     parser.add_argument("--etcd", default=None, help="etcd HOST:PORT (or TESSERA_ETCD)")
     parser.add_argument("--region", default=os.environ.get("TESSERA_REGION", "us-east-1"))
+    parser.add_argument(
+        "--advertise",
+        default=None,
+        help="HOST:PORT clients reach this gateway at, listed by /.well-known/tessera/gateways "
+        "(default: --listen; a wildcard host becomes this machine's host name)",
+    )
+    parser.add_argument(
+        "--local-node",
+        default=None,
+        metavar="NODE_ID",
+        help="the storage node on this host (`tessera node` sets it): reads take their bytes "
+        "from it when it holds the newest version",
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     parser.add_argument("--gateway-id", default=None, help="name in membership (default: random)")
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
@@ -200,8 +213,15 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         listener.close()
         return _cannot_start(exc)
+    gateway.store.local_node = args.local_node
+    address = args.advertise or addresses.advertised(args.listen)
+    record = {
+        **admin.record,
+        "endpoint": f"{'https' if https else 'http'}://{address}",
+        "node": args.local_node,
+    }
     try:
-        gateway.start(args.listen, admin.record)
+        gateway.start(address, record)
     except BaseException:
         admin.stop()
         raise
@@ -272,6 +292,10 @@ def _run_workers(args: argparse.Namespace) -> int:
         argv.append("--trust-proxy")
     if args.http:
         argv.append("--http")
+    if args.advertise:
+        argv += ["--advertise", args.advertise]
+    if args.local_node:
+        argv += ["--local-node", args.local_node]
     if args.cluster_key_file:
         argv += ["--cluster-key-file", args.cluster_key_file]
     workers_argv = []

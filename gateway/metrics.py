@@ -55,6 +55,13 @@ class GatewayMetrics:
             ("node", "code"),
             registry=r,
         )
+        self.object_reads = Counter(
+            "tessera_gateway_object_reads_total",
+            "Objects read from a storage node, inline with the quorum HEAD or streamed: "
+            "from this host's own node (local) or another (remote).",
+            ("source",),
+            registry=r,
+        )
         self.uptime = Gauge(
             "tessera_gateway_uptime_seconds", "Seconds since the gateway started.", registry=r
         )
@@ -103,6 +110,10 @@ class GatewayMetrics:
     def record_rpc_error(self, node: str, code: object) -> None:
         """code: a grpc.StatusCode (named OK, NOT_FOUND, ...) or any other token."""
         self.rpc_errors.labels(node=node, code=str(getattr(code, "name", code))).inc()
+
+    def reads_from(self, local: bool) -> None:
+        """Count an object read from this host's storage node or another one."""
+        self.object_reads.labels(source="local" if local else "remote").inc()
 
     def render(self, uptime: float, live_nodes: int, down_nodes: int) -> bytes:
         self.uptime.set(uptime)

@@ -51,6 +51,8 @@ class Gateway:
             self.connect, keys.BUCKETS, Bucket.from_record
         )
         self.settings: PrefixCache = PrefixCache(self.connect, keys.SETTINGS)
+        # Every live gateway's membership record (/.well-known/tessera/gateways).
+        self.gateways: PrefixCache = PrefixCache(self.connect, keys.MEMBER_GATEWAYS)
         # Requests per access key, published in the background (gateway/usage.py).
         self.usage = usage.Counter()
         # upload id → when this gateway last renewed its lease
@@ -72,6 +74,7 @@ class Gateway:
         self.credentials.start()
         self.buckets.start()
         self.settings.start()
+        self.gateways.start()
         self.directory.start()
         self._membership = Membership(
             self.connect,
@@ -91,6 +94,7 @@ class Gateway:
         self.credentials.stop()
         self.buckets.stop()
         self.settings.stop()
+        self.gateways.stop()
         self.directory.stop()
         self.store.bridge.stop()
 
@@ -101,6 +105,23 @@ class Gateway:
             return False
         live = sum(self.directory.is_live(n.node_id) for n in nodes)
         return live >= write_quorum(min(3, len(nodes)))
+
+    def gateway_list(self) -> list[dict[str, Any]]:
+        """Every live gateway: id, endpoint URL, the storage node on its host and that
+        node's zone, for clients that spread requests over the gateways themselves."""
+        zones = {node.node_id: node.zone for node in self.directory.nodes()}
+        listed = []
+        for gateway_id, record in sorted(self.gateways.items().items()):
+            node = record.get("node")
+            listed.append(
+                {
+                    "id": record.get("gateway_id", gateway_id),
+                    "endpoint": record.get("endpoint") or f"http://{record.get('address')}",
+                    "node": node,
+                    "zone": zones.get(node) if node else None,
+                }
+            )
+        return listed
 
     def setting(self, name: str) -> Any:
         """A cluster setting (coordinator/settings.py), from the cache."""

@@ -26,6 +26,10 @@ LOG_FORMATS = ("text", "json")
 DAEMONS = {
     "storage-node": ("storage_node.main", "run a storage node (gRPC daemon over local disks)"),
     "gateway": ("gateway.main", "run an S3 gateway (HTTP front)"),
+    "node": (
+        "tools.host_node",
+        "run this host's storage node and gateway, each its own process, from one config",
+    ),
 }
 
 # --- logging -------------------------------------------------------------------------------

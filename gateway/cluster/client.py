@@ -183,6 +183,16 @@ class ClusterStore:
         self.bridge = AsyncioBridge()
         self._batches: dict[tuple[str, str, str], Coalescer[Any, Any]] = {}
         self._repairs = 0  # read repairs asked for and not yet answered
+        # The storage node on this gateway's host (`tessera node`): reads ask it first
+        # and take their bytes from it when it holds the newest version.
+        self.local_node: str | None = None
+
+    def _local_first(self, nodes: list[NodeEntry]) -> list[NodeEntry]:
+        """nodes, this host's storage node (if among them) first."""
+        local = self.local_node
+        if local is None or not nodes or nodes[0].node_id == local:
+            return nodes
+        return sorted(nodes, key=lambda node: node.node_id != local)  # stable
 
     async def call(
         self,
@@ -684,7 +694,9 @@ class ClusterStore:
             for n in self.directory.leaving(bucket, key, replicas)
             if self.directory.is_live(n.node_id)
         ]
-        asked = replicas + leaving
+        # This host's replica is asked first: it is in the quorum read and, for a small
+        # object, sends the bytes.
+        asked = self._local_first(replicas) + leaving
         need = len(asked) - quorum + 1
         request = pb.HeadRequest(bucket=bucket, key=key)
         if version_id == NULL_VERSION:
@@ -719,10 +731,13 @@ class ClusterStore:
         holders = tuple(n.node_id for n, i in found if i.version_id == newest.version_id)
         if version_id is None:
             self._repair_stale(bucket, key, newest, replicas, answers, holders)
-        data = next(
-            (i.data for _, i in found if i.version_id == newest.version_id and i.has_data), None
+        inline = next(
+            ((n, i.data) for n, i in found if i.version_id == newest.version_id and i.has_data),
+            None,
         )
-        return version_of(newest, holders, data)
+        if inline is not None:
+            METRICS.reads_from(inline[0].node_id == self.local_node)
+        return version_of(newest, holders, inline[1] if inline else None)
 
     def _repair_stale(
         self,
@@ -765,7 +780,7 @@ class ClusterStore:
             return _once(version.data[offset : offset + length if length else None])
         replicas, _ = self._replicas(bucket, version.key)
         by_id = {n.node_id: n for n in self.directory.nodes()}
-        order = [by_id[h] for h in version.holders if h in by_id]
+        order = self._local_first([by_id[h] for h in version.holders if h in by_id])
         order += [n for n in replicas if n not in order]
         candidates = [n for n in order if self.directory.is_live(n.node_id)]
         stream = await self._open_stream(bucket, version, offset, length, candidates)
@@ -808,6 +823,7 @@ class ClusterStore:
             responses = self.directory.stub(node).GetObject(request)
             try:
                 await self._run(next, responses)  # the info message
+                METRICS.reads_from(node.node_id == self.local_node)
                 return responses
             except (grpc.RpcError, StopIteration) as exc:
                 code = exc.code() if isinstance(exc, grpc.RpcError) else "empty"

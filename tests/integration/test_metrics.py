@@ -99,6 +99,7 @@ GATEWAY_FAMILIES = {
     "s3_bytes_received": "counter",
     "s3_bytes_sent": "counter",
     "storage_rpc_errors": "counter",
+    "tessera_gateway_object_reads": "counter",
     "tessera_gateway_uptime_seconds": "gauge",
     "tessera_storage_nodes": "gauge",
     "tessera_process_restarts": "gauge",

@@ -138,6 +138,9 @@ def test_gateway_metrics_families(monkeypatch):
         name = "DEADLINE_EXCEEDED"
 
     metrics.record_rpc_error("node-2", Code())
+    metrics.reads_from(local=True)
+    metrics.reads_from(local=True)
+    metrics.reads_from(local=False)
     types, samples = parse(metrics.render(uptime=12.5, live_nodes=2, down_nodes=1))
     assert types == {
         "s3_requests_total": "counter",
@@ -145,6 +148,7 @@ def test_gateway_metrics_families(monkeypatch):
         "s3_bytes_received_total": "counter",
         "s3_bytes_sent_total": "counter",
         "storage_rpc_errors_total": "counter",
+        "tessera_gateway_object_reads_total": "counter",
         "tessera_gateway_uptime_seconds": "gauge",
         "tessera_storage_nodes": "gauge",
         "tessera_process_restarts": "gauge",
@@ -157,6 +161,8 @@ def test_gateway_metrics_families(monkeypatch):
     assert value(samples, "s3_bytes_sent_total", op="GetObject") == 310
     assert value(samples, "storage_rpc_errors_total", node="node-1", code="UNAVAILABLE") == 1
     assert value(samples, "storage_rpc_errors_total", node="node-2", code="DEADLINE_EXCEEDED") == 1
+    assert value(samples, "tessera_gateway_object_reads_total", source="local") == 2
+    assert value(samples, "tessera_gateway_object_reads_total", source="remote") == 1
     assert value(samples, "tessera_gateway_uptime_seconds") == 12.5
     assert value(samples, "tessera_storage_nodes", state="live") == 2
     assert value(samples, "tessera_storage_nodes", state="down") == 1

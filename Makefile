@@ -26,7 +26,7 @@ status: $(BIN)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 S3FS_VENV := $(VENV)/s3fs
 $(BIN)/.test-tools: tests/clients/s3fs-requirements.txt
-	command -v rclone >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq rclone)
+	missing=""; for tool in rclone curl:curl ip:iproute2; do command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; [ -z "$$missing" ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing)
 	$(PYTHON) -m venv $(S3FS_VENV)
 	$(S3FS_VENV)/bin/pip install -q -r tests/clients/s3fs-requirements.txt
 	touch $@

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -75,11 +76,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("add", parents=[common, policy], help="add a key with a secret you choose")
     p.add_argument("--access-key", required=True)
     p.add_argument("--secret-key", required=True)
-    sub.add_parser(
+    p = sub.add_parser(
         "generate",
         parents=[common, policy],
         help="create a key with random access key and secret (printed once)",
-    ).add_argument("--json", action="store_true", help="print the new key as JSON")
+    )
+    p.add_argument("--json", action="store_true", help="print the new key as JSON")
+    p.add_argument(
+        "--env",
+        action="store_true",
+        help="print the new key as shell exports of AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY (`. ./key.env` sets them for aws, boto3, s5cmd)",
+    )
     p = sub.add_parser("list", parents=[common], help="list every key")
     p.add_argument("--show-secrets", action="store_true", help="also print the secrets")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -319,6 +327,10 @@ def _dispatch(client: Any, args: argparse.Namespace, command: str) -> int:
         _cmd_add(client, args, access, secret)
         if args.json:
             print(json.dumps({"access_key": access, "secret_key": secret, "policy": args.policy}))
+        elif args.env:
+            print(
+                f"export AWS_ACCESS_KEY_ID={shlex.quote(access)} AWS_SECRET_ACCESS_KEY={shlex.quote(secret)}"
+            )
         else:
             print(f"Access key  {access}\nSecret key  {secret}\nPolicy      {args.policy}")
             print("\nThe secret is shown only now: store it safely.", file=sys.stderr)

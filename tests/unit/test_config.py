@@ -38,13 +38,20 @@ def test_sample_config_matches_the_daemons():
 
     from gateway import main as gateway_main
     from storage_node import main as node_main
+    from tools import host_node
 
     sample = Path(__file__).resolve().parents[2] / "deploy" / "tessera.toml"
-    for section, module in (("storage-node", node_main), ("gateway", gateway_main)):
+    sections = (("storage-node", node_main), ("gateway", gateway_main), ("node", host_node))
+    for section, module in sections:
         parser = argparse.ArgumentParser()
         module.add_arguments(parser)
         args = config.apply(parser, ["--config", str(sample)], section)
         assert args.config == str(sample)
+    # `tessera node` runs both daemons from the file, the gateway told the node's id.
+    daemons = host_node.children(args)
+    assert [d.name for d in daemons] == ["storage-node", "gateway"]
+    assert daemons[1].argv[-2:] == ["--local-node", "host1"]
+    assert daemons[0].env["TESSERA_TLS_CERT"] == "/etc/tessera/tls/host1.crt"
 
 
 def _gateway_args(argv: list[str]) -> argparse.Namespace:

@@ -18,7 +18,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,15 +73,6 @@ class Tls:
             key.write_bytes(self.key)
             context.load_cert_chain(cert, key)
 
-    def client_context(self) -> ssl.SSLContext:
-        """A client context that trusts the cluster CA (for HTTPS to gateways)."""
-        return ssl.create_default_context(cadata=self.ca.decode())
-
-    def server_credentials(self) -> grpc.ServerCredentials:
-        return grpc.ssl_server_credentials(
-            [(self.key, self.cert)], root_certificates=self.ca, require_client_auth=True
-        )
-
     def certificate_configuration(self) -> grpc.ServerCertificateConfiguration:
         return grpc.ssl_server_certificate_configuration([(self.key, self.cert)], self.ca)
 
@@ -89,10 +80,9 @@ class Tls:
         return grpc.ssl_channel_credentials(self.ca, self.key, self.cert)
 
 
-def env_paths(environ: Mapping[str, str] | None = None) -> tuple[Path, Path, Path] | None:
+def env_paths() -> tuple[Path, Path, Path] | None:
     """(CA, certificate, key) named by TESSERA_TLS_*, or None when none is set."""
-    env = os.environ if environ is None else environ
-    paths = [env.get(name) for name in (ENV_CA, ENV_CERT, ENV_KEY)]
+    paths = [os.environ.get(name) for name in (ENV_CA, ENV_CERT, ENV_KEY)]
     if not any(paths):
         return None
     if not all(paths):
@@ -102,11 +92,12 @@ def env_paths(environ: Mapping[str, str] | None = None) -> tuple[Path, Path, Pat
 
 
 class TlsFiles:
-    """A process's TLS files, read again when they change: an operator rotates a
-    certificate (or adds a CA to the CA file) by replacing the files, and new
+    """A process's TLS files, read again when they change (`watch`): an operator
+    rotates a certificate (or adds a CA to the CA file) by replacing the files, and new
     connections use the new ones without a restart. Changed files that do not make a
     valid set (half written, another CA, a key that is not the certificate's) are
-    logged and ignored until they do."""
+    logged and ignored until they do. Reading `material` and `generation` costs no I/O:
+    request paths may look at them."""
 
     def __init__(self, ca: Path, cert: Path, key: Path) -> None:
         self.paths = (ca, cert, key)
@@ -114,7 +105,6 @@ class TlsFiles:
         self._rejected: tuple[tuple[int, int, int] | None, ...] | None = None
         self.material = Tls.from_files(ca, cert, key)
         self.generation = 0  # how many times the material changed
-        self._checked = time.monotonic()
         self._lock = threading.Lock()
 
     def _stat(self) -> tuple[tuple[int, int, int] | None, ...]:
@@ -128,16 +118,22 @@ class TlsFiles:
                 stamps.append((st.st_mtime_ns, st.st_size, st.st_ino))
         return tuple(stamps)
 
-    def current(self) -> Tls:
-        """The material, looking at the files again at most every RELOAD_CHECK seconds."""
-        if time.monotonic() - self._checked >= RELOAD_CHECK:
-            self.reload()
-        return self.material
+    def watch(self) -> None:
+        """Look at the files every RELOAD_CHECK seconds, in a daemon thread."""
+
+        def loop() -> None:
+            while True:
+                time.sleep(RELOAD_CHECK)
+                try:
+                    self.reload()
+                except Exception:  # never let the watch die: the next look may work
+                    log.exception("checking the TLS files failed")
+
+        threading.Thread(target=loop, name="tls-files", daemon=True).start()
 
     def reload(self) -> bool:
         """Read the files again if they changed; whether the material changed."""
         with self._lock:
-            self._checked = time.monotonic()
             stamp = self._stat()
             if stamp in (self._stamp, self._rejected):
                 return False
@@ -163,10 +159,10 @@ class TlsFiles:
         served = [self.generation]
 
         def fetch() -> grpc.ServerCertificateConfiguration | None:
-            material = self.current()
-            if self.generation == served[0]:
+            material, generation = self.material, self.generation
+            if generation == served[0]:
                 return None  # unchanged
-            served[0] = self.generation
+            served[0] = generation
             return material.certificate_configuration()
 
         return grpc.dynamic_ssl_server_credentials(
@@ -178,25 +174,27 @@ class TlsFiles:
 
 @functools.cache
 def process_files() -> TlsFiles | None:
-    """This process's TLS files from its environment (CertError when they are unusable)."""
+    """This process's TLS files from its environment, watched for replacements
+    (CertError when they are unusable)."""
     paths = env_paths()
-    return None if paths is None else TlsFiles(*paths)
+    if paths is None:
+        return None
+    files = TlsFiles(*paths)
+    files.watch()
+    return files
 
 
 def process_tls() -> Tls | None:
     """This process's current TLS material, or None when it has none."""
     files = process_files()
-    return None if files is None else files.current()
+    return None if files is None else files.material
 
 
 def generation() -> int:
     """Changes whenever this process's TLS material does (channels dialled before are
     dialled again)."""
     files = process_files()
-    if files is None:
-        return 0
-    files.current()
-    return files.generation
+    return 0 if files is None else files.generation
 
 
 def listen(server: grpc.Server, address: str, files: TlsFiles | None) -> int:

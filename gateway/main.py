@@ -31,7 +31,9 @@ log = logging.getLogger("tessera.gateway")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--listen", default="127.0.0.1:9000", help="HTTP address HOST:PORT")
+    parser.add_argument(
+        "--listen", default="127.0.0.1:9000", help="S3 address HOST:PORT (HTTPS with TLS files)"
+    )
     parser.add_argument("--etcd", default=None, help="etcd HOST:PORT (or TESSERA_ETCD)")
     parser.add_argument("--region", default=os.environ.get("TESSERA_REGION", "us-east-1"))
     parser.add_argument(
@@ -127,14 +129,14 @@ def _root_from_env() -> tuple[str, str] | None:
 
 
 async def _serve_rotated_certificate(files: tls.TlsFiles, https: ssl.SSLContext) -> None:
-    """Give new HTTPS connections the certificate an operator put in place of the old."""
+    """Give new HTTPS connections the certificate an operator put in place of the old
+    (files.watch notices it)."""
     served = files.generation
     while True:
         await trio.sleep(tls.RELOAD_CHECK)
-        material = await trio.to_thread.run_sync(files.current)  # reads files
         if files.generation != served:
             served = files.generation
-            await trio.to_thread.run_sync(material.load_into, https)
+            await trio.to_thread.run_sync(files.material.load_into, https)  # writes files
 
 
 def _cannot_start(exc: Exception) -> int:

@@ -73,9 +73,11 @@ def test_a_node_refuses_callers_without_a_cluster_certificate(
         with pytest.raises(grpc.RpcError) as refused, channel:
             _head(channel)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-    admin = grpc.insecure_channel(f"127.0.0.1:{node.admin_port}")
-    with pytest.raises(grpc.RpcError), admin:
-        apb_grpc.AdminStub(admin).Info(apb.InfoRequest(), timeout=5)
+    for owner in (node, cluster.processes["gateway1"]):  # a node's and a gateway's Admin
+        admin = grpc.insecure_channel(f"127.0.0.1:{owner.admin_port}")
+        with pytest.raises(grpc.RpcError) as refused, admin:
+            apb_grpc.AdminStub(admin).Info(apb.InfoRequest(), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
 
     member = tls.dialer(tls.Tls.from_files(ca, cert, key))(address)
     with member:

@@ -33,6 +33,10 @@ class Upload:
         return self.record["state"]
 
 
+# Seconds a completed upload is remembered for a retried CompleteMultipartUpload.
+COMPLETED_KEEP = 3600
+
+
 def new_upload_id() -> str:
     return uuid.uuid4().hex
 
@@ -80,13 +84,23 @@ def begin_complete(client: etcd3.Etcd3Client, upload: Upload, completion: dict[s
     return bool(ok)
 
 
-def finish(client: etcd3.Etcd3Client, upload: Upload) -> None:
-    """Forget a completed upload."""
+def finish(
+    client: etcd3.Etcd3Client,
+    upload: Upload,
+    completion: dict[str, Any],
+    keep_for: int = COMPLETED_KEEP,
+) -> None:
+    """completing → completed: the record and its completion stay keep_for seconds
+    (under a lease of their own), so a client that lost the answer and retries
+    CompleteMultipartUpload gets it again, as from S3; every other call already treats
+    the upload as gone."""
     record = upload.record
-    client.delete(keys.upload(record["bucket"], record["upload_id"]))
+    lease = client.lease(keep_for)
+    done = {**record, "state": "completed", "completion": completion, "lease": lease.id}
+    client.put(keys.upload(record["bucket"], record["upload_id"]), encode(done), lease=lease)
     try:
         client.revoke_lease(record["lease"])
-    except Exception:  # the lease may have expired already; the key is gone anyway
+    except Exception:  # the lease may have expired already; the record has a new one
         pass
 
 

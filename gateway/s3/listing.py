@@ -62,6 +62,8 @@ async def collect(
 ) -> Page:
     """Read one page of results from listing."""
     page = Page()
+    if max_keys == 0:
+        return page  # S3 answers max-keys=0 with nothing, not truncated
     if delimiter and start_after.startswith(prefix) and start_after.endswith(delimiter):
         # Continuing after a common prefix: never return it again.
         if delimiter not in start_after[len(prefix) : -len(delimiter)]:

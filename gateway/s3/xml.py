@@ -9,10 +9,11 @@ are written with :class:`gateway.s3.xmlcore.Doc`, whose texts go through
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gateway.http.response import format_http_date
+from gateway.s3.conditions import WriteCondition
 
 from .errors import S3Error
 from .xmlcore import (
@@ -33,18 +34,31 @@ def http_date(ts: float) -> str:
     return format_http_date(ts)
 
 
-def list_buckets(buckets: list[tuple[str, float]], owner_id: str, owner_name: str) -> bytes:
-    """ListBuckets: ``ListAllMyBucketsResult`` for ``(name, creation time)`` pairs."""
+def list_buckets(
+    buckets: Sequence[tuple[str, float] | tuple[str, float, str]],
+    owner_id: str,
+    owner_name: str,
+    continuation_token: str | None = None,
+    prefix: str | None = None,
+) -> bytes:
+    """ListBuckets: ``ListAllMyBucketsResult`` for ``(name, creation time[, region])``
+    rows; continuation_token is where the next page starts (a page cut by max-buckets)."""
     doc = Doc()
     doc.open("ListAllMyBucketsResult", ns=True)
     doc.owner((owner_id, owner_name))
     doc.open("Buckets")
-    for name, created in buckets:
+    for row in buckets:
         doc.open("Bucket")
-        doc.elem("Name", name)
-        doc.elem("CreationDate", iso8601(created))
+        doc.elem("Name", row[0])
+        doc.elem("CreationDate", iso8601(row[1]))
+        if len(row) > 2:
+            doc.elem("BucketRegion", row[2])
         doc.close("Bucket")
     doc.close("Buckets")
+    if continuation_token is not None:
+        doc.elem("ContinuationToken", continuation_token)
+    if prefix is not None:
+        doc.elem("Prefix", prefix)
     doc.close("ListAllMyBucketsResult")
     return doc.to_bytes()
 
@@ -258,6 +272,8 @@ class DeleteRequestEntry:
     version_id: str | None = None
     # Set once deleted, when the delete made or removed a delete marker.
     delete_marker_version_id: str | None = None
+    # What the key's current object must be for the delete to happen.
+    condition: WriteCondition | None = None
 
 
 def parse_delete(body: bytes) -> tuple[list[DeleteRequestEntry], bool]:
@@ -275,7 +291,13 @@ def parse_delete(body: bytes) -> tuple[list[DeleteRequestEntry], bool]:
             fields = {local_name(f.tag): f.text or "" for f in child}
             if "Key" not in fields:
                 raise S3Error("MalformedXML")
-            entries.append(DeleteRequestEntry(fields["Key"], fields.get("VersionId") or None))
+            entries.append(
+                DeleteRequestEntry(
+                    fields["Key"],
+                    fields.get("VersionId") or None,
+                    condition=WriteCondition.from_delete_entry(fields),
+                )
+            )
     if not entries or len(entries) > 1000:
         raise S3Error("MalformedXML")
     return entries, quiet

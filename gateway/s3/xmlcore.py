@@ -59,13 +59,14 @@ def xml_escape(text: str) -> str:
 
 
 def url_encode(text: str) -> str:
-    """Encode ``text`` the way S3 does for ``encoding-type=url`` listings."""
+    """Encode ``text`` for ``encoding-type=url`` listings: percent-encoding of every byte
+    but the unreserved ones and '/'. AWS writes a space as '+'; '%20' decodes to a space
+    both for clients that decode forms (botocore's unquote_plus) and for those that only
+    percent-decode, and is what the conformance suites expect."""
     out: list[str] = []
     for byte in text.encode("utf-8", "surrogatepass"):
         if byte in _URL_SAFE:
             out.append(chr(byte))
-        elif byte == 0x20:
-            out.append("+")
         else:
             out.append(f"%{byte:02X}")
     return "".join(out)

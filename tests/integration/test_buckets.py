@@ -88,3 +88,31 @@ def test_two_gateways_racing_to_create_one_bucket(s3_clients):
     assert outcomes.count("created") == 1
     assert set(outcomes) == {"created", "BucketAlreadyOwnedByYou"}
     s3_clients[0].delete_bucket(Bucket=name)
+
+
+def test_list_buckets_in_pages_by_prefix_and_region(s3, cluster):
+    stem = _name()
+    names = [f"{stem}-{i}" for i in range(5)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    try:
+        seen, token = [], None
+        while True:
+            kwargs = {"Prefix": stem, "MaxBuckets": 2}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = s3.list_buckets(**kwargs)
+            assert len(page["Buckets"]) <= 2 and page["Prefix"] == stem
+            seen += [b["Name"] for b in page["Buckets"]]
+            assert all(b["BucketRegion"] == cluster.region for b in page["Buckets"])
+            token = page.get("ContinuationToken")
+            if not token:
+                break
+        assert seen == names
+        assert s3.list_buckets(Prefix=stem, BucketRegion="eu-west-3")["Buckets"] == []
+        with pytest.raises(ClientError) as info:  # botocore itself refuses 0
+            s3.list_buckets(MaxBuckets=10001)
+        assert _error(info) == (400, "InvalidArgument")
+    finally:
+        for name in names:
+            s3.delete_bucket(Bucket=name)

@@ -100,6 +100,10 @@ def test_start_after_and_max_keys(s3, filled):
     ]
     empty = s3.list_objects_v2(Bucket=filled, MaxKeys=0)
     assert empty["KeyCount"] == 0 and "Contents" not in empty
+    assert empty["IsTruncated"] is False  # nothing asked for, nothing cut off
+    assert s3.list_objects(Bucket=filled, MaxKeys=0)["IsTruncated"] is False
+    versions = s3.list_object_versions(Bucket=filled, MaxKeys=0)
+    assert versions["IsTruncated"] is False and "Versions" not in versions
 
 
 def test_list_after_write_and_delete(s3_clients, bucket):
@@ -113,3 +117,25 @@ def test_list_after_write_and_delete(s3_clients, bucket):
     entry = reader.list_objects_v2(Bucket=bucket)["Contents"][0]
     assert entry["Size"] == 5 and entry["ETag"] == '"827ccb0eea8a706c4c34a16891f84e7b"'
     assert entry["StorageClass"] == "STANDARD"
+
+
+def test_url_encoded_listings_write_a_space_as_percent_20(s3, bucket):
+    """encoding-type=url: '%20' for a space (a '+' would be a plus to clients that only
+    percent-decode), '%2B' for a plus."""
+    import urllib.request
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    for key in ("a b/c", "a+b/c"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    url = f"{s3.meta.endpoint_url}/{bucket}?list-type=2&encoding-type=url&delimiter=%2F"
+    request = AWSRequest(method="GET", url=url)
+    S3SigV4Auth(s3._request_signer._credentials, "s3", s3.meta.region_name).add_auth(request)
+    with urllib.request.urlopen(
+        urllib.request.Request(url, headers=dict(request.headers)), timeout=10
+    ) as reply:
+        body = reply.read()
+    assert b"<Prefix>a%20b/</Prefix>" in body and b"<Prefix>a%2Bb/</Prefix>" in body
+    listed = s3.list_objects_v2(Bucket=bucket, Delimiter="/")["CommonPrefixes"]
+    assert sorted(p["Prefix"] for p in listed) == ["a b/", "a+b/"]  # botocore decodes both

@@ -68,6 +68,9 @@ def test_three_parts_through_two_gateways(s3_clients, bucket):
     assert part2["PartsCount"] == 3
     head = second.head_object(Bucket=bucket, Key="big/file.bin", PartNumber=3)
     assert head["ContentLength"] == len(parts[2]) and head["PartsCount"] == 3
+    with pytest.raises(ClientError) as info:  # no part 4
+        first.get_object(Bucket=bucket, Key="big/file.bin", PartNumber=4)
+    assert error_code(info) == (400, "InvalidPart")
 
     with pytest.raises(ClientError) as info:
         first.list_parts(Bucket=bucket, Key="big/file.bin", UploadId=upload_id)
@@ -325,3 +328,32 @@ def test_many_parts_at_once_keep_memory_bounded(cluster, s3_clients, bucket, tmp
     assert all(g < 100 * MiB for g in growth.values()), growth
     head = s3_clients[0].head_object(Bucket=bucket, Key="wide")
     assert head["ContentLength"] == 16 * 8 * MiB and head["ETag"].endswith('-16"')
+
+
+def test_a_repeated_complete_answers_again_and_the_upload_is_gone_otherwise(s3, bucket):
+    """A client that lost Complete's answer retries it: S3 answers 200 again, with the
+    same object; every other call treats the upload as gone."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    etag = _upload(s3, bucket, "k", upload_id, 1, b"p" * 1000)["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    first = s3.complete_multipart_upload(
+        Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload=parts
+    )
+    again = s3.complete_multipart_upload(
+        Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload=parts
+    )
+    assert again["ETag"] == first["ETag"] and again["Key"] == "k"
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"p" * 1000
+    other = {"Parts": [{"PartNumber": 2, "ETag": etag}]}
+    for call in (
+        lambda: s3.complete_multipart_upload(
+            Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload=other
+        ),
+        lambda: _upload(s3, bucket, "k", upload_id, 2, b"x"),
+        lambda: s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id),
+        lambda: s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id),
+    ):
+        with pytest.raises(ClientError) as info:
+            call()
+        assert error_code(info) == (404, "NoSuchUpload")
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)

@@ -19,14 +19,52 @@ from gateway.s3.handlers.common import (
 from gateway.s3.names import check_bucket_name
 from gateway.s3.request import Reply, RequestContext
 
+# ListBuckets pages: at most this many buckets per page (max-buckets), the AWS bound.
+MAX_BUCKETS = 10_000
+
 
 async def list_buckets(ctx: RequestContext) -> Reply:
+    """ListBuckets, in name order, filtered by prefix and bucket-region, in pages of
+    max-buckets; the continuation token is the last name of the page (opaque to clients)."""
+    query = ctx.query
+    prefix = query.get("prefix")
+    region = query.get("bucket-region")
+    after = query.get("continuation-token")
+    if after == "":
+        raise S3Error(
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
+            extra={"ArgumentName": "continuation-token", "ArgumentValue": after},
+        )
+    limit = _max_buckets(query.get("max-buckets"))
     records = visible_buckets(
         ctx, sorted(ctx.gateway.buckets.items().values(), key=lambda r: r.name)
     )
+    default_region = ctx.gateway.region
+    rows = [
+        (r.name, r.created, r.region or default_region)
+        for r in records
+        if (prefix is None or r.name.startswith(prefix))
+        and (region is None or (r.region or default_region) == region)
+        and (after is None or r.name > after)
+    ]
+    token = rows[limit - 1][0] if limit is not None and len(rows) > limit else None
+    page = rows if limit is None else rows[:limit]
     owner_id, owner_name = owner_of(ctx)
-    body = xml.list_buckets([(r.name, r.created) for r in records], owner_id, owner_name)
+    body = xml.list_buckets(page, owner_id, owner_name, token, prefix)
     return Reply(200, dict(XML_TYPE), body)
+
+
+def _max_buckets(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= MAX_BUCKETS:
+        raise S3Error(
+            "InvalidArgument",
+            f"max-buckets must be an integer from 1 to {MAX_BUCKETS}",
+            extra={"ArgumentName": "max-buckets", "ArgumentValue": value},
+        )
+    return int(value)
 
 
 async def create_bucket(ctx: RequestContext) -> Reply:

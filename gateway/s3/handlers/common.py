@@ -3,17 +3,24 @@
 Each family module (bucket.py, bucket_config.py, list.py, object.py, multipart.py, post.py,
 versioning.py) imports these helpers from here and never from another family: the bucket a
 request names, the requester as an owner, the ACL a request asks for, changes to a bucket's
-record, the rules for version ids, and the source object of a copy.
+record, the rules for version ids, the source object of a copy, and writes made under a
+condition on the key's current object.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import outcome
+import trio
 
 from coordinator import buckets
 from coordinator.buckets import Bucket
 from coordinator.clock import to_seconds
+from coordinator.keylocks import DEFAULT_TTL as DEFAULT_LOCK_TTL
+from coordinator.keylocks import KeyLock
 from gateway.cluster.store import ObjectVersion
 from gateway.s3 import acl, conditions, streams
 from gateway.s3.copysource import CopySource, parse_copy_source
@@ -22,6 +29,10 @@ from gateway.s3.objectmeta import ObjectMeta
 from gateway.s3.request import RequestContext
 
 XML_TYPE = {"Content-Type": "application/xml"}
+# How long a conditional write waits for a racing conditional write of the same key.
+CONDITION_LOCK_WAIT = 15.0
+
+T = TypeVar("T")
 # The largest object S3 stores (5 TiB), by PutObject or PostObject.
 MAX_OBJECT_SIZE = 5 * 1024**4
 
@@ -221,3 +232,64 @@ async def store_copy(
         stored_as=stored_as,
         versioned=versioned,
     )
+
+
+# -- conditional writes --------------------------------------------------------------------
+
+
+async def locked_write(
+    ctx: RequestContext,
+    key: str,
+    condition: conditions.WriteCondition,
+    write: Callable[[], Awaitable[T]],
+    version_id: str | None = None,
+) -> T:
+    """Check condition against the key's current object (or version_id) and write,
+    holding the key's etcd lock throughout. Errors come out as they are (not in an
+    exception group), so DeleteObjects can report them per key."""
+    assert ctx.bucket is not None
+    lock = KeyLock(ctx.gateway.etcd, ctx.bucket, key)
+    if not await ctx.gateway.etcd_call(lambda _: lock.acquire(CONDITION_LOCK_WAIT)):
+        raise S3Error("ConditionalRequestConflict")
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_keep_locked, ctx, lock)
+            try:
+                done = await outcome.acapture(
+                    _checked_write, ctx, key, condition, write, version_id
+                )
+            finally:
+                nursery.cancel_scope.cancel()
+        return done.unwrap()
+    finally:
+        with trio.CancelScope(shield=True):
+            await ctx.gateway.etcd_call(lambda _: lock.release())
+
+
+async def _checked_write(
+    ctx: RequestContext,
+    key: str,
+    condition: conditions.WriteCondition,
+    write: Callable[[], Awaitable[T]],
+    version_id: str | None,
+) -> T:
+    assert ctx.bucket is not None
+    current = await ctx.gateway.store.head_version(ctx.bucket, key, version_id)
+    facts = None
+    if current is not None and not current.deleted:
+        etag = ObjectMeta.decode(current.meta).etag
+        facts = conditions.Current(etag, to_seconds(current.timestamp), current.size)
+    try:
+        condition.check(facts)
+    except S3Error as exc:
+        if exc.code == "NoSuchKey":
+            exc.extra.setdefault("Key", key)
+        raise
+    return await write()
+
+
+async def _keep_locked(ctx: RequestContext, lock: KeyLock) -> None:
+    """Refresh the lock's lease while a long upload is still arriving."""
+    while True:
+        await trio.sleep(DEFAULT_LOCK_TTL / 3)
+        await ctx.gateway.etcd_call(lambda _: lock.refresh())

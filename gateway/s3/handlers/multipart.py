@@ -16,7 +16,7 @@ from coordinator import uploads
 from coordinator.clock import to_seconds
 from gateway.cluster.namespaces import part_key, parts_namespace
 from gateway.cluster.store import ObjectVersion, StoreUnavailable
-from gateway.s3 import multipart, tagging, xml
+from gateway.s3 import conditions, multipart, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import ALGORITHMS, header_name
 from gateway.s3.copysource import parse_copy_range
@@ -26,6 +26,7 @@ from gateway.s3.handlers.common import (
     copy_source,
     existing_bucket,
     keeps_versions,
+    locked_write,
     owner_of,
     requested_acl,
     store_copy,
@@ -211,6 +212,21 @@ async def complete_multipart_upload(ctx: RequestContext) -> Reply:
     upload = await _upload(ctx, allow_completing=True)
     upload_id = upload.record["upload_id"]
     requested = multipart.parse_complete(await ctx.read_small_body(4 << 20), upload_id=upload_id)
+    condition = conditions.WriteCondition.for_write(ctx.headers)
+    if condition is not None and upload.state == "open":
+        # If-Match / If-None-Match on the key: checked and completed under its lock. A
+        # retry of a Complete that already happened answers as before, unchecked.
+        return await locked_write(
+            ctx, ctx.key, condition, lambda: _complete(ctx, upload, requested)
+        )
+    return await _complete(ctx, upload, requested)
+
+
+async def _complete(
+    ctx: RequestContext, upload: uploads.Upload, requested: list[multipart.CompletedPart]
+) -> Reply:
+    assert ctx.bucket is not None and ctx.key is not None
+    upload_id = upload.record["upload_id"]
     if upload.state == "open":
         stored = await _stored_parts(ctx, upload_id)
         try:
@@ -244,9 +260,9 @@ async def complete_multipart_upload(ctx: RequestContext) -> Reply:
         if not await ctx.gateway.etcd_call(uploads.begin_complete, upload, completion):
             # Someone else aborted or completed it first.
             upload = await _upload(ctx, allow_completing=True)
-            if upload.state != "completing":
+            if upload.state == "open":
                 raise S3Error("NoSuchUpload", extra={"UploadId": upload_id})
-    completion = upload.record["completion"] if upload.state == "completing" else completion
+    completion = upload.record["completion"] if upload.state != "open" else completion
     return await _finish_completion(ctx, upload, requested, completion)
 
 
@@ -260,26 +276,27 @@ async def _finish_completion(
     racing Complete of the same parts does the same work) and forget the upload."""
     assert ctx.bucket is not None and ctx.key is not None
     upload_id = upload.record["upload_id"]
-    if upload.state == "completing" and completion["requested"] != [
+    if upload.state != "open" and completion["requested"] != [
         [p.part_number, p.etag] for p in requested
     ]:
         raise S3Error("NoSuchUpload", "The upload is being completed with other parts.")
-    await ctx.gateway.store.compose_object(
-        ctx.bucket,
-        ctx.key,
-        parts_namespace(ctx.bucket),
-        [(k, v) for k, v in completion["sources"]],
-        completion["meta"],
-        completion["version_id"],
-        completion["timestamp"],
-        versioned=completion.get("versioned", False),
-    )
-    try:  # parts uploaded but not named in the request
-        await ctx.gateway.store.delete_prefix(parts_namespace(ctx.bucket), f"{upload_id}/")
-    except StoreUnavailable:
-        pass  # the reaper finds them later
-    await ctx.gateway.etcd_call(uploads.finish, upload)
-    ctx.gateway.upload_renewals.pop(upload_id, None)
+    if upload.state != "completed":  # a retry of a finished Complete only answers again
+        await ctx.gateway.store.compose_object(
+            ctx.bucket,
+            ctx.key,
+            parts_namespace(ctx.bucket),
+            [(k, v) for k, v in completion["sources"]],
+            completion["meta"],
+            completion["version_id"],
+            completion["timestamp"],
+            versioned=completion.get("versioned", False),
+        )
+        try:  # parts uploaded but not named in the request
+            await ctx.gateway.store.delete_prefix(parts_namespace(ctx.bucket), f"{upload_id}/")
+        except StoreUnavailable:
+            pass  # the reaper finds them later
+        await ctx.gateway.etcd_call(uploads.finish, upload, completion)
+        ctx.gateway.upload_renewals.pop(upload_id, None)
     meta = ObjectMeta.decode(completion["meta"])
     stored = ObjectVersion(
         ctx.key,

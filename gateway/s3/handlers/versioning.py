@@ -77,7 +77,7 @@ async def list_object_versions(ctx: RequestContext) -> Reply:
     prefixes: list[str] = []
     next_marker: tuple[str, str | None] | None = None
     truncated = False
-    while True:
+    while max_keys > 0:  # max-keys=0 lists nothing and is not truncated
         version = await listing.next()
         if version is None:
             break

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 import pytest
 
@@ -82,7 +82,7 @@ def test_xml_escape():
 @pytest.mark.parametrize(
     ("text", "encoded"),
     [
-        ("a b", "a+b"),
+        ("a b", "a%20b"),
         ("a+b", "a%2Bb"),
         ("dir/file-1_x.txt*", "dir/file-1_x.txt*"),
         ("~", "%7E"),
@@ -95,6 +95,7 @@ def test_xml_escape():
 def test_url_encode_matches_s3(text, encoded):
     assert xmlcore.url_encode(text) == encoded
     assert unquote_plus(encoded) == text
+    assert unquote(encoded) == text  # clients that only percent-decode read it too
 
 
 # -- ListBuckets ---------------------------------------------------------------------------
@@ -261,8 +262,8 @@ def test_v1_url_encoding_decoded_by_botocore(fake_s3, key):
 
 def test_v1_url_encoding_wire_format():
     body = v1(prefix="a b", delimiter="/", contents=entries(["a b/c+d"]), encoding_type="url")
-    assert b"<Key>a+b/c%2Bd</Key>" in body
-    assert b"<Prefix>a+b</Prefix>" in body
+    assert b"<Key>a%20b/c%2Bd</Key>" in body
+    assert b"<Prefix>a%20b</Prefix>" in body
     assert b"<EncodingType>url</EncodingType>" in body
 
 

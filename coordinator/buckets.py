@@ -25,8 +25,9 @@ class Bucket:
 
     Stored as a msgpack map: ``name``, ``owner``, ``region``, ``created`` (epoch seconds)
     and ``acl`` from creation (records older than ACLs have none: private), then, once set,
-    ``versioning`` ("Enabled" or "Suspended"), ``tags`` ([[key, value], ...]) and ``cors``
-    (gateway/s3/cors.py's rule dicts); a setting cleared is a key removed. ``stored`` is the
+    ``versioning`` ("Enabled" or "Suspended"), ``tags`` ([[key, value], ...]), ``cors``
+    (gateway/s3/cors.py's rule dicts) and ``policy`` (the bucket policy's JSON text, as
+    put); a setting cleared is a key removed. ``stored`` is the
     record as read, so a rewrite keeps its keys' order and any field this version does not
     know: :meth:`to_record` of an unchanged record is the record read (every record a gateway
     has written has a name, owner, region and created).
@@ -41,6 +42,7 @@ class Bucket:
     versioning: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
     cors: tuple[dict[str, Any], ...] = ()
+    policy: str | None = None
     stored: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -54,6 +56,7 @@ class Bucket:
             versioning=rec.get("versioning"),
             tags=tuple((k, v) for k, v in rec.get("tags") or ()),
             cors=tuple(dict(rule) for rule in rec.get("cors") or ()),
+            policy=rec.get("policy"),
             stored=dict(rec),
         )
 
@@ -70,6 +73,7 @@ class Bucket:
             "versioning": self.versioning,
             "tags": [[k, v] for k, v in self.tags] or None,
             "cors": [dict(rule) for rule in self.cors] or None,
+            "policy": self.policy,
         }
         for key, value in fields.items():
             if value is None:

@@ -195,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     gateway = Gateway(args.etcd, args.region, args.gateway_id, cipher=cipher)
     gateway.domains = tuple(dict.fromkeys(domain_list(args.domain)))
     gateway.trust_proxy = bool(args.trust_proxy)
+    gateway.secure_transport = https is not None
     root = _root_from_env()
     try:
         if root:

@@ -67,6 +67,8 @@ class Gateway:
         self.domains: tuple[str, ...] = ()
         # Behind a reverse proxy: X-Forwarded-Host is the host the client addressed.
         self.trust_proxy = False
+        # Serving HTTPS (aws:SecureTransport in bucket policies).
+        self.secure_transport = False
 
     def start(self, listen: str, record: dict[str, Any] | None = None) -> None:
         """Load caches (blocking) and announce this gateway (record: more fields for

@@ -75,6 +75,14 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def peer_host() -> str | None:
+    """The address of the client of the request being served (no port), if known."""
+    info = _CURRENT.get()
+    if info is None or info.peer == "-":
+        return None
+    return info.peer.rpartition(":")[0].strip("[]")
+
+
 def note_request(request_id: str) -> None:
     """Record the request the current connection serves now (for its failure log line)."""
     info = _CURRENT.get()

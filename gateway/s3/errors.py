@@ -112,6 +112,7 @@ ERRORS: dict[str, tuple[int, str]] = {
         "Your metadata headers exceed the maximum allowed metadata size",
     ),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
+    "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
     "MissingRequestBodyError": (400, "Request Body is empty"),
     "MissingSecurityHeader": (400, "Your request is missing a required header."),

@@ -19,6 +19,8 @@ READ_OPERATIONS = frozenset(
         "GetBucketTagging",
         "GetBucketCors",
         "GetBucketVersioning",
+        "GetBucketPolicy",
+        "GetBucketPolicyStatus",
         "ListObjects",
         "ListObjectsV2",
         "ListObjectVersions",

@@ -27,6 +27,8 @@ class RequestContext:
     auth: AuthResult | None
     wire_body: AsyncIterator[bytes]
     bytes_in: int = 0
+    # The bucket policy allowed this request: an anonymous read needs no ACL grant.
+    policy_allowed: bool = False
 
     async def body(self, pipeline: BodyPipeline | None = None) -> AsyncIterator[bytes]:
         """The verified payload; raises S3Error at the end if verification fails."""

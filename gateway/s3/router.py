@@ -220,6 +220,10 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "GetBucketCors",
         "PutBucketCors",
         "DeleteBucketCors",
+        "GetBucketPolicy",
+        "PutBucketPolicy",
+        "DeleteBucketPolicy",
+        "GetBucketPolicyStatus",
         PREFLIGHT,
     }
 )

@@ -669,3 +669,12 @@ def post_response(location: str, bucket: str, key: str, etag_quoted: str) -> byt
     doc.elem("ETag", etag_quoted)
     doc.close("PostResponse")
     return doc.to_bytes()
+
+
+def policy_status(public: bool) -> bytes:
+    """GetBucketPolicyStatus: ``PolicyStatus`` with IsPublic."""
+    doc = Doc()
+    doc.open("PolicyStatus", ns=True)
+    doc.elem("IsPublic", public)
+    doc.close("PolicyStatus")
+    return doc.to_bytes()

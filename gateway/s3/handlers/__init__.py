@@ -55,5 +55,9 @@ HANDLERS: dict[str, Handler] = {
     "GetBucketCors": bucket_config.get_bucket_cors,
     "PutBucketCors": bucket_config.put_bucket_cors,
     "DeleteBucketCors": bucket_config.delete_bucket_cors,
+    "GetBucketPolicy": bucket_config.get_bucket_policy,
+    "PutBucketPolicy": bucket_config.put_bucket_policy,
+    "DeleteBucketPolicy": bucket_config.delete_bucket_policy,
+    "GetBucketPolicyStatus": bucket_config.get_bucket_policy_status,
     "PreflightRequest": bucket_config.preflight_request,
 }

@@ -1,6 +1,9 @@
 """Authorisation, once a request is authenticated.
 
-A key's policy (gateway/s3/policy.py) decides first: an admin key may do
+The bucket's policy (gateway/s3/bucket_policy.py) speaks first: an explicit Deny
+refuses anyone (an admin key, like AWS's root, may still manage the policy itself),
+and an Allow lets the request through (a key still only within the kinds of operation
+its own policy has). Then a key's policy (gateway/s3/policy.py): an admin key may do
 anything, another key what its policy allows on the buckets it lets it use.
 Where the policy says no, and for anonymous requests, ACL grants may still allow
 the request (gateway/s3/acl.py): the bucket's grants decide bucket operations and
@@ -11,9 +14,14 @@ more kinds of operation than its policy has: a readonly key only ever reads.
 
 from __future__ import annotations
 
+import functools
+import time
+import urllib.parse
+
 from coordinator.buckets import Bucket
 from coordinator.credentials import Credential
-from gateway.s3 import acl, policy
+from gateway.http.connection import peer_host
+from gateway.s3 import acl, bucket_policy, policy
 from gateway.s3.copysource import parse_copy_source
 from gateway.s3.errors import S3Error
 from gateway.s3.objectmeta import ObjectMeta
@@ -25,26 +33,126 @@ _COPIES = ("CopyObject", "UploadPartCopy")
 _CHECKED_BY_HANDLER = ("GetObject", "HeadObject")
 
 
+# What an admin key may still do on a bucket whose policy denies it everything.
+_POLICY_OPERATIONS = ("GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy")
+
+
 async def authorize(ctx: RequestContext) -> None:
-    """Raise AccessDenied unless the credential's policy or an ACL allows this request."""
+    """Raise AccessDenied unless the bucket policy, the credential's policy or an ACL
+    allows this request."""
     credential = None
     if ctx.auth is not None:
         credential = ctx.gateway.credentials.get(ctx.auth.access_key)
-        if credential is None or credential.policy == "admin":
+        if credential is None:
             return
     elif ctx.operation == "PostObject":
         return  # the form carries its own signed policy, checked by the handler
     elif ctx.operation == "PreflightRequest":
         return  # a browser's CORS preflight is answered from the bucket's CORS rules
     version_id = ctx.query.get("versionId") or None
-    if not await _allowed(ctx, credential, ctx.operation, ctx.bucket, ctx.key, version_id):
+    admin = credential is not None and credential.policy == "admin"
+    decision = await _policy_decision(ctx, ctx.operation, ctx.bucket, ctx.key, version_id)
+    if decision == "Deny" and not (admin and ctx.operation in _POLICY_OPERATIONS):
+        raise S3Error("AccessDenied")
+    if admin:
+        pass
+    elif decision == "Allow" and (
+        credential is None or policy.may_perform(credential.policy, ctx.operation)
+    ):
+        ctx.policy_allowed = True
+    elif not await _allowed(ctx, credential, ctx.operation, ctx.bucket, ctx.key, version_id):
         raise S3Error("AccessDenied")
     if ctx.operation in _COPIES and "x-amz-copy-source" in ctx.headers:
         source = parse_copy_source(ctx.headers["x-amz-copy-source"])
+        decision = await _policy_decision(
+            ctx, "GetObject", source.bucket, source.key, source.version_id
+        )
+        if decision == "Deny":
+            raise S3Error("AccessDenied")
+        if admin or decision == "Allow":
+            return
         if not await _allowed(
             ctx, credential, "GetObject", source.bucket, source.key, source.version_id, True
         ):
             raise S3Error("AccessDenied")
+
+
+async def _policy_decision(
+    ctx: RequestContext,
+    operation: str,
+    bucket: str | None,
+    key: str | None,
+    version_id: str | None,
+) -> str | None:
+    """What the bucket's policy says of this request: "Deny", "Allow" or None."""
+    record = await ctx.gateway.bucket(bucket) if bucket is not None else None
+    if record is None or record.policy is None:
+        return None
+    action = bucket_policy.action_of(operation, version_id)
+    if action is None:
+        return None
+    parsed = _parsed_policy(record.policy, record.name)
+    resource = f"arn:aws:s3:::{bucket}" + (f"/{key}" if key is not None else "")
+    context = policy_context(ctx, version_id)
+    if key is not None and "existingobjecttag/" in record.policy.lower():
+        version = await ctx.gateway.store.head_version(record.name, key, version_id)
+        if version is not None and not version.deleted:
+            for tag, value in ObjectMeta.decode(version.meta).tags.items():
+                context[f"s3:ExistingObjectTag/{tag}"] = value
+    principal = ctx.auth.access_key if ctx.auth else None
+    return parsed.evaluate(bucket_policy.Facts(principal, action, resource, context))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_policy(text: str, bucket: str) -> bucket_policy.Policy:
+    """Policies are parsed once per text (checked when put; read on every request)."""
+    return bucket_policy.parse(text, bucket)
+
+
+def policy_context(ctx: RequestContext, version_id: str | None) -> dict[str, str | list[str]]:
+    """The condition keys of a request (aws:* and s3:*)."""
+    now = time.time()
+    principal = ctx.auth.access_key if ctx.auth else None
+    context: dict[str, str | list[str]] = {
+        "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "aws:EpochTime": str(int(now)),
+        "aws:SecureTransport": "true" if ctx.gateway.secure_transport else "false",
+        "aws:PrincipalType": "User" if principal else "Anonymous",
+    }
+    source = peer_host()
+    if source:
+        context["aws:SourceIp"] = source
+    if principal:
+        context["aws:username"] = context["aws:userid"] = principal
+        context["s3:signatureversion"] = (
+            "AWS4-HMAC-SHA256"
+            if ctx.headers.get("authorization", "").startswith("AWS4")
+            or "X-Amz-Signature" in ctx.query
+            else "AWS"
+        )
+        presigned = "X-Amz-Signature" in ctx.query or "Signature" in ctx.query
+        context["s3:authType"] = "REST-QUERY-STRING" if presigned else "REST-HEADER"
+    for name in ("prefix", "delimiter", "max-keys"):
+        if name in ctx.query:
+            context[f"s3:{name}"] = ctx.query[name]
+    if version_id is not None:
+        context["s3:VersionId"] = version_id
+    for header in (
+        "x-amz-acl",
+        "x-amz-server-side-encryption",
+        "x-amz-copy-source",
+        "x-amz-metadata-directive",
+        "x-amz-storage-class",
+    ):
+        if header in ctx.headers:
+            context[f"s3:{header}"] = ctx.headers[header]
+    tagging_header = ctx.headers.get("x-amz-tagging")
+    if tagging_header:
+        tags = dict(urllib.parse.parse_qsl(tagging_header, keep_blank_values=True))
+        context["s3:RequestObjectTagKeys"] = list(tags)
+        for tag, value in tags.items():
+            context[f"s3:RequestObjectTag/{tag}"] = value
+    return context
 
 
 async def _allowed(

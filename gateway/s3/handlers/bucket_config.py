@@ -1,4 +1,4 @@
-"""Bucket settings kept in the bucket's etcd record: tagging and CORS.
+"""Bucket settings kept in the bucket's etcd record: tagging, CORS and the bucket policy.
 
 Put*/Delete* change the record with a compare-and-swap (common.update_record) and put
 the result into this gateway's cache, so a read through the same gateway sees the write at
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from gateway.s3 import cors, tagging, xml
+from gateway.s3 import bucket_policy, cors, tagging, xml
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.common import XML_TYPE, existing_bucket, update_record
 from gateway.s3.request import Reply, RequestContext
@@ -94,3 +94,38 @@ def cors_response_headers(
         return {}
     record = gateway.buckets.get(bucket)
     return cors.response_headers(cors.rules_of(record.cors if record else None), origin, method)
+
+
+# -- policy --------------------------------------------------------------------------------
+
+
+async def get_bucket_policy(ctx: RequestContext) -> Reply:
+    record = await existing_bucket(ctx)
+    if record.policy is None:
+        raise S3Error("NoSuchBucketPolicy", extra={"BucketName": ctx.bucket or ""})
+    return Reply(200, {"Content-Type": "application/json"}, record.policy.encode())
+
+
+async def put_bucket_policy(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None
+    await existing_bucket(ctx)
+    body = await ctx.read_small_body(bucket_policy.MAX_POLICY_BYTES + 1)
+    bucket_policy.parse(body, ctx.bucket)  # MalformedPolicy unless it is a valid policy
+    text = body.decode()
+    await update_record(ctx, lambda record: replace(record, policy=text))
+    return Reply(204)
+
+
+async def delete_bucket_policy(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    await update_record(ctx, lambda record: replace(record, policy=None))
+    return Reply(204)
+
+
+async def get_bucket_policy_status(ctx: RequestContext) -> Reply:
+    assert ctx.bucket is not None
+    record = await existing_bucket(ctx)
+    if record.policy is None:
+        raise S3Error("NoSuchBucketPolicy", extra={"BucketName": ctx.bucket})
+    public = bucket_policy.parse(record.policy, ctx.bucket).is_public()
+    return Reply(200, dict(XML_TYPE), xml.policy_status(public))

@@ -58,7 +58,11 @@ async def existing_bucket(ctx: RequestContext) -> Bucket:
 def anonymous_may_list(ctx: RequestContext, record: Bucket) -> None:
     """Without a signature, a bucket can be listed (and a missing key told apart from a
     forbidden one) only if its ACL grants AllUsers READ."""
-    if ctx.auth is None and not acl.readable_by_anyone(acl.decode(record.acl)):
+    if (
+        ctx.auth is None
+        and not ctx.policy_allowed
+        and not acl.readable_by_anyone(acl.decode(record.acl))
+    ):
         raise S3Error("AccessDenied")
 
 

@@ -115,7 +115,7 @@ async def _located(ctx: RequestContext, with_data: bool = False) -> tuple[Bucket
                 extra={"Method": ctx.method, "ResourceType": "DeleteMarker"},
             )
         raise S3Error("NoSuchKey", headers=headers, extra={"Key": ctx.key})
-    if ctx.auth is None:
+    if ctx.auth is None and not ctx.policy_allowed:
         # Reads of the bytes need READ, of the ACL READ_ACP (see gateway/s3/acl.py).
         permission = acl.OBJECT_OPERATIONS.get(ctx.operation, acl.READ)
         object_acl = ObjectMeta.decode(version.meta).acl

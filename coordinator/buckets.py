@@ -26,8 +26,9 @@ class Bucket:
     Stored as a msgpack map: ``name``, ``owner``, ``region``, ``created`` (epoch seconds)
     and ``acl`` from creation (records older than ACLs have none: private), then, once set,
     ``versioning`` ("Enabled" or "Suspended"), ``tags`` ([[key, value], ...]), ``cors``
-    (gateway/s3/cors.py's rule dicts) and ``policy`` (the bucket policy's JSON text, as
-    put); a setting cleared is a key removed. ``stored`` is the
+    (gateway/s3/cors.py's rule dicts), ``policy`` (the bucket policy's JSON text, as put),
+    ``public_access_block`` (its four flags by name) and ``ownership`` (the object ownership
+    rule); a setting cleared is a key removed. ``stored`` is the
     record as read, so a rewrite keeps its keys' order and any field this version does not
     know: :meth:`to_record` of an unchanged record is the record read (every record a gateway
     has written has a name, owner, region and created).
@@ -43,6 +44,8 @@ class Bucket:
     tags: tuple[tuple[str, str], ...] = ()
     cors: tuple[dict[str, Any], ...] = ()
     policy: str | None = None
+    public_access_block: Mapping[str, bool] | None = None
+    ownership: str | None = None
     stored: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -57,8 +60,14 @@ class Bucket:
             tags=tuple((k, v) for k, v in rec.get("tags") or ()),
             cors=tuple(dict(rule) for rule in rec.get("cors") or ()),
             policy=rec.get("policy"),
+            public_access_block=rec.get("public_access_block"),
+            ownership=rec.get("ownership"),
             stored=dict(rec),
         )
+
+    def blocks(self, flag: str) -> bool:
+        """Whether the bucket's public access block sets flag (e.g. BlockPublicAcls)."""
+        return bool(self.public_access_block and self.public_access_block.get(flag))
 
     def to_record(self) -> dict[str, Any]:
         """The map to store: ``stored`` with the fields set over it (a key already there
@@ -74,6 +83,10 @@ class Bucket:
             "tags": [[k, v] for k, v in self.tags] or None,
             "cors": [dict(rule) for rule in self.cors] or None,
             "policy": self.policy,
+            "public_access_block": (
+                dict(self.public_access_block) if self.public_access_block is not None else None
+            ),
+            "ownership": self.ownership,
         }
         for key, value in fields.items():
             if value is None:
@@ -102,13 +115,17 @@ def create(
     owner: str,
     region: str,
     acl: str | dict[str, Any] = "private",
+    ownership: str | None = None,
 ) -> Bucket:
     """Create a bucket atomically; raises BucketExists if someone has it.
 
     ``acl`` is the bucket's ACL as gateway/s3/acl.py encodes it: a canned ACL's name
-    (all that records written before explicit grants hold), or a map of grants."""
+    (all that records written before explicit grants hold), or a map of grants;
+    ``ownership`` its object ownership rule, if one was asked for."""
     key = keys.bucket(name)
-    bucket = Bucket(name=name, owner=owner, region=region, created=time.time(), acl=acl)
+    bucket = Bucket(
+        name=name, owner=owner, region=region, created=time.time(), acl=acl, ownership=ownership
+    )
     ok, responses = client.transaction(
         compare=[client.transactions.version(key) == 0],
         success=[client.transactions.put(key, encode(bucket.to_record()))],

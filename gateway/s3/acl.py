@@ -188,6 +188,30 @@ def allows(
     )
 
 
+def is_public(acl: ACL | None) -> bool:
+    """Whether the ACL grants anything to AllUsers or AuthenticatedUsers."""
+    return any(g.kind == GROUP and g.value in _PUBLIC for g in expand(acl, ""))
+
+
+_PUBLIC = (ALL_USERS, AUTHENTICATED_USERS)
+
+
+def in_force(
+    acl: ACL | None, bucket_owner: str, *, enforced: bool, ignore_public: bool
+) -> ACL | None:
+    """The ACL authorisation goes by: none but the owner's with BucketOwnerEnforced
+    (ACLs are off), its public grants dropped with IgnorePublicAcls."""
+    if enforced:
+        return ACL()
+    if not ignore_public or not is_public(acl):
+        return acl
+    assert acl is not None
+    kept = tuple(
+        g for g in expand(acl, bucket_owner) if not (g.kind == GROUP and g.value in _PUBLIC)
+    )
+    return ACL(canned=None, grants=kept, owner=acl.owner)
+
+
 def readable_by_anyone(acl: ACL | None) -> bool:
     """Whether an unsigned request may read the object (list the bucket)."""
     return allows(acl, "", ANONYMOUS, READ)

@@ -69,6 +69,13 @@ ACTIONS: dict[str, str] = {
     "GetObjectTagging": "s3:GetObjectTagging",
     "PutObjectTagging": "s3:PutObjectTagging",
     "DeleteObjectTagging": "s3:DeleteObjectTagging",
+    "GetObjectAttributes": "s3:GetObjectAttributes",
+    "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "GetBucketOwnershipControls": "s3:GetBucketOwnershipControls",
+    "PutBucketOwnershipControls": "s3:PutBucketOwnershipControls",
+    "DeleteBucketOwnershipControls": "s3:PutBucketOwnershipControls",
 }
 _VERSION_ACTIONS = {
     "s3:GetObject": "s3:GetObjectVersion",
@@ -78,6 +85,7 @@ _VERSION_ACTIONS = {
     "s3:GetObjectTagging": "s3:GetObjectVersionTagging",
     "s3:PutObjectTagging": "s3:PutObjectVersionTagging",
     "s3:DeleteObjectTagging": "s3:DeleteObjectVersionTagging",
+    "s3:GetObjectAttributes": "s3:GetObjectVersionAttributes",
 }
 # Every action a policy may name (more than Tessera serves: a policy written for AWS
 # stays valid here).

@@ -112,6 +112,16 @@ ERRORS: dict[str, tuple[int, str]] = {
         "Your metadata headers exceed the maximum allowed metadata size",
     ),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
+    "AccessControlListNotSupported": (400, "The bucket does not allow ACLs"),
+    "InvalidBucketAclWithObjectOwnership": (
+        400,
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+    ),
+    "NoSuchPublicAccessBlockConfiguration": (
+        404,
+        "The public access block configuration was not found",
+    ),
+    "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found"),
     "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
     "MissingRequestBodyError": (400, "Request Body is empty"),

@@ -30,6 +30,7 @@ READ_OPERATIONS = frozenset(
         "HeadObject",
         "GetObjectAcl",
         "GetObjectTagging",
+        "GetObjectAttributes",
     }
 )
 
@@ -80,4 +81,7 @@ def permits(
         return False
     if bucket is None:
         return operation == "ListBuckets"  # filtered to the visible buckets
+    if operation == "CreateBucket":
+        # Judged as if the name were free: a taken one is BucketAlreadyExists, as in S3.
+        owner = None
     return may_use_bucket(policy, patterns, access_key, bucket, owner)

@@ -224,6 +224,13 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "PutBucketPolicy",
         "DeleteBucketPolicy",
         "GetBucketPolicyStatus",
+        "GetPublicAccessBlock",
+        "GetObjectAttributes",
+        "PutPublicAccessBlock",
+        "DeletePublicAccessBlock",
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+        "DeleteBucketOwnershipControls",
         PREFLIGHT,
     }
 )

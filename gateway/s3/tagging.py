@@ -47,6 +47,7 @@ class TagRules:
     too_many: str
     reserved: str
     reserved_any_case: bool
+    too_many_code: str = "BadRequest"
 
 
 OBJECT_RULES = TagRules(
@@ -54,6 +55,7 @@ OBJECT_RULES = TagRules(
     f"Object tags cannot be greater than {OBJECT_TAG_LIMIT}",
     "Your TagKey cannot be prefixed with aws:",
     reserved_any_case=False,
+    too_many_code="InvalidTag",  # what the S3 conformance suites check for objects
 )
 BUCKET_RULES = TagRules(
     BUCKET_TAG_LIMIT,
@@ -66,7 +68,7 @@ BUCKET_RULES = TagRules(
 def check(tags: list[tuple[str, str]], rules: TagRules = OBJECT_RULES) -> dict[str, str]:
     """Validate a tag set and return it as a dict; raise AWS's error otherwise."""
     if len(tags) > rules.limit:
-        raise S3Error("BadRequest", rules.too_many)
+        raise S3Error(rules.too_many_code, rules.too_many)
     result: dict[str, str] = {}
     for key, value in tags:
         if key in result:

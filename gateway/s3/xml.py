@@ -678,3 +678,117 @@ def policy_status(public: bool) -> bytes:
     doc.elem("IsPublic", public)
     doc.close("PolicyStatus")
     return doc.to_bytes()
+
+
+PUBLIC_ACCESS_FLAGS = (
+    "BlockPublicAcls",
+    "IgnorePublicAcls",
+    "BlockPublicPolicy",
+    "RestrictPublicBuckets",
+)
+OBJECT_OWNERSHIP = ("BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter")
+
+
+def parse_public_access_block(body: bytes) -> dict[str, bool]:
+    """PutPublicAccessBlock: the four flags (absent ones false)."""
+    root = parse_xml(body)
+    if local_name(root.tag) != "PublicAccessBlockConfiguration":
+        raise S3Error("MalformedXML")
+    flags = dict.fromkeys(PUBLIC_ACCESS_FLAGS, False)
+    for child in root:
+        name, text = local_name(child.tag), (child.text or "").strip().lower()
+        if name not in flags or text not in ("true", "false"):
+            raise S3Error("MalformedXML")
+        flags[name] = text == "true"
+    return flags
+
+
+def public_access_block(flags: dict[str, bool]) -> bytes:
+    doc = Doc()
+    doc.open("PublicAccessBlockConfiguration", ns=True)
+    for name in PUBLIC_ACCESS_FLAGS:
+        doc.elem(name, bool(flags.get(name)))
+    doc.close("PublicAccessBlockConfiguration")
+    return doc.to_bytes()
+
+
+def parse_ownership_controls(body: bytes) -> str:
+    """PutBucketOwnershipControls: the one rule's ObjectOwnership."""
+    root = parse_xml(body)
+    rules = [c for c in root if local_name(c.tag) == "Rule"]
+    if local_name(root.tag) != "OwnershipControls" or len(rules) != 1:
+        raise S3Error("MalformedXML")
+    values = [(c.text or "").strip() for c in rules[0] if local_name(c.tag) == "ObjectOwnership"]
+    if len(values) != 1 or values[0] not in OBJECT_OWNERSHIP:
+        raise S3Error("MalformedXML")
+    return values[0]
+
+
+def ownership_controls(ownership: str) -> bytes:
+    doc = Doc()
+    doc.open("OwnershipControls", ns=True)
+    doc.open("Rule")
+    doc.elem("ObjectOwnership", ownership)
+    doc.close("Rule")
+    doc.close("OwnershipControls")
+    return doc.to_bytes()
+
+
+_CHECKSUM_ELEMENTS = {
+    "crc32": "ChecksumCRC32",
+    "crc32c": "ChecksumCRC32C",
+    "crc64nvme": "ChecksumCRC64NVME",
+    "sha1": "ChecksumSHA1",
+    "sha256": "ChecksumSHA256",
+}
+
+
+@dataclass
+class ObjectAttributes:
+    """What GetObjectAttributes answers; None fields were not asked for."""
+
+    etag: str | None = None  # unquoted
+    checksums: dict[str, str] | None = None  # algorithm → base64
+    checksum_type: str | None = None
+    parts: list[tuple[int, int]] | None = None  # (part number, size) of this page
+    total_parts: int = 0
+    part_marker: int = 0
+    next_part_marker: int | None = None
+    max_parts: int = 1000
+    storage_class: str | None = None
+    size: int | None = None
+
+
+def object_attributes(attributes: ObjectAttributes) -> bytes:
+    """GetObjectAttributes: ``GetObjectAttributesResponse``."""
+    doc = Doc()
+    doc.open("GetObjectAttributesResponse", ns=True)
+    if attributes.etag is not None:
+        doc.elem("ETag", attributes.etag)
+    if attributes.checksums:
+        doc.open("Checksum")
+        for algorithm, value in attributes.checksums.items():
+            doc.elem(_CHECKSUM_ELEMENTS[algorithm], value)
+        if attributes.checksum_type:
+            doc.elem("ChecksumType", attributes.checksum_type)
+        doc.close("Checksum")
+    if attributes.parts is not None:
+        doc.open("ObjectParts")
+        doc.elem("PartsCount", attributes.total_parts)  # TotalPartsCount to SDKs
+        doc.elem("PartNumberMarker", attributes.part_marker)
+        if attributes.next_part_marker is not None:
+            doc.elem("NextPartNumberMarker", attributes.next_part_marker)
+        doc.elem("MaxParts", attributes.max_parts)
+        doc.elem("IsTruncated", attributes.next_part_marker is not None)
+        for number, size in attributes.parts:
+            doc.open("Part")
+            doc.elem("PartNumber", number)
+            doc.elem("Size", size)
+            doc.close("Part")
+        doc.close("ObjectParts")
+    if attributes.storage_class is not None:
+        doc.elem("StorageClass", attributes.storage_class)
+    if attributes.size is not None:
+        doc.elem("ObjectSize", attributes.size)
+    doc.close("GetObjectAttributesResponse")
+    return doc.to_bytes()

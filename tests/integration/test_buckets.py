@@ -25,11 +25,11 @@ def test_bucket_lifecycle(s3_clients):
     assert name in [b["Name"] for b in second.list_buckets()["Buckets"]]
     assert first.get_bucket_location(Bucket=name)["LocationConstraint"] is None
 
-    with pytest.raises(ClientError) as info:
-        second.create_bucket(Bucket=name)
-    assert _error(info) == (409, "BucketAlreadyOwnedByYou")
-
     first.put_object(Bucket=name, Key="k", Body=b"x")
+    # us-east-1's legacy rule: the owner creating it again gets 200, and keeps its objects.
+    second.create_bucket(Bucket=name)
+    assert [o["Key"] for o in first.list_objects_v2(Bucket=name)["Contents"]] == ["k"]
+
     with pytest.raises(ClientError) as info:
         second.delete_bucket(Bucket=name)
     assert _error(info) == (409, "BucketNotEmpty")
@@ -66,27 +66,35 @@ def test_invalid_bucket_names_are_rejected(s3, name):
     assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
-def test_two_gateways_racing_to_create_one_bucket(s3_clients):
-    """The create is a compare-and-swap in etcd: exactly one wins."""
+def test_two_gateways_racing_to_create_one_bucket(s3_clients, cluster):
+    """The create is a compare-and-swap in etcd: exactly one owner wins. (Its own other
+    attempts are answered 200, us-east-1's legacy rule; the other key's are refused.)"""
     import threading
 
-    name = _name()
-    outcomes: list[str] = []
+    from tests.integration.test_acls import Key
 
-    def create(client) -> None:
+    other = Key(cluster, "readwrite")
+    name = _name()
+    outcomes: list[tuple[str, str]] = []
+
+    def create(owner: str, client) -> None:
         try:
             client.create_bucket(Bucket=name)
-            outcomes.append("created")
+            outcomes.append((owner, "created"))
         except ClientError as exc:
-            outcomes.append(exc.response["Error"]["Code"])
+            outcomes.append((owner, exc.response["Error"]["Code"]))
 
-    threads = [threading.Thread(target=create, args=(c,)) for c in s3_clients * 3]
+    contenders = [("root", c) for c in s3_clients] + [("other", c) for c in other.clients]
+    threads = [threading.Thread(target=create, args=pair) for pair in contenders * 2]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert outcomes.count("created") == 1
-    assert set(outcomes) == {"created", "BucketAlreadyOwnedByYou"}
+    winners = {owner for owner, outcome in outcomes if outcome == "created"}
+    assert len(winners) == 1, outcomes
+    assert {outcome for owner, outcome in outcomes if owner not in winners} == {
+        "BucketAlreadyExists"
+    }
     s3_clients[0].delete_bucket(Bucket=name)
 
 

@@ -357,3 +357,46 @@ def test_a_repeated_complete_answers_again_and_the_upload_is_gone_otherwise(s3, 
             call()
         assert error_code(info) == (404, "NoSuchUpload")
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
+
+
+def test_get_object_attributes(s3, bucket):
+    body = b"x" * 1000
+    s3.put_object(Bucket=bucket, Key="one", Body=body, ChecksumAlgorithm="CRC32")
+    got = s3.get_object_attributes(
+        Bucket=bucket,
+        Key="one",
+        ObjectAttributes=["ETag", "Checksum", "ObjectSize", "StorageClass"],
+    )
+    assert got["ETag"] == hashlib.md5(body).hexdigest()  # without quotes
+    assert got["ObjectSize"] == 1000 and got["StorageClass"] == "STANDARD"
+    assert (
+        got["Checksum"]["ChecksumCRC32"]
+        == s3.head_object(Bucket=bucket, Key="one", ChecksumMode="ENABLED")["ChecksumCRC32"]
+    )
+    assert "ObjectParts" not in got  # not a multipart object
+
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    parts = [b"a" * (5 * MiB), b"b" * (5 * MiB), b"c" * 100]
+    etags = [_upload(s3, bucket, "mp", upload_id, n, p)["ETag"] for n, p in enumerate(parts, 1)]
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="mp",
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
+    )
+    page = s3.get_object_attributes(
+        Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"], MaxParts=2
+    )["ObjectParts"]
+    assert page["TotalPartsCount"] == 3 and page["IsTruncated"] is True
+    assert [(p["PartNumber"], p["Size"]) for p in page["Parts"]] == [(1, 5 * MiB), (2, 5 * MiB)]
+    rest = s3.get_object_attributes(
+        Bucket=bucket,
+        Key="mp",
+        ObjectAttributes=["ObjectParts"],
+        PartNumberMarker=page["NextPartNumberMarker"],
+    )["ObjectParts"]
+    assert [(p["PartNumber"], p["Size"]) for p in rest["Parts"]] == [(3, 100)]
+    assert rest["IsTruncated"] is False
+    with pytest.raises(ClientError) as info:
+        s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"])
+    assert error_code(info) == (404, "NoSuchKey")

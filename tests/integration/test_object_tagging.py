@@ -39,7 +39,7 @@ def test_tag_limits(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     too_many = [{"Key": f"k{i}", "Value": "v"} for i in range(11)]
     for tag_set, code in [
-        (too_many, "BadRequest"),
+        (too_many, "InvalidTag"),
         ([{"Key": "k" * 129, "Value": "v"}], "InvalidTag"),
         ([{"Key": "k", "Value": "v" * 257}], "InvalidTag"),
         ([{"Key": "aws:reserved", "Value": "v"}], "InvalidTag"),

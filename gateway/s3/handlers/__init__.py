@@ -59,5 +59,12 @@ HANDLERS: dict[str, Handler] = {
     "PutBucketPolicy": bucket_config.put_bucket_policy,
     "DeleteBucketPolicy": bucket_config.delete_bucket_policy,
     "GetBucketPolicyStatus": bucket_config.get_bucket_policy_status,
+    "GetObjectAttributes": object.get_object_attributes,
+    "GetPublicAccessBlock": bucket_config.get_public_access_block,
+    "PutPublicAccessBlock": bucket_config.put_public_access_block,
+    "DeletePublicAccessBlock": bucket_config.delete_public_access_block,
+    "GetBucketOwnershipControls": bucket_config.get_bucket_ownership_controls,
+    "PutBucketOwnershipControls": bucket_config.put_bucket_ownership_controls,
+    "DeleteBucketOwnershipControls": bucket_config.delete_bucket_ownership_controls,
     "PreflightRequest": bucket_config.preflight_request,
 }

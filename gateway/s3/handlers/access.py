@@ -24,6 +24,7 @@ from gateway.http.connection import peer_host
 from gateway.s3 import acl, bucket_policy, policy
 from gateway.s3.copysource import parse_copy_source
 from gateway.s3.errors import S3Error
+from gateway.s3.handlers.common import acl_in_force
 from gateway.s3.objectmeta import ObjectMeta
 from gateway.s3.request import RequestContext
 
@@ -100,7 +101,15 @@ async def _policy_decision(
             for tag, value in ObjectMeta.decode(version.meta).tags.items():
                 context[f"s3:ExistingObjectTag/{tag}"] = value
     principal = ctx.auth.access_key if ctx.auth else None
-    return parsed.evaluate(bucket_policy.Facts(principal, action, resource, context))
+    decision = parsed.evaluate(bucket_policy.Facts(principal, action, resource, context))
+    if (
+        decision == "Allow"
+        and principal is None
+        and record.blocks("RestrictPublicBuckets")
+        and parsed.is_public()
+    ):
+        return None  # a public policy lets in only the cluster's own keys
+    return decision
 
 
 @functools.lru_cache(maxsize=256)
@@ -179,7 +188,7 @@ async def _allowed(
         return credential is None and bucket is not None and operation in acl.GRANTABLE_OPERATIONS
     who = acl.principals(ctx.auth.access_key if ctx.auth else None)
     bucket_owner = record.owner
-    bucket_acl = acl.decode(record.acl)
+    bucket_acl = acl_in_force(record, acl.decode(record.acl))
     permission = acl.BUCKET_OPERATIONS.get(operation)
     if permission is not None:
         return acl.allows(bucket_acl, bucket_owner, who, permission)
@@ -193,7 +202,7 @@ async def _allowed(
     if version is None or version.deleted:
         # That a key is missing is told only to those who may list the bucket.
         return acl.allows(bucket_acl, bucket_owner, who, acl.READ)
-    object_acl = ObjectMeta.decode(version.meta).acl
+    object_acl = acl_in_force(record, ObjectMeta.decode(version.meta).acl)
     return acl.allows(object_acl, bucket_owner, who, permission)
 
 

@@ -19,6 +19,9 @@ from gateway.s3.handlers.common import (
 from gateway.s3.names import check_bucket_name
 from gateway.s3.request import Reply, RequestContext
 
+# Where creating a bucket its owner already has answers 200, not BucketAlreadyOwnedByYou.
+LEGACY_REGION = "us-east-1"
+
 # ListBuckets pages: at most this many buckets per page (max-buckets), the AWS bound.
 MAX_BUCKETS = 10_000
 
@@ -75,13 +78,33 @@ async def create_bucket(ctx: RequestContext) -> Reply:
     region = constraint or ctx.gateway.region
     owner, _ = owner_of(ctx)
     stored = acl.encode(await requested_acl(ctx))
+    ownership = ctx.headers.get("x-amz-object-ownership")
+    if ownership is not None and ownership not in xml.OBJECT_OWNERSHIP:
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid x-amz-object-ownership header",
+            extra={"ArgumentName": "x-amz-object-ownership", "ArgumentValue": ownership},
+        )
+    if ownership == "BucketOwnerEnforced" and stored not in (
+        "private",
+        "bucket-owner-full-control",
+    ):
+        raise S3Error("InvalidBucketAclWithObjectOwnership")
     try:
         record = await ctx.gateway.etcd_call(
-            lambda client: buckets.create(client, bucket, owner=owner, region=region, acl=stored)
+            lambda client: buckets.create(
+                client, bucket, owner=owner, region=region, acl=stored, ownership=ownership
+            )
         )
     except buckets.BucketExists as exc:
-        code = "BucketAlreadyOwnedByYou" if exc.record.owner == owner else "BucketAlreadyExists"
-        raise S3Error(code, extra={"BucketName": bucket}) from exc
+        if exc.record.owner != owner:
+            raise S3Error("BucketAlreadyExists", extra={"BucketName": bucket}) from exc
+        if (exc.record.region or ctx.gateway.region) != LEGACY_REGION:
+            raise S3Error("BucketAlreadyOwnedByYou", extra={"BucketName": bucket}) from exc
+        # us-east-1 keeps S3's legacy answer: the owner creating it again gets 200, and
+        # the bucket the ACL asked for; its objects stay.
+        await update_record(ctx, lambda current: replace(current, acl=stored))
+        return Reply(200, {"Location": f"/{bucket}"})
     ctx.gateway.buckets.put_local(bucket, record)
     return Reply(200, {"Location": f"/{bucket}"})
 
@@ -115,7 +138,8 @@ async def get_bucket_location(ctx: RequestContext) -> Reply:
 
 async def get_bucket_acl(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
-    body = acl.render(acl.decode(record.acl), record.owner)
+    enforced = record.ownership == "BucketOwnerEnforced"  # ACLs off: the owner's alone
+    body = acl.render(acl.ACL() if enforced else acl.decode(record.acl), record.owner)
     return Reply(200, dict(XML_TYPE), body)
 
 

@@ -1,4 +1,5 @@
-"""Bucket settings kept in the bucket's etcd record: tagging, CORS and the bucket policy.
+"""Bucket settings kept in the bucket's etcd record: tagging, CORS, the bucket policy, the
+public access block and object ownership.
 
 Put*/Delete* change the record with a compare-and-swap (common.update_record) and put
 the result into this gateway's cache, so a read through the same gateway sees the write at
@@ -108,9 +109,11 @@ async def get_bucket_policy(ctx: RequestContext) -> Reply:
 
 async def put_bucket_policy(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None
-    await existing_bucket(ctx)
+    record = await existing_bucket(ctx)
     body = await ctx.read_small_body(bucket_policy.MAX_POLICY_BYTES + 1)
-    bucket_policy.parse(body, ctx.bucket)  # MalformedPolicy unless it is a valid policy
+    parsed = bucket_policy.parse(body, ctx.bucket)  # MalformedPolicy unless valid
+    if parsed.is_public() and record.blocks("BlockPublicPolicy"):
+        raise S3Error("AccessDenied", "The public access block forbids a public policy")
     text = body.decode()
     await update_record(ctx, lambda record: replace(record, policy=text))
     return Reply(204)
@@ -129,3 +132,46 @@ async def get_bucket_policy_status(ctx: RequestContext) -> Reply:
         raise S3Error("NoSuchBucketPolicy", extra={"BucketName": ctx.bucket})
     public = bucket_policy.parse(record.policy, ctx.bucket).is_public()
     return Reply(200, dict(XML_TYPE), xml.policy_status(public))
+
+
+# -- public access block and object ownership ----------------------------------------------
+
+
+async def get_public_access_block(ctx: RequestContext) -> Reply:
+    record = await existing_bucket(ctx)
+    if record.public_access_block is None:
+        raise S3Error("NoSuchPublicAccessBlockConfiguration", extra={"BucketName": record.name})
+    return Reply(200, dict(XML_TYPE), xml.public_access_block(dict(record.public_access_block)))
+
+
+async def put_public_access_block(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    flags = xml.parse_public_access_block(await ctx.read_small_body())
+    await update_record(ctx, lambda record: replace(record, public_access_block=flags))
+    return Reply(200)
+
+
+async def delete_public_access_block(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    await update_record(ctx, lambda record: replace(record, public_access_block=None))
+    return Reply(204)
+
+
+async def get_bucket_ownership_controls(ctx: RequestContext) -> Reply:
+    record = await existing_bucket(ctx)
+    if record.ownership is None:
+        raise S3Error("OwnershipControlsNotFoundError", extra={"BucketName": record.name})
+    return Reply(200, dict(XML_TYPE), xml.ownership_controls(record.ownership))
+
+
+async def put_bucket_ownership_controls(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    ownership = xml.parse_ownership_controls(await ctx.read_small_body())
+    await update_record(ctx, lambda record: replace(record, ownership=ownership))
+    return Reply(200)
+
+
+async def delete_bucket_ownership_controls(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    await update_record(ctx, lambda record: replace(record, ownership=None))
+    return Reply(204)

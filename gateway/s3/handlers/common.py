@@ -61,7 +61,7 @@ def anonymous_may_list(ctx: RequestContext, record: Bucket) -> None:
     if (
         ctx.auth is None
         and not ctx.policy_allowed
-        and not acl.readable_by_anyone(acl.decode(record.acl))
+        and not acl.readable_by_anyone(acl_in_force(record, acl.decode(record.acl)))
     ):
         raise S3Error("AccessDenied")
 
@@ -97,14 +97,25 @@ async def requested_acl(ctx: RequestContext) -> acl.ACL:
     keys Tessera knows.
     """
     if ctx.operation in _PUT_ACL:
-        asked = acl.requested(ctx.headers, await ctx.read_small_body())
+        given: acl.ACL | None = acl.requested(ctx.headers, await ctx.read_small_body())
     else:
-        asked = acl.from_headers(ctx.headers) or acl.ACL()
+        given = acl.from_headers(ctx.headers)
+    asked = given or acl.ACL()
     writer = ctx.auth.access_key if ctx.auth else None
     if ctx.operation == "CreateBucket":
         bucket_owner = writer or ""
     else:
-        bucket_owner = (await existing_bucket(ctx)).owner
+        record = await existing_bucket(ctx)
+        bucket_owner = record.owner
+        # Ownership controls and the public access block refuse some ACLs outright.
+        if (
+            record.ownership == "BucketOwnerEnforced"
+            and given is not None
+            and given.canned != "bucket-owner-full-control"
+        ):
+            raise S3Error("AccessControlListNotSupported")
+        if record.blocks("BlockPublicAcls") and acl.is_public(given):
+            raise S3Error("AccessDenied", "The public access block forbids public ACLs")
 
     def known(canonical_id: str) -> bool:
         return (
@@ -128,6 +139,17 @@ ENABLED = "Enabled"
 SUSPENDED = "Suspended"
 # Longer than any store's version ids (Tessera's are 32 hex digits, AWS's 32 characters).
 MAX_VERSION_ID = 1024
+
+
+def acl_in_force(record: Bucket, value: acl.ACL | None) -> acl.ACL | None:
+    """An ACL of the bucket or of one of its objects as authorisation reads it: off under
+    BucketOwnerEnforced, without public grants under IgnorePublicAcls."""
+    return acl.in_force(
+        value,
+        record.owner,
+        enforced=record.ownership == "BucketOwnerEnforced",
+        ignore_public=record.blocks("IgnorePublicAcls"),
+    )
 
 
 def keeps_versions(record: Bucket) -> bool:

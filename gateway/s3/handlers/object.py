@@ -15,6 +15,8 @@ from gateway.s3.checksums import header_name
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.common import (
     MAX_OBJECT_SIZE,
+    XML_TYPE,
+    acl_in_force,
     anonymous_may_list,
     check_version_id,
     copy_source,
@@ -118,7 +120,7 @@ async def _located(ctx: RequestContext, with_data: bool = False) -> tuple[Bucket
     if ctx.auth is None and not ctx.policy_allowed:
         # Reads of the bytes need READ, of the ACL READ_ACP (see gateway/s3/acl.py).
         permission = acl.OBJECT_OPERATIONS.get(ctx.operation, acl.READ)
-        object_acl = ObjectMeta.decode(version.meta).acl
+        object_acl = acl_in_force(record, ObjectMeta.decode(version.meta).acl)
         if not acl.allows(object_acl, record.owner, acl.ANONYMOUS, permission):
             raise S3Error("AccessDenied")
     return record, version
@@ -336,9 +338,68 @@ async def delete_objects(ctx: RequestContext) -> Reply:
     return Reply(200, {"Content-Type": "application/xml"}, body)
 
 
+OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
+
+
+async def get_object_attributes(ctx: RequestContext) -> Reply:
+    """GetObjectAttributes: the attributes x-amz-object-attributes names, without the
+    object's bytes."""
+    asked = [a.strip() for a in ctx.headers.get("x-amz-object-attributes", "").split(",")]
+    asked = [a for a in asked if a]
+    unknown = [a for a in asked if a not in OBJECT_ATTRIBUTES]
+    if not asked or unknown:
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid attribute name specified.",
+            extra={"ArgumentName": "x-amz-object-attributes", "ArgumentValue": ",".join(unknown)},
+        )
+    max_parts = _whole_number(ctx.headers.get("x-amz-max-parts"), "x-amz-max-parts", 1000)
+    marker = _whole_number(
+        ctx.headers.get("x-amz-part-number-marker"), "x-amz-part-number-marker", 0
+    )
+    record, version = await _located(ctx)
+    meta = ObjectMeta.decode(version.meta)
+    found = xml.ObjectAttributes(max_parts=max_parts, part_marker=marker)
+    if "ETag" in asked:
+        found.etag = meta.etag
+    if "Checksum" in asked and meta.checksums:
+        found.checksums = meta.checksums
+        found.checksum_type = meta.checksum_type or "FULL_OBJECT"
+    if "ObjectParts" in asked and meta.parts:
+        numbered = [(n, size) for n, size in enumerate(meta.parts, 1) if n > marker]
+        found.parts = numbered[:max_parts]
+        found.total_parts = len(meta.parts)
+        if len(numbered) > max_parts:
+            found.next_part_marker = found.parts[-1][0]
+    if "StorageClass" in asked:
+        found.storage_class = "STANDARD"
+    if "ObjectSize" in asked:
+        found.size = version.size
+    headers = {
+        **XML_TYPE,
+        "Last-Modified": xml.http_date(to_seconds(version.timestamp)),
+        **version_headers(record, version),
+    }
+    return Reply(200, headers, xml.object_attributes(found))
+
+
+def _whole_number(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise S3Error(
+            "InvalidArgument",
+            f"{name} must be a whole number",
+            extra={"ArgumentName": name, "ArgumentValue": value},
+        )
+    return int(value)
+
+
 async def get_object_acl(ctx: RequestContext) -> Reply:
     record, version = await _located(ctx)
-    body = acl.render(ObjectMeta.decode(version.meta).acl, record.owner)
+    stored = ObjectMeta.decode(version.meta).acl
+    enforced = record.ownership == "BucketOwnerEnforced"  # ACLs off: the owner's alone
+    body = acl.render(acl.ACL() if enforced else stored, record.owner)
     return Reply(200, {"Content-Type": "application/xml"}, body)
 
 

@@ -27,8 +27,9 @@ class Bucket:
     and ``acl`` from creation (records older than ACLs have none: private), then, once set,
     ``versioning`` ("Enabled" or "Suspended"), ``tags`` ([[key, value], ...]), ``cors``
     (gateway/s3/cors.py's rule dicts), ``policy`` (the bucket policy's JSON text, as put),
-    ``public_access_block`` (its four flags by name) and ``ownership`` (the object ownership
-    rule); a setting cleared is a key removed. ``stored`` is the
+    ``public_access_block`` (its four flags by name), ``ownership`` (the object ownership
+    rule) and ``lifecycle`` (gateway/s3/lifecycle.py's rule dicts); a setting cleared is a
+    key removed. ``stored`` is the
     record as read, so a rewrite keeps its keys' order and any field this version does not
     know: :meth:`to_record` of an unchanged record is the record read (every record a gateway
     has written has a name, owner, region and created).
@@ -46,6 +47,7 @@ class Bucket:
     policy: str | None = None
     public_access_block: Mapping[str, bool] | None = None
     ownership: str | None = None
+    lifecycle: tuple[dict[str, Any], ...] = ()
     stored: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -62,6 +64,7 @@ class Bucket:
             policy=rec.get("policy"),
             public_access_block=rec.get("public_access_block"),
             ownership=rec.get("ownership"),
+            lifecycle=tuple(dict(rule) for rule in rec.get("lifecycle") or ()),
             stored=dict(rec),
         )
 
@@ -87,6 +90,7 @@ class Bucket:
                 dict(self.public_access_block) if self.public_access_block is not None else None
             ),
             "ownership": self.ownership,
+            "lifecycle": [dict(rule) for rule in self.lifecycle] or None,
         }
         for key, value in fields.items():
             if value is None:

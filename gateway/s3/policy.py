@@ -31,6 +31,7 @@ READ_OPERATIONS = frozenset(
         "GetObjectAcl",
         "GetObjectTagging",
         "GetObjectAttributes",
+        "GetBucketLifecycleConfiguration",
     }
 )
 

@@ -1,5 +1,5 @@
 """Bucket settings kept in the bucket's etcd record: tagging, CORS, the bucket policy, the
-public access block and object ownership.
+public access block, object ownership and the lifecycle configuration.
 
 Put*/Delete* change the record with a compare-and-swap (common.update_record) and put
 the result into this gateway's cache, so a read through the same gateway sees the write at
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from gateway.s3 import bucket_policy, cors, tagging, xml
+from gateway.s3 import bucket_policy, cors, lifecycle, tagging, xml
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.common import XML_TYPE, existing_bucket, update_record
 from gateway.s3.request import Reply, RequestContext
@@ -174,4 +174,27 @@ async def put_bucket_ownership_controls(ctx: RequestContext) -> Reply:
 async def delete_bucket_ownership_controls(ctx: RequestContext) -> Reply:
     await existing_bucket(ctx)
     await update_record(ctx, lambda record: replace(record, ownership=None))
+    return Reply(204)
+
+
+# -- lifecycle -----------------------------------------------------------------------------
+
+
+async def get_bucket_lifecycle_configuration(ctx: RequestContext) -> Reply:
+    record = await existing_bucket(ctx)
+    if not record.lifecycle:
+        raise S3Error("NoSuchLifecycleConfiguration", extra={"BucketName": record.name})
+    return Reply(200, dict(XML_TYPE), lifecycle.render(list(record.lifecycle)))
+
+
+async def put_bucket_lifecycle_configuration(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    rules = tuple(lifecycle.parse(xml.parse_xml(await ctx.read_small_body())))
+    await update_record(ctx, lambda record: replace(record, lifecycle=rules))
+    return Reply(200)
+
+
+async def delete_bucket_lifecycle(ctx: RequestContext) -> Reply:
+    await existing_bucket(ctx)
+    await update_record(ctx, lambda record: replace(record, lifecycle=()))
     return Reply(204)

@@ -101,6 +101,18 @@ def _delete_listed(client: Any, bucket: str, *, versions: bool) -> None:
                 _ignore(client.delete_object, Bucket=bucket, **obj)
 
 
+def anonymous_status(url: str) -> int:
+    """The HTTP status of an unsigned GET of url."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def reset_peak_memory(pid: int) -> None:
     """Restart a process's peak-RSS accounting (VmHWM) from now."""
     with open(f"/proc/{pid}/clear_refs", "w") as handle:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import error_code
+from tests.helpers import anonymous_status, error_code
 from tests.integration.test_acls import Key
 from tools.cluster import ClusterInfo
 
@@ -38,14 +38,6 @@ def _put(clients: list[Any], bucket: str, document: str) -> None:
         while client.get_bucket_policy(Bucket=bucket)["Policy"] != document:
             assert time.monotonic() < deadline, "policy did not reach every gateway"
             time.sleep(0.02)
-
-
-def _anonymous_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as reply:
-            return int(reply.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def _fails(code: tuple[int, str], call: Callable[..., Any], **kwargs: Any) -> None:
@@ -92,7 +84,7 @@ def test_a_policy_makes_a_bucket_public_to_unsigned_requests(
     s3.put_object(Bucket=bucket, Key="pub/a.txt", Body=b"hello")
     s3.put_object(Bucket=bucket, Key="secret.txt", Body=b"no")
     base = f"{cluster.endpoints[0]}/{bucket}"
-    assert _anonymous_status(f"{base}/pub/a.txt") == 403
+    assert anonymous_status(f"{base}/pub/a.txt") == 403
     _put(
         s3_clients,
         bucket,
@@ -114,9 +106,9 @@ def test_a_policy_makes_a_bucket_public_to_unsigned_requests(
     )
     with urllib.request.urlopen(f"{base}/pub/a.txt", timeout=10) as reply:
         assert reply.read() == b"hello"
-    assert _anonymous_status(f"{base}/secret.txt") == 403
-    assert _anonymous_status(f"{base}?list-type=2&prefix=pub/") == 200
-    assert _anonymous_status(f"{base}?list-type=2") == 403  # the condition asks for pub/
+    assert anonymous_status(f"{base}/secret.txt") == 403
+    assert anonymous_status(f"{base}?list-type=2&prefix=pub/") == 200
+    assert anonymous_status(f"{base}?list-type=2") == 403  # the condition asks for pub/
 
 
 def test_an_explicit_deny_wins(s3_clients: list[Any], bucket: str, other: Key) -> None:

@@ -7,25 +7,15 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import error_code, unique_bucket_name
+from tests.helpers import anonymous_status, error_code, unique_bucket_name
 from tools.cluster import ClusterInfo
 
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
-
-
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as reply:
-            return int(reply.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def _block(s3_clients: list[Any], bucket: str, **flags: bool) -> None:
@@ -68,11 +58,11 @@ def test_public_acls_blocked_and_ignored(
     s3 = s3_clients[0]
     s3.put_object(Bucket=bucket, Key="k", Body=b"v", ACL="public-read")
     url = f"{cluster.endpoints[1]}/{bucket}/k"
-    assert _status(url) == 200
+    assert anonymous_status(url) == 200
     _block(s3_clients, bucket, IgnorePublicAcls=True)
-    assert _status(url) == 403  # the grant is still there, and counts for nothing
+    assert anonymous_status(url) == 403  # the grant is still there, and counts for nothing
     _block(s3_clients, bucket, BlockPublicAcls=True)
-    assert _status(url) == 200
+    assert anonymous_status(url) == 200
     for call in (
         lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"v", ACL="public-read"),
         lambda: s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read-write"),
@@ -110,10 +100,10 @@ def test_public_policy_blocked_and_restricted(
     _block(s3_clients, bucket, RestrictPublicBuckets=True)
     s3.put_bucket_policy(Bucket=bucket, Policy=public)
     time.sleep(0.5)  # the policy reaches the other gateway by watch
-    assert _status(f"{cluster.endpoints[0]}/{bucket}/k") == 403
+    assert anonymous_status(f"{cluster.endpoints[0]}/{bucket}/k") == 403
     s3.delete_public_access_block(Bucket=bucket)
     deadline = time.monotonic() + 10
-    while _status(f"{cluster.endpoints[0]}/{bucket}/k") != 200:
+    while anonymous_status(f"{cluster.endpoints[0]}/{bucket}/k") != 200:
         assert time.monotonic() < deadline, "the public policy never let the read in"
         time.sleep(0.05)
     s3.delete_bucket_policy(Bucket=bucket)
@@ -124,7 +114,7 @@ def test_bucket_owner_enforced_turns_acls_off(cluster: ClusterInfo, s3: Any, buc
     s3.put_bucket_ownership_controls(
         Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
     )
-    assert _status(f"{cluster.endpoints[0]}/{bucket}/k") == 403  # the old grant is off
+    assert anonymous_status(f"{cluster.endpoints[0]}/{bucket}/k") == 403  # the old grant is off
     with pytest.raises(ClientError) as info:
         s3.put_object(Bucket=bucket, Key="k2", Body=b"v", ACL="public-read")
     assert error_code(info) == (400, "AccessControlListNotSupported")

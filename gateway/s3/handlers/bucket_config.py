@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from gateway.state import Gateway
 
 
+async def _clear(ctx: RequestContext, **unset: object) -> Reply:
+    """Delete*: the bucket's record without the setting (its fields set to unset)."""
+    await existing_bucket(ctx)
+    await update_record(ctx, lambda record: replace(record, **unset))  # type: ignore[arg-type]
+    return Reply(204)
+
+
 # -- tagging -------------------------------------------------------------------------------
 
 
@@ -44,9 +51,7 @@ async def put_bucket_tagging(ctx: RequestContext) -> Reply:
 
 
 async def delete_bucket_tagging(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
-    await update_record(ctx, lambda record: replace(record, tags=()))
-    return Reply(204)
+    return await _clear(ctx, tags=())
 
 
 # -- CORS ----------------------------------------------------------------------------------
@@ -68,9 +73,7 @@ async def put_bucket_cors(ctx: RequestContext) -> Reply:
 
 
 async def delete_bucket_cors(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
-    await update_record(ctx, lambda record: replace(record, cors=()))
-    return Reply(204)
+    return await _clear(ctx, cors=())
 
 
 async def preflight_request(ctx: RequestContext) -> Reply:
@@ -120,9 +123,7 @@ async def put_bucket_policy(ctx: RequestContext) -> Reply:
 
 
 async def delete_bucket_policy(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
-    await update_record(ctx, lambda record: replace(record, policy=None))
-    return Reply(204)
+    return await _clear(ctx, policy=None)
 
 
 async def get_bucket_policy_status(ctx: RequestContext) -> Reply:
@@ -152,9 +153,7 @@ async def put_public_access_block(ctx: RequestContext) -> Reply:
 
 
 async def delete_public_access_block(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
-    await update_record(ctx, lambda record: replace(record, public_access_block=None))
-    return Reply(204)
+    return await _clear(ctx, public_access_block=None)
 
 
 async def get_bucket_ownership_controls(ctx: RequestContext) -> Reply:
@@ -172,9 +171,7 @@ async def put_bucket_ownership_controls(ctx: RequestContext) -> Reply:
 
 
 async def delete_bucket_ownership_controls(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
-    await update_record(ctx, lambda record: replace(record, ownership=None))
-    return Reply(204)
+    return await _clear(ctx, ownership=None)
 
 
 # -- lifecycle -----------------------------------------------------------------------------
@@ -195,6 +192,4 @@ async def put_bucket_lifecycle_configuration(ctx: RequestContext) -> Reply:
 
 
 async def delete_bucket_lifecycle(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
-    await update_record(ctx, lambda record: replace(record, lifecycle=()))
-    return Reply(204)
+    return await _clear(ctx, lifecycle=())

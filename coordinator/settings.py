@@ -20,6 +20,10 @@ DEFAULTS: dict[str, Any] = {
     "reaper_interval": 60,
     # Parts older than this with no upload record are orphans (seconds).
     "orphan_part_grace": 300,
+    # Seconds between two passes of the lifecycle worker.
+    "lifecycle_interval": 3600,
+    # How long a "day" of a lifecycle rule lasts, in seconds (tests shorten it).
+    "lifecycle_day_seconds": 86400,
 }
 
 

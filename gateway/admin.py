@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 # Default admin port beside the HTTP port P: P+1 (workers: P+1, P+2, ...).
 ADMIN_PORT_OFFSET = 1
 THREADS = 2
-REAPER_JOB = "upload-reaper"
 
 
 def version() -> str:
@@ -76,7 +75,7 @@ class GatewayAdmin(pb_grpc.AdminServicer):
         address: str,
         admin_address: str,
         view: PlacementView,
-        reaper: Any = None,
+        workers: Sequence[Any] = (),
         scheme: str = "http",
     ) -> None:
         self.gateway = gateway
@@ -84,7 +83,7 @@ class GatewayAdmin(pb_grpc.AdminServicer):
         self.scheme = scheme
         self.admin_address = admin_address
         self.view = view
-        self.reaper = reaper
+        self.workers = workers  # the upload reaper and the lifecycle worker
 
     def Info(self, request, context):  # noqa: N802 - gRPC naming
         gw = self.gateway
@@ -112,29 +111,28 @@ class GatewayAdmin(pb_grpc.AdminServicer):
         return pb.ProgressReply(jobs=list(self._jobs()))
 
     def _jobs(self) -> Iterable[pb.Job]:
-        reaper = self.reaper
-        if reaper is None:
-            return
-        try:
-            holder = election.holder(self.gateway.etcd, REAPER_JOB)
-        except Exception as exc:  # etcd unreachable: say so rather than guess
-            state, detail = "unknown", f"cannot ask etcd who runs it: {exc}"
-        else:
-            if holder == self.gateway.gateway_id:
-                state, detail = "running", "this gateway holds the job"
-            elif holder:
-                state, detail = "standby", f"{holder} holds the job"
+        """The cluster-wide jobs gateways take turns at (one holder each, by election)."""
+        for worker in self.workers:
+            try:
+                holder = election.holder(self.gateway.etcd, worker.JOB)
+            except Exception as exc:  # etcd unreachable: say so rather than guess
+                state, detail = "unknown", f"cannot ask etcd who runs it: {exc}"
             else:
-                state, detail = "idle", "between passes: no gateway holds the job"
-        yield pb.Job(
-            name=REAPER_JOB,
-            state=state,
-            detail=f"{detail}; {reaper.passes} pass(es) here",
-            done=int(reaper.removed),
-            unit="orphan parts removed",
-            started=self.gateway.started,
-            updated=time.time(),
-        )
+                if holder == self.gateway.gateway_id:
+                    state, detail = "running", "this gateway holds the job"
+                elif holder:
+                    state, detail = "standby", f"{holder} holds the job"
+                else:
+                    state, detail = "idle", "between passes: no gateway holds the job"
+            yield pb.Job(
+                name=worker.JOB,
+                state=state,
+                detail=f"{detail}; {worker.passes} pass(es) here",
+                done=int(worker.removed),
+                unit=worker.UNIT,
+                started=self.gateway.started,
+                updated=time.time(),
+            )
 
 
 class Endpoint:
@@ -158,7 +156,11 @@ class Endpoint:
 
 
 def start(
-    args: argparse.Namespace, gateway: Gateway, cluster_key: bytes, reaper: Any, https: bool
+    args: argparse.Namespace,
+    gateway: Gateway,
+    cluster_key: bytes,
+    workers: Sequence[Any],
+    https: bool,
 ) -> Endpoint:
     """Serve Admin on --admin-listen (default beside --listen) behind the token derived
     from the cluster key. Raises OSError when the port cannot be bound."""
@@ -173,7 +175,7 @@ def start(
         gateway.connect, gateway.directory.placement, gateway.directory.members
     )
     advertised = addresses.advertised(listen, args.advertise)
-    servicer = GatewayAdmin(gateway, address, advertised, out.view, reaper, scheme)
+    servicer = GatewayAdmin(gateway, address, advertised, out.view, workers, scheme)
     out.server, _ = admin_token.start_server(
         pb_grpc.add_AdminServicer_to_server,
         servicer,

@@ -20,6 +20,7 @@ from coordinator.etcd import check_settings
 from coordinator.secrets import Cipher, ClusterKeyError, load_key
 from gateway import admin as gateway_admin
 from gateway.app import create_app
+from gateway.cluster.lifecycle_worker import LifecycleWorker
 from gateway.cluster.reaper import UploadReaper
 from gateway.http.connection import RequestIdFilter
 from gateway.http.server import HttpServer, open_listener
@@ -205,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
     except credentials.CredentialError as exc:
         return _cannot_start(exc)
     reaper = UploadReaper(gateway)
+    lifecycle = LifecycleWorker(gateway)
     try:
         listener = open_listener(args.listen, reuse_port=args.reuse_port)
     except (OSError, ValueError) as exc:
@@ -212,7 +214,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"tessera gateway: error: listen {args.listen}: {exc}", file=sys.stderr)
         return 2
     try:
-        admin = gateway_admin.start(args, gateway, cluster_key, reaper, https is not None)
+        admin = gateway_admin.start(
+            args, gateway, cluster_key, [reaper, lifecycle], https is not None
+        )
     except OSError as exc:
         listener.close()
         return _cannot_start(exc)
@@ -244,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(on_signal)
             nursery.start_soon(reaper.run)
+            nursery.start_soon(lifecycle.run)
             nursery.start_soon(publisher.run)
             if https is not None and tls_files is not None:
                 nursery.start_soon(_serve_rotated_certificate, tls_files, https)

@@ -30,6 +30,9 @@ _AFTER_UPLOAD = "/\U0010ffff"
 
 
 class UploadReaper:
+    JOB = JOB
+    UNIT = "orphan parts removed"  # what `removed` counts, for `tessera admin jobs`
+
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.election = Election(gateway.connect, JOB, gateway.gateway_id)

@@ -1,6 +1,6 @@
 """Bucket lifecycle configuration: rules are checked as S3 checks them, stored and read
-back (an ID is made up where none was given), and deleted. (No worker carries them out
-yet: issue 14.)"""
+back (an ID is made up where none was given), and deleted. test_lifecycle.py has the
+worker that carries them out."""
 
 from __future__ import annotations
 

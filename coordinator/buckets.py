@@ -28,8 +28,9 @@ class Bucket:
     ``versioning`` ("Enabled" or "Suspended"), ``tags`` ([[key, value], ...]), ``cors``
     (gateway/s3/cors.py's rule dicts), ``policy`` (the bucket policy's JSON text, as put),
     ``public_access_block`` (its four flags by name), ``ownership`` (the object ownership
-    rule) and ``lifecycle`` (gateway/s3/lifecycle.py's rule dicts); a setting cleared is a
-    key removed. ``stored`` is the
+    rule), ``lifecycle`` (gateway/s3/lifecycle.py's rule dicts) and ``object_lock`` ({"rule":
+    the default retention or None}, for a bucket created with object lock); a setting
+    cleared is a key removed. ``stored`` is the
     record as read, so a rewrite keeps its keys' order and any field this version does not
     know: :meth:`to_record` of an unchanged record is the record read (every record a gateway
     has written has a name, owner, region and created).
@@ -48,6 +49,7 @@ class Bucket:
     public_access_block: Mapping[str, bool] | None = None
     ownership: str | None = None
     lifecycle: tuple[dict[str, Any], ...] = ()
+    object_lock: Mapping[str, Any] | None = None
     stored: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -65,6 +67,7 @@ class Bucket:
             public_access_block=rec.get("public_access_block"),
             ownership=rec.get("ownership"),
             lifecycle=tuple(dict(rule) for rule in rec.get("lifecycle") or ()),
+            object_lock=rec.get("object_lock"),
             stored=dict(rec),
         )
 
@@ -91,6 +94,7 @@ class Bucket:
             ),
             "ownership": self.ownership,
             "lifecycle": [dict(rule) for rule in self.lifecycle] or None,
+            "object_lock": dict(self.object_lock) if self.object_lock is not None else None,
         }
         for key, value in fields.items():
             if value is None:
@@ -120,6 +124,7 @@ def create(
     region: str,
     acl: str | dict[str, Any] = "private",
     ownership: str | None = None,
+    object_lock: bool = False,
 ) -> Bucket:
     """Create a bucket atomically; raises BucketExists if someone has it.
 
@@ -128,7 +133,15 @@ def create(
     ``ownership`` its object ownership rule, if one was asked for."""
     key = keys.bucket(name)
     bucket = Bucket(
-        name=name, owner=owner, region=region, created=time.time(), acl=acl, ownership=ownership
+        name=name,
+        owner=owner,
+        region=region,
+        created=time.time(),
+        acl=acl,
+        ownership=ownership,
+        # Object lock keeps versions for good: versioning comes on with it.
+        versioning="Enabled" if object_lock else None,
+        object_lock={"rule": None} if object_lock else None,
     )
     ok, responses = client.transaction(
         compare=[client.transactions.version(key) == 0],

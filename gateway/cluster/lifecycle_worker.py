@@ -31,6 +31,7 @@ from coordinator.clock import to_seconds
 from coordinator.election import Election
 from gateway.cluster.namespaces import parts_namespace
 from gateway.cluster.store import ObjectVersion, StoreUnavailable
+from gateway.s3 import object_lock
 from gateway.s3.objectmeta import ObjectMeta
 from gateway.state import Gateway
 
@@ -148,6 +149,8 @@ class LifecycleWorker:
                     continue
                 if now - to_seconds(successor.timestamp) < noncurrent["days"] * day:
                     continue
+                if record.object_lock is not None and _locked(version, now):
+                    continue  # object lock outranks lifecycle
                 if version.deleted or await self._matches(record, rule, version):
                     await store.delete_version(record.name, version.key, version.s3_version_id)
                     done += 1
@@ -197,3 +200,9 @@ class LifecycleWorker:
             )
             removed += 1
         return removed
+
+
+def _locked(version: ObjectVersion, now: float) -> bool:
+    meta = ObjectMeta.decode(version.meta)
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    return object_lock.holds(meta.lock_mode, meta.lock_until, meta.legal_hold, moment)

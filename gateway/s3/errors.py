@@ -113,6 +113,15 @@ ERRORS: dict[str, tuple[int, str]] = {
     ),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
     "AccessControlListNotSupported": (400, "The bucket does not allow ACLs"),
+    "InvalidRetentionPeriod": (400, "The retention period must be a positive integer"),
+    "ObjectLockConfigurationNotFoundError": (
+        404,
+        "Object Lock configuration does not exist for this bucket",
+    ),
+    "NoSuchObjectLockConfiguration": (
+        404,
+        "The specified object does not have a ObjectLock configuration",
+    ),
     "InvalidBucketAclWithObjectOwnership": (
         400,
         "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",

@@ -45,6 +45,10 @@ class ObjectMeta:
     tags: dict[str, str] = field(default_factory=dict)
     # The object's ACL (gateway/s3/acl.py); None means private, owned by the bucket's owner.
     acl: ACL | None = None
+    # Object lock (gateway/s3/object_lock.py): retention mode and until when, legal hold.
+    lock_mode: str | None = None
+    lock_until: str | None = None
+    legal_hold: bool = False
 
     def encode(self) -> bytes:
         record: dict[str, Any] = {"e": self.etag, "t": self.content_type}
@@ -60,6 +64,10 @@ class ObjectMeta:
             record["k"] = self.checksum_type
         if self.tags:
             record["g"] = self.tags
+        if self.lock_mode is not None:
+            record["lm"], record["lu"] = self.lock_mode, self.lock_until
+        if self.legal_hold:
+            record["lh"] = True
         if self.acl is not None:
             stored = encode_acl(self.acl)
             if stored != PRIVATE:  # a canned name, or a map for anything else
@@ -79,6 +87,9 @@ class ObjectMeta:
             checksum_type=record.get("k"),
             tags=record.get("g", {}),
             acl=decode_acl(record["a"]) if "a" in record else None,
+            lock_mode=record.get("lm"),
+            lock_until=record.get("lu"),
+            legal_hold=bool(record.get("lh")),
         )
 
     @property

@@ -32,6 +32,9 @@ READ_OPERATIONS = frozenset(
         "GetObjectTagging",
         "GetObjectAttributes",
         "GetBucketLifecycleConfiguration",
+        "GetObjectLockConfiguration",
+        "GetObjectRetention",
+        "GetObjectLegalHold",
     }
 )
 

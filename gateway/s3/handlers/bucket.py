@@ -90,10 +90,17 @@ async def create_bucket(ctx: RequestContext) -> Reply:
         "bucket-owner-full-control",
     ):
         raise S3Error("InvalidBucketAclWithObjectOwnership")
+    locked = ctx.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true"
     try:
         record = await ctx.gateway.etcd_call(
             lambda client: buckets.create(
-                client, bucket, owner=owner, region=region, acl=stored, ownership=ownership
+                client,
+                bucket,
+                owner=owner,
+                region=region,
+                acl=stored,
+                ownership=ownership,
+                object_lock=locked,
             )
         )
     except buckets.BucketExists as exc:

@@ -1,5 +1,6 @@
 """Bucket settings kept in the bucket's etcd record: tagging, CORS, the bucket policy, the
-public access block, object ownership and the lifecycle configuration.
+public access block, object ownership, the lifecycle configuration and the object lock
+configuration.
 
 Put*/Delete* change the record with a compare-and-swap (common.update_record) and put
 the result into this gateway's cache, so a read through the same gateway sees the write at
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from gateway.s3 import bucket_policy, cors, lifecycle, tagging, xml
+from gateway.s3 import bucket_policy, cors, lifecycle, object_lock, tagging, xml
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.common import XML_TYPE, existing_bucket, update_record
 from gateway.s3.request import Reply, RequestContext
@@ -193,3 +194,25 @@ async def put_bucket_lifecycle_configuration(ctx: RequestContext) -> Reply:
 
 async def delete_bucket_lifecycle(ctx: RequestContext) -> Reply:
     return await _clear(ctx, lifecycle=())
+
+
+# -- object lock ---------------------------------------------------------------------------
+
+
+async def get_object_lock_configuration(ctx: RequestContext) -> Reply:
+    record = await existing_bucket(ctx)
+    if record.object_lock is None:
+        raise S3Error("ObjectLockConfigurationNotFoundError", extra={"BucketName": record.name})
+    body = object_lock.render_configuration(record.object_lock.get("rule"))
+    return Reply(200, dict(XML_TYPE), body)
+
+
+async def put_object_lock_configuration(ctx: RequestContext) -> Reply:
+    record = await existing_bucket(ctx)
+    rule = object_lock.parse_configuration(xml.parse_xml(await ctx.read_small_body()))
+    if record.object_lock is None:
+        raise S3Error(
+            "InvalidBucketState", "Object Lock configuration cannot be enabled on existing buckets"
+        )
+    await update_record(ctx, lambda current: replace(current, object_lock={"rule": rule}))
+    return Reply(200)

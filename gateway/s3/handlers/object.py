@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import trio
@@ -9,7 +10,7 @@ import trio
 from coordinator.buckets import Bucket
 from coordinator.clock import to_seconds
 from gateway.cluster.store import ObjectVersion, StoreUnavailable, VersionGone
-from gateway.s3 import acl, conditions, multipart, tagging, xml
+from gateway.s3 import acl, conditions, multipart, object_lock, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
 from gateway.s3.errors import S3Error
@@ -63,6 +64,7 @@ async def _put(ctx: RequestContext, record: Bucket) -> Reply:
     meta = from_request_headers(ctx.headers)
     meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     meta.acl = await requested_acl(ctx)
+    _lock_new_version(ctx, record, meta)
     pipeline = BodyPipeline(ctx.headers, ctx.auth)
     declared = pipeline.declared_length
     if declared is not None and declared > MAX_OBJECT_SIZE:
@@ -142,6 +144,11 @@ def _object_headers(
         headers[USER_META_PREFIX + name] = value
     if meta.tags:
         headers["x-amz-tagging-count"] = str(len(meta.tags))
+    if meta.lock_mode is not None and meta.lock_until is not None:
+        headers["x-amz-object-lock-mode"] = meta.lock_mode
+        headers["x-amz-object-lock-retain-until-date"] = meta.lock_until
+    if record.object_lock is not None:
+        headers["x-amz-object-lock-legal-hold"] = "ON" if meta.legal_hold else "OFF"
     if ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
         for algo, value in meta.checksums.items():
             headers[header_name(algo)] = value
@@ -261,6 +268,8 @@ async def _delete(ctx: RequestContext, record: Bucket, entry: xml.DeleteRequestE
     """Delete one key or one version of it; note on entry any delete marker
     it made or removed. Deleting a version that does not exist changes nothing."""
     assert ctx.bucket is not None
+    if entry.version_id is not None and record.object_lock is not None:
+        await _check_unlocked(ctx, entry.key, entry.version_id)
     if entry.condition is not None:
         condition, entry.condition = entry.condition, None
         await locked_write(
@@ -336,6 +345,83 @@ async def delete_objects(ctx: RequestContext) -> Reply:
     errors.sort(key=lambda item: order[id(item[0])])
     body = xml.delete_result([] if quiet else deleted, errors)
     return Reply(200, {"Content-Type": "application/xml"}, body)
+
+
+# -- object lock ---------------------------------------------------------------------------
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _lock_new_version(ctx: RequestContext, record: Bucket, meta: ObjectMeta) -> None:
+    """Give a new version the retention and legal hold its headers (or the bucket's
+    default retention) ask for; InvalidRequest on a bucket without object lock."""
+    if record.object_lock is None:
+        if object_lock.asks_lock(ctx.headers):
+            raise S3Error("InvalidRequest", "Bucket is missing Object Lock Configuration")
+        return
+    mode, until, hold = object_lock.from_headers(
+        ctx.headers, record.object_lock.get("rule"), _now()
+    )
+    meta.lock_mode, meta.lock_until, meta.legal_hold = mode, until, hold
+
+
+async def _check_unlocked(ctx: RequestContext, key: str, version_id: str) -> None:
+    """AccessDenied unless the version may be deleted now (see gateway/s3/object_lock.py)."""
+    assert ctx.bucket is not None
+    version = await ctx.gateway.store.head_version(ctx.bucket, key, version_id)
+    if version is None or version.deleted:
+        return
+    meta = ObjectMeta.decode(version.meta)
+    bypass = ctx.headers.get(object_lock.BYPASS_HEADER, "").lower() == "true"
+    object_lock.check_delete(meta.lock_mode, meta.lock_until, meta.legal_hold, bypass, _now())
+
+
+async def _locked_bucket(ctx: RequestContext) -> Bucket:
+    record = await existing_bucket(ctx)
+    if record.object_lock is None:
+        raise S3Error("InvalidRequest", "Bucket is missing Object Lock Configuration")
+    return record
+
+
+async def get_object_retention(ctx: RequestContext) -> Reply:
+    await _locked_bucket(ctx)
+    meta = ObjectMeta.decode((await _current(ctx)).meta)
+    if meta.lock_mode is None or meta.lock_until is None:
+        raise S3Error("NoSuchObjectLockConfiguration")
+    return Reply(200, dict(XML_TYPE), object_lock.render_retention(meta.lock_mode, meta.lock_until))
+
+
+async def put_object_retention(ctx: RequestContext) -> Reply:
+    await _locked_bucket(ctx)
+    now = _now()
+    mode, until = object_lock.parse_retention(xml.parse_xml(await ctx.read_small_body()), now)
+    bypass = ctx.headers.get(object_lock.BYPASS_HEADER, "").lower() == "true"
+
+    def change(meta: ObjectMeta) -> None:
+        object_lock.check_change(meta.lock_mode, meta.lock_until, mode, until, bypass, now)
+        meta.lock_mode, meta.lock_until = mode, until
+
+    await _rewrite_meta(ctx, change)
+    return Reply(200)
+
+
+async def get_object_legal_hold(ctx: RequestContext) -> Reply:
+    await _locked_bucket(ctx)
+    meta = ObjectMeta.decode((await _current(ctx)).meta)
+    return Reply(200, dict(XML_TYPE), object_lock.render_legal_hold(meta.legal_hold))
+
+
+async def put_object_legal_hold(ctx: RequestContext) -> Reply:
+    await _locked_bucket(ctx)
+    on = object_lock.parse_legal_hold(xml.parse_xml(await ctx.read_small_body()))
+
+    def change(meta: ObjectMeta) -> None:
+        meta.legal_hold = on
+
+    await _rewrite_meta(ctx, change)
+    return Reply(200)
 
 
 OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")

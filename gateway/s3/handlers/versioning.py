@@ -34,7 +34,7 @@ async def get_bucket_versioning(ctx: RequestContext) -> Reply:
 
 
 async def put_bucket_versioning(ctx: RequestContext) -> Reply:
-    await existing_bucket(ctx)
+    record = await existing_bucket(ctx)
     root = xml.parse_xml(await ctx.read_small_body())
     if local_name(root.tag) != "VersioningConfiguration":
         raise S3Error("MalformedXML")
@@ -44,6 +44,12 @@ async def put_bucket_versioning(ctx: RequestContext) -> Reply:
         raise S3Error("MalformedXML")
     if fields.get("MfaDelete", "Disabled") != "Disabled":
         raise S3Error("NotImplemented", "MFA delete is not supported")
+    if wanted == SUSPENDED and record.object_lock is not None:
+        raise S3Error(
+            "InvalidBucketState",
+            "An Object Lock configuration is present on this bucket, so the versioning "
+            "state cannot be changed.",
+        )
 
     await update_record(ctx, lambda record: replace(record, versioning=wanted))
     return Reply(200)

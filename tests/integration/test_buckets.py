@@ -124,3 +124,21 @@ def test_list_buckets_in_pages_by_prefix_and_region(s3, cluster):
     finally:
         for name in names:
             s3.delete_bucket(Bucket=name)
+
+
+def test_expected_bucket_owner(s3, cluster):
+    name = _name()
+    s3.create_bucket(Bucket=name)
+    try:
+        s3.put_object(Bucket=name, Key="k", Body=b"x", ExpectedBucketOwner=cluster.access_key)
+        for call in (
+            lambda: s3.put_object(Bucket=name, Key="k", Body=b"y", ExpectedBucketOwner="1234"),
+            lambda: s3.list_objects_v2(Bucket=name, ExpectedBucketOwner="1234"),
+        ):
+            with pytest.raises(ClientError) as info:
+                call()
+            assert _error(info) == (403, "AccessDenied")
+        assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"x"
+        s3.delete_object(Bucket=name, Key="k")
+    finally:
+        s3.delete_bucket(Bucket=name)

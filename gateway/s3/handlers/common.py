@@ -47,11 +47,16 @@ def owner_of(ctx: RequestContext) -> tuple[str, str]:
 
 
 async def existing_bucket(ctx: RequestContext) -> Bucket:
-    """The record of the bucket the request names; NoSuchBucket when there is none."""
+    """The record of the bucket the request names; NoSuchBucket when there is none, and
+    AccessDenied when x-amz-expected-bucket-owner names someone else (a client's guard
+    against writing into a bucket that changed hands)."""
     assert ctx.bucket is not None
     record = await ctx.gateway.bucket(ctx.bucket)
     if record is None:
         raise S3Error("NoSuchBucket", extra={"BucketName": ctx.bucket})
+    expected = ctx.headers.get("x-amz-expected-bucket-owner")
+    if expected is not None and expected != record.owner:
+        raise S3Error("AccessDenied")
     return record
 
 

@@ -41,6 +41,8 @@ class ObjectMeta:
     parts: list[int] = field(default_factory=list)
     # COMPOSITE or FULL_OBJECT for multipart checksums.
     checksum_type: str | None = None
+    # Each part's checksum (base64) in the multipart upload's algorithm, in order.
+    part_checksums: list[str] = field(default_factory=list)
     # Object tags (x-amz-tagging, PutObjectTagging).
     tags: dict[str, str] = field(default_factory=dict)
     # The object's ACL (gateway/s3/acl.py); None means private, owned by the bucket's owner.
@@ -62,6 +64,8 @@ class ObjectMeta:
             record["p"] = self.parts
         if self.checksum_type:
             record["k"] = self.checksum_type
+        if self.part_checksums:
+            record["pc"] = self.part_checksums
         if self.tags:
             record["g"] = self.tags
         if self.lock_mode is not None:
@@ -85,6 +89,7 @@ class ObjectMeta:
             checksums=record.get("c", {}),
             parts=record.get("p", []),
             checksum_type=record.get("k"),
+            part_checksums=record.get("pc", []),
             tags=record.get("g", {}),
             acl=decode_acl(record["a"]) if "a" in record else None,
             lock_mode=record.get("lm"),

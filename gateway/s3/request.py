@@ -40,10 +40,22 @@ class RequestContext:
                     yield piece
         pipeline.finish()
 
-    async def read_small_body(self, limit: int = 1 << 20) -> bytes:
-        """A whole (small, XML) request body, verified."""
+    async def read_small_body(
+        self, limit: int = 1 << 20, *, object_checksums: bool = False
+    ) -> bytes:
+        """A whole (small, XML) request body, verified. With ``object_checksums`` the
+        request's x-amz-checksum-* headers describe the object it acts on (as on
+        CompleteMultipartUpload), not this body, and are left to the handler."""
+        pipeline = None
+        if object_checksums:
+            headers = {
+                name: value
+                for name, value in self.headers.items()
+                if not name.startswith("x-amz-checksum-")
+            }
+            pipeline = BodyPipeline(headers, self.auth)
         data = bytearray()
-        async for piece in self.body():
+        async for piece in self.body(pipeline):
             data += piece
             if len(data) > limit:
                 raise S3Error("MaxMessageLengthExceeded")

@@ -734,15 +734,6 @@ def ownership_controls(ownership: str) -> bytes:
     return doc.to_bytes()
 
 
-_CHECKSUM_ELEMENTS = {
-    "crc32": "ChecksumCRC32",
-    "crc32c": "ChecksumCRC32C",
-    "crc64nvme": "ChecksumCRC64NVME",
-    "sha1": "ChecksumSHA1",
-    "sha256": "ChecksumSHA256",
-}
-
-
 @dataclass
 class ObjectAttributes:
     """What GetObjectAttributes answers; None fields were not asked for."""
@@ -750,7 +741,8 @@ class ObjectAttributes:
     etag: str | None = None  # unquoted
     checksums: dict[str, str] | None = None  # algorithm → base64
     checksum_type: str | None = None
-    parts: list[tuple[int, int]] | None = None  # (part number, size) of this page
+    # (part number, size, checksums: algorithm → base64) of this page
+    parts: list[tuple[int, int, dict[str, str]]] | None = None
     total_parts: int = 0
     part_marker: int = 0
     next_part_marker: int | None = None
@@ -768,7 +760,7 @@ def object_attributes(attributes: ObjectAttributes) -> bytes:
     if attributes.checksums:
         doc.open("Checksum")
         for algorithm, value in attributes.checksums.items():
-            doc.elem(_CHECKSUM_ELEMENTS[algorithm], value)
+            doc.elem(CHECKSUM_ELEMENTS[algorithm], value)
         if attributes.checksum_type:
             doc.elem("ChecksumType", attributes.checksum_type)
         doc.close("Checksum")
@@ -780,10 +772,11 @@ def object_attributes(attributes: ObjectAttributes) -> bytes:
             doc.elem("NextPartNumberMarker", attributes.next_part_marker)
         doc.elem("MaxParts", attributes.max_parts)
         doc.elem("IsTruncated", attributes.next_part_marker is not None)
-        for number, size in attributes.parts:
+        for number, size, checksums in attributes.parts:
             doc.open("Part")
             doc.elem("PartNumber", number)
             doc.elem("Size", size)
+            _checksum_elems(doc, checksums)
             doc.close("Part")
         doc.close("ObjectParts")
     if attributes.storage_class is not None:

@@ -19,6 +19,7 @@ from gateway.cluster.store import ObjectVersion, StoreUnavailable
 from gateway.s3 import conditions, multipart, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import ALGORITHMS, header_name
+from gateway.s3.checksums import requested as requested_checksums
 from gateway.s3.copysource import parse_copy_range
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.common import (
@@ -101,9 +102,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Reply:
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise S3Error("InvalidRequest", f"Checksum algorithm {algorithm} is not supported")
     tagging.parse_header(ctx.headers.get("x-amz-tagging"))  # reject bad tags now, not at Complete
-    checksum_type = ctx.headers.get("x-amz-checksum-type", "").upper() or None
-    if algorithm and checksum_type is None:
-        checksum_type = "FULL_OBJECT" if algorithm == "crc64nvme" else "COMPOSITE"
+    checksum_type = _checksum_type(algorithm, ctx.headers.get("x-amz-checksum-type"))
     owner, _ = owner_of(ctx)
     record = {
         "bucket": ctx.bucket,
@@ -123,6 +122,35 @@ async def create_multipart_upload(ctx: RequestContext) -> Reply:
         headers["x-amz-checksum-type"] = checksum_type or "COMPOSITE"
     body = xml.initiate_multipart(ctx.bucket, ctx.key, record["upload_id"])
     return Reply(200, headers, body)
+
+
+def _checksum_type(algorithm: str | None, asked: str | None) -> str | None:
+    """The upload's checksum type: as asked where the algorithm allows it (only CRCs
+    combine into a FULL_OBJECT value, CRC64NVME into nothing else), else its default."""
+    asked = (asked or "").upper() or None
+    if algorithm is None:
+        if asked is not None:
+            raise S3Error(
+                "InvalidRequest",
+                "The x-amz-checksum-type header can only be used with the "
+                "x-amz-checksum-algorithm header.",
+            )
+        return None
+    if asked is None:
+        return "FULL_OBJECT" if algorithm == "crc64nvme" else "COMPOSITE"
+    if asked not in ("COMPOSITE", "FULL_OBJECT"):
+        raise S3Error("InvalidRequest", f"Value for x-amz-checksum-type header is invalid: {asked}")
+    if asked == "FULL_OBJECT" and not algorithm.startswith("crc"):
+        raise S3Error(
+            "InvalidRequest",
+            f"The FULL_OBJECT checksum type cannot be used with the {algorithm} checksum algorithm.",
+        )
+    if asked == "COMPOSITE" and algorithm == "crc64nvme":
+        raise S3Error(
+            "InvalidRequest",
+            "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.",
+        )
+    return asked
 
 
 def _part_headers(headers: dict[str, str], algorithm: str | None) -> dict[str, str]:
@@ -183,9 +211,7 @@ async def upload_part_copy(ctx: RequestContext) -> Reply:
     return Reply(200, dict(XML_TYPE), body)
 
 
-def _final_meta(
-    upload: uploads.Upload, chosen: list[multipart.StoredPart]
-) -> tuple[ObjectMeta, dict[str, str]]:
+def _final_meta(upload: uploads.Upload, chosen: list[multipart.StoredPart]) -> ObjectMeta:
     record = upload.record
     meta = ObjectMeta.decode(record["meta"])
     meta.tags = tagging.parse_header(record.get("tagging"))
@@ -203,15 +229,39 @@ def _final_meta(
                 algorithm, [p.checksums[algorithm] for p in chosen]
             )
         meta.checksum_type = record.get("checksum_type")
+        meta.part_checksums = [p.checksums[algorithm] for p in chosen]
     meta.checksums = checksums
-    return meta, checksums
+    return meta
+
+
+def _check_object_checksums(
+    headers: dict[str, str], upload: uploads.Upload, meta: ObjectMeta
+) -> None:
+    """A Complete's x-amz-checksum-* header states the finished object's checksum: it
+    must be the upload's algorithm and match what the parts combine to (a COMPOSITE value
+    with or without its ``-N``)."""
+    algorithm = upload.record.get("checksum_algorithm")
+    for algo, value in requested_checksums(headers).items():
+        if algo != algorithm:
+            raise S3Error(
+                "InvalidRequest",
+                f"The upload was created using the {algorithm or 'no'} checksum algorithm; "
+                f"the complete request specified {algo}.",
+            )
+        computed = meta.checksums.get(algo)
+        if computed is None or value not in (computed, computed.rsplit("-", 1)[0]):
+            raise S3Error(
+                "BadDigest",
+                f"The {algo.upper()} you specified did not match the calculated checksum.",
+            )
 
 
 async def complete_multipart_upload(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
     upload = await _upload(ctx, allow_completing=True)
     upload_id = upload.record["upload_id"]
-    requested = multipart.parse_complete(await ctx.read_small_body(4 << 20), upload_id=upload_id)
+    body = await ctx.read_small_body(4 << 20, object_checksums=True)
+    requested = multipart.parse_complete(body, upload_id=upload_id)
     condition = conditions.WriteCondition.for_write(ctx.headers)
     if condition is not None and upload.state == "open":
         # If-Match / If-None-Match on the key: checked and completed under its lock. A
@@ -242,7 +292,8 @@ async def _complete(
             if latest.state == "open":
                 raise
             return await _finish_completion(ctx, latest, requested, latest.record["completion"])
-        meta, _ = _final_meta(upload, chosen)
+        meta = _final_meta(upload, chosen)
+        _check_object_checksums(ctx.headers, upload, meta)
         # Stamped now but stored later: first learn the key's newest stamp.
         await ctx.gateway.store.observe_newest(ctx.bucket, ctx.key)
         completion = {

@@ -149,9 +149,10 @@ def _object_headers(
         headers["x-amz-object-lock-retain-until-date"] = meta.lock_until
     if record.object_lock is not None:
         headers["x-amz-object-lock-legal-hold"] = "ON" if meta.legal_hold else "OFF"
-    if ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+    if ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and meta.checksums:
         for algo, value in meta.checksums.items():
             headers[header_name(algo)] = value
+        headers["x-amz-checksum-type"] = meta.checksum_type or "FULL_OBJECT"
     return headers
 
 
@@ -223,6 +224,7 @@ async def _get_object(ctx: RequestContext) -> Reply:
         headers["Content-Range"] = content_range(start, end, version.size)
         for algo in meta.checksums:  # a checksum describes the whole object only
             headers.pop(header_name(algo), None)
+        headers.pop("x-amz-checksum-type", None)
     headers["Content-Length"] = str(length)
     if length == 0:
         return Reply(status, headers, b"")
@@ -427,6 +429,13 @@ async def put_object_legal_hold(ctx: RequestContext) -> Reply:
 OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 
 
+def _part_checksum(meta: ObjectMeta, algorithm: str | None, number: int) -> dict[str, str]:
+    """The checksum of part ``number`` of a multipart object, where its upload kept one."""
+    if algorithm is None or len(meta.part_checksums) < number:
+        return {}
+    return {algorithm: meta.part_checksums[number - 1]}
+
+
 async def get_object_attributes(ctx: RequestContext) -> Reply:
     """GetObjectAttributes: the attributes x-amz-object-attributes names, without the
     object's bytes."""
@@ -452,7 +461,12 @@ async def get_object_attributes(ctx: RequestContext) -> Reply:
         found.checksums = meta.checksums
         found.checksum_type = meta.checksum_type or "FULL_OBJECT"
     if "ObjectParts" in asked and meta.parts:
-        numbered = [(n, size) for n, size in enumerate(meta.parts, 1) if n > marker]
+        algorithm = next(iter(meta.checksums), None)
+        numbered = [
+            (n, size, _part_checksum(meta, algorithm, n))
+            for n, size in enumerate(meta.parts, 1)
+            if n > marker
+        ]
         found.parts = numbered[:max_parts]
         found.total_parts = len(meta.parts)
         if len(numbered) > max_parts:

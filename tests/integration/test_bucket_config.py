@@ -250,6 +250,18 @@ def test_preflight_and_cross_origin_requests(s3, cluster, bucket):
     status, headers, body = _raw("GET", f"{endpoint}/{bucket}/photo.jpg", {"Origin": ORIGIN})
     assert (status, _code(body)) == (403, "AccessDenied")
     assert headers["access-control-allow-origin"] == ORIGIN
+    # A request naming Access-Control-Request-Method is matched by that method (a rule for
+    # HEAD answers this unsigned DELETE), as RGW and the S3 conformance suites do.
+    status, headers, _ = _raw(
+        "DELETE",
+        f"{endpoint}/{bucket}/photo.jpg",
+        {"Origin": "https://else.where", "Access-Control-Request-Method": "HEAD"},
+    )
+    assert (status, headers["access-control-allow-origin"]) == (403, "*")
+    status, headers, _ = _raw(
+        "DELETE", f"{endpoint}/{bucket}/photo.jpg", {"Origin": "https://else.where"}
+    )
+    assert status == 403 and "access-control-allow-origin" not in headers
     # No header for an origin no rule allows, nor without Origin.
     status, headers, _ = _raw("GET", get_url, {"Origin": "https://evil.example"})
     assert status == 200 and "access-control-allow-origin" not in headers

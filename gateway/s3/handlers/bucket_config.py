@@ -93,11 +93,14 @@ def cors_response_headers(
     gateway: Gateway, bucket: str | None, method: str, headers: Mapping[str, str]
 ) -> dict[str, str]:
     """CORS headers for an actual request (any operation, success or error) that carries an
-    Origin header, from the cached rules of its bucket; ``{}`` when none applies."""
+    Origin header, from the cached rules of its bucket; ``{}`` when none applies. A rule is
+    matched by Access-Control-Request-Method where the request has one (as RGW does, and
+    the S3 conformance suites check), else by the request's own method."""
     origin = headers.get("origin")
     if not bucket or not origin:
         return {}
     record = gateway.buckets.get(bucket)
+    method = headers.get("access-control-request-method") or method
     return cors.response_headers(cors.rules_of(record.cors if record else None), origin, method)
 
 

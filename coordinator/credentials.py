@@ -50,6 +50,20 @@ def generate_keypair() -> tuple[str, str]:
     return access, secret
 
 
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DISPLAY_NAME_MAX = 128
+
+
+def validate_account(display_name: str, email: str) -> None:
+    """A display name is printable text; an email address looks like one (or is empty)."""
+    if len(display_name) > DISPLAY_NAME_MAX or not display_name.isprintable():
+        raise CredentialError(
+            f"display name must be at most {DISPLAY_NAME_MAX} printable characters"
+        )
+    if email and not EMAIL_RE.match(email):
+        raise CredentialError(f"invalid email address {email!r}")
+
+
 def validate(access_key: str, secret_key: str | None = None, policy: str | None = None) -> None:
     if not ACCESS_KEY_RE.match(access_key):
         raise CredentialError(
@@ -71,8 +85,13 @@ def record(
     policy: str,
     description: str,
     buckets: list[str] | None = None,
+    display_name: str = "",
+    email: str = "",
 ) -> dict[str, Any]:
-    return {
+    """A new credential's record. Its canonical user ID (ACL grants, Owner elements) is
+    the access key; display_name (default: the access key) and email show in Owner and
+    grant elements, and a grant by email address resolves to this key."""
+    rec = {
         "buckets": list(buckets or []),
         "access_key": access_key,
         "secret_enc": cipher.encrypt(secret_key, access_key),
@@ -82,6 +101,11 @@ def record(
         "policy": policy,
         "owner": access_key,
     }
+    if display_name:
+        rec["display_name"] = display_name
+    if email:
+        rec["email"] = email.lower()
+    return rec
 
 
 def seal(rec: dict[str, Any], cipher: Cipher | None) -> dict[str, Any]:
@@ -281,6 +305,10 @@ class Credential:
     # The secret a rotation replaced, accepted until previous_expires (epoch seconds).
     previous_secret: str | None = field(default=None, repr=False)
     previous_expires: float = 0.0
+    # Shown in Owner and grant elements; the access key when the record names none.
+    display_name: str = ""
+    # Grants by email address resolve to this key (lower case; empty: none).
+    email: str = ""
 
 
 def loader(
@@ -310,6 +338,8 @@ def loader(
             buckets=tuple(rec.get("buckets", ())),
             previous_secret=previous,
             previous_expires=expires,
+            display_name=str(rec.get("display_name") or rec["access_key"]),
+            email=str(rec.get("email", "")),
         )
 
     return convert

@@ -135,6 +135,20 @@ class Gateway:
         this clock, at request time, not by an etcd event."""
         return credentials.secrets_of(self.credentials.get(access_key), time.time())
 
+    def display_name(self, canonical_id: str) -> str:
+        """The name S3 shows for a canonical user (an access key): its credential's display
+        name, else the ID itself."""
+        found = self.credentials.get(canonical_id)
+        return found.display_name if found is not None else canonical_id
+
+    def account_by_email(self, email: str) -> str | None:
+        """The access key whose credential has this email address (grants by email)."""
+        wanted = email.lower()
+        for access_key, found in self.credentials.items().items():
+            if found.email == wanted:
+                return access_key
+        return None
+
     def note_use(self, access_key: str, secret_index: int = 0) -> None:
         """A request signed by access_key was authenticated (secret_index 1: with the
         secret a rotation replaced)."""

@@ -72,6 +72,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated bucket names or prefixes ending in * the key may use "
         "(default: the buckets it creates)",
     )
+    policy.add_argument(
+        "--display-name",
+        default="",
+        help="the name S3 shows for the key in Owner and ACL grant elements "
+        "(default: the access key)",
+    )
+    policy.add_argument(
+        "--email",
+        default="",
+        help="an email address: S3 ACL grants by email address resolve to this key",
+    )
     sub = parser.add_subparsers(dest="credential_command", required=True, metavar="COMMAND")
     p = sub.add_parser("add", parents=[common, policy], help="add a key with a secret you choose")
     p.add_argument("--access-key", required=True)
@@ -249,6 +260,8 @@ def _public(rec: dict[str, Any], cipher: Cipher | None, now: float | None = None
         "enabled": bool(rec.get("enabled", True)),
         "policy": rec.get("policy", ""),
         "description": rec.get("description", ""),
+        "display_name": rec.get("display_name") or rec["access_key"],
+        "email": rec.get("email", ""),
         "created": _created(rec),
         "rotated": iso(rec.get("rotated_at")),
         # Until when the secret the last rotation replaced is still accepted (None: not).
@@ -279,10 +292,22 @@ def _list_text(rows: list[dict[str, Any]], secrets: bool) -> str:
 
 def _cmd_add(client: Any, args: argparse.Namespace, access: str, secret: str) -> dict[str, Any]:
     credentials.validate(access, secret, args.policy)
+    credentials.validate_account(args.display_name, args.email)
+    if args.email and any(
+        r.get("email") == args.email.lower() for r in credentials.get_all(client)
+    ):
+        raise CliError(f"another key already has the email address {args.email}")
     cipher = resolve_cipher(args)
     patterns = [b.strip() for b in args.buckets.split(",") if b.strip()]
     rec = credentials.record(
-        access, secret, cipher, policy=args.policy, description=args.description, buckets=patterns
+        access,
+        secret,
+        cipher,
+        policy=args.policy,
+        description=args.description,
+        buckets=patterns,
+        display_name=args.display_name,
+        email=args.email,
     )
     if not credentials.create(client, rec):
         raise CliError(f"access key {access} already exists")
@@ -378,6 +403,7 @@ _LABELS = {
     "secret_key": "Secret key",
     "previous_valid_until": "Old secret",
     "previous_secret_key": "Old secret key",
+    "display_name": "Display name",
 }
 
 

@@ -6,7 +6,8 @@ An ACL is either a canned name (``private``, ``public-read``, ...), expanded to
 AWS's grant list when rendered or evaluated, or an explicit list of grants, kept
 in the order the request gave them. It also names the resource's owner when that
 is not the bucket's owner (an object written by another key). Canonical user IDs
-are access keys, and a key's display name is its ID.
+are access keys; a key's display name is its credential's (the ID when it has none),
+and a grant by email address is stored as a grant to the key with that address.
 
 Requests set an ACL in exactly one of three ways: ``x-amz-acl``, the
 ``x-amz-grant-*`` headers, or (Put*Acl only) an ``AccessControlPolicy`` body.
@@ -131,8 +132,8 @@ class ACL:
 
 def principals(access_key: str | None) -> frozenset[tuple[str, str]]:
     """The grantees a requester is: everyone is AllUsers; a signed request is also an
-    AuthenticatedUser and its key's canonical user. Email grantees match nobody (keys
-    have no email address)."""
+    AuthenticatedUser and its key's canonical user. (Grants by email address are stored
+    as grants to the key with that address.)"""
     if access_key is None:
         return frozenset({(GROUP, ALL_USERS)})
     return frozenset(
@@ -382,11 +383,25 @@ def requested(headers: Mapping[str, str], body: bytes) -> ACL:
     return from_head
 
 
-def check_ids(acl: ACL, known: Callable[[str], bool]) -> None:
-    """InvalidArgument for a canonical user grantee that is no key (``known`` says)."""
+def resolve_grantees(
+    acl: ACL, known: Callable[[str], bool], by_email: Callable[[str], str | None]
+) -> ACL:
+    """The ACL with each grant by email address turned into a grant to the key with that
+    address (UnresolvableGrantByEmailAddress when no key has it), as S3 stores and shows
+    it; InvalidArgument for a canonical user grantee that is no key (``known`` says)."""
+    grants = []
     for grant in acl.grants:
-        if grant.kind == CANONICAL_USER and grant.value != EC2_ID and not known(grant.value):
+        if grant.kind == BY_EMAIL:
+            found = by_email(grant.value)
+            if found is None:
+                raise S3Error(
+                    "UnresolvableGrantByEmailAddress", extra={"EmailAddress": grant.value}
+                )
+            grant = Grant(CANONICAL_USER, found, grant.permission)
+        elif grant.kind == CANONICAL_USER and grant.value != EC2_ID and not known(grant.value):
             raise _invalid("Invalid id", "CanonicalUser/ID", grant.value)
+        grants.append(grant)
+    return replace(acl, grants=tuple(grants)) if acl.grants else acl
 
 
 def owned(acl: ACL, owner: str | None, bucket_owner: str) -> ACL:
@@ -458,12 +473,13 @@ def decode(value: Any) -> ACL:
 # -- rendering ---------------------------------------------------------------------------
 
 
-def _display_name(canonical_id: str) -> str:
-    return _DISPLAY_NAMES.get(canonical_id, canonical_id)
+def render(acl: ACL | None, bucket_owner: str, display_name: Callable[[str], str] = str) -> bytes:
+    """The ``AccessControlPolicy`` document of Get*Acl, as AWS renders it, each canonical
+    user shown with the name ``display_name`` gives it."""
 
+    def _display_name(canonical_id: str) -> str:
+        return _DISPLAY_NAMES.get(canonical_id) or display_name(canonical_id)
 
-def render(acl: ACL | None, bucket_owner: str) -> bytes:
-    """The ``AccessControlPolicy`` document of Get*Acl, as AWS renders it."""
     owner = owner_of(acl, bucket_owner)
     doc = Doc()
     doc.open("AccessControlPolicy", ns=True)

@@ -486,6 +486,8 @@ class UploadEntry:
     initiated: float
     storage_class: str = "STANDARD"
     checksum_algorithm: str | None = None
+    # (ID, DisplayName) of the key that started it; None: the listing's owner.
+    initiator: tuple[str, str] | None = None
 
 
 def list_uploads(
@@ -507,8 +509,8 @@ def list_uploads(
     """ListMultipartUploads: ``ListMultipartUploadsResult``.
 
     With ``encoding_type='url'``, KeyMarker, NextKeyMarker, Prefix, Delimiter, keys and
-    common prefixes are URL-encoded; upload ids never are. ``owner`` is both the Initiator
-    and the Owner of every upload.
+    common prefixes are URL-encoded; upload ids never are. An upload's initiator is both
+    its Initiator and its Owner (``owner`` where the entry names none).
     """
     enc = _key_encoder(encoding_type)
     doc = Doc()
@@ -529,8 +531,8 @@ def list_uploads(
         doc.open("Upload")
         doc.elem("Key", enc(upload.key))
         doc.elem("UploadId", upload.upload_id)
-        _initiator(doc, owner)
-        doc.owner(owner)
+        _initiator(doc, upload.initiator or owner)
+        doc.owner(upload.initiator or owner)
         doc.elem("StorageClass", upload.storage_class)
         doc.elem("Initiated", iso8601(upload.initiated))
         if upload.checksum_algorithm:

@@ -34,8 +34,12 @@ def _fails(expected: tuple[int, str], call: Callable[..., Any], **kwargs: Any) -
     return info.value
 
 
+# Display names of the keys made here (a key without one shows its ID).
+_NAMES: dict[str, str] = {}
+
+
 def _user(key: str, permission: str) -> dict[str, Any]:
-    grantee = {"Type": "CanonicalUser", "ID": key, "DisplayName": key}
+    grantee = {"Type": "CanonicalUser", "ID": key, "DisplayName": _NAMES.get(key, key)}
     return {"Grantee": grantee, "Permission": permission}
 
 
@@ -55,11 +59,22 @@ def _acl(response: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]
 class Key:
     """A credential other than the cluster's admin, with a client per gateway."""
 
-    def __init__(self, cluster: ClusterInfo, policy: str) -> None:
+    def __init__(
+        self, cluster: ClusterInfo, policy: str, display_name: str = "", email: str = ""
+    ) -> None:
         self.access_key, secret = credentials.generate_keypair()
+        self.email = email
+        if display_name:
+            _NAMES[self.access_key] = display_name
         cipher = Cipher(read_key_file(cluster.key_file))
         record = credentials.record(
-            self.access_key, secret, cipher, policy=policy, description="test_acls"
+            self.access_key,
+            secret,
+            cipher,
+            policy=policy,
+            description="test_acls",
+            display_name=display_name,
+            email=email,
         )
         credentials.put(connect(cluster.etcd_endpoint), record)
         self.clients = [
@@ -82,8 +97,9 @@ class Key:
 
 @pytest.fixture(scope="module")
 def other(cluster: ClusterInfo) -> Key:
-    """A readwrite key: by its policy, only the buckets it creates."""
-    return Key(cluster, "readwrite")
+    """A readwrite key: by its policy, only the buckets it creates. It has a display name
+    and an email address (grants by email address resolve to it)."""
+    return Key(cluster, "readwrite", "Other Key", "Other.Key@example.com")
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +150,7 @@ def test_grant_headers_on_create_bucket_and_put_bucket_acl(s3, cluster, other):
         Bucket=name,
         GrantRead=f'id="{other.access_key}", uri="{ALL_USERS}"',
         GrantWriteACP=f"id={cluster.access_key}",
-        GrantFullControl='emailAddress="someone@example.com"',
+        GrantFullControl='emailAddress="other.key@example.com"',
     )
     try:
         owner, grants = _acl(s3.get_bucket_acl(Bucket=name))
@@ -143,7 +159,7 @@ def test_grant_headers_on_create_bucket_and_put_bucket_acl(s3, cluster, other):
             _user(other.access_key, "READ"),
             _group(ALL_USERS, "READ"),
             _user(cluster.access_key, "WRITE_ACP"),
-            _email("someone@example.com", "FULL_CONTROL"),
+            _user(other.access_key, "FULL_CONTROL"),  # by its email address
         ]
         s3.put_bucket_acl(
             Bucket=name,
@@ -198,8 +214,17 @@ def test_grant_headers_on_object_writes(s3, cluster, bucket, other):
         _user(them, "WRITE_ACP"),
         _user(me, "FULL_CONTROL"),
     ]
-    s3.put_object_acl(Bucket=bucket, Key="mp", GrantRead='emailAddress="a@example.org"')
-    assert _acl(s3.get_object_acl(Bucket=bucket, Key="mp"))[1] == [_email("a@example.org", "READ")]
+    s3.put_object_acl(Bucket=bucket, Key="mp", GrantRead=f'emailAddress="{other.email}"')
+    assert _acl(s3.get_object_acl(Bucket=bucket, Key="mp"))[1] == [_user(them, "READ")]
+    # An address no key has is refused, and changes nothing.
+    _fails(
+        (400, "UnresolvableGrantByEmailAddress"),
+        s3.put_object_acl,
+        Bucket=bucket,
+        Key="mp",
+        GrantRead='emailAddress="nobody@example.org"',
+    )
+    assert _acl(s3.get_object_acl(Bucket=bucket, Key="mp"))[1] == [_user(them, "READ")]
 
 
 def test_access_control_policy_round_trip(s3, cluster, bucket, other):
@@ -207,16 +232,18 @@ def test_access_control_policy_round_trip(s3, cluster, bucket, other):
     grants = [
         _group(AUTHENTICATED_USERS, "READ_ACP"),
         _user(them, "WRITE"),
-        _email("x@example.org", "READ"),
+        _email(other.email, "READ"),
         _user(me, "FULL_CONTROL"),
         _user(them, "READ"),  # a second grant to the same grantee is kept
     ]
     owner = {"ID": me, "DisplayName": me}
     s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": owner, "Grants": grants})
+    # A grant by email address is shown as a grant to the key that has it.
+    grants[2] = _user(them, "READ")
     assert _acl(s3.get_bucket_acl(Bucket=bucket)) == (owner, grants)
 
     s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="public-read")
-    # A display name the client sends is not kept: a key's display name is its ID.
+    # A display name the client sends is not kept: a key's display name is its own.
     named = {"Grantee": {"Type": "CanonicalUser", "ID": them, "DisplayName": "Them"}}
     s3.put_object_acl(
         Bucket=bucket,
@@ -274,7 +301,7 @@ def test_objects_of_other_writers_are_theirs(s3, cluster, bucket, other):
     s3.put_bucket_acl(Bucket=bucket, GrantWrite=f'id="{them}"', GrantFullControl=f'id="{me}"')
     other.s3.put_object(Bucket=bucket, Key="full", Body=b"f", ACL="bucket-owner-full-control")
     assert _acl(s3.get_object_acl(Bucket=bucket, Key="full")) == (
-        {"ID": them, "DisplayName": them},
+        {"ID": them, "DisplayName": "Other Key"},
         [_user(them, "FULL_CONTROL"), _user(me, "FULL_CONTROL")],
     )
     other.s3.put_object(Bucket=bucket, Key="read", Body=b"r", ACL="bucket-owner-read")

@@ -194,6 +194,46 @@ def test_add_and_no_plaintext_in_etcd(cluster: ClusterInfo) -> None:
     tessera(cluster, "delete", access, *local(cluster))
 
 
+def test_display_name_and_email_show_in_s3(cluster: ClusterInfo, s3) -> None:
+    """`credential add --display-name --email`: Owner elements show the name, and an ACL
+    grant by that email address becomes a grant to the key."""
+    access, secret = "CINAMEDKEY0001", "a-chosen-secret-0123456789"
+    named = ["--display-name", "Named User", "--email", "Named@Example.com"]
+    tessera(cluster, "add", "--access-key", access, "--secret-key", secret, *named, *local(cluster))
+    taken = tessera(
+        cluster,
+        "add",
+        "--access-key",
+        "CINAMEDKEY0002",
+        "--secret-key",
+        secret,
+        "--email",
+        "named@example.com",
+        *local(cluster),
+        check=False,
+    )
+    assert taken.returncode == 1 and "already has the email address" in taken.stderr
+    shown = json.loads(tessera(cluster, "show", access, "--json", *local(cluster)).stdout)
+    assert (shown["display_name"], shown["email"]) == ("Named User", "named@example.com")
+    wait_accepted(clients(cluster, access, secret))
+    named_s3 = clients(cluster, access, secret)[0]
+    bucket = f"named-{int(time.time() * 1000)}"
+    named_s3.create_bucket(Bucket=bucket)
+    try:
+        assert named_s3.list_buckets()["Owner"] == {"ID": access, "DisplayName": "Named User"}
+        named_s3.put_bucket_acl(Bucket=bucket, GrantRead='emailAddress="NAMED@example.com"')
+        grants = named_s3.get_bucket_acl(Bucket=bucket)["Grants"]
+        assert grants == [
+            {
+                "Grantee": {"Type": "CanonicalUser", "ID": access, "DisplayName": "Named User"},
+                "Permission": "READ",
+            }
+        ]
+    finally:
+        named_s3.delete_bucket(Bucket=bucket)
+        tessera(cluster, "delete", access, *local(cluster))
+
+
 def test_errors_are_one_line(cluster: ClusterInfo) -> None:
     for args in (["show", "NOSUCHKEY"], ["disable", "NOSUCHKEY"], ["delete", "NOSUCHKEY"]):
         result = tessera(cluster, *args, *local(cluster), check=False)

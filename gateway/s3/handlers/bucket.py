@@ -146,7 +146,9 @@ async def get_bucket_location(ctx: RequestContext) -> Reply:
 async def get_bucket_acl(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
     enforced = record.ownership == "BucketOwnerEnforced"  # ACLs off: the owner's alone
-    body = acl.render(acl.ACL() if enforced else acl.decode(record.acl), record.owner)
+    body = acl.render(
+        acl.ACL() if enforced else acl.decode(record.acl), record.owner, ctx.gateway.display_name
+    )
     return Reply(200, dict(XML_TYPE), body)
 
 

@@ -42,8 +42,9 @@ MAX_OBJECT_SIZE = 5 * 1024**4
 
 def owner_of(ctx: RequestContext) -> tuple[str, str]:
     """(ID, DisplayName) of the requester, as listings and ListBuckets show."""
-    access_key = ctx.auth.access_key if ctx.auth else "anonymous"
-    return access_key, access_key
+    if ctx.auth is None:
+        return "anonymous", "anonymous"
+    return ctx.auth.access_key, ctx.gateway.display_name(ctx.auth.access_key)
 
 
 async def existing_bucket(ctx: RequestContext) -> Bucket:
@@ -128,7 +129,7 @@ async def requested_acl(ctx: RequestContext) -> acl.ACL:
             or ctx.gateway.credentials.get(canonical_id) is not None
         )
 
-    acl.check_ids(asked, known)
+    asked = acl.resolve_grantees(asked, known, ctx.gateway.account_by_email)
     if ctx.operation in _PUT_ACL:
         return asked
     return acl.owned(asked, writer, bucket_owner)

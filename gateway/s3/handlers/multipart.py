@@ -395,7 +395,7 @@ async def list_parts(ctx: RequestContext) -> Reply:
     stored = await _stored_parts(ctx, record["upload_id"])
     ordered = [stored[n].part for n in sorted(stored)]
     page, truncated, next_marker = multipart.page_parts(ordered, marker, max_parts)
-    owner = (record["owner"], record["owner"])
+    owner = (record["owner"], ctx.gateway.display_name(record["owner"]))
     body = xml.list_parts(
         bucket=ctx.bucket,
         key=ctx.key,
@@ -423,6 +423,7 @@ async def list_multipart_uploads(ctx: RequestContext) -> Reply:
             upload_id=r["upload_id"],
             initiated=r["initiated"],
             checksum_algorithm=r.get("checksum_algorithm"),
+            initiator=(r["owner"], ctx.gateway.display_name(r["owner"])),
         )
         for r in records
         if r["state"] == "open"

@@ -499,7 +499,7 @@ async def get_object_acl(ctx: RequestContext) -> Reply:
     record, version = await _located(ctx)
     stored = ObjectMeta.decode(version.meta).acl
     enforced = record.ownership == "BucketOwnerEnforced"  # ACLs off: the owner's alone
-    body = acl.render(acl.ACL() if enforced else stored, record.owner)
+    body = acl.render(acl.ACL() if enforced else stored, record.owner, ctx.gateway.display_name)
     return Reply(200, {"Content-Type": "application/xml"}, body)
 
 

@@ -253,13 +253,35 @@ def test_put_acl_request_needs_exactly_one_source():
     assert acl.requested({}, body).grants == (group(acl.ALL_USERS, "READ"),)
 
 
+def _no_email(address: str) -> None:
+    return None
+
+
 def test_grantee_ids_must_be_known():
     asked = ACL(canned=None, grants=(user(OTHER, "READ"), user(acl.EC2_ID, "READ")))
-    acl.check_ids(asked, lambda key: key == OTHER)
+    assert acl.resolve_grantees(asked, lambda key: key == OTHER, _no_email) == asked
     with pytest.raises(S3Error) as info:
-        acl.check_ids(asked, lambda key: False)
+        acl.resolve_grantees(asked, lambda key: False, _no_email)
     assert code(info) == (400, "InvalidArgument")
     assert info.value.extra == {"ArgumentName": "CanonicalUser/ID", "ArgumentValue": OTHER}
+
+
+def test_grants_by_email_become_grants_to_the_key():
+    by_email = acl.Grant(acl.BY_EMAIL, "alt@example.com", "WRITE")
+    asked = ACL(canned=None, grants=(by_email, user(OTHER, "READ")))
+    resolved = acl.resolve_grantees(asked, lambda key: True, {"alt@example.com": "ALTKEY"}.get)
+    assert resolved.grants == (user("ALTKEY", "WRITE"), user(OTHER, "READ"))
+    with pytest.raises(S3Error) as info:
+        acl.resolve_grantees(asked, lambda key: True, _no_email)
+    assert code(info) == (400, "UnresolvableGrantByEmailAddress")
+
+
+def test_rendered_names_come_from_the_lookup():
+    stored = ACL(canned=None, grants=(user(OTHER, "READ"),))
+    names = {OWNER: "Main User", OTHER: "Alt User"}
+    body = acl.render(stored, OWNER, lambda key: names[key])
+    assert b"<DisplayName>Main User</DisplayName>" in body
+    assert b"<ID>" + OTHER.encode() + b"</ID><DisplayName>Alt User</DisplayName>" in body
 
 
 # -- canned ACLs, owners, storage ------------------------------------------------------------

@@ -6,6 +6,7 @@ bypass; retention can grow, never shrink under COMPLIANCE."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -129,4 +130,67 @@ def test_governance_needs_the_bypass(s3: Any, locked: str) -> None:
             Retention={"Mode": "GOVERNANCE", "RetainUntilDate": _future(60)},
         )
     assert error_code(info) == (403, "AccessDenied")
+    s3.delete_object(Bucket=locked, Key="g", VersionId=v, BypassGovernanceRetention=True)
+
+
+def test_copies_and_multipart_uploads_are_locked_as_asked(s3: Any, locked: str) -> None:
+    until = _future(3600)
+    lock = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}
+    upload = s3.create_multipart_upload(Bucket=locked, Key="mp", **lock)["UploadId"]
+    etag = s3.upload_part(Bucket=locked, Key="mp", UploadId=upload, PartNumber=1, Body=b"p")["ETag"]
+    v = s3.complete_multipart_upload(
+        Bucket=locked,
+        Key="mp",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+    )["VersionId"]
+    source = s3.put_object(Bucket=locked, Key="plain", Body=b"c")["VersionId"]
+    copied = s3.copy_object(
+        Bucket=locked,
+        Key="copy",
+        CopySource={"Bucket": locked, "Key": "plain", "VersionId": source},
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=until,
+        ObjectLockLegalHoldStatus="ON",
+    )["VersionId"]
+    head = s3.head_object(Bucket=locked, Key="mp", VersionId=v)
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    head = s3.head_object(Bucket=locked, Key="copy", VersionId=copied)
+    assert (head["ObjectLockMode"], head["ObjectLockLegalHoldStatus"]) == ("GOVERNANCE", "ON")
+    for key, version in (("mp", v), ("copy", copied)):
+        with pytest.raises(ClientError) as info:
+            s3.delete_object(
+                Bucket=locked, Key=key, VersionId=version, BypassGovernanceRetention=True
+            )
+        assert error_code(info) == (403, "AccessDenied")
+    # The source kept no lock of its own and goes.
+    s3.delete_object(Bucket=locked, Key="plain", VersionId=source)
+
+
+def test_a_policy_can_refuse_the_bypass(s3: Any, locked: str) -> None:
+    v = s3.put_object(
+        Bucket=locked,
+        Key="g",
+        Body=b"x",
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=_future(3600),
+    )["VersionId"]
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:BypassGovernanceRetention",
+                "Resource": f"arn:aws:s3:::{locked}/*",
+            }
+        ],
+    }
+    s3.put_bucket_policy(Bucket=locked, Policy=json.dumps(deny))
+    try:
+        with pytest.raises(ClientError) as info:
+            s3.delete_object(Bucket=locked, Key="g", VersionId=v, BypassGovernanceRetention=True)
+        assert error_code(info) == (403, "AccessDenied")
+    finally:
+        s3.delete_bucket_policy(Bucket=locked)
     s3.delete_object(Bucket=locked, Key="g", VersionId=v, BypassGovernanceRetention=True)

@@ -25,8 +25,11 @@ from gateway.s3 import acl, bucket_policy, policy
 from gateway.s3.copysource import parse_copy_source
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.common import acl_in_force
+from gateway.s3.object_lock import BYPASS_HEADER
 from gateway.s3.objectmeta import ObjectMeta
 from gateway.s3.request import RequestContext
+
+BYPASS_ACTION = "s3:BypassGovernanceRetention"
 
 _COPIES = ("CopyObject", "UploadPartCopy")
 # Reads whose handler checks an anonymous requester against the object's ACL as it
@@ -78,18 +81,40 @@ async def authorize(ctx: RequestContext) -> None:
             raise S3Error("AccessDenied")
 
 
+async def may_bypass_governance(ctx: RequestContext) -> bool:
+    """Whether the request says x-amz-bypass-governance-retention: true and may: the
+    bucket policy allows it s3:BypassGovernanceRetention, or (unless the policy denies
+    it) its key is an admin key or the bucket's owner, who hold every permission on the
+    bucket like an AWS account's root."""
+    if ctx.headers.get(BYPASS_HEADER, "").lower() != "true" or ctx.auth is None:
+        return False
+    decision = await _policy_decision(
+        ctx, ctx.operation, ctx.bucket, ctx.key, None, action=BYPASS_ACTION
+    )
+    if decision is not None:
+        return decision == "Allow"
+    credential = ctx.gateway.credentials.get(ctx.auth.access_key)
+    record = await ctx.gateway.bucket(ctx.bucket) if ctx.bucket else None
+    return (credential is not None and credential.policy == "admin") or (
+        record is not None and record.owner == ctx.auth.access_key
+    )
+
+
 async def _policy_decision(
     ctx: RequestContext,
     operation: str,
     bucket: str | None,
     key: str | None,
     version_id: str | None,
+    *,
+    action: str | None = None,
 ) -> str | None:
-    """What the bucket's policy says of this request: "Deny", "Allow" or None."""
+    """What the bucket's policy says of this request (as ``action`` when given, else as
+    the operation's action): "Deny", "Allow" or None."""
     record = await ctx.gateway.bucket(bucket) if bucket is not None else None
     if record is None or record.policy is None:
         return None
-    action = bucket_policy.action_of(operation, version_id)
+    action = action or bucket_policy.action_of(operation, version_id)
     if action is None:
         return None
     parsed = _parsed_policy(record.policy, record.name)

@@ -9,6 +9,7 @@ condition on the key's current object.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -22,7 +23,7 @@ from coordinator.clock import to_seconds
 from coordinator.keylocks import DEFAULT_TTL as DEFAULT_LOCK_TTL
 from coordinator.keylocks import KeyLock
 from gateway.cluster.store import ObjectVersion
-from gateway.s3 import acl, conditions, streams
+from gateway.s3 import acl, conditions, object_lock, streams
 from gateway.s3.copysource import CopySource, parse_copy_source
 from gateway.s3.errors import S3Error
 from gateway.s3.objectmeta import ObjectMeta
@@ -325,3 +326,17 @@ async def _keep_locked(ctx: RequestContext, lock: KeyLock) -> None:
     while True:
         await trio.sleep(DEFAULT_LOCK_TTL / 3)
         await ctx.gateway.etcd_call(lambda _: lock.refresh())
+
+
+def lock_new_version(ctx: RequestContext, record: Bucket, meta: ObjectMeta) -> None:
+    """Give a new version (PUT, copy, multipart upload) the retention and legal hold its
+    headers (or the bucket's default retention) ask for; InvalidRequest on a bucket
+    without object lock."""
+    if record.object_lock is None:
+        if object_lock.asks_lock(ctx.headers):
+            raise S3Error("InvalidRequest", "Bucket is missing Object Lock Configuration")
+        return
+    mode, until, hold = object_lock.from_headers(
+        ctx.headers, record.object_lock.get("rule"), dt.datetime.now(dt.UTC)
+    )
+    meta.lock_mode, meta.lock_until, meta.legal_hold = mode, until, hold

@@ -27,6 +27,7 @@ from gateway.s3.handlers.common import (
     copy_source,
     existing_bucket,
     keeps_versions,
+    lock_new_version,
     locked_write,
     owner_of,
     requested_acl,
@@ -94,10 +95,11 @@ async def _stored_parts(ctx: RequestContext, upload_id: str) -> dict[int, PartVe
 
 async def create_multipart_upload(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None and ctx.key is not None
-    await existing_bucket(ctx)
+    bucket = await existing_bucket(ctx)
     check_key(ctx.key)
     meta = from_request_headers(ctx.headers)
     meta.acl = await requested_acl(ctx)
+    lock_new_version(ctx, bucket, meta)
     algorithm = ctx.headers.get("x-amz-checksum-algorithm", "").lower() or None
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise S3Error("InvalidRequest", f"Checksum algorithm {algorithm} is not supported")

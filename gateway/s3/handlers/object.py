@@ -14,6 +14,7 @@ from gateway.s3 import acl, conditions, multipart, object_lock, tagging, xml
 from gateway.s3.body import BodyPipeline
 from gateway.s3.checksums import header_name
 from gateway.s3.errors import S3Error
+from gateway.s3.handlers.access import may_bypass_governance
 from gateway.s3.handlers.common import (
     MAX_OBJECT_SIZE,
     XML_TYPE,
@@ -23,6 +24,7 @@ from gateway.s3.handlers.common import (
     copy_source,
     existing_bucket,
     keeps_versions,
+    lock_new_version,
     locked_write,
     requested_acl,
     requested_version,
@@ -64,7 +66,7 @@ async def _put(ctx: RequestContext, record: Bucket) -> Reply:
     meta = from_request_headers(ctx.headers)
     meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     meta.acl = await requested_acl(ctx)
-    _lock_new_version(ctx, record, meta)
+    lock_new_version(ctx, record, meta)
     pipeline = BodyPipeline(ctx.headers, ctx.auth)
     declared = pipeline.declared_length
     if declared is not None and declared > MAX_OBJECT_SIZE:
@@ -356,19 +358,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _lock_new_version(ctx: RequestContext, record: Bucket, meta: ObjectMeta) -> None:
-    """Give a new version the retention and legal hold its headers (or the bucket's
-    default retention) ask for; InvalidRequest on a bucket without object lock."""
-    if record.object_lock is None:
-        if object_lock.asks_lock(ctx.headers):
-            raise S3Error("InvalidRequest", "Bucket is missing Object Lock Configuration")
-        return
-    mode, until, hold = object_lock.from_headers(
-        ctx.headers, record.object_lock.get("rule"), _now()
-    )
-    meta.lock_mode, meta.lock_until, meta.legal_hold = mode, until, hold
-
-
 async def _check_unlocked(ctx: RequestContext, key: str, version_id: str) -> None:
     """AccessDenied unless the version may be deleted now (see gateway/s3/object_lock.py)."""
     assert ctx.bucket is not None
@@ -376,7 +365,7 @@ async def _check_unlocked(ctx: RequestContext, key: str, version_id: str) -> Non
     if version is None or version.deleted:
         return
     meta = ObjectMeta.decode(version.meta)
-    bypass = ctx.headers.get(object_lock.BYPASS_HEADER, "").lower() == "true"
+    bypass = await may_bypass_governance(ctx)
     object_lock.check_delete(meta.lock_mode, meta.lock_until, meta.legal_hold, bypass, _now())
 
 
@@ -399,7 +388,7 @@ async def put_object_retention(ctx: RequestContext) -> Reply:
     await _locked_bucket(ctx)
     now = _now()
     mode, until = object_lock.parse_retention(xml.parse_xml(await ctx.read_small_body()), now)
-    bypass = ctx.headers.get(object_lock.BYPASS_HEADER, "").lower() == "true"
+    bypass = await may_bypass_governance(ctx)
 
     def change(meta: ObjectMeta) -> None:
         object_lock.check_change(meta.lock_mode, meta.lock_until, mode, until, bypass, now)
@@ -561,6 +550,7 @@ async def copy_object(ctx: RequestContext) -> Reply:
         )
     tag_directive = _directive(ctx, "x-amz-tagging-directive", "tagging")
     meta.acl = await requested_acl(ctx)  # a copy does not inherit the source's ACL
+    lock_new_version(ctx, record, meta)  # nor its retention or legal hold
     if tag_directive == "REPLACE":
         meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     else:

@@ -122,8 +122,9 @@ def from_request_headers(headers: dict[str, str]) -> ObjectMeta:
         )
     stored = {name: headers[name] for name in STORED_HEADERS if name in headers}
     encoding = stored.get("content-encoding")
-    if encoding is not None:
-        # aws-chunked describes the upload framing, not the object.
+    if encoding is not None and "aws-chunked" in encoding.lower():
+        # aws-chunked describes the upload framing, not the object; any other list is
+        # kept exactly as sent.
         kept = [e.strip() for e in encoding.split(",") if e.strip().lower() != "aws-chunked"]
         if kept:
             stored["content-encoding"] = ",".join(kept)

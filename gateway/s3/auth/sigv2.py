@@ -190,6 +190,9 @@ def _check(secrets: tuple[str, ...], candidates: list[str], provided: str) -> in
     raise _signature_mismatch()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _parse_http_date(value: str) -> datetime | None:
     value = value.strip()
     try:
@@ -218,7 +221,8 @@ def _verify_header(view: RequestView, lookup_secret: SecretLookup, now: datetime
     http_date = headers.get("date")
     stamp = amz_date if amz_date is not None else http_date
     when = _parse_http_date(stamp) if stamp else None
-    if when is None:
+    # A date before the epoch is no date S3 accepts (AccessDenied, not RequestTimeTooSkewed).
+    if when is None or when < _EPOCH:
         raise AuthError(
             "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header"
         )

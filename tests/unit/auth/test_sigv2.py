@@ -563,6 +563,22 @@ def test_skewed_header_request():
     assert authenticate(view, lookup, _now() + timedelta(minutes=14)) is not None
 
 
+@pytest.mark.parametrize(
+    ("stamp", "code"),
+    [
+        ("Tue, 07 Jul 1950 21:53:04 GMT", "AccessDenied"),  # before the epoch: no date
+        ("Tue, 07 Jul 2010 21:53:04 GMT", "RequestTimeTooSkewed"),
+        ("Tue, 07 Jul 9999 21:53:04 GMT", "RequestTimeTooSkewed"),
+        ("Bad Date", "AccessDenied"),
+        ("", "AccessDenied"),
+    ],
+)
+def test_dates_far_off_or_not_dates(stamp, code):
+    view = _header_signed("GET", "k", "")
+    headers = {**view.headers, "x-amz-date": stamp}
+    assert _code(RequestView("GET", view.raw_path, "", headers)) == code
+
+
 def test_malformed_requests():
     view = _header_signed("GET", "k", "")
     no_date = {k: v for k, v in view.headers.items() if k != "date"}

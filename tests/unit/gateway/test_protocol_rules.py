@@ -26,6 +26,9 @@ def test_meta_round_trip_and_aws_chunked_is_not_stored():
     assert (
         "content-encoding" not in from_request_headers({"content-encoding": "aws-chunked"}).headers
     )
+    # Any other list comes back exactly as sent.
+    listed = from_request_headers({"content-encoding": "gzip, identity"}).headers
+    assert listed == {"content-encoding": "gzip, identity"}
 
 
 def test_user_metadata_limit():

@@ -31,7 +31,7 @@ from coordinator.clock import to_seconds
 from coordinator.election import Election
 from gateway.cluster.namespaces import parts_namespace
 from gateway.cluster.store import ObjectVersion, StoreUnavailable
-from gateway.s3 import object_lock
+from gateway.s3 import lifecycle, object_lock
 from gateway.s3.objectmeta import ObjectMeta
 from gateway.state import Gateway
 
@@ -83,7 +83,7 @@ class LifecycleWorker:
         return removed
 
     async def _apply(self, record: Bucket, rule: dict[str, Any], now: float, day: float) -> int:
-        prefix = rule.get("prefix") or rule.get("filter", {}).get("prefix") or ""
+        prefix = lifecycle.prefix_of(rule)
         removed = 0
         expiration = rule.get("expiration", {})
         if "days" in expiration or "date" in expiration:
@@ -165,25 +165,19 @@ class LifecycleWorker:
         return removed
 
     async def _matches(self, record: Bucket, rule: dict[str, Any], version: ObjectVersion) -> bool:
-        """Whether the rule's filter (sizes, tags) takes this version."""
-        rule_filter = rule.get("filter", {})
-        if "gt" in rule_filter and not version.size > rule_filter["gt"]:
-            return False
-        if "lt" in rule_filter and not version.size < rule_filter["lt"]:
-            return False
-        wanted = rule_filter.get("tags")
-        if not wanted:
-            return True
-        meta = version.meta
-        if not meta:  # a listing row may come without metadata
-            full = await self.gateway.store.head_version(
-                record.name, version.key, version.s3_version_id
-            )
-            if full is None:
-                return False
-            meta = full.meta
-        tags = ObjectMeta.decode(meta).tags
-        return all(tags.get(key) == value for key, value in wanted)
+        """Whether the rule's filter (prefix, sizes, tags) takes this version."""
+        tags: dict[str, str] = {}
+        if lifecycle.needs_tags(rule):
+            meta = version.meta
+            if not meta:  # a listing row may come without metadata
+                full = await self.gateway.store.head_version(
+                    record.name, version.key, version.s3_version_id
+                )
+                if full is None:
+                    return False
+                meta = full.meta
+            tags = ObjectMeta.decode(meta).tags
+        return lifecycle.applies(rule, version.key, version.size, tags)
 
     async def _abort_uploads(self, record: Bucket, prefix: str, initiated_before: float) -> int:
         gateway, removed = self.gateway, 0

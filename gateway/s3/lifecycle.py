@@ -234,3 +234,71 @@ def _render_filter(doc: Doc, rule_filter: dict[str, Any]) -> None:
     if rule_filter.get("and"):
         doc.close("And")
     doc.close("Filter")
+
+
+# -- which rules take an object ------------------------------------------------------------
+
+
+def prefix_of(rule: dict[str, Any]) -> str:
+    """The key prefix a rule applies to ("" for every key)."""
+    return rule.get("prefix") or rule.get("filter", {}).get("prefix") or ""
+
+
+def needs_tags(rule: dict[str, Any]) -> bool:
+    """Whether telling if the rule takes an object needs the object's tags."""
+    return bool(rule.get("filter", {}).get("tags"))
+
+
+def applies(rule: dict[str, Any], key: str, size: int, tags: dict[str, str]) -> bool:
+    """Whether the rule's prefix, sizes and tags take this object (``tags`` is read only
+    where :func:`needs_tags`)."""
+    rule_filter = rule.get("filter", {})
+    if not key.startswith(prefix_of(rule)):
+        return False
+    if "gt" in rule_filter and not size > rule_filter["gt"]:
+        return False
+    if "lt" in rule_filter and not size < rule_filter["lt"]:
+        return False
+    return all(tags.get(name) == value for name, value in rule_filter.get("tags", ()))
+
+
+def expiry(
+    rules: list[dict[str, Any]], key: str, size: int, tags: dict[str, str], written: float
+) -> tuple[dt.datetime, str] | None:
+    """When the current version written at ``written`` (epoch seconds) expires, and by
+    which Enabled rule: S3 adds the rule's Days to the creation time and rounds up to the
+    next midnight UTC, or takes its Date; the earliest rule wins. None when none expires it."""
+    found: tuple[dt.datetime, str] | None = None
+    for rule in rules:
+        expiration = rule.get("expiration", {})
+        if rule.get("status") != "Enabled" or not ("days" in expiration or "date" in expiration):
+            continue
+        if not applies(rule, key, size, tags):
+            continue
+        if "date" in expiration:
+            when = dt.datetime.fromisoformat(expiration["date"].replace("Z", "+00:00"))
+        else:
+            moment = dt.datetime.fromtimestamp(written, dt.UTC) + dt.timedelta(
+                days=expiration["days"]
+            )
+            when = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+            if when < moment:
+                when += dt.timedelta(days=1)
+        if found is None or when < found[0]:
+            found = (when, rule["id"])
+    return found
+
+
+def expiration_header(
+    rules: list[dict[str, Any]], key: str, size: int, tags: dict[str, str], written: float
+) -> dict[str, str]:
+    """``x-amz-expiration`` for a PUT, GET or HEAD of a current version ({} when no rule
+    expires it), as ``expiry-date="<HTTP date>", rule-id="<ID>"``."""
+    if not rules:
+        return {}
+    found = expiry(rules, key, size, tags, written)
+    if found is None:
+        return {}
+    when, rule_id = found
+    stamp = when.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return {"x-amz-expiration": f'expiry-date="{stamp}", rule-id="{rule_id}"'}

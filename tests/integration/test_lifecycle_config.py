@@ -112,3 +112,26 @@ def test_bad_rules_are_refused(
     assert error_code(info) == (400, code)
     with pytest.raises(ClientError):
         s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+
+
+def test_writes_and_reads_say_when_a_rule_expires_them(s3: Any, bucket: str) -> None:
+    rule = {
+        "ID": "logs-week",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "logs/"},
+        "Expiration": {"Days": 7},
+    }
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
+    put = s3.put_object(Bucket=bucket, Key="logs/a", Body=b"x")
+    expected_day = (dt.datetime.now(dt.UTC) + dt.timedelta(days=8)).strftime("%d %b %Y")
+    assert put["Expiration"] == f'expiry-date="{_day(expected_day)}", rule-id="logs-week"'
+    assert s3.head_object(Bucket=bucket, Key="logs/a")["Expiration"] == put["Expiration"]
+    assert s3.get_object(Bucket=bucket, Key="logs/a")["Expiration"] == put["Expiration"]
+    assert "Expiration" not in s3.put_object(Bucket=bucket, Key="other", Body=b"x")
+    assert "Expiration" not in s3.head_object(Bucket=bucket, Key="other")
+
+
+def _day(day_month_year: str) -> str:
+    """The HTTP date of midnight UTC of that day."""
+    moment = dt.datetime.strptime(day_month_year, "%d %b %Y")
+    return moment.strftime("%a, %d %b %Y 00:00:00 GMT")

@@ -23,7 +23,7 @@ from coordinator.clock import to_seconds
 from coordinator.keylocks import DEFAULT_TTL as DEFAULT_LOCK_TTL
 from coordinator.keylocks import KeyLock
 from gateway.cluster.store import ObjectVersion
-from gateway.s3 import acl, conditions, object_lock, streams
+from gateway.s3 import acl, conditions, lifecycle, object_lock, streams
 from gateway.s3.copysource import CopySource, parse_copy_source
 from gateway.s3.errors import S3Error
 from gateway.s3.objectmeta import ObjectMeta
@@ -340,3 +340,13 @@ def lock_new_version(ctx: RequestContext, record: Bucket, meta: ObjectMeta) -> N
         ctx.headers, record.object_lock.get("rule"), dt.datetime.now(dt.UTC)
     )
     meta.lock_mode, meta.lock_until, meta.legal_hold = mode, until, hold
+
+
+def expiration_headers(
+    record: Bucket, key: str, size: int, meta: ObjectMeta, timestamp: int
+) -> dict[str, str]:
+    """x-amz-expiration for a current version, when a lifecycle rule expires it."""
+    if not record.lifecycle:
+        return {}
+    rules = list(record.lifecycle)
+    return lifecycle.expiration_header(rules, key, size, meta.tags, to_seconds(timestamp))

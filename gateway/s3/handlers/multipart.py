@@ -26,6 +26,7 @@ from gateway.s3.handlers.common import (
     XML_TYPE,
     copy_source,
     existing_bucket,
+    expiration_headers,
     keeps_versions,
     lock_new_version,
     locked_write,
@@ -360,7 +361,13 @@ async def _finish_completion(
         completion["meta"],
         versioned=completion.get("versioned", False),
     )
-    headers = {**XML_TYPE, **written_version_headers(stored)}
+    record = await ctx.gateway.bucket(ctx.bucket)
+    size = sum(meta.parts)
+    headers = {
+        **XML_TYPE,
+        **written_version_headers(stored),
+        **(expiration_headers(record, ctx.key, size, meta, stored.timestamp) if record else {}),
+    }
     for algo, value in meta.checksums.items():
         headers[header_name(algo)] = value
     body = xml.complete_multipart(

@@ -23,6 +23,7 @@ from gateway.s3.handlers.common import (
     check_version_id,
     copy_source,
     existing_bucket,
+    expiration_headers,
     keeps_versions,
     lock_new_version,
     locked_write,
@@ -85,7 +86,11 @@ async def _put(ctx: RequestContext, record: Bucket) -> Reply:
         size_hint=declared,
         versioned=keeps_versions(record),
     )
-    headers = {"ETag": meta.quoted_etag, **written_version_headers(stored)}
+    headers = {
+        "ETag": meta.quoted_etag,
+        **written_version_headers(stored),
+        **expiration_headers(record, ctx.key, pipeline.size, meta, stored.timestamp),
+    }
     for algo, value in pipeline.checksums.items():
         headers[header_name(algo)] = value
     return Reply(200, headers)
@@ -155,6 +160,9 @@ def _object_headers(
         for algo, value in meta.checksums.items():
             headers[header_name(algo)] = value
         headers["x-amz-checksum-type"] = meta.checksum_type or "FULL_OBJECT"
+    if record.lifecycle and "versionId" not in ctx.query:
+        assert ctx.key is not None
+        headers.update(expiration_headers(record, ctx.key, version.size, meta, version.timestamp))
     return headers
 
 
@@ -559,7 +567,11 @@ async def copy_object(ctx: RequestContext) -> Reply:
         ctx, source.bucket, version, 0, version.size, meta, versioned=keeps_versions(record)
     )
     body = xml.copy_object_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
-    headers = {"Content-Type": "application/xml", **written_version_headers(stored)}
+    headers = {
+        "Content-Type": "application/xml",
+        **written_version_headers(stored),
+        **expiration_headers(record, ctx.key, version.size, meta, stored.timestamp),
+    }
     source_version = version_headers(await ctx.gateway.bucket(source.bucket), version)
     if source_version:
         headers["x-amz-copy-source-version-id"] = source_version["x-amz-version-id"]

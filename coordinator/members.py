@@ -43,6 +43,8 @@ class Membership:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease:{key}", daemon=True)
         self._lease: Any = None
+        self._record_lock = threading.Lock()
+        self._changed = False  # publish() changed the record since it was last put
 
     def start(self) -> None:
         """Register now (raises if etcd is unreachable) and keep the lease alive."""
@@ -66,9 +68,23 @@ class Membership:
         except Exception:  # best effort: the lease also expires on its own
             pass
 
+    def publish(self, **fields: Any) -> None:
+        """Change fields of the member's record; watchers see it at the next refresh
+        (within a third of the TTL)."""
+        with self._record_lock:
+            if all(self._record.get(name) == value for name, value in fields.items()):
+                return
+            self._record = {**self._record, **fields}
+            self._changed = True
+
+    def _put_record(self) -> None:
+        with self._record_lock:
+            record, self._changed = self._record, False
+        self._client.put(self._key, encode(record), lease=self._lease)
+
     def _register(self) -> None:
         self._lease = self._client.lease(self._ttl)
-        self._client.put(self._key, encode(self._record), lease=self._lease)
+        self._put_record()
 
     def _run(self) -> None:
         interval = max(self._ttl / 3, 0.5)
@@ -80,6 +96,8 @@ class Membership:
                 if not responses or responses[0].TTL <= 0:
                     log.warning("lease for %s expired; registering again", self._key)
                     self._register()
+                elif self._changed:
+                    self._put_record()
                 wait, failures = interval, 0
             except Exception as exc:
                 # Refresh the same lease again soon, through a new client (on another

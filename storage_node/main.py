@@ -179,9 +179,13 @@ def run(args: argparse.Namespace) -> int:
             "zone": args.zone,
             "capacity": shutil.disk_usage(args.data_dir).total,
             "started": time.time(),
+            # Versions of keys it no longer replicates may be here until its first
+            # anti-entropy pass says otherwise (gateways then look beyond replicas).
+            "handoff": True,
             **endpoints.record,
         },
     )
+    replicator.on_handoff = lambda pending: membership.publish(handoff=pending)
     membership.start()
     mover.start()
     replicator.start()

@@ -206,6 +206,10 @@ class Replicator:
         self._cache: _Cached | None = None
         self._tag_since: tuple[str, float] = ("", 0.0)
         self._wake_at = 0.0
+        # Told after each digest computation whether this node holds versions of keys it
+        # no longer replicates (a hand-off pending): gateways then look beyond a key's
+        # replicas before answering 404 (storage_node/main.py publishes it).
+        self.on_handoff: Callable[[bool], None] | None = None
         self.lock = threading.Lock()
         # For the Admin service and metrics.
         self.state = "starting"
@@ -475,6 +479,8 @@ class Replicator:
             self.pass_started = time.time()
         self._set("running", "computing digests")
         mine = self.digests(nodes, tag)
+        if self.on_handoff is not None:
+            self.on_handoff(mine.handoff > 0)
         peers = [n for n in nodes if n.state == "active" and n.node_id != self.node_id]
         differs: list[tuple[NodeEntry, list[int]]] = []
         for peer in peers:

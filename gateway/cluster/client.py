@@ -716,10 +716,10 @@ class ClusterStore:
         if len(answers) < need:
             raise StoreUnavailable(f"{len(answers)} of {len(asked)} replicas answered")
         found = _found(answers)
-        if not found:
-            # The placement may have changed (a node joined) since this key
-            # was written, and no data moved yet: look on the other nodes
-            # before answering 404. Free while every node holds every key.
+        if not found and self.directory.rebalancing():
+            # The placement changed (a node joined or drains) since this key may have
+            # been written, and its data may not have moved yet: look on the other
+            # nodes before answering 404.
             others = [n for n in self.directory.nodes() if n not in asked and n.state != "removed"]
             if others:
                 answers = await self._gather(others, "HeadObject", request, need=len(others))

@@ -4,6 +4,7 @@ watch-fed etcd caches, and one gRPC channel per node."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import etcd3
@@ -32,6 +33,10 @@ CHANNEL_OPTIONS = [
 ]
 
 
+# How long after a placement change a miss still looks beyond a key's replicas.
+REBALANCE_WINDOW = 60.0
+
+
 def _close_later(channel: grpc.aio.Channel) -> None:
     """Close an aio channel from a synchronous call on its loop."""
     asyncio.ensure_future(channel.close())
@@ -47,6 +52,9 @@ class NodeDirectory:
         self._aio_stubs: StubCache[grpc.aio.Channel] = StubCache(
             CHANNEL_OPTIONS, tls.process_dialer(aio=True), _close_later
         )
+        # The placement map last seen and since when (monotonic seconds); the first
+        # look counts as a change, so a starting gateway looks beyond replicas a while.
+        self._map_seen: tuple[tuple, float] = ((), 0.0)
 
     def start(self) -> None:
         self.placement.start()
@@ -63,6 +71,23 @@ class NodeDirectory:
 
     def is_live(self, node_id: str) -> bool:
         return self.members.get(node_id) is not None
+
+    def rebalancing(self, now: float | None = None) -> bool:
+        """Whether some key may sit outside its replicas: a node drains, the placement
+        map changed in the last REBALANCE_WINDOW seconds (writes by gateways that had
+        not yet seen it), or a live node holds versions it has not yet handed to their
+        new replicas (as its membership record says; a record without the flag counts
+        as yes). Only then does a miss look beyond a key's replicas."""
+        now = time.monotonic() if now is None else now
+        nodes = self.nodes()
+        signature = tuple((n.node_id, n.state, n.weight, n.zone) for n in nodes)
+        if signature != self._map_seen[0]:
+            self._map_seen = (signature, now)
+        if now - self._map_seen[1] < REBALANCE_WINDOW:
+            return True
+        if any(n.state == "draining" for n in nodes):
+            return True
+        return any(record.get("handoff", True) for record in self.members.items().values())
 
     def replicas(self, bucket: str, key: str) -> list[NodeEntry]:
         """Where (bucket, key) lives and new writes go: draining nodes are left out."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from coordinator import placement
+from coordinator import members, placement
 from coordinator.etcd import connect
 from proto import storage_pb2_grpc as pb_grpc
 from tools import cluster as local
@@ -104,6 +104,19 @@ def test_a_new_node_takes_its_share_and_the_old_copies_go(
             newest, holders = holders_of_newest(rows)
             assert newest is not None and holders == owners[key]
             assert newest.deleted == (key not in written)
+        # Once handed off, every node says so in its membership record: gateways stop
+        # looking beyond a key's replicas on a miss (gateway/cluster/nodes.py).
+        deadline = time.monotonic() + 30
+        while True:
+            client = connect(cluster.etcd_endpoint)
+            try:
+                flags = {n: r.get("handoff") for n, r in members.live_nodes(client).items()}
+            finally:
+                client.close()
+            if flags == dict.fromkeys(("node1", "node2", "node3", "node4"), False):
+                break
+            assert time.monotonic() < deadline, f"hand-off flags never cleared: {flags}"
+            time.sleep(0.5)
         moved = sum("node4" in o for o in owners.values())
         print(
             f"\n[rebalance] {moved} of {len(every)} keys moved to node4 in {took:.1f}s; {reads} reads"

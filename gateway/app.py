@@ -187,7 +187,12 @@ async def serve_s3(gateway: Gateway, http: HttpRequest) -> Reply:
             )
         handler = HANDLERS.get(operation)
         if handler is None:
-            raise S3Error("NotImplemented", f"{operation} is not implemented by Tessera")
+            feature = router.out_of_scope(operation)
+            raise S3Error(
+                "NotImplemented",
+                f"{operation} is not implemented by Tessera"
+                + (f": {feature} is out of its scope" if feature else ""),
+            )
         ctx = RequestContext(
             gateway=gateway,
             request_id=request_id,

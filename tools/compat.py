@@ -16,7 +16,8 @@ HEADER = """# S3 compatibility
 Generated from `gateway/s3/router.py` by `python -m tools.compat`; do not edit.
 
 Every S3 operation the router can name is listed. Implemented operations are
-served; the others answer `501 NotImplemented` with an S3 error body.
+served; the others belong to features out of Tessera's scope, named beside each, and
+answer `501 NotImplemented` with an S3 error body that says so.
 Authentication: AWS Signature V4 (header, presigned query, aws-chunked signed
 and unsigned-trailer bodies) and Signature V2 (header and presigned query).
 Addressing: path style (`/bucket/key`) always, and virtual-hosted style
@@ -32,12 +33,16 @@ path style.
 
 def render() -> str:
     names = sorted(set(router.ALL_OPERATIONS) - set(router.PSEUDO_OPERATIONS))
-    rows = [
-        f"| {name} | {'implemented' if name in router.IMPLEMENTED else 'not yet (501)'} |"
-        for name in names
-    ]
+    rows = [f"| {name} | {_status(name)} |" for name in names]
     done = sum(name in router.IMPLEMENTED for name in names)
     return HEADER + "\n".join(rows) + f"\n\n{done} of {len(names)} operations implemented.\n"
+
+
+def _status(name: str) -> str:
+    if name in router.IMPLEMENTED:
+        return "implemented"
+    feature = router.out_of_scope(name)
+    return f"out of scope (501): {feature}" if feature else "not yet (501)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -244,6 +244,31 @@ IMPLEMENTED: frozenset[str] = frozenset(
     }
 )
 
+# Features Tessera does not offer, by the words in the names of their operations (which
+# answer 501 NotImplemented saying so). Every other operation is implemented.
+OUT_OF_SCOPE: tuple[tuple[str, str], ...] = (
+    ("Analytics", "storage class analysis"),
+    ("Inventory", "inventory reports"),
+    ("Metrics", "CloudWatch request metrics"),
+    ("IntelligentTiering", "intelligent tiering"),
+    ("Encryption", "server-side encryption (SSE-S3, SSE-KMS)"),
+    ("Replication", "cross-region replication (a cluster keeps its own replicas)"),
+    ("Website", "static website hosting"),
+    ("Accelerate", "transfer acceleration"),
+    ("Logging", "server access logging"),
+    ("Notification", "event notifications"),
+    ("RequestPayment", "requester pays"),
+    ("CreateSession", "S3 Express One Zone sessions"),
+    ("Torrent", "BitTorrent"),
+    ("RestoreObject", "archive storage classes (restore from Glacier)"),
+    ("SelectObjectContent", "S3 Select"),
+)
+
+
+def out_of_scope(operation: str) -> str | None:
+    """The feature an operation Tessera does not serve belongs to, or None."""
+    return next((feature for word, feature in OUT_OF_SCOPE if word in operation), None)
+
 
 def _keyword(query: Mapping[str, str]) -> str | None:
     for name in _KEYWORDS:

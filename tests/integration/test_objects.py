@@ -146,6 +146,7 @@ def test_unimplemented_operation_is_501(s3, bucket):
     with pytest.raises(ClientError) as info:
         s3.get_bucket_website(Bucket=bucket)
     assert error_code(info) == (501, "NotImplemented")
+    assert "static website hosting is out of its scope" in str(info.value)
 
 
 def test_conditional_get(s3, bucket):

@@ -464,3 +464,11 @@ def test_virtual_hosted_botocore_requests_route_like_path_style():
         path = "/" + percent_encode(key, safe="/~")
         assert split_host_and_path("bkt.localhost:1234", path, DOMAINS) == ("bkt", key)
         assert split_path(f"/bkt{path}") == ("bkt", key)
+
+
+def test_every_operation_is_served_or_named_out_of_scope():
+    from gateway.s3.router import ALL_OPERATIONS, IMPLEMENTED, PSEUDO_OPERATIONS, out_of_scope
+
+    for operation in set(ALL_OPERATIONS) - IMPLEMENTED - PSEUDO_OPERATIONS:
+        assert out_of_scope(operation), operation
+    assert not any(out_of_scope(operation) for operation in IMPLEMENTED)

@@ -174,7 +174,7 @@ async def serve_s3(gateway: Gateway, http: HttpRequest) -> Reply:
             try:
                 auth = authenticate(view, gateway.lookup_secrets, datetime.now(UTC))
             except AuthError as exc:
-                raise S3Error(exc.code, exc.message) from exc
+                raise S3Error(exc.code, exc.message, status=exc.status) from exc
             if auth is not None:
                 gateway.note_use(auth.access_key, auth.secret_index)
             if auth is None and operation not in ANONYMOUS_OPERATIONS:

@@ -120,6 +120,10 @@ def test_expired_presigned_url(s3, cluster, bucket):
     expired = _presigned(cluster, f"/{bucket}/old", now - datetime.timedelta(hours=2), 60)
     status, body, _ = _raw("GET", expired)
     assert status == 403 and b"AccessDenied" in body
+    # No time at all, or more than a week: never valid.
+    for expires, code in ((0, b"AccessDenied"), (609901, b"AuthorizationQueryParametersError")):
+        status, body, _ = _raw("GET", _presigned(cluster, f"/{bucket}/old", now, expires))
+        assert status == 403 and code in body, (expires, body)
 
 
 def _chunked_request(cluster, path: str, data: bytes, chunk: int, tamper: bool = False):

@@ -28,6 +28,7 @@ STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 MAX_PRESIGN_EXPIRES = 604800  # one week, the AWS limit
+FORBIDDEN = 403
 
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z", re.ASCII)
@@ -423,15 +424,19 @@ def _verify_presigned(view: RequestView, lookup_secret: SecretLookup, now: datet
     if amz_date[:8] != cred.date:
         raise AuthError(code, f"Invalid credential date {cred.date!r}: it is not X-Amz-Date's.")
     expires_text = params["X-Amz-Expires"]
+    # A URL that could never be used is forbidden outright (403, as the S3 conformance
+    # suites expect of a negative or a longer-than-a-week X-Amz-Expires).
     if not (expires_text.isascii() and expires_text.isdigit()):
-        raise AuthError(code, "X-Amz-Expires should be a number")
+        raise AuthError(code, "X-Amz-Expires should be a non-negative number", FORBIDDEN)
     expires = int(expires_text)
     if expires > MAX_PRESIGN_EXPIRES:
-        raise AuthError(code, "X-Amz-Expires must be less than a week (in seconds) that is 604800")
+        raise AuthError(
+            code, "X-Amz-Expires must be less than a week (in seconds) that is 604800", FORBIDDEN
+        )
     signed_headers = _parse_signed_headers(params["X-Amz-SignedHeaders"], code)
     secrets = lookup_secrets(lookup_secret, cred.access_key)
     now = as_utc(now)
-    if now > when + timedelta(seconds=expires):
+    if now >= when + timedelta(seconds=expires):
         raise AuthError("AccessDenied", "Request has expired")
     if when - now > MAX_SKEW:
         raise AuthError("AccessDenied", "Request is not valid yet")

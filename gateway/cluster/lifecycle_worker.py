@@ -23,53 +23,24 @@ import logging
 import time
 from typing import Any
 
-import trio
-
 from coordinator import uploads
 from coordinator.buckets import Bucket
 from coordinator.clock import to_seconds
-from coordinator.election import Election
+from gateway.cluster.elected import ElectedWorker
 from gateway.cluster.namespaces import parts_namespace
-from gateway.cluster.store import ObjectVersion, StoreUnavailable
+from gateway.cluster.store import ObjectVersion
 from gateway.s3 import lifecycle, object_lock
 from gateway.s3.objectmeta import ObjectMeta
-from gateway.state import Gateway
 
 log = logging.getLogger(__name__)
 
 JOB = "lifecycle"
 
 
-class LifecycleWorker:
+class LifecycleWorker(ElectedWorker):
     JOB = JOB
     UNIT = "objects, versions and uploads removed"  # for `tessera admin jobs`
-
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-        self.election = Election(gateway.connect, JOB, gateway.gateway_id)
-        self.removed = 0  # objects, versions, markers and uploads removed by this gateway
-        self.passes = 0
-
-    async def run(self) -> None:
-        """Campaign and carry the rules out forever (a background task of the gateway)."""
-        while True:
-            try:
-                held = await trio.to_thread.run_sync(self.election.campaign)
-                if held:
-                    self.removed += await self.pass_once()
-                    self.passes += 1
-            except (StoreUnavailable, OSError) as exc:
-                log.warning("lifecycle pass failed: %s", exc)
-            except Exception:
-                log.exception("lifecycle pass failed")
-            await self._pause()
-
-    async def _pause(self) -> None:
-        """Sleep lifecycle_interval, following changes to the setting meanwhile."""
-        slept = 0.0
-        while slept < float(self.gateway.setting("lifecycle_interval")):
-            await trio.sleep(0.5)
-            slept += 0.5
+    INTERVAL = "lifecycle_interval"
 
     async def pass_once(self, now: float | None = None) -> int:
         """One pass over every bucket with rules; what it removed."""

@@ -11,14 +11,10 @@ from __future__ import annotations
 import logging
 import time
 
-import trio
-
 from coordinator import uploads
 from coordinator.clock import to_seconds
-from coordinator.election import Election
+from gateway.cluster.elected import ElectedWorker
 from gateway.cluster.namespaces import PARTS_PREFIX
-from gateway.cluster.store import StoreUnavailable
-from gateway.state import Gateway
 from proto import storage_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -29,38 +25,12 @@ LIST_TIMEOUT = 30.0
 _AFTER_UPLOAD = "/\U0010ffff"
 
 
-class UploadReaper:
+class UploadReaper(ElectedWorker):
     JOB = JOB
     UNIT = "orphan parts removed"  # what `removed` counts, for `tessera admin jobs`
+    INTERVAL = "reaper_interval"
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-        self.election = Election(gateway.connect, JOB, gateway.gateway_id)
-        self.removed = 0
-        self.passes = 0
-
-    async def run(self) -> None:
-        """Campaign and reap forever (a background task of the gateway)."""
-        while True:
-            try:
-                held = await trio.to_thread.run_sync(self.election.campaign)
-                if held:
-                    self.removed += await self.reap_once()
-                    self.passes += 1
-            except (StoreUnavailable, OSError) as exc:
-                log.warning("reaper pass failed: %s", exc)
-            except Exception:
-                log.exception("reaper pass failed")
-            await self._pause()
-
-    async def _pause(self) -> None:
-        """Sleep reaper_interval, following changes to the setting meanwhile."""
-        slept = 0.0
-        while slept < float(self.gateway.setting("reaper_interval")):
-            await trio.sleep(0.5)
-            slept += 0.5
-
-    async def reap_once(self) -> int:
+    async def pass_once(self) -> int:
         """One pass over every live storage node; returns part keys removed."""
         records = await self.gateway.etcd_call(uploads.list_all)
         known = {(r["bucket"], r["upload_id"]) for r in records}

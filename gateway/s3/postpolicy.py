@@ -50,6 +50,8 @@ EXEMPT_FIELDS = frozenset(
     }
 )
 IGNORED_PREFIX = "x-ignore-"
+# Checksums of the file, checked against it like a PUT's (a policy need not name them).
+CHECKSUM_PREFIX = "x-amz-checksum-"
 _DENIED = "Invalid according to Policy: "
 _SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
@@ -182,7 +184,9 @@ def check_policy(policy: PostPolicy, fields: Mapping[str, str], bucket: str, now
     extra = [
         name
         for name in fields
-        if name not in EXEMPT_FIELDS and not name.startswith(IGNORED_PREFIX) and name not in covered
+        if name not in EXEMPT_FIELDS
+        and not name.startswith((IGNORED_PREFIX, CHECKSUM_PREFIX))
+        and name not in covered
     ]
     if extra:
         raise S3Error("AccessDenied", f"{_DENIED}Extra input fields: {', '.join(extra)}")

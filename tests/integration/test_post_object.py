@@ -3,6 +3,8 @@ sent with urllib as a hand-made multipart/form-data body."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import urllib.error
 import urllib.request
@@ -169,6 +171,23 @@ def test_field_not_in_policy_is_refused(s3, bucket):
     assert root.findtext("Code") == "AccessDenied"
     assert "Extra input fields: x-amz-meta-extra" in root.findtext("Message")
     assert _keys(s3, bucket) == []
+
+
+def test_checksum_field_is_checked_and_kept(s3, bucket):
+    """An x-amz-checksum-* field need not be in the policy: it is checked like a PUT's."""
+    data = b"x" * (2 << 20)
+    good = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    post = _presign(s3, bucket)
+    bad = dict(post["fields"], **{"x-amz-checksum-sha256": base64.b64encode(b"\0" * 32).decode()})
+    status, body, _ = _post(post["url"], bad, "c.bin", data)
+    assert (status, _error_code(body)) == (400, "BadDigest")
+    assert _keys(s3, bucket) == []
+    status, body, _ = _post(
+        post["url"], dict(post["fields"], **{"x-amz-checksum-sha256": good}), "c.bin", data
+    )
+    assert status == 204, body
+    head = s3.head_object(Bucket=bucket, Key="uploads/c.bin", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == good
 
 
 def test_tagging_field(s3, bucket):

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from gateway.s3 import acl, formdata, postpolicy, tagging, xml
+from gateway.s3.checksums import Checksum
+from gateway.s3.checksums import requested as requested_checksums
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.common import MAX_OBJECT_SIZE, existing_bucket
 from gateway.s3.names import check_key
@@ -107,6 +109,8 @@ async def post_object(ctx: RequestContext) -> Reply:
     if fields.get("tagging"):
         meta.tags = tagging.parse_document(fields["tagging"].encode())
     md5 = hashlib.md5()
+    stated = requested_checksums(fields)  # x-amz-checksum-* fields: checked like a PUT's
+    running = {algorithm: Checksum(algorithm) for algorithm in stated}
     size = 0
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -121,12 +125,21 @@ async def post_object(ctx: RequestContext) -> Reply:
             if size > MAX_OBJECT_SIZE:
                 raise S3Error("EntityTooLarge")
             md5.update(event.data)
+            for checksum in running.values():
+                checksum.update(event.data)
             yield event.data
         # Raising here, before the stream ends, keeps the store from committing.
         postpolicy.check_length(policy, size, final=True)
+        for algorithm, value in stated.items():
+            if running[algorithm].b64() != value:
+                raise S3Error(
+                    "BadDigest",
+                    f"The {algorithm.upper()} you specified did not match the calculated checksum.",
+                )
 
     def make_meta(stored_size: int) -> bytes:
         meta.etag = md5.hexdigest()
+        meta.checksums = {algorithm: c.b64() for algorithm, c in running.items()}
         return meta.encode()
 
     await ctx.gateway.store.put_object(ctx.bucket, key, chunks(), make_meta)

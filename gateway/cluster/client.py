@@ -72,6 +72,20 @@ STRAGGLER_GRACE = 0.05
 STALE_RETRIES = 2
 
 _ABORT = object()
+# Unary RPCs that write (see _call_on_loop).
+_WRITES = frozenset(
+    {
+        "PutObjectWhole",
+        "PutObjectsWhole",
+        "Restamp",
+        "ComposeObject",
+        "UpdateMeta",
+        "DeleteVersion",
+        "DeletePrefix",
+        "DeleteObject",
+        "DeleteObjects",
+    }
+)
 
 
 class ReplicaWriter:
@@ -286,7 +300,12 @@ class ClusterStore:
         self, node: NodeEntry, method: str, request: Any, timeout: float
     ) -> Any:
         stub = self.directory.aio_stub(node)
-        return await getattr(stub, method)(request, timeout=timeout)
+        # A write waits (within its timeout) for a channel still in reconnect backoff,
+        # e.g. to a node back from a partition a moment ago, instead of failing at once:
+        # its replica may be the one the quorum needs.
+        return await getattr(stub, method)(
+            request, timeout=timeout, wait_for_ready=method in _WRITES
+        )
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await trio.to_thread.run_sync(
@@ -328,6 +347,11 @@ class ClusterStore:
         )
         if size_hint is not None and size_hint <= SMALL_PUT_LIMIT:
             return await self._put_small(live, replicas, quorum, header, chunks, make_meta)
+        # A replica whose channel is in reconnect backoff (back from a partition or a
+        # restart a moment ago) would fail the stream at once: dial it first.
+        for node in live:
+            if self.directory.needs_dial(node):
+                await self._run(self.directory.wait_ready, node, RECONNECT_WAIT)
         writers = [
             ReplicaWriter(n, self.directory.stub(n), header, self.directory.is_live) for n in live
         ]

@@ -33,6 +33,9 @@ CHANNEL_OPTIONS = [
 ]
 
 
+# grpc's connectivity state of a channel that failed and waits to reconnect.
+_TRANSIENT_FAILURE = 3
+
 # How long after a placement change a miss still looks beyond a key's replicas.
 REBALANCE_WINDOW = 60.0
 
@@ -113,6 +116,15 @@ class NodeDirectory:
         except grpc.FutureTimeoutError:
             return False
         return True
+
+    def needs_dial(self, node: NodeEntry) -> bool:
+        """Whether node's channel is in reconnect backoff after a failure (a call on it
+        would fail at once). Read without connecting; False if it cannot be told."""
+        try:
+            state = self._stubs.channel(node)._channel.check_connectivity_state(False)
+        except Exception:
+            return False
+        return state == _TRANSIENT_FAILURE
 
     def aio_stub(self, node: NodeEntry) -> pb_grpc.StorageStub:
         """A grpc.aio stub for node. Call only on the bridge's asyncio loop,

@@ -242,13 +242,17 @@ def _check_object_checksums(
 ) -> None:
     """A Complete's x-amz-checksum-* header states the finished object's checksum: it
     must be the upload's algorithm and match what the parts combine to (a COMPOSITE value
-    with or without its ``-N``)."""
+    with or without its ``-N``). An upload created without a checksum algorithm has no
+    object checksum to compare with: a value stated anyway is let be, as clients that
+    checksum every request by default may send one."""
     algorithm = upload.record.get("checksum_algorithm")
+    if algorithm is None:
+        return
     for algo, value in requested_checksums(headers).items():
         if algo != algorithm:
             raise S3Error(
                 "InvalidRequest",
-                f"The upload was created using the {algorithm or 'no'} checksum algorithm; "
+                f"The upload was created using the {algorithm} checksum algorithm; "
                 f"the complete request specified {algo}.",
             )
         computed = meta.checksums.get(algo)

@@ -210,7 +210,7 @@ def aws_chunked_request(
             ]
         )
         previous = sign(key, to_sign)
-        sent = piece[:-1] + b"!" if tamper and piece else piece
+        sent = piece[:-1] + bytes([piece[-1] ^ 0xFF]) if tamper and piece else piece
         body += f"{len(piece):x};chunk-signature={previous}\r\n".encode() + sent + b"\r\n"
     del headers["host"]
     return headers, body

@@ -72,20 +72,6 @@ STRAGGLER_GRACE = 0.05
 STALE_RETRIES = 2
 
 _ABORT = object()
-# Unary RPCs that write (see _call_on_loop).
-_WRITES = frozenset(
-    {
-        "PutObjectWhole",
-        "PutObjectsWhole",
-        "Restamp",
-        "ComposeObject",
-        "UpdateMeta",
-        "DeleteVersion",
-        "DeletePrefix",
-        "DeleteObject",
-        "DeleteObjects",
-    }
-)
 
 
 class ReplicaWriter:
@@ -297,15 +283,45 @@ class ClusterStore:
         return spec.unwrap(reply)
 
     async def _call_on_loop(
-        self, node: NodeEntry, method: str, request: Any, timeout: float
+        self,
+        node: NodeEntry,
+        method: str,
+        request: Any,
+        timeout: float,
+        wait_for_ready: bool = False,
     ) -> Any:
         stub = self.directory.aio_stub(node)
-        # A write waits (within its timeout) for a channel still in reconnect backoff,
-        # e.g. to a node back from a partition a moment ago, instead of failing at once:
-        # its replica may be the one the quorum needs.
-        return await getattr(stub, method)(
-            request, timeout=timeout, wait_for_ready=method in _WRITES
-        )
+        return await getattr(stub, method)(request, timeout=timeout, wait_for_ready=wait_for_ready)
+
+    async def _once_connected(
+        self, nodes: list[NodeEntry], method: str, request: Any
+    ) -> list[tuple[NodeEntry, Any]]:
+        """Call a unary RPC on each node, each waiting up to RECONNECT_WAIT for its
+        channel to connect: for replicas a write's quorum needs that failed at once,
+        their channel still in reconnect backoff (a node back from a partition or a
+        restart a moment ago). The answers that came."""
+        answers: list[tuple[NodeEntry, Any]] = []
+
+        async def one(node: NodeEntry) -> None:
+            call = self._call_on_loop(node, method, request, RECONNECT_WAIT, wait_for_ready=True)
+            done = trio.Event()
+            result: list[outcome.Outcome[Any]] = []
+
+            def finished(answer: outcome.Outcome[Any]) -> None:
+                result.append(answer)
+                done.set()
+
+            self.bridge.submit(call, finished)
+            await done.wait()
+            try:
+                answers.append((node, result[0].unwrap()))
+            except grpc.RpcError as exc:
+                log.warning("rpc failed again node=%s code=%s", node.node_id, exc.code())
+
+        async with trio.open_nursery() as nursery:
+            for node in nodes:
+                nursery.start_soon(one, node)
+        return answers
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await trio.to_thread.run_sync(
@@ -348,9 +364,11 @@ class ClusterStore:
         if size_hint is not None and size_hint <= SMALL_PUT_LIMIT:
             return await self._put_small(live, replicas, quorum, header, chunks, make_meta)
         # A replica whose channel is in reconnect backoff (back from a partition or a
-        # restart a moment ago) would fail the stream at once: dial it first.
-        for node in live:
-            if self.directory.needs_dial(node):
+        # restart a moment ago) would fail the stream at once: when the quorum needs it,
+        # dial it first.
+        dialling = [n for n in live if self.directory.needs_dial(n)]
+        if dialling and len(live) - len(dialling) < quorum:
+            for node in dialling:
                 await self._run(self.directory.wait_ready, node, RECONNECT_WAIT)
         writers = [
             ReplicaWriter(n, self.directory.stub(n), header, self.directory.is_live) for n in live
@@ -470,6 +488,10 @@ class ClusterStore:
             answers = await self._gather(
                 live, "PutObjectWhole", request, need=quorum, grace=0, cancel_stragglers=False
             )
+            if len(answers) < quorum:
+                answered = {node.node_id for node, _ in answers}
+                missing = [n for n in live if n.node_id not in answered]
+                answers += await self._once_connected(missing, "PutObjectWhole", request)
             if len(answers) < quorum:
                 raise StoreUnavailable(
                     f"only {len(answers)} of {len(replicas)} replicas stored the object"

@@ -18,6 +18,7 @@ why.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -37,6 +38,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
+from coordinator import keys
 from coordinator.members import DEFAULT_TTL as MEMBER_TTL
 from tests.helpers import make_client
 from tests.netns.bed import Bed, BedUnavailable, probe
@@ -156,6 +158,46 @@ def wait_ready(deployment: Deployment, hosts: list[str], step: Step, timeout: fl
         deadline = time.monotonic() + timeout
         while pool.submit(_get, url, deployment.ca, cert).result() != 200:
             assert time.monotonic() < deadline, f"{url} not ready in {timeout:.0f}s"
+            time.sleep(0.3)
+
+
+def _node_members(address: str, ca: Path, cert: tuple[Path, Path]) -> int | None:
+    """How many storage nodes hold a membership lease, read from one etcd member over
+    its JSON gateway (None when it cannot answer)."""
+    prefix = keys.MEMBER_NODES.encode()
+    end = prefix[:-1] + bytes([prefix[-1] + 1])
+    body = json.dumps(
+        {
+            "key": base64.b64encode(prefix).decode(),
+            "range_end": base64.b64encode(end).decode(),
+            "count_only": True,
+        }
+    ).encode()
+    context = ssl.create_default_context(cafile=str(ca))
+    context.load_cert_chain(*cert)
+    request = urllib.request.Request(f"https://{address}:2379/v3/kv/range", data=body)
+    try:
+        with urllib.request.urlopen(request, timeout=2, context=context) as reply:
+            return int(json.loads(reply.read()).get("count", 0))
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_settled(deployment: Deployment, timeout: float = 90) -> None:
+    """Wait until every etcd member is healthy and every storage node holds its lease
+    again: the next fault then hits a cluster that recovered from the last one (etcd
+    needs a moment to catch a healed member up)."""
+    pool = deployment.bed.threads(CLIENT, workers=1)
+    tls = deployment.folder / "tls"
+    cert = (tls / "operator.crt", tls / "operator.key")
+    deadline = time.monotonic() + timeout
+    for address, _ in HOSTS.values():
+        url = f"https://{address}:2379/health"
+        while not (
+            pool.submit(_get, url, deployment.ca, cert).result() == 200
+            and pool.submit(_node_members, address, deployment.ca, cert).result() == len(HOSTS)
+        ):
+            assert time.monotonic() < deadline, f"{address} not settled in {timeout:.0f}s"
             time.sleep(0.3)
 
 
@@ -321,6 +363,7 @@ def test_a_host_cut_off_and_healed(deployment: Deployment, written: dict[str, by
             acknowledged.append(key)
     finally:
         bed.heal("host3")
+    _wait_settled(deployment)
     written.update({key: _body(key, 1) for key in acknowledged})
     _check_all([deployment.client(h, pool) for h in HOSTS], written)
     _wait_three_copies(deployment, list(written))
@@ -337,6 +380,7 @@ def test_a_host_powered_off_and_back(deployment: Deployment, written: dict[str, 
     written.update(changed)
     _check_all(rest, written)
     deployment.start_services("host2")
+    _wait_settled(deployment)
     _check_all([deployment.client("host2", pool)], written)
     _wait_three_copies(deployment, list(written))
 

@@ -121,6 +121,10 @@ async def list_object_versions(ctx: RequestContext) -> Reply:
     return Reply(200, dict(XML_TYPE), body)
 
 
+# A stamp newer than any: the position just before every version of a key.
+BEFORE_EVERY_VERSION = 2**63 - 1
+
+
 async def _start(
     ctx: RequestContext, key_marker: str, version_id_marker: str
 ) -> tuple[str, int, str] | None:
@@ -132,11 +136,9 @@ async def _start(
     check_version_id(version_id_marker)
     marker = await ctx.gateway.store.head_version(ctx.bucket or "", key_marker, version_id_marker)
     if marker is None:
-        raise S3Error(
-            "InvalidArgument",
-            "Invalid version id specified",
-            extra={"ArgumentName": "version-id-marker", "ArgumentValue": version_id_marker},
-        )
+        # The version was deleted since it ended the last page (a client deleting page
+        # by page): go on from the newest version of its key that is left.
+        return key_marker, BEFORE_EVERY_VERSION, ""
     return key_marker, marker.timestamp, marker.version_id
 
 

@@ -154,14 +154,20 @@ def expand(acl: ACL | None, bucket_owner: str) -> list[Grant]:
     if acl.canned is None:
         return list(acl.grants)
     owner = owner_of(acl, bucket_owner)
-    grants = [Grant(CANONICAL_USER, owner, FULL_CONTROL)]
     canned = acl.canned
+    # Group grants come before the owner's, as S3-compatible stores list them (and the
+    # S3 conformance suites expect, e.g. the owner third on public-read-write).
+    grants = []
     if canned in ("public-read", "public-read-write"):
         grants.append(Grant(GROUP, ALL_USERS, READ))
     if canned == "public-read-write":
         grants.append(Grant(GROUP, ALL_USERS, WRITE))
     if canned == "authenticated-read":
         grants.append(Grant(GROUP, AUTHENTICATED_USERS, READ))
+    if canned == "log-delivery-write":
+        grants.append(Grant(GROUP, LOG_DELIVERY, WRITE))
+        grants.append(Grant(GROUP, LOG_DELIVERY, READ_ACP))
+    grants.append(Grant(CANONICAL_USER, owner, FULL_CONTROL))
     if canned == "aws-exec-read":
         grants.append(Grant(CANONICAL_USER, EC2_ID, READ))
     # On a bucket, or an object the bucket's owner owns, these add nothing (AWS ignores them).
@@ -169,9 +175,6 @@ def expand(acl: ACL | None, bucket_owner: str) -> list[Grant]:
         grants.append(Grant(CANONICAL_USER, bucket_owner, READ))
     if canned == "bucket-owner-full-control" and bucket_owner != owner:
         grants.append(Grant(CANONICAL_USER, bucket_owner, FULL_CONTROL))
-    if canned == "log-delivery-write":
-        grants.append(Grant(GROUP, LOG_DELIVERY, WRITE))
-        grants.append(Grant(GROUP, LOG_DELIVERY, READ_ACP))
     return grants
 
 

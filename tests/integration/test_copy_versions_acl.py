@@ -217,6 +217,6 @@ def test_public_read_objects_and_buckets(s3, cluster, bucket):
     status, body = _anonymous("GET", f"{endpoint}/{bucket}?list-type=2")
     assert status == 200 and b"<Key>closed</Key>" in body
     assert _anonymous("GET", f"{endpoint}/{bucket}/missing")[0] == 404
-    assert s3.get_bucket_acl(Bucket=bucket)["Grants"][-1]["Permission"] == "READ"
+    assert s3.get_bucket_acl(Bucket=bucket)["Grants"][0]["Permission"] == "READ"
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
     _eventually_status("GET", f"{endpoint}/{bucket}", 403)

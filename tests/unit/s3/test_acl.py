@@ -293,13 +293,13 @@ OWNER_FC = user(OWNER, "FULL_CONTROL")
     "name, object_owner, grants",
     [
         ("private", None, [OWNER_FC]),
-        ("public-read", None, [OWNER_FC, group(acl.ALL_USERS, "READ")]),
+        ("public-read", None, [group(acl.ALL_USERS, "READ"), OWNER_FC]),
         (
             "public-read-write",
             None,
-            [OWNER_FC, group(acl.ALL_USERS, "READ"), group(acl.ALL_USERS, "WRITE")],
+            [group(acl.ALL_USERS, "READ"), group(acl.ALL_USERS, "WRITE"), OWNER_FC],
         ),
-        ("authenticated-read", None, [OWNER_FC, group(acl.AUTHENTICATED_USERS, "READ")]),
+        ("authenticated-read", None, [group(acl.AUTHENTICATED_USERS, "READ"), OWNER_FC]),
         ("aws-exec-read", None, [OWNER_FC, user(acl.EC2_ID, "READ")]),
         ("bucket-owner-read", None, [OWNER_FC]),
         ("bucket-owner-read", OTHER, [user(OTHER, "FULL_CONTROL"), user(OWNER, "READ")]),
@@ -312,7 +312,7 @@ OWNER_FC = user(OWNER, "FULL_CONTROL")
         (
             "log-delivery-write",
             None,
-            [OWNER_FC, group(acl.LOG_DELIVERY, "WRITE"), group(acl.LOG_DELIVERY, "READ_ACP")],
+            [group(acl.LOG_DELIVERY, "WRITE"), group(acl.LOG_DELIVERY, "READ_ACP"), OWNER_FC],
         ),
     ],
 )
@@ -328,7 +328,7 @@ def test_compact_keeps_what_no_canned_acl_is():
     explicit = ACL(canned=None, grants=(OWNER_FC, user(OTHER, "READ")))
     assert acl.compact(explicit, OWNER) == explicit
     assert acl.compact(ACL(canned=None), OWNER) == ACL(canned=None)  # revoke-all stays empty
-    reordered = ACL(canned=None, grants=(group(acl.ALL_USERS, "READ"), OWNER_FC))
+    reordered = ACL(canned=None, grants=(OWNER_FC, group(acl.ALL_USERS, "READ")))
     assert acl.compact(reordered, OWNER) == reordered  # order is part of an ACL
 
 
@@ -429,8 +429,8 @@ def test_render_document_shape():
     assert root.tag == f"{ns}AccessControlPolicy"
     assert root.findtext(f"{ns}Owner/{ns}ID") == OWNER
     grantees = root.findall(f"{ns}AccessControlList/{ns}Grant/{ns}Grantee")
-    assert [g.get(XSI) for g in grantees] == ["CanonicalUser", "Group", "Group"]
-    assert [p.text for p in root.iter(f"{ns}Permission")] == ["FULL_CONTROL", "WRITE", "READ_ACP"]
+    assert [g.get(XSI) for g in grantees] == ["Group", "Group", "CanonicalUser"]
+    assert [p.text for p in root.iter(f"{ns}Permission")] == ["WRITE", "READ_ACP", "FULL_CONTROL"]
     # Rendered and parsed back, an ACL is the same ACL.
     assert acl.from_policy(body) == ACL(
         canned=None, grants=tuple(acl.expand(ACL(canned="log-delivery-write"), OWNER)), owner=OWNER

@@ -26,9 +26,14 @@ def test_bucket_lifecycle(s3_clients):
     assert first.get_bucket_location(Bucket=name)["LocationConstraint"] is None
 
     first.put_object(Bucket=name, Key="k", Body=b"x")
-    # us-east-1's legacy rule: the owner creating it again gets 200, and keeps its objects.
+    # us-east-1's legacy rule: the owner creating it again gets 200, and keeps its objects;
+    # a re-creation that would change its ACL is refused and changes nothing.
     second.create_bucket(Bucket=name)
     assert [o["Key"] for o in first.list_objects_v2(Bucket=name)["Contents"]] == ["k"]
+    with pytest.raises(ClientError) as info:
+        second.create_bucket(Bucket=name, ACL="public-read")
+    assert _error(info) == (409, "BucketAlreadyExists")
+    assert len(first.get_bucket_acl(Bucket=name)["Grants"]) == 1
 
     with pytest.raises(ClientError) as info:
         second.delete_bucket(Bucket=name)

@@ -108,9 +108,11 @@ async def create_bucket(ctx: RequestContext) -> Reply:
             raise S3Error("BucketAlreadyExists", extra={"BucketName": bucket}) from exc
         if (exc.record.region or ctx.gateway.region) != LEGACY_REGION:
             raise S3Error("BucketAlreadyOwnedByYou", extra={"BucketName": bucket}) from exc
-        # us-east-1 keeps S3's legacy answer: the owner creating it again gets 200, and
-        # the bucket the ACL asked for; its objects stay.
-        await update_record(ctx, lambda current: replace(current, acl=stored))
+        # us-east-1 keeps S3's legacy answer: the owner creating it again as it is gets
+        # 200; a re-creation that would change its ACL is refused (as S3-compatible
+        # stores answer, and the S3 conformance suites expect), so nothing changes.
+        if exc.record.acl != stored:
+            raise S3Error("BucketAlreadyExists", extra={"BucketName": bucket}) from exc
         return Reply(200, {"Location": f"/{bucket}"})
     ctx.gateway.buckets.put_local(bucket, record)
     return Reply(200, {"Location": f"/{bucket}"})

@@ -17,6 +17,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,10 +87,15 @@ def _invalid(detail: str) -> S3Error:
     return S3Error("InvalidPolicyDocument", f"Invalid Policy: {detail}")
 
 
+_ISO8601 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
 def _parse_expiration(value: Any) -> datetime:
     if not isinstance(value, str):
         raise _invalid("Invalid 'expiration' value.")
     text = value.strip()
+    if not _ISO8601.fullmatch(text):  # e.g. "2026-12-07 10:00:00": not what S3 takes
+        raise _invalid(f"Invalid 'expiration' value: '{value}'")
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:

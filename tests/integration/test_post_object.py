@@ -4,7 +4,10 @@ sent with urllib as a hand-made multipart/form-data body."""
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
+import hmac
+import json
 import secrets
 import urllib.error
 import urllib.request
@@ -212,6 +215,39 @@ def test_missing_bucket_and_non_form_body(cluster, s3):
     with pytest.raises(urllib.error.HTTPError) as info:
         _OPENER.open(request, timeout=30)
     assert info.value.code == 412
+
+
+def test_an_unsigned_form_is_an_anonymous_write(cluster, s3, bucket):
+    """A form without a signature writes only where anyone may write."""
+    url = f"{cluster.endpoints[0]}/{bucket}"
+    fields = {"key": "anon/${filename}", "Content-Type": "text/plain"}
+    status, body, _ = _post(url, fields, "a.txt", b"anonymous")
+    assert (status, _error_code(body)) == (403, "AccessDenied")
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
+    status, _, _ = _post(url, fields, "a.txt", b"anonymous")
+    assert status == 204
+    assert s3.get_object(Bucket=bucket, Key="anon/a.txt")["Body"].read() == b"anonymous"
+    # The object is the bucket owner's: its owner reads its ACL.
+    assert s3.get_object_acl(Bucket=bucket, Key="anon/a.txt")["Owner"]["ID"] == cluster.access_key
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+
+
+def test_expiration_must_be_iso8601(cluster, s3, bucket):
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+    document = {
+        "expiration": str(later),  # "2026-12-07 10:00:00.123+00:00": no T
+        "conditions": [{"bucket": bucket}, ["starts-with", "$key", "uploads/"]],
+    }
+    policy = base64.b64encode(json.dumps(document).encode())
+    signature = hmac.new(cluster.secret_key.encode(), policy, hashlib.sha1).digest()
+    fields = {
+        "key": "uploads/x",
+        "AWSAccessKeyId": cluster.access_key,
+        "policy": policy.decode(),
+        "signature": base64.b64encode(signature).decode(),
+    }
+    status, body, _ = _post(f"{cluster.endpoints[0]}/{bucket}", fields, "x.txt", b"x")
+    assert (status, _error_code(body)) == (400, "InvalidPolicyDocument")
 
 
 def test_anonymous_requests_are_still_refused_elsewhere(cluster, bucket):

@@ -81,6 +81,16 @@ async def authorize(ctx: RequestContext) -> None:
             raise S3Error("AccessDenied")
 
 
+async def anonymous_may_write(ctx: RequestContext, key: str) -> bool:
+    """Whether an unsigned request may write ``key`` into the request's bucket (a form
+    upload without a signature): the bucket policy allows it, or does not deny it and
+    the bucket's ACL grants WRITE to everyone."""
+    decision = await _policy_decision(ctx, "PutObject", ctx.bucket, key, None)
+    if decision is not None:
+        return decision == "Allow"
+    return await _allowed(ctx, None, "PutObject", ctx.bucket, key)
+
+
 async def may_bypass_governance(ctx: RequestContext) -> bool:
     """Whether the request says x-amz-bypass-governance-retention: true and may: the
     bucket policy allows it s3:BypassGovernanceRetention, or (unless the policy denies

@@ -18,6 +18,7 @@ from gateway.s3 import acl, formdata, postpolicy, tagging, xml
 from gateway.s3.checksums import Checksum
 from gateway.s3.checksums import requested as requested_checksums
 from gateway.s3.errors import S3Error
+from gateway.s3.handlers.access import anonymous_may_write
 from gateway.s3.handlers.common import MAX_OBJECT_SIZE, existing_bucket
 from gateway.s3.names import check_key
 from gateway.s3.objectmeta import from_request_headers
@@ -84,11 +85,19 @@ async def post_object(ctx: RequestContext) -> Reply:
     fields, file = await _read_fields(form)
     if not fields.get("key"):
         raise postpolicy.missing_field("key")
-    auth, policy = postpolicy.authorize(
-        fields, ctx.bucket, ctx.gateway.lookup_secrets, datetime.now(UTC)
-    )
-    ctx.gateway.note_use(auth.access_key, auth.secret_index)
     key = fields["key"].replace("${filename}", file.filename)
+    policy: postpolicy.PostPolicy | None = None
+    writer: str | None = None
+    if postpolicy.has_signature(fields):
+        auth, policy = postpolicy.authorize(
+            fields, ctx.bucket, ctx.gateway.lookup_secrets, datetime.now(UTC)
+        )
+        ctx.gateway.note_use(auth.access_key, auth.secret_index)
+        writer = auth.access_key
+    elif not await anonymous_may_write(ctx, key):
+        # A form without a signature is an anonymous PUT: the bucket's ACL or policy
+        # must let anyone write (the object is then the bucket owner's).
+        raise S3Error("AccessDenied")
     if not key:
         raise S3Error(
             "InvalidArgument",
@@ -105,7 +114,7 @@ async def post_object(ctx: RequestContext) -> Reply:
     )
     # The form's acl field is a canned ACL; the object is the signer's.
     asked = acl.from_headers({"x-amz-acl": fields["acl"]} if "acl" in fields else {})
-    meta.acl = acl.owned(asked or acl.ACL(), auth.access_key, record.owner)
+    meta.acl = acl.owned(asked or acl.ACL(), writer, record.owner)
     if fields.get("tagging"):
         meta.tags = tagging.parse_document(fields["tagging"].encode())
     md5 = hashlib.md5()
@@ -121,7 +130,8 @@ async def post_object(ctx: RequestContext) -> Reply:
                 break
             assert isinstance(event, formdata.FileData)
             size += len(event.data)
-            postpolicy.check_length(policy, size, final=False)
+            if policy is not None:
+                postpolicy.check_length(policy, size, final=False)
             if size > MAX_OBJECT_SIZE:
                 raise S3Error("EntityTooLarge")
             md5.update(event.data)
@@ -129,7 +139,8 @@ async def post_object(ctx: RequestContext) -> Reply:
                 checksum.update(event.data)
             yield event.data
         # Raising here, before the stream ends, keeps the store from committing.
-        postpolicy.check_length(policy, size, final=True)
+        if policy is not None:
+            postpolicy.check_length(policy, size, final=True)
         for algorithm, value in stated.items():
             if running[algorithm].b64() != value:
                 raise S3Error(

@@ -62,6 +62,11 @@ def test_a_policy_is_stored_read_back_and_deleted(s3_clients: list[Any], bucket:
     assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is True
     s3.delete_bucket_policy(Bucket=bucket)
     _fails((404, "NoSuchBucketPolicy"), s3.get_bucket_policy, Bucket=bucket)
+    # Without a policy the status still answers, public by the bucket's ACL.
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is False
+    s3.put_bucket_acl(Bucket=bucket, ACL="authenticated-read")
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is True
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
     for bad in (
         "{not json",
         _document({"Effect": "Allow", "Principal": "*", "Action": "s3:Fly", "Resource": "*"}),

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from gateway.s3 import bucket_policy, cors, lifecycle, object_lock, tagging, xml
+from gateway.s3 import acl, bucket_policy, cors, lifecycle, object_lock, tagging, xml
 from gateway.s3.errors import S3Error
-from gateway.s3.handlers.common import XML_TYPE, existing_bucket, update_record
+from gateway.s3.handlers.common import XML_TYPE, acl_in_force, existing_bucket, update_record
 from gateway.s3.request import Reply, RequestContext
 
 if TYPE_CHECKING:
@@ -133,9 +133,12 @@ async def delete_bucket_policy(ctx: RequestContext) -> Reply:
 async def get_bucket_policy_status(ctx: RequestContext) -> Reply:
     assert ctx.bucket is not None
     record = await existing_bucket(ctx)
-    if record.policy is None:
-        raise S3Error("NoSuchBucketPolicy", extra={"BucketName": ctx.bucket})
-    public = bucket_policy.parse(record.policy, ctx.bucket).is_public()
+    # Public by its policy or by its ACL (in force): what S3-compatible stores answer
+    # and the S3 conformance suites expect, also for a bucket with no policy at all.
+    public = (
+        record.policy is not None and bucket_policy.parse(record.policy, ctx.bucket).is_public()
+    )
+    public = public or acl.is_public(acl_in_force(record, acl.decode(record.acl)))
     return Reply(200, dict(XML_TYPE), xml.policy_status(public))
 
 

@@ -283,6 +283,8 @@ def _statement(raw: Any, bucket: str) -> Statement:
         raise _malformed("Invalid effect: the Effect must be Allow or Deny")
     if ("Principal" in raw) == ("NotPrincipal" in raw):
         raise _malformed("A statement needs exactly one of Principal and NotPrincipal")
+    if "NotPrincipal" in raw and effect == "Allow":
+        raise _malformed("NotPrincipal can only be used with Effect Deny")
     principals = _principal_list(raw["Principal"]) if "Principal" in raw else None
     not_principals = _principal_list(raw["NotPrincipal"]) if "NotPrincipal" in raw else ()
     if ("Action" in raw) == ("NotAction" in raw):

@@ -77,15 +77,26 @@ def test_principals_actions_and_resources() -> None:
     assert doc.evaluate(facts(key="private", who="AKIDBOB")) is None
     others = policy(
         {
-            "Effect": "Allow",
+            "Effect": "Deny",
             "NotPrincipal": {"AWS": "AKIDBOB"},
             "NotAction": "s3:PutObject",
             "Resource": f"{ARN}/*",
         }
     )
-    assert others.evaluate(facts(who="AKIDEVE")) == "Allow"
+    assert others.evaluate(facts(who="AKIDEVE")) == "Deny"
     assert others.evaluate(facts(who="AKIDBOB")) is None
     assert others.evaluate(facts("s3:PutObject", who="AKIDEVE")) is None
+    # NotPrincipal allows nothing (AWS refuses it with Allow).
+    with pytest.raises(S3Error) as info:
+        policy(
+            {
+                "Effect": "Allow",
+                "NotPrincipal": {"AWS": "AKIDBOB"},
+                "Action": "s3:GetObject",
+                "Resource": f"{ARN}/*",
+            }
+        )
+    assert info.value.code == "MalformedPolicy"
 
 
 def test_conditions() -> None:

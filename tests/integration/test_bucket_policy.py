@@ -160,6 +160,32 @@ def test_an_explicit_deny_wins(s3_clients: list[Any], bucket: str, other: Key) -
     s3.delete_object(Bucket=bucket, Key="k")
 
 
+def test_a_write_allowed_only_when_it_grants_the_owner_full_control(
+    s3_clients: list[Any], bucket: str, other: Key, cluster: ClusterInfo
+) -> None:
+    s3 = s3_clients[0]
+    grant = f"id={cluster.access_key}"
+    _put(
+        s3_clients,
+        bucket,
+        _document(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+                "Condition": {"StringEquals": {"s3:x-amz-grant-full-control": grant}},
+            }
+        ),
+    )
+    _fails((403, "AccessDenied"), other.s3.put_object, Bucket=bucket, Key="k", Body=b"v")
+    other.s3.put_object(Bucket=bucket, Key="k", Body=b"v", GrantFullControl=grant)
+    grants = s3.get_object_acl(Bucket=bucket, Key="k")["Grants"]
+    assert [g["Grantee"]["ID"] for g in grants] == [cluster.access_key]
+    s3.delete_bucket_policy(Bucket=bucket)
+    s3.delete_object(Bucket=bucket, Key="k")
+
+
 def test_a_deny_by_source_address(s3_clients: list[Any], bucket: str) -> None:
     s3 = s3_clients[0]
     s3.put_object(Bucket=bucket, Key="k", Body=b"v")

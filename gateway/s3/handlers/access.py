@@ -181,8 +181,15 @@ def policy_context(ctx: RequestContext, version_id: str | None) -> dict[str, str
             context[f"s3:{name}"] = ctx.query[name]
     if version_id is not None:
         context["s3:VersionId"] = version_id
+    if "referer" in ctx.headers:
+        context["aws:Referer"] = ctx.headers["referer"]
     for header in (
         "x-amz-acl",
+        "x-amz-grant-read",
+        "x-amz-grant-write",
+        "x-amz-grant-read-acp",
+        "x-amz-grant-write-acp",
+        "x-amz-grant-full-control",
         "x-amz-server-side-encryption",
         "x-amz-copy-source",
         "x-amz-metadata-directive",

@@ -194,3 +194,26 @@ def test_a_policy_can_refuse_the_bypass(s3: Any, locked: str) -> None:
     finally:
         s3.delete_bucket_policy(Bucket=locked)
     s3.delete_object(Bucket=locked, Key="g", VersionId=v, BypassGovernanceRetention=True)
+
+
+def test_an_existing_bucket_turns_object_lock_on_once_it_keeps_versions(
+    s3: Any, bucket: str
+) -> None:
+    config = {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+    }
+    for status in (None, "Suspended"):
+        if status:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+        with pytest.raises(ClientError) as info:
+            s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=config)
+        assert error_code(info) == (409, "InvalidBucketState")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=config)
+    v = s3.put_object(Bucket=bucket, Key="k", Body=b"x")["VersionId"]
+    assert s3.head_object(Bucket=bucket, Key="k", VersionId=v)["ObjectLockMode"] == "GOVERNANCE"
+    with pytest.raises(ClientError) as info:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    assert error_code(info) == (409, "InvalidBucketState")
+    s3.delete_object(Bucket=bucket, Key="k", VersionId=v, BypassGovernanceRetention=True)

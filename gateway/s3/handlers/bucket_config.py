@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from coordinator.buckets import Bucket
 from gateway.s3 import acl, bucket_policy, cors, lifecycle, object_lock, tagging, xml
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.common import XML_TYPE, acl_in_force, existing_bucket, update_record
@@ -216,9 +217,18 @@ async def get_object_lock_configuration(ctx: RequestContext) -> Reply:
 async def put_object_lock_configuration(ctx: RequestContext) -> Reply:
     record = await existing_bucket(ctx)
     rule = object_lock.parse_configuration(xml.parse_xml(await ctx.read_small_body()))
-    if record.object_lock is None:
+    # An existing bucket can turn object lock on once it keeps versions (as S3 allows
+    # since 2023); it can never be turned off.
+    if record.object_lock is None and record.versioning != "Enabled":
         raise S3Error(
-            "InvalidBucketState", "Object Lock configuration cannot be enabled on existing buckets"
+            "InvalidBucketState",
+            "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
         )
-    await update_record(ctx, lambda current: replace(current, object_lock={"rule": rule}))
+
+    def locked(current: Bucket) -> Bucket:
+        if current.object_lock is None and current.versioning != "Enabled":
+            raise S3Error("InvalidBucketState", "Versioning was suspended meanwhile")
+        return replace(current, object_lock={"rule": rule})
+
+    await update_record(ctx, locked)
     return Reply(200)

@@ -131,5 +131,6 @@ def parse_document(body: bytes, rules: TagRules = OBJECT_RULES) -> dict[str, str
 
 
 def render(tags: dict[str, str]) -> bytes:
-    """GetObjectTagging: the ``Tagging`` document."""
-    return xml.tagging(list(tags.items()))
+    """GetObjectTagging: the ``Tagging`` document, tags in key order (as S3-compatible
+    stores list them, whatever order they were given in)."""
+    return xml.tagging(sorted(tags.items()))

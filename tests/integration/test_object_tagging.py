@@ -80,3 +80,11 @@ def test_tags_follow_copies_and_multipart(s3, bucket):
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
     )
     assert _tags(s3, bucket, "mp") == {"c": "3"}
+
+
+def test_tags_come_back_in_key_order_and_may_be_empty(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="t", Body=b"x", Tagging="foo=bar&bar")
+    assert s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == [
+        {"Key": "bar", "Value": ""},
+        {"Key": "foo", "Value": "bar"},
+    ]

@@ -14,6 +14,7 @@ classes are not offered: there is one storage class.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -113,6 +114,10 @@ def _rule(element: ET.Element) -> dict[str, Any]:
             raise _invalid("AbortIncompleteMultipartUpload cannot be specified with Tags.")
         rule["abort_days"] = days
     if found.get("Transition") or found.get("NoncurrentVersionTransition"):
+        for transition in found.get("Transition", []):
+            date = _text(_one(_children(transition), "Date"))
+            if date is not None:
+                _midnight(date)  # a malformed rule is refused as such, before the 501
         raise S3Error("NotImplemented", "Transitions to other storage classes are not supported")
     if not any(name in rule for name in ("expiration", "noncurrent", "abort_days")):
         raise _invalid("At least one action needs to be specified in a rule")
@@ -154,6 +159,22 @@ def _filter(element: ET.Element) -> dict[str, Any]:
     return result
 
 
+def _midnight(date: str) -> dt.datetime:
+    """A rule's Date: an ISO 8601 date at midnight GMT, else InvalidArgument."""
+    if not _DATE.fullmatch(date):
+        raise _invalid("'Date' must be at midnight GMT")
+    try:
+        moment = dt.datetime.fromisoformat(date.replace("Z", "+00:00"))
+    except ValueError:
+        raise _invalid("'Date' must be at midnight GMT") from None
+    if (moment.hour, moment.minute, moment.second, moment.microsecond) != (0, 0, 0, 0):
+        raise _invalid("'Date' must be at midnight GMT")
+    return moment
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?")
+
+
 def _expiration(element: ET.Element, rule_filter: dict[str, Any]) -> dict[str, Any]:
     found = _children(element)
     days = _positive(_one(found, "Days"), "Days")
@@ -164,13 +185,7 @@ def _expiration(element: ET.Element, rule_filter: dict[str, Any]) -> dict[str, A
     if days is not None:
         return {"days": days}
     if date is not None:
-        try:
-            moment = dt.datetime.fromisoformat(date.replace("Z", "+00:00"))
-        except ValueError:
-            raise _invalid("'Date' must be at midnight GMT") from None
-        if (moment.hour, moment.minute, moment.second, moment.microsecond) != (0, 0, 0, 0):
-            raise _invalid("'Date' must be at midnight GMT")
-        return {"date": moment.strftime("%Y-%m-%dT00:00:00Z")}
+        return {"date": _midnight(date).strftime("%Y-%m-%dT00:00:00Z")}
     if marker not in ("true", "false"):
         raise S3Error("MalformedXML")
     if rule_filter.get("tags"):

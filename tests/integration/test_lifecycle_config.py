@@ -102,6 +102,17 @@ def test_rules_are_stored_and_read_back(s3: Any, bucket: str) -> None:
             ],
             "InvalidArgument",
         ),
+        (  # a malformed transition is refused as such, not as "not implemented"
+            [
+                {
+                    "ID": "t",
+                    "Status": "Enabled",
+                    "Prefix": "p/",
+                    "Transitions": [{"Date": "20220927", "StorageClass": "GLACIER"}],
+                }
+            ],
+            "InvalidArgument",
+        ),
     ],
 )
 def test_bad_rules_are_refused(

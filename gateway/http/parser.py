@@ -111,7 +111,7 @@ class RequestParser:
         self._count_head(len(name) + len(value) + 4)
         headers = self._current.headers
         key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
+        text = value.decode() if value.isascii() else _header_text(value)
         headers[key] = f"{headers[key]},{text}" if key in headers else text
 
     def on_headers_complete(self) -> None:
@@ -151,3 +151,12 @@ def _protocol_error(exc: httptools.HttpParserError) -> ProtocolError:
         # A transfer coding other than chunked: RFC 9112 says 501.
         return ProtocolError(501, reason)
     return ProtocolError(400, reason)
+
+
+def _header_text(value: bytes) -> str:
+    """A header value as the text a client means: UTF-8 (metadata with accents, signed
+    and echoed as such), else Latin-1 (any byte is some text, and stays encodable)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")

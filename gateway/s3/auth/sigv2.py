@@ -205,6 +205,18 @@ def _parse_http_date(value: str) -> datetime | None:
         return None
 
 
+def _resources(view: RequestView) -> list[str]:
+    """The CanonicalizedResources a client may have signed: the request's, and for a
+    bucket addressed by path without a trailing slash also with one (botocore signs
+    bucket operations as ``/bucket/``)."""
+    resource = canonical_resource(view.raw_path, view.raw_query, view.bucket_from_host)
+    path = view.raw_path
+    if view.bucket_from_host is None and path.count("/") == 1 and len(path) > 1:
+        slashed = canonical_resource(path + "/", view.raw_query, None)
+        return [resource, slashed]
+    return [resource]
+
+
 def _verify_header(view: RequestView, lookup_secret: SecretLookup, now: datetime) -> AuthResult:
     credentials = view.headers["authorization"].strip()[len("AWS") :].strip()
     access_key, sep, provided = credentials.rpartition(":")
@@ -238,10 +250,11 @@ def _verify_header(view: RequestView, lookup_secret: SecretLookup, now: datetime
     date_lines = [""] if amz_date is not None else [http_date or ""]
     if amz_date is not None and http_date:
         date_lines.append(http_date)
-    resource = canonical_resource(view.raw_path, view.raw_query, view.bucket_from_host)
     md5, ctype = headers.get("content-md5", ""), headers.get("content-type", "")
     candidates = [
-        string_to_sign_v2(view.method, md5, ctype, line, headers, resource) for line in date_lines
+        string_to_sign_v2(view.method, md5, ctype, line, headers, resource)
+        for line in date_lines
+        for resource in _resources(view)
     ]
     index = _check(secrets, candidates, provided)
     return v2_result(access_key, provided, presigned=False, secret_index=index)
@@ -275,15 +288,18 @@ def _verify_query(view: RequestView, lookup_secret: SecretLookup, now: datetime)
         lname = name.lower()
         if lname.startswith("x-amz-") or lname in ("content-type", "content-md5"):
             headers.setdefault(lname, value)
-    sts = string_to_sign_v2(
-        view.method,
-        headers.get("content-md5", ""),
-        headers.get("content-type", ""),
-        expires_text,
-        headers,
-        canonical_resource(view.raw_path, view.raw_query, view.bucket_from_host),
-    )
-    index = _check(secrets, [sts], provided)
+    candidates = [
+        string_to_sign_v2(
+            view.method,
+            headers.get("content-md5", ""),
+            headers.get("content-type", ""),
+            expires_text,
+            headers,
+            resource,
+        )
+        for resource in _resources(view)
+    ]
+    index = _check(secrets, candidates, provided)
     return v2_result(access_key, provided, presigned=True, secret_index=index)
 
 

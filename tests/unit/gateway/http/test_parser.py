@@ -27,6 +27,16 @@ def test_a_head_with_lower_case_names_and_joined_repeats() -> None:
     assert message.keep_alive and not message.expect_continue
 
 
+def test_header_values_are_utf8_text_else_latin1() -> None:
+    parser = _parse(
+        b"GET /b HTTP/1.1\r\nHost: h\r\nX-Amz-Meta-A: caf\xc3\xa9\r\n"
+        b"X-Amz-Meta-B: caf\xe9\r\n\r\n"
+    )
+    (message,) = parser.messages
+    assert message.headers["x-amz-meta-a"] == "café"  # as the client signed it
+    assert message.headers["x-amz-meta-b"] == "café"  # not UTF-8: each byte a character
+
+
 def test_a_head_split_anywhere_is_the_same_head() -> None:
     raw = b"GET /b/some-key HTTP/1.1\r\nHost: h\r\nX-Long: " + b"v" * 100 + b"\r\n\r\n"
     for cut in range(1, len(raw)):

@@ -250,6 +250,28 @@ def test_expiration_must_be_iso8601(cluster, s3, bucket):
     assert (status, _error_code(body)) == (400, "InvalidPolicyDocument")
 
 
+def test_conditions_see_the_key_with_the_filename_filled_in(cluster, s3, bucket):
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+    document = {
+        "expiration": later.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "conditions": [{"bucket": bucket}, ["starts-with", "$key", "foo"]],
+    }
+    policy = base64.b64encode(json.dumps(document).encode())
+    signature = hmac.new(cluster.secret_key.encode(), policy, hashlib.sha1).digest()
+    fields = {
+        "key": "${filename}",
+        "AWSAccessKeyId": cluster.access_key,
+        "policy": policy.decode(),
+        "signature": base64.b64encode(signature).decode(),
+    }
+    url = f"{cluster.endpoints[0]}/{bucket}"
+    status, body, _ = _post(url, fields, "foo.txt", b"named")
+    assert status == 204, body
+    assert s3.get_object(Bucket=bucket, Key="foo.txt")["Body"].read() == b"named"
+    status, body, _ = _post(url, fields, "bar.txt", b"named")
+    assert (status, _error_code(body)) == (403, "AccessDenied")
+
+
 def test_anonymous_requests_are_still_refused_elsewhere(cluster, bucket):
     request = urllib.request.Request(f"{cluster.endpoints[0]}/{bucket}/k", data=b"x", method="PUT")
     with pytest.raises(urllib.error.HTTPError) as info:

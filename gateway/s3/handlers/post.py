@@ -89,8 +89,9 @@ async def post_object(ctx: RequestContext) -> Reply:
     policy: postpolicy.PostPolicy | None = None
     writer: str | None = None
     if postpolicy.has_signature(fields):
+        # The policy's conditions see the key with ${filename} filled in, as S3's do.
         auth, policy = postpolicy.authorize(
-            fields, ctx.bucket, ctx.gateway.lookup_secrets, datetime.now(UTC)
+            {**fields, "key": key}, ctx.bucket, ctx.gateway.lookup_secrets, datetime.now(UTC)
         )
         ctx.gateway.note_use(auth.access_key, auth.secret_index)
         writer = auth.access_key

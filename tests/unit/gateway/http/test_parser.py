@@ -29,8 +29,7 @@ def test_a_head_with_lower_case_names_and_joined_repeats() -> None:
 
 def test_header_values_are_utf8_text_else_latin1() -> None:
     parser = _parse(
-        b"GET /b HTTP/1.1\r\nHost: h\r\nX-Amz-Meta-A: caf\xc3\xa9\r\n"
-        b"X-Amz-Meta-B: caf\xe9\r\n\r\n"
+        b"GET /b HTTP/1.1\r\nHost: h\r\nX-Amz-Meta-A: caf\xc3\xa9\r\nX-Amz-Meta-B: caf\xe9\r\n\r\n"
     )
     (message,) = parser.messages
     assert message.headers["x-amz-meta-a"] == "café"  # as the client signed it

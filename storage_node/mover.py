@@ -80,6 +80,10 @@ COPY_CHUNK = 1 << 20
 # Versions up to this size go in one PutObjectWhole message.
 WHOLE_LIMIT = 256 * 1024
 RPC_TIMEOUT = 30.0
+# How long stop() waits for a background thread's work in flight (a peer RPC may take up
+# to RPC_TIMEOUT): what it writes is crash-safe, and the process must exit promptly on
+# SIGTERM (its supervisor allows 10 s, the gRPC server's grace included).
+STOP_WAIT = 1.0
 # A node that refused this many copies in a row is skipped for the rest of the pass.
 DEAD_AFTER = 3
 CHANNEL_OPTIONS = [
@@ -336,7 +340,7 @@ class Mover:
         self._stop.set()
         self._wake.set()
         self.placement.stop()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=STOP_WAIT)
         self.copier.close()
 
     def jobs(self) -> list[apb.Job]:

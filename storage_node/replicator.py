@@ -67,7 +67,7 @@ from storage_node.digest import (
 )
 from storage_node.diskstore import Corrupted, DiskStore, NotFound
 from storage_node.index import Change, Row
-from storage_node.mover import PAGE, WHOLE_LIMIT, Copier, by_key, placed_as
+from storage_node.mover import PAGE, STOP_WAIT, WHOLE_LIMIT, Copier, by_key, placed_as
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class Replicator:
         for cache in (self.placement, self.members, self.uploads):
             cache.stop()
         if self._thread.is_alive():
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=STOP_WAIT)
         self.copier.close()
 
     def _soon(self) -> None:

@@ -27,7 +27,7 @@ from proto import admin_pb2 as apb
 from proto import storage_pb2 as pb
 from storage_node.diskstore import Corrupted, DiskStore, NotFound
 from storage_node.index import Row
-from storage_node.mover import PAGE, placed_as
+from storage_node.mover import PAGE, STOP_WAIT, placed_as
 from storage_node.replicator import Budget, Replicator
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Scrubber:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=STOP_WAIT)
 
     def request(self) -> bool:
         """Start a pass now; False when one is running already."""

@@ -8,6 +8,7 @@ concurrent edits of different settings never lose one another.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import etcd3
 
 from coordinator import keys
 from coordinator.codec import SCHEMA_VERSION, decode, encode
+from coordinator.storage_mode import StorageMode
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Bucket:
     ownership: str | None = None
     lifecycle: tuple[dict[str, Any], ...] = ()
     object_lock: Mapping[str, Any] | None = None
+    storage: Mapping[str, Any] | None = None
     stored: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -68,8 +71,14 @@ class Bucket:
             ownership=rec.get("ownership"),
             lifecycle=tuple(dict(rule) for rule in rec.get("lifecycle") or ()),
             object_lock=rec.get("object_lock"),
+            storage=rec.get("storage"),
             stored=dict(rec),
         )
+
+    @functools.cached_property
+    def storage_mode(self) -> StorageMode:
+        """How the bucket stores new objects (replicas unless set)."""
+        return StorageMode.from_record(self.storage)
 
     def blocks(self, flag: str) -> bool:
         """Whether the bucket's public access block sets flag (e.g. BlockPublicAcls)."""
@@ -95,6 +104,7 @@ class Bucket:
             "ownership": self.ownership,
             "lifecycle": [dict(rule) for rule in self.lifecycle] or None,
             "object_lock": dict(self.object_lock) if self.object_lock is not None else None,
+            "storage": dict(self.storage) if self.storage is not None else None,
         }
         for key, value in fields.items():
             if value is None:

@@ -5,11 +5,16 @@ the key `<upload id>/<part number>`; bucket names cannot start with '.', so thes
 collide with a bucket. A part is placed with the object its upload will make, so
 completing the upload composes the parts on each replica without copying bytes; the
 upload record in etcd (coordinator/uploads.py) names that object's key.
+
+Fragments of erasure-coded objects live in `.ec/<bucket>` (gateway/cluster/erasure.py), one
+object per fragment with a single copy: the object's metadata names the node of each, so
+the placement map does not place them and nodes never move or copy them as replicas.
 """
 
 from __future__ import annotations
 
 PARTS_PREFIX = ".parts/"
+FRAGMENTS_PREFIX = ".ec/"
 
 
 def parts_namespace(bucket: str) -> str:
@@ -29,3 +34,20 @@ def part_of(namespace: str, key: str) -> tuple[str, str] | None:
     if not bucket or not upload_id or not slash or not number.isdigit():
         return None
     return bucket, upload_id
+
+
+def fragments_namespace(bucket: str) -> str:
+    return FRAGMENTS_PREFIX + bucket
+
+
+def is_fragments(namespace: str) -> bool:
+    """Whether namespace holds erasure-coded fragments (placed by their object's layout)."""
+    return namespace.startswith(FRAGMENTS_PREFIX)
+
+
+def bucket_of(namespace: str) -> str:
+    """The bucket a namespace belongs to (itself for a bucket's own)."""
+    for prefix in (PARTS_PREFIX, FRAGMENTS_PREFIX):
+        if namespace.startswith(prefix):
+            return namespace[len(prefix) :]
+    return namespace

@@ -19,7 +19,7 @@ from coordinator.cache import PrefixCache
 from coordinator.clock import HybridClock
 from coordinator.etcd import close_quietly, connect
 from coordinator.members import Membership
-from coordinator.placement import write_quorum
+from coordinator.placement import DEFAULT_REPLICAS, write_quorum
 from coordinator.secrets import Cipher
 from gateway.cluster.client import ClusterStore
 from gateway.cluster.nodes import NodeDirectory
@@ -58,6 +58,7 @@ class Gateway:
         # upload id → when this gateway last renewed its lease
         self.upload_renewals: dict[str, float] = {}
         self.directory = NodeDirectory(self.connect)
+        self.directory.replicas_of = self.bucket_replicas
         self.clock = HybridClock.from_env()
         self.store = ClusterStore(self.directory, self.clock)
         # etcd calls are rare (bucket create/delete, cache misses) but blocking.
@@ -99,6 +100,13 @@ class Gateway:
         self.gateways.stop()
         self.directory.stop()
         self.store.bridge.stop()
+
+    def bucket_replicas(self, bucket: str) -> int:
+        """R of a bucket, from its storage mode (the default for one not cached)."""
+        record = self.buckets.get(bucket)
+        if record is None or record.storage is None:
+            return DEFAULT_REPLICAS
+        return record.storage_mode.replicas
 
     def ready(self) -> bool:
         """Caches loaded and enough storage nodes live to take writes."""

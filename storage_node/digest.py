@@ -36,13 +36,16 @@ def fingerprint_of(bucket: str, key: str, version_id: str, ts: int, deleted: boo
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
-def placement_tag(nodes: Iterable[NodeEntry]) -> str:
-    """A short name for a placement map: equal maps, equal tags. Nodes compare digests
-    only when both computed them from the same map."""
+def placement_tag(nodes: Iterable[NodeEntry], replicas: str = "") -> str:
+    """A short name for a placement map and the buckets' R (`replicas`, a
+    BucketReplicas signature): equal placements, equal tags. Nodes compare digests
+    only when both computed them from the same placement."""
     text = "\n".join(
         f"{n.node_id}\0{n.zone}\0{n.weight!r}\0{n.state}"
         for n in sorted(nodes, key=lambda n: n.node_id)
     )
+    if replicas:
+        text += f"\n{replicas}"
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 

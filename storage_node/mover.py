@@ -45,9 +45,10 @@ import etcd3
 import grpc
 
 from coordinator import drain, keys, placement, uploads
+from coordinator.bucket_replicas import BucketReplicas
 from coordinator.cache import PrefixCache
 from coordinator.channels import StubCache
-from coordinator.namespaces import part_of
+from coordinator.namespaces import is_fragments, part_of
 from coordinator.placement import NodeEntry
 from proto import admin_pb2 as apb
 from proto import storage_pb2 as pb
@@ -127,7 +128,10 @@ def placed_as(
 ) -> tuple[str, str] | None:
     """The (bucket, key) placement hashes for a stored key: itself, or for a multipart
     part the object its upload makes (upload_key(bucket, upload_id) → object key, None
-    when the upload is gone). None: the key belongs nowhere (an orphan part)."""
+    when the upload is gone). None: the key belongs nowhere (an orphan part) or is placed
+    by something other than the map (a fragment of an erasure-coded object)."""
+    if is_fragments(namespace):
+        return None
     part = part_of(namespace, key)
     if part is None:
         return namespace, key
@@ -136,9 +140,15 @@ def placed_as(
     return None if object_key is None else (bucket, object_key)
 
 
-def targets(nodes: list[NodeEntry], me: str, bucket: str, key: str) -> list[NodeEntry]:
-    """The nodes that must hold (bucket, key) once this node is gone."""
-    return [n for n in placement.replicas_for(nodes, bucket, key) if n.node_id != me]
+def targets(
+    nodes: list[NodeEntry],
+    me: str,
+    bucket: str,
+    key: str,
+    replicas: int = placement.DEFAULT_REPLICAS,
+) -> list[NodeEntry]:
+    """The nodes that must hold (bucket, key) once this node is gone (R: replicas)."""
+    return [n for n in placement.replicas_for(nodes, bucket, key, replicas) if n.node_id != me]
 
 
 @dataclass
@@ -322,6 +332,7 @@ class Mover:
         self.placement: PrefixCache[NodeEntry] = PrefixCache(
             connect, keys.PLACEMENT_NODES, NodeEntry.from_record, on_change=self._wake.set
         )
+        self.bucket_replicas = BucketReplicas(connect)
         self._client: etcd3.Etcd3Client | None = None
         self._thread = threading.Thread(target=self._run, name="mover", daemon=True)
         self.copier = Copier(store)
@@ -330,16 +341,18 @@ class Mover:
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        try:
-            self.placement.start()
-        except TimeoutError as exc:  # the cache keeps trying; the loop waits for it
-            log.warning("mover: %s; will keep trying", exc)
+        for cache in (self.placement, self.bucket_replicas.cache):
+            try:
+                cache.start()
+            except TimeoutError as exc:  # the cache keeps trying; the loop waits for it
+                log.warning("mover: %s; will keep trying", exc)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
         self.placement.stop()
+        self.bucket_replicas.stop()
         self._thread.join(timeout=STOP_WAIT)
         self.copier.close()
 
@@ -399,6 +412,8 @@ class Mover:
         return entry is not None and entry.state == "draining"
 
     def _step(self) -> None:
+        if not self.bucket_replicas.cache.loaded.is_set():
+            return  # where keys go depends on their bucket's R: wait to know it
         if not self._draining():
             record = self.record
             if record is not None and record["state"] in drain.ACTIVE_STATES:
@@ -602,7 +617,8 @@ class Run:
                         if since is None:
                             self.count_skipped(group, ends_key)
                         continue
-                    nodes_for = targets(nodes, self.mover.node_id, *where)
+                    replicas = self.mover.bucket_replicas.of(where[0])
+                    nodes_for = targets(nodes, self.mover.node_id, *where, replicas)
                     outstanding.acquire()
                     counted = since is None
                     future = pool.submit(self.move_key, group, nodes_for, counted, ends_key)

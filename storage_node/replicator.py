@@ -51,8 +51,10 @@ import etcd3
 import grpc
 
 from coordinator import keys, placement
+from coordinator.bucket_replicas import BucketReplicas
 from coordinator.cache import PrefixCache
 from coordinator.clock import to_seconds
+from coordinator.namespaces import is_fragments
 from coordinator.placement import NodeEntry
 from proto import admin_pb2 as apb
 from proto import storage_pb2 as pb
@@ -193,6 +195,9 @@ class Replicator:
         self.uploads: PrefixCache[str] = PrefixCache(
             connect, keys.UPLOADS, lambda record: record.get("key") or ""
         )
+        # R of each bucket (its storage mode): which keys this node replicates.
+        self.bucket_replicas = BucketReplicas(connect, on_change=self._buckets_changed)
+        self._replicas_seen = ""
         self.copier = Copier(store)
         self.collector = Collector(store, node_id, self.copier, gc_min_age)
         self._thread = threading.Thread(target=self._run, name="replicator", daemon=True)
@@ -228,7 +233,7 @@ class Replicator:
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        for cache in (self.placement, self.members, self.uploads):
+        for cache in (self.placement, self.members, self.uploads, self.bucket_replicas.cache):
             try:
                 cache.start()
             except TimeoutError as exc:  # the cache keeps trying; passes wait for it
@@ -240,7 +245,7 @@ class Replicator:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        for cache in (self.placement, self.members, self.uploads):
+        for cache in (self.placement, self.members, self.uploads, self.bucket_replicas.cache):
             cache.stop()
         if self._thread.is_alive():
             self._thread.join(timeout=STOP_WAIT)
@@ -251,9 +256,24 @@ class Replicator:
         self._wake_at = time.monotonic() + WAKE_DELAY
         self._wake.set()
 
+    def _buckets_changed(self) -> None:
+        """A bucket record changed: pass again soon if that changed some bucket's R."""
+        seen = self.bucket_replicas.signature()
+        if seen != self._replicas_seen:
+            self._replicas_seen = seen
+            self._soon()
+
     # -- what a node holds, key by key --------------------------------------------------
     def nodes(self) -> list[NodeEntry]:
         return sorted(self.placement.items().values(), key=lambda n: n.node_id)
+
+    def owners(self, nodes: list[NodeEntry], bucket: str, key: str) -> list[NodeEntry]:
+        """The replicas of (bucket, key) under the map `nodes` and the bucket's R."""
+        return placement.replicas_for(nodes, bucket, key, self.bucket_replicas.of(bucket))
+
+    def tag(self, nodes: list[NodeEntry]) -> str:
+        """The name of the placement (map and every bucket's R) digests are made under."""
+        return placement_tag(nodes, self.bucket_replicas.signature())
 
     def upload_key(self, bucket: str, upload_id: str) -> str | None:
         return self.uploads.get(f"{bucket}/{upload_id}") or None
@@ -274,7 +294,7 @@ class Replicator:
                     if slots is None or slot in slots:
                         where = placed_as(namespace, key, self.upload_key)
                         if where is not None:
-                            owners = placement.replicas_for(nodes, *where)
+                            owners = self.owners(nodes, *where)
                 if slots is None or slot in slots:
                     yield KeyRows(namespace, key, slot, owners, group)
 
@@ -319,12 +339,14 @@ class Replicator:
             return False
         owners: dict[tuple[str, str], list[str]] = {}
         for sign, bucket, key, version_id, ts, deleted in changes:
+            if is_fragments(bucket):
+                continue  # no replicas: never in a digest (a full scan skips them too)
             ids = owners.get((bucket, key))
             if ids is None:
                 where = placed_as(bucket, key, self.upload_key)
                 if where is None:
                     return False
-                replicas = placement.replicas_for(nodes, *where)
+                replicas = self.owners(nodes, *where)
                 ids = owners[(bucket, key)] = [n.node_id for n in replicas]
             if self.node_id not in ids:
                 cached.handoff += sign
@@ -345,7 +367,7 @@ class Replicator:
     def digest_for(self, peer: str, tag: str) -> list[int] | None:
         """Digests toward peer, or None when this node's placement map is not `tag`."""
         nodes = self.nodes()
-        if placement_tag(nodes) != tag:
+        if self.tag(nodes) != tag:
             return None
         return self.digests(nodes, tag).digests.of(peer)
 
@@ -353,7 +375,7 @@ class Replicator:
         """Batches of this node's versions (and purges) of keys shared with peer in the
         wanted slots. Raises LookupError when the placement map is not `tag`."""
         nodes = self.nodes()
-        if placement_tag(nodes) != tag:
+        if self.tag(nodes) != tag:
             raise LookupError("placement map differs")
         batch: list[pb.SyncEntry] = []
         for held in self.scan(nodes, wanted):
@@ -381,7 +403,7 @@ class Replicator:
                 where = placed_as(namespace, key, self.upload_key)
                 if where is None:
                     continue
-                owner_ids = {n.node_id for n in placement.replicas_for(nodes, *where)}
+                owner_ids = {n.node_id for n in self.owners(nodes, *where)}
                 if {self.node_id, peer} <= owner_ids:
                     batch.append(
                         pb.SyncEntry(bucket=namespace, key=key, version_id=version_id, purged=True)
@@ -392,7 +414,7 @@ class Replicator:
     def collect_for(self, tag: str, entries: list[pb.SyncEntry], forget: bool) -> list[bool] | None:
         """This node's side of Collect (see collector.py), or None when its placement
         map is not `tag`."""
-        if placement_tag(self.nodes()) != tag:
+        if self.tag(self.nodes()) != tag:
             return None
         return [self.collector.answer(entry, forget) for entry in entries]
 
@@ -419,7 +441,7 @@ class Replicator:
 
     def _repair_one(self, bucket: str, key: str, node_ids: list[str]) -> None:
         nodes = self.nodes()
-        owners = {n.node_id: n for n in placement.replicas_for(nodes, bucket, key)}
+        owners = {n.node_id: n for n in self.owners(nodes, bucket, key)}
         targets = [owners[n] for n in node_ids if n in owners and n != self.node_id]
         if not targets:
             return
@@ -468,10 +490,11 @@ class Replicator:
             state = me.state if me is not None else "unplaced"
             self._set("idle", f"this node is {state}: its data is not compared")
             return
-        if not self.placement.loaded.is_set() or not self.uploads.loaded.is_set():
+        caches = (self.placement, self.uploads, self.bucket_replicas.cache)
+        if not all(cache.loaded.is_set() for cache in caches):
             self._set("idle", "waiting for the placement map from etcd")
             return
-        tag = placement_tag(nodes)
+        tag = self.tag(nodes)
         if self._tag_since[0] != tag:
             self._tag_since = (tag, time.monotonic())
         with self.lock:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from coordinator import placement
 from proto import admin_pb2 as apb
 from proto import storage_pb2 as pb
 from storage_node.diskstore import Corrupted, DiskStore, NotFound
@@ -173,7 +172,7 @@ class Scrubber:
     def _repair(self, namespace: str, row: Row) -> None:
         """Fetch the version whole from another replica and put it in place of ours."""
         where = placed_as(namespace, row.key, self.replicator.upload_key)
-        owners = placement.replicas_for(self.replicator.nodes(), *where) if where else []
+        owners = self.replicator.owners(self.replicator.nodes(), *where) if where else []
         me = self.replicator.node_id
         peers = [n for n in owners if n.node_id != me] or [
             n for n in self.replicator.nodes() if n.node_id != me and n.state != "removed"

@@ -228,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         bench_compare,
         bench_repair,
         bench_requests,
+        bucket_cli,
         cert_cli,
         cluster,
         credentials_cli,
@@ -261,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
             credentials_cli,
             "manage access keys (add, generate, list, show, disable, enable, delete)",
             "Access keys live in etcd, their secrets encrypted with the cluster key.",
+        ),
+        (
+            "bucket",
+            bucket_cli,
+            "see buckets and set how each stores new objects (list, show, set-storage)",
+            None,
         ),
         (
             "cert",

@@ -14,9 +14,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import queue
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -26,13 +23,18 @@ import outcome
 import trio
 
 from coordinator.clock import HybridClock
+from coordinator.namespaces import bucket_of, fragments_namespace, part_of, parts_namespace
 from coordinator.placement import NodeEntry, write_quorum
+from coordinator.storage_mode import StorageMode
 from gateway.cluster import batches, quorum
 from gateway.cluster.bridge import AsyncioBridge
 from gateway.cluster.coalesce import Coalescer
+from gateway.cluster.coded import CodedObjects
+from gateway.cluster.erasure import Layout, with_layout
 from gateway.cluster.listing import MergedListing, Position, VersionListing, version_of
 from gateway.cluster.nodes import NodeDirectory
 from gateway.cluster.store import NULL_VERSION, ObjectVersion, StoreUnavailable, VersionGone
+from gateway.cluster.writers import ReplicaWriter
 from gateway.metrics import METRICS
 from proto import storage_pb2 as pb
 
@@ -43,15 +45,11 @@ log = logging.getLogger(__name__)
 # gRPC messages carry this much object data: big enough to amortise the
 # per-message cost, small enough to keep memory per request low.
 CHUNK_SIZE = 1 << 20
-# Messages queued per replica stream before the sender waits.
-QUEUE_DEPTH = 2
 HEAD_TIMEOUT = 5.0
 # A batch of up to 1000 deletes is one index transaction on a node.
 BATCH_TIMEOUT = 15.0
 # A read quorum not answered after this long also asks the next replica.
 HEDGE_DELAY = 0.5
-# A replica that accepts no data for this long is dropped from a write.
-STALL_TIMEOUT = 30.0
 # How long a read waits for a replica's channel to reconnect when no other replica could
 # serve it (gateway/cluster/nodes.py caps the reconnect backoff at 2 s).
 RECONNECT_WAIT = 3.0
@@ -68,109 +66,10 @@ MAX_READ_REPAIRS = 16
 REPAIR_TIMEOUT = 5.0
 # After a read quorum answered, how long to wait for the stragglers.
 STRAGGLER_GRACE = 0.05
+# HEADs at once when a batch delete looks for coded null versions it replaces.
+NULL_HEADS_AT_ONCE = 32
 # Times a small write or a delete is stamped again when a replica holds a later stamp.
 STALE_RETRIES = 2
-
-_ABORT = object()
-
-
-class ReplicaWriter:
-    """One client-streaming PutObject RPC fed from a bounded queue."""
-
-    def __init__(
-        self, node: NodeEntry, stub: Any, header: pb.PutHeader, is_live: Callable[[str], bool]
-    ) -> None:
-        self.node = node
-        self.is_live = is_live
-        self._stub = stub
-        self._header = header
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
-        self.finished = threading.Event()
-        self.error: Exception | None = None
-        self._future: Any = None
-        self.reply: pb.PutReply | None = None
-
-    def _requests(self):
-        yield pb.PutMessage(header=self._header)
-        while True:
-            try:
-                item = self._queue.get(timeout=1.0)
-            except queue.Empty:
-                if self.finished.is_set():
-                    return  # the RPC ended without us: don't keep this thread
-                continue
-            if item is _ABORT:
-                return  # ending without a commit makes the node discard the write
-            yield item
-            if item.WhichOneof("body") == "commit":
-                return
-
-    def start(self, report: Callable[[ReplicaWriter, bool], None]) -> None:
-        """Start the RPC; gRPC consumes the queue from its own thread and
-        `report(self, ok)` runs (from a gRPC thread) when the node answered."""
-        future = self._future = self._stub.PutObject.future(self._requests())
-
-        def done(result: Any) -> None:
-            try:
-                self.reply = result.result()
-                ok = True
-            except BaseException as exc:  # RpcError, or CancelledError
-                self.error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
-                ok = False
-            self.finished.set()
-            report(self, ok)
-
-        future.add_done_callback(done)
-
-    def offer(self, message: Any) -> bool:
-        """Queue without blocking; False when the queue is full."""
-        if self.finished.is_set():
-            return True
-        try:
-            self._queue.put_nowait(message)
-            return True
-        except queue.Full:
-            return False
-
-    def put_blocking(self, message: Any) -> None:
-        """Queue, waiting for room, unless the RPC already ended (worker thread).
-
-        A replica that takes nothing for STALL_TIMEOUT is given up on, so one
-        stuck disk cannot hold a write that a quorum can finish."""
-        deadline = time.monotonic() + STALL_TIMEOUT
-        while not self.finished.is_set():
-            try:
-                self._queue.put(message, timeout=0.2)
-                return
-            except queue.Full:
-                if not self.is_live(self.node.node_id):
-                    self.give_up(ConnectionError("node lost its membership lease"))
-                    return
-                if time.monotonic() > deadline:
-                    self.give_up(TimeoutError(f"replica took no data for {STALL_TIMEOUT} s"))
-                    return
-
-    def give_up(self, reason: Exception) -> None:
-        """Fail this replica's write now and cancel its RPC."""
-        if self.error is None:
-            self.error = reason
-        if self._future is not None:
-            self._future.cancel()
-
-    def abort(self) -> None:
-        while not self.finished.is_set():
-            try:
-                self._queue.put_nowait(_ABORT)
-                return
-            except queue.Full:
-                try:  # make room: the queued data is worthless now
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    pass
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None
 
 
 class ClusterStore:
@@ -186,6 +85,7 @@ class ClusterStore:
         # The storage node on this gateway's host (`tessera node`): reads ask it first
         # and take their bytes from it when it holds the newest version.
         self.local_node: str | None = None
+        self.coded = CodedObjects(self)
 
     def _local_first(self, nodes: list[NodeEntry]) -> list[NodeEntry]:
         """nodes, this host's storage node (if among them) first."""
@@ -323,7 +223,7 @@ class ClusterStore:
                 nursery.start_soon(one, node)
         return answers
 
-    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await trio.to_thread.run_sync(
             functools.partial(fn, *args, **kwargs), limiter=self.limiter, abandon_on_cancel=True
         )
@@ -344,7 +244,47 @@ class ClusterStore:
         size_hint: int | None = None,
         stored_as: tuple[str, str] | None = None,
         versioned: bool = False,
+        mode: StorageMode | None = None,
     ) -> ObjectVersion:
+        # The null version this write replaces may be coded: its fragments go with it.
+        replaced = None
+        if mode is not None and not versioned and stored_as is None:
+            replaced = await self.head_version(bucket, key, NULL_VERSION)
+        # A multipart part is coded whatever its size, so that its upload's parts all are.
+        size = None if stored_as is not None else size_hint
+        if mode is not None and size_hint != 0 and mode.erasure_for(size):
+            part = part_of(*stored_as) if stored_as is not None else None
+            stored = await self.coded.put(
+                bucket,
+                key,
+                chunks,
+                make_meta,
+                mode,
+                versioned,
+                stored_as,
+                set_prefix=f"{part[1]}." if part else "",
+            )
+        else:
+            # A copy of a coded object stored as replicas: its metadata names no layout.
+            plain = lambda size: with_layout(make_meta(size), None)  # noqa: E731
+            stored = await self.put_replicas(
+                bucket, key, chunks, plain, size_hint, versioned, stored_as
+            )
+        if replaced is not None and replaced.layout and replaced.version_id != stored.version_id:
+            self.coded.drop(bucket, replaced.layout)
+        return stored
+
+    async def put_replicas(
+        self,
+        bucket: str,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        make_meta: Callable[[int], bytes],
+        size_hint: int | None = None,
+        versioned: bool = False,
+        stored_as: tuple[str, str] | None = None,
+    ) -> ObjectVersion:
+        """put_object as R full copies (make_meta's result stored as it is)."""
         replicas, quorum = self._replicas(bucket, key)
         live = [n for n in replicas if self.directory.is_live(n.node_id)]
         if len(live) < quorum:
@@ -369,24 +309,14 @@ class ClusterStore:
         dialling = [n for n in live if self.directory.needs_dial(n)]
         if dialling and len(live) - len(dialling) < quorum:
             for node in dialling:
-                await self._run(self.directory.wait_ready, node, RECONNECT_WAIT)
+                await self.run(self.directory.wait_ready, node, RECONNECT_WAIT)
         writers = [
             ReplicaWriter(n, self.directory.stub(n), header, self.directory.is_live) for n in live
         ]
-        results_send, results = trio.open_memory_channel[tuple[ReplicaWriter, bool]](len(writers))
-        token = trio.lowlevel.current_trio_token()
-
-        def report(writer: ReplicaWriter, ok: bool) -> None:
-            try:
-                token.run_sync_soon(results_send.send_nowait, (writer, ok))
-            except trio.RunFinishedError:
-                pass
-
         # Streamed, the body cannot be sent again: a replica that finds a later stamp
         # at commit keeps the write aside until it is stamped again (_restamp).
         header.restampable = True
-        for writer in writers:
-            writer.start(report)
+        results = self.start_writers(writers)
 
         size = 0
         try:
@@ -412,33 +342,61 @@ class ClusterStore:
                 writer.abort()
             raise
 
-        acks = failures = 0
         superseded = False
-        while acks < quorum:
-            if len(writers) - failures < quorum:
-                raise StoreUnavailable(f"only {acks} of {len(replicas)} replicas stored the object")
+        for writer in await self.await_acks(writers, results, quorum, "replicas"):
+            if writer.reply is not None:
+                self.clock.observe(writer.reply.newest_timestamp)
+                superseded |= writer.reply.superseded
+        if superseded:
+            timestamp = await self._restamp(live, quorum, namespace, name, version_id)
+        return ObjectVersion(key, version_id, timestamp, size, False, meta, versioned=versioned)
+
+    def start_writers(
+        self, writers: list[ReplicaWriter]
+    ) -> trio.MemoryReceiveChannel[tuple[ReplicaWriter, bool]]:
+        """Start each writer's RPC; (writer, ok) arrives on the channel as each ends."""
+        results_send, results = trio.open_memory_channel[tuple[ReplicaWriter, bool]](len(writers))
+        token = trio.lowlevel.current_trio_token()
+
+        def report(writer: ReplicaWriter, ok: bool) -> None:
+            try:
+                token.run_sync_soon(results_send.send_nowait, (writer, ok))
+            except trio.RunFinishedError:
+                pass
+
+        for writer in writers:
+            writer.start(report)
+        return results
+
+    async def await_acks(
+        self,
+        writers: list[ReplicaWriter],
+        results: trio.MemoryReceiveChannel[tuple[ReplicaWriter, bool]],
+        need: int,
+        what: str,
+    ) -> list[ReplicaWriter]:
+        """Wait until `need` writers acknowledged (after their commits were sent); the
+        ones that did. StoreUnavailable when too many failed or took too long."""
+        acked: list[ReplicaWriter] = []
+        failures = 0
+        while len(acked) < need:
+            if len(writers) - failures < need:
+                raise StoreUnavailable(f"only {len(acked)} of {len(writers)} {what} were stored")
             with trio.move_on_after(ACK_TIMEOUT) as waited:
                 writer, ok = await results.receive()
             if waited.cancelled_caught:
                 for slow in writers:
                     slow.give_up(TimeoutError("no acknowledgement"))
                 raise StoreUnavailable(
-                    f"only {acks} of {len(replicas)} replicas acknowledged in time"
+                    f"only {len(acked)} of {len(writers)} {what} acknowledged in time"
                 )
             if ok:
-                acks += 1
-                if writer.reply is not None:
-                    self.clock.observe(writer.reply.newest_timestamp)
-                    superseded |= writer.reply.superseded
+                acked.append(writer)
             else:
                 failures += 1
-                log.warning(
-                    "replica write failed node=%s error=%s", writer.node.node_id, writer.error
-                )
+                log.warning("write failed node=%s error=%s", writer.node.node_id, writer.error)
                 METRICS.record_rpc_error(writer.node.node_id, _error_code(writer.error))
-        if superseded:
-            timestamp = await self._restamp(live, quorum, namespace, name, version_id)
-        return ObjectVersion(key, version_id, timestamp, size, False, meta, versioned=versioned)
+        return acked
 
     async def _restamp(
         self, nodes: list[NodeEntry], quorum: int, namespace: str, name: str, version_id: str
@@ -535,7 +493,14 @@ class ClusterStore:
             log.warning("could not remove a restamped version key=%s error=%s", key, exc)
 
     async def _send(self, writers: list[ReplicaWriter], message: Any, quorum: int) -> None:
-        for writer in writers:
+        await self.send_each(writers, [message] * len(writers), quorum)
+
+    async def send_each(
+        self, writers: list[ReplicaWriter], messages: list[Any], quorum: int
+    ) -> None:
+        """messages[i] to writers[i] (waiting for room); StoreUnavailable when fewer than
+        quorum writers are still going."""
+        for writer, message in zip(writers, messages, strict=True):
             if not writer.failed and not writer.offer(message):
                 await trio.to_thread.run_sync(writer.put_blocking, message, limiter=self.limiter)
         if sum(not w.failed for w in writers) < quorum:
@@ -611,7 +576,8 @@ class ClusterStore:
                     # A slow replica should not cost a read HEAD_TIMEOUT: ask the next
                     # one too if the quorum has not answered by then.
                     hedge_at = math.inf
-                    ask_node(round_.hedge())
+                    for spare in round_.hedge():
+                        ask_node(spare)
                 if round_.met and give_up_at == math.inf:
                     give_up_at = now + grace  # a hung straggler costs no latency
                 elif now >= give_up_at:
@@ -621,15 +587,22 @@ class ClusterStore:
                 cancel()
         return round_.answers
 
-    async def delete_object(self, bucket: str, key: str, versioned: bool = False) -> ObjectVersion:
+    async def delete_object(
+        self, bucket: str, key: str, versioned: bool = False, coded: bool = False
+    ) -> ObjectVersion:
         """Record a delete of one key: delete_objects with a batch of one."""
-        outcome = (await self.delete_objects(bucket, [key], versioned))[key]
+        outcome = (await self.delete_objects(bucket, [key], versioned, coded=coded))[key]
         if isinstance(outcome, StoreUnavailable):
             raise outcome
         return outcome
 
     async def delete_objects(
-        self, bucket: str, keys: list[str], versioned: bool = False, retries: int = STALE_RETRIES
+        self,
+        bucket: str,
+        keys: list[str],
+        versioned: bool = False,
+        retries: int = STALE_RETRIES,
+        coded: bool = False,
     ) -> dict[str, ObjectVersion | StoreUnavailable]:
         """Delete many keys with one DeleteObjects RPC per storage node (one index
         transaction there) instead of one RPC per key and replica. A key is deleted once a
@@ -637,6 +610,9 @@ class ClusterStore:
 
         A delete that a replica finds older than the key's newest version (a wrong clock
         here or at the writer) is made again with a later stamp, as _put_small does."""
+        # In a bucket that may hold coded objects, an unversioned delete replaces the null
+        # version: its fragments go with it.
+        replaced = await self._null_layouts(bucket, keys) if coded and not versioned else {}
         requests: dict[str, pb.DeleteRequest] = {}
         stale: set[str] = set()
         placement: dict[str, tuple[str, ...]] = {}
@@ -694,12 +670,31 @@ class ClusterStore:
                 outcome[key] = StoreUnavailable(
                     f"only {acks} of {len(placement[key])} replicas recorded the delete"
                 )
+        for key, layout in replaced.items():
+            if isinstance(outcome[key], ObjectVersion):
+                self.coded.drop(bucket, layout)
         again = [key for key in stale if isinstance(outcome[key], ObjectVersion)]
         if again and retries:
             for key in again if versioned else ():
                 await self._forget_attempt(bucket, key, requests[key].version_id)
             outcome.update(await self.delete_objects(bucket, again, versioned, retries - 1))
         return outcome
+
+    async def _null_layouts(self, bucket: str, keys: list[str]) -> dict[str, Layout]:
+        """The layouts of the keys' null versions that are erasure-coded."""
+        found: dict[str, Layout] = {}
+        limit = trio.CapacityLimiter(NULL_HEADS_AT_ONCE)
+
+        async def one(key: str) -> None:
+            async with limit:
+                version = await self.head_version(bucket, key, NULL_VERSION)
+            if version is not None and version.layout is not None:
+                found[key] = version.layout
+
+        async with trio.open_nursery() as nursery:
+            for key in dict.fromkeys(keys):
+                nursery.start_soon(one, key)
+        return found
 
     async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectVersion | None:
         """Delete one version for good on every replica (a quorum must answer)."""
@@ -719,7 +714,10 @@ class ClusterStore:
         removed = [reply.removed for _, reply in answers if reply.removed.found]
         if not removed:
             return None
-        return version_of(max(removed, key=lambda i: (i.timestamp, i.version_id)))
+        gone = version_of(max(removed, key=lambda i: (i.timestamp, i.version_id)))
+        if gone.layout is not None:
+            self.coded.drop(bucket, gone.layout)
+        return gone
 
     # -- reads -------------------------------------------------------------
     async def head_object(
@@ -822,6 +820,8 @@ class ClusterStore:
         self, bucket: str, version: ObjectVersion, offset: int, length: int
     ) -> AsyncIterator[bytes]:
         """Open the stream now (errors surface here), then iterate the bytes."""
+        if version.layout is not None:
+            return await self.coded.read(bucket, version, offset, length)
         if version.data is not None:
             return _once(version.data[offset : offset + length if length else None])
         replicas, _ = self._replicas(bucket, version.key)
@@ -864,11 +864,11 @@ class ClusterStore:
                 # Every other replica failed. A node that restarted a moment ago is
                 # UNAVAILABLE to a channel still in reconnect backoff: dial it, once.
                 node = unreachable.pop(0)
-                if not await self._run(self.directory.wait_ready, node, RECONNECT_WAIT):
+                if not await self.run(self.directory.wait_ready, node, RECONNECT_WAIT):
                     continue
             responses = self.directory.stub(node).GetObject(request)
             try:
-                await self._run(next, responses)  # the info message
+                await self.run(next, responses)  # the info message
                 METRICS.reads_from(node.node_id == self.local_node)
                 return responses
             except (grpc.RpcError, StopIteration) as exc:
@@ -895,7 +895,7 @@ class ClusterStore:
         try:
             while sent < total:
                 try:
-                    chunk = await self._run(next, responses, None)
+                    chunk = await self.run(next, responses, None)
                 except grpc.RpcError as exc:
                     log.warning("stream broke code=%s; resuming on another replica", exc.code())
                     responses.cancel()
@@ -967,6 +967,12 @@ class ClusterStore:
         answers = await self._gather(nodes, "DeletePrefix", request, need=len(nodes))
         return sum(reply.deleted for _, reply in answers)
 
+    async def delete_upload_parts(self, bucket: str, upload_id: str) -> None:
+        """Remove an aborted multipart upload's parts, and their fragments when they were
+        coded, from every node."""
+        await self.delete_prefix(parts_namespace(bucket), f"{upload_id}/")
+        await self.delete_prefix(fragments_namespace(bucket), f"{upload_id}.")
+
     def list_objects(self, bucket: str, prefix: str, start_after: str) -> MergedListing:
         return self._listing(MergedListing, bucket, prefix, start_after)
 
@@ -979,7 +985,7 @@ class ClusterStore:
         self, kind: type[ListingT], bucket: str, prefix: str, start_after: Position
     ) -> ListingT:
         nodes = [n for n in self.directory.nodes() if n.state != "removed"]
-        replicas = min(3, len(nodes))
+        replicas = min(self.directory.replicas_of(bucket_of(bucket)), len(nodes))
         tolerance = replicas - write_quorum(replicas) if replicas else 0
         # While data moves off a draining node, its keys may sit on fewer placed
         # replicas: ask every node then.

@@ -27,7 +27,6 @@ from coordinator import uploads
 from coordinator.buckets import Bucket
 from coordinator.clock import to_seconds
 from gateway.cluster.elected import ElectedWorker
-from gateway.cluster.namespaces import parts_namespace
 from gateway.cluster.store import ObjectVersion
 from gateway.s3 import lifecycle, object_lock
 from gateway.s3.objectmeta import ObjectMeta
@@ -86,7 +85,9 @@ class LifecycleWorker(ElectedWorker):
                 continue
             if not await self._matches(record, rule, version):
                 continue
-            await store.delete_object(record.name, version.key, versioned=versioned)
+            await store.delete_object(
+                record.name, version.key, versioned=versioned, coded=record.storage is not None
+            )
             removed += 1
         return removed
 
@@ -160,9 +161,7 @@ class LifecycleWorker(ElectedWorker):
             upload = await gateway.etcd_call(uploads.get, record.name, found["upload_id"])
             if upload is None or not await gateway.etcd_call(uploads.abort, upload):
                 continue
-            await gateway.store.delete_prefix(
-                parts_namespace(record.name), f"{found['upload_id']}/"
-            )
+            await gateway.store.delete_upload_parts(record.name, found["upload_id"])
             removed += 1
         return removed
 

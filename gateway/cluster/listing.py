@@ -25,6 +25,7 @@ import grpc
 import trio
 
 from coordinator.placement import NodeEntry
+from gateway.cluster import erasure
 from gateway.cluster.store import ObjectVersion, StoreUnavailable
 from proto import storage_pb2 as pb
 
@@ -46,17 +47,20 @@ Position = str | tuple[str, int, str]
 def version_of(
     info: pb.ObjectInfo, holders: tuple[str, ...] = (), data: bytes | None = None
 ) -> ObjectVersion:
-    """The ObjectVersion a storage node's ObjectInfo describes."""
+    """The ObjectVersion a storage node's ObjectInfo describes. An erasure-coded object's
+    version holds no bytes itself: its size is its layout's."""
+    layout = erasure.layout_of(info.meta) if not info.size else None
     return ObjectVersion(
         info.key,
         info.version_id,
         info.timestamp,
-        info.size,
+        layout.size if layout else info.size,
         info.deleted,
         info.meta,
         holders,
-        data,
+        None if layout else data,
         info.versioned,
+        layout,
     )
 
 

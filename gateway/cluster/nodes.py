@@ -58,6 +58,8 @@ class NodeDirectory:
         # The placement map last seen and since when (monotonic seconds); the first
         # look counts as a change, so a starting gateway looks beyond replicas a while.
         self._map_seen: tuple[tuple, float] = ((), 0.0)
+        # R of a bucket (from its storage mode); the gateway sets it from its bucket cache.
+        self.replicas_of: Callable[[str], int] = lambda bucket: placement.DEFAULT_REPLICAS
 
     def start(self) -> None:
         self.placement.start()
@@ -94,7 +96,7 @@ class NodeDirectory:
 
     def replicas(self, bucket: str, key: str) -> list[NodeEntry]:
         """Where (bucket, key) lives and new writes go: draining nodes are left out."""
-        return placement.replicas_for(self.nodes(), bucket, key)
+        return placement.replicas_for(self.nodes(), bucket, key, self.replicas_of(bucket))
 
     def leaving(self, bucket: str, key: str, replicas: list[NodeEntry]) -> list[NodeEntry]:
         """Draining nodes that were replicas of (bucket, key) before they began to drain.
@@ -102,7 +104,9 @@ class NodeDirectory:
         nodes = self.nodes()
         if not any(n.state == "draining" for n in nodes):
             return []
-        before = placement.replicas_for(nodes, bucket, key, include_draining=True)
+        before = placement.replicas_for(
+            nodes, bucket, key, self.replicas_of(bucket), include_draining=True
+        )
         return [n for n in before if n.state == "draining" and n not in replicas]
 
     def stub(self, node: NodeEntry) -> pb_grpc.StorageStub:

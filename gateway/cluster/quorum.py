@@ -2,8 +2,8 @@
 clock. ClusterStore._gather drives a Round with the answers as they arrive.
 
 A read asks only as many replicas as its quorum needs (every extra call costs CPU on
-the gateway and a node), and one more for each that fails, or when the hedge delay
-passes without a quorum. A write asks every live replica.
+the gateway and a node), and one more for each that fails, and one more for each answer still missing when the
+hedge delay passes without a quorum. A write asks every live replica.
 """
 
 from __future__ import annotations
@@ -43,9 +43,16 @@ class Round(Generic[Node, Answer]):
         self.failures.append(node)
         return self._spare()
 
-    def hedge(self) -> Node | None:
-        """The hedge delay passed: a spare to ask as well, unless the quorum is met."""
-        return None if self.met else self._spare()
+    def hedge(self) -> list[Node]:
+        """The hedge delay passed: a spare to ask as well for each answer the quorum
+        still lacks (several nodes may be slow at once)."""
+        spares = []
+        for _ in range(max(0, self.need - len(self.answers))):
+            spare = self._spare()
+            if spare is None:
+                break
+            spares.append(spare)
+        return spares
 
     @property
     def can_hedge(self) -> bool:

@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from coordinator.storage_mode import StorageMode
+from gateway.cluster.erasure import Layout
+
 # S3's version id of an object written while versioning was off or suspended.
 NULL_VERSION = "null"
 
@@ -30,6 +33,8 @@ class ObjectVersion:
     data: bytes | None = None
     # Written while versioning was Enabled: its S3 version id is its own.
     versioned: bool = False
+    # Where its fragments are, for an erasure-coded object (size is then the object's).
+    layout: Layout | None = None
 
     @property
     def s3_version_id(self) -> str:
@@ -55,12 +60,14 @@ class ObjectStore(Protocol):
         make_meta: Callable[[int], bytes],
         size_hint: int | None = None,
         versioned: bool = False,
+        mode: StorageMode | None = None,
     ) -> ObjectVersion:
         """Store the bytes of `chunks`; `make_meta(size)` runs after the body
         verified and gives the metadata to commit. Returns once durable on a
         quorum. size_hint is the announced length, when there is one.
         versioned keeps the key's other versions; otherwise this is its null
-        version."""
+        version. mode is the bucket's storage mode, None when it never had one
+        (replicas only)."""
         ...
 
     async def head_object(
@@ -87,12 +94,15 @@ class ObjectStore(Protocol):
         """Bytes [offset, offset+length) of an exact version."""
         ...
 
-    async def delete_object(self, bucket: str, key: str, versioned: bool = False) -> ObjectVersion:
-        """Record a delete (a delete marker when versioned); returns the marker."""
+    async def delete_object(
+        self, bucket: str, key: str, versioned: bool = False, coded: bool = False
+    ) -> ObjectVersion:
+        """Record a delete (a delete marker when versioned); returns the marker. coded:
+        the bucket may hold erasure-coded objects (a replaced one's fragments are dropped)."""
         ...
 
     async def delete_objects(
-        self, bucket: str, keys: list[str], versioned: bool = False
+        self, bucket: str, keys: list[str], versioned: bool = False, coded: bool = False
     ) -> dict[str, ObjectVersion | StoreUnavailable]:
         """delete_object for many keys at once; per key its marker or why it failed."""
         ...

@@ -51,6 +51,9 @@ class ObjectMeta:
     lock_mode: str | None = None
     lock_until: str | None = None
     legal_hold: bool = False
+    # Where an erasure-coded object's fragments are (gateway/cluster/erasure.py's layout
+    # record, set and read by the cluster layer): kept as is through every rewrite.
+    layout: list[dict[str, Any]] | None = None
 
     def encode(self) -> bytes:
         record: dict[str, Any] = {"e": self.etag, "t": self.content_type}
@@ -72,6 +75,8 @@ class ObjectMeta:
             record["lm"], record["lu"] = self.lock_mode, self.lock_until
         if self.legal_hold:
             record["lh"] = True
+        if self.layout is not None:
+            record["x"] = self.layout
         if self.acl is not None:
             stored = encode_acl(self.acl)
             if stored != PRIVATE:  # a canned name, or a map for anything else
@@ -95,6 +100,7 @@ class ObjectMeta:
             lock_mode=record.get("lm"),
             lock_until=record.get("lu"),
             legal_hold=bool(record.get("lh")),
+            layout=record.get("x"),
         )
 
     @property

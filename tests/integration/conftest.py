@@ -29,7 +29,7 @@ def cluster(
     """A running local cluster for this module, stopped (by PID) afterwards. A module's
     CLUSTER_ENV (a dict) is added to the environment of the cluster's processes; its
     ETCD_MEMBERS (default 1) is how many members etcd has; CLUSTER_TLS (default False)
-    makes it with `--tls`."""
+    makes it with `--tls`; CLUSTER_NODES (default 3) is how many storage nodes it has."""
     from coordinator.credentials import generate_keypair
 
     module = request.module.__name__.rpartition(".")[2]
@@ -38,7 +38,7 @@ def cluster(
     access_key, secret_key = generate_keypair()
     info = local.up(
         data_dir,
-        nodes=3,
+        nodes=getattr(request.module, "CLUSTER_NODES", 3),
         gateways=2,
         access_key=access_key,
         secret_key=secret_key,

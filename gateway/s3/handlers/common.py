@@ -22,6 +22,7 @@ from coordinator.buckets import Bucket
 from coordinator.clock import to_seconds
 from coordinator.keylocks import DEFAULT_TTL as DEFAULT_LOCK_TTL
 from coordinator.keylocks import KeyLock
+from coordinator.storage_mode import StorageMode
 from gateway.cluster.store import ObjectVersion
 from gateway.s3 import acl, conditions, lifecycle, object_lock, streams
 from gateway.s3.copysource import CopySource, parse_copy_source
@@ -60,6 +61,12 @@ async def existing_bucket(ctx: RequestContext) -> Bucket:
     if expected is not None and expected != record.owner:
         raise S3Error("AccessDenied")
     return record
+
+
+def storage_of(record: Bucket) -> StorageMode | None:
+    """How the bucket stores new objects, for the store: None when it never had a storage
+    mode set (replicas only, and no coded object to look out for)."""
+    return record.storage_mode if record.storage is not None else None
 
 
 def anonymous_may_list(ctx: RequestContext, record: Bucket) -> None:
@@ -241,6 +248,7 @@ async def store_copy(
     *,
     versioned: bool = False,
     stored_as: tuple[str, str] | None = None,
+    mode: StorageMode | None = None,
 ) -> ObjectVersion:
     """Store ``length`` bytes of the source ``version`` from ``start`` on as the request's
     object (or as ``stored_as``), streamed from the source replicas through this gateway;
@@ -264,6 +272,7 @@ async def store_copy(
         size_hint=max(length, 0),
         stored_as=stored_as,
         versioned=versioned,
+        mode=mode,
     )
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from coordinator import uploads
 from coordinator.clock import to_seconds
+from coordinator.storage_mode import StorageMode
+from gateway.cluster.erasure import Layout, layout_of
 from gateway.cluster.namespaces import part_key, parts_namespace
 from gateway.cluster.store import ObjectVersion, StoreUnavailable
 from gateway.s3 import conditions, multipart, tagging, xml
@@ -46,6 +49,8 @@ class PartVersion:
 
     part: multipart.StoredPart
     version_id: str
+    # Where its fragments are, for a part of an upload to an erasure-coded bucket.
+    layout: Layout | None = None
 
 
 async def _upload(ctx: RequestContext, *, allow_completing: bool = False) -> uploads.Upload:
@@ -90,7 +95,7 @@ async def _stored_parts(ctx: RequestContext, upload_id: str) -> dict[int, PartVe
             last_modified=to_seconds(entry.timestamp),
             checksums=meta.checksums,
         )
-        parts[number] = PartVersion(stored, entry.version_id)
+        parts[number] = PartVersion(stored, entry.version_id, entry.layout)
     return parts
 
 
@@ -107,7 +112,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Reply:
     tagging.parse_header(ctx.headers.get("x-amz-tagging"))  # reject bad tags now, not at Complete
     checksum_type = _checksum_type(algorithm, ctx.headers.get("x-amz-checksum-type"))
     owner, _ = owner_of(ctx)
-    record = {
+    record: dict[str, Any] = {
         "bucket": ctx.bucket,
         "key": ctx.key,
         "upload_id": uploads.new_upload_id(),
@@ -117,6 +122,10 @@ async def create_multipart_upload(ctx: RequestContext) -> Reply:
         "checksum_algorithm": algorithm,
         "checksum_type": checksum_type,
     }
+    if bucket.storage is not None:
+        # Every part is stored the way the bucket stored objects when the upload began, so
+        # that Complete joins parts alike.
+        record["storage"] = dict(bucket.storage)
     ttl = int(ctx.gateway.setting("multipart_upload_ttl"))
     record = await ctx.gateway.etcd_call(uploads.create, record, ttl)
     headers = dict(XML_TYPE)
@@ -183,6 +192,7 @@ async def upload_part(ctx: RequestContext) -> Reply:
         make_meta,
         size_hint=pipeline.declared_length,
         stored_as=(parts_namespace(ctx.bucket), part_key(upload.record["upload_id"], number)),
+        mode=_upload_mode(upload),
     )
     await _renew(ctx, upload)
     headers = {"ETag": meta.quoted_etag}
@@ -208,10 +218,27 @@ async def upload_part_copy(ctx: RequestContext) -> Reply:
         end - start + 1,
         meta,
         stored_as=(parts_namespace(ctx.bucket), part_key(upload.record["upload_id"], number)),
+        mode=_upload_mode(upload),
     )
     await _renew(ctx, upload)
     body = xml.copy_part_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
     return Reply(200, dict(XML_TYPE), body)
+
+
+def _upload_mode(upload: uploads.Upload) -> StorageMode | None:
+    """How the upload's parts are stored (its bucket's mode when it began)."""
+    stored = upload.record.get("storage")
+    return StorageMode.from_record(stored) if stored is not None else None
+
+
+def _joined_layout(parts: list[PartVersion]) -> Layout | None:
+    """The layout of the object the parts make: their segments in order (an empty part
+    adds none), or None when they were stored as replicas."""
+    if not any(p.layout for p in parts):
+        return None
+    if any(p.layout is None and p.part.size for p in parts):
+        raise S3Error("InternalError", "The upload's parts were stored in different ways.")
+    return Layout(tuple(s for p in parts if p.layout for s in p.layout.segments))
 
 
 def _final_meta(upload: uploads.Upload, chosen: list[multipart.StoredPart]) -> ObjectMeta:
@@ -301,6 +328,9 @@ async def _complete(
             return await _finish_completion(ctx, latest, requested, latest.record["completion"])
         meta = _final_meta(upload, chosen)
         _check_object_checksums(ctx.headers, upload, meta)
+        joined = _joined_layout([stored[p.part_number] for p in chosen])
+        if joined is not None:  # composed from parts with no bytes of their own
+            meta.layout = joined.to_record()
         # Stamped now but stored later: first learn the key's newest stamp.
         await ctx.gateway.store.observe_newest(ctx.bucket, ctx.key)
         completion = {
@@ -353,6 +383,10 @@ async def _finish_completion(
             await ctx.gateway.store.delete_prefix(parts_namespace(ctx.bucket), f"{upload_id}/")
         except StoreUnavailable:
             pass  # the reaper finds them later
+        joined = layout_of(completion["meta"])
+        if joined is not None:  # fragments of parts uploaded but not named
+            kept = {segment.set_id for segment in joined.segments}
+            await ctx.gateway.store.coded.sweep_upload(ctx.bucket, upload_id, kept)
         await ctx.gateway.etcd_call(uploads.finish, upload, completion)
         ctx.gateway.upload_renewals.pop(upload_id, None)
     meta = ObjectMeta.decode(completion["meta"])
@@ -393,7 +427,7 @@ async def abort_multipart_upload(ctx: RequestContext) -> Reply:
     upload_id = upload.record["upload_id"]
     ctx.gateway.upload_renewals.pop(upload_id, None)
     try:
-        await ctx.gateway.store.delete_prefix(parts_namespace(ctx.bucket), f"{upload_id}/")
+        await ctx.gateway.store.delete_upload_parts(ctx.bucket, upload_id)
     except StoreUnavailable:
         pass  # the reaper removes what is left
     return Reply(204)

@@ -29,6 +29,7 @@ from gateway.s3.handlers.common import (
     locked_write,
     requested_acl,
     requested_version,
+    storage_of,
     store_copy,
     version_headers,
     written_version_headers,
@@ -85,6 +86,7 @@ async def _put(ctx: RequestContext, record: Bucket) -> Reply:
         make_meta,
         size_hint=declared,
         versioned=keeps_versions(record),
+        mode=storage_of(record),
     )
     headers = {
         "ETag": meta.quoted_etag,
@@ -294,7 +296,7 @@ async def _delete(ctx: RequestContext, record: Bucket, entry: xml.DeleteRequestE
             entry.delete_marker_version_id = entry.version_id
         return
     marker = await ctx.gateway.store.delete_object(
-        ctx.bucket, entry.key, versioned=keeps_versions(record)
+        ctx.bucket, entry.key, versioned=keeps_versions(record), coded=record.storage is not None
     )
     if record.versioning is not None:
         entry.delete_marker_version_id = marker.s3_version_id
@@ -340,7 +342,10 @@ async def delete_objects(ctx: RequestContext) -> Reply:
         if plain:
             try:
                 outcome = await ctx.gateway.store.delete_objects(
-                    ctx.bucket, [e.key for e in plain], versioned=keeps_versions(record)
+                    ctx.bucket,
+                    [e.key for e in plain],
+                    versioned=keeps_versions(record),
+                    coded=record.storage is not None,
                 )
             except StoreUnavailable as exc:
                 outcome = {e.key: exc for e in plain}
@@ -564,7 +569,14 @@ async def copy_object(ctx: RequestContext) -> Reply:
     else:
         meta.tags = dict(source_meta.tags)
     stored = await store_copy(
-        ctx, source.bucket, version, 0, version.size, meta, versioned=keeps_versions(record)
+        ctx,
+        source.bucket,
+        version,
+        0,
+        version.size,
+        meta,
+        versioned=keeps_versions(record),
+        mode=storage_of(record),
     )
     body = xml.copy_object_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
     headers = {

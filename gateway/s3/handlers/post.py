@@ -19,7 +19,7 @@ from gateway.s3.checksums import Checksum
 from gateway.s3.checksums import requested as requested_checksums
 from gateway.s3.errors import S3Error
 from gateway.s3.handlers.access import anonymous_may_write
-from gateway.s3.handlers.common import MAX_OBJECT_SIZE, existing_bucket
+from gateway.s3.handlers.common import MAX_OBJECT_SIZE, existing_bucket, storage_of
 from gateway.s3.names import check_key
 from gateway.s3.objectmeta import from_request_headers
 from gateway.s3.request import Reply, RequestContext
@@ -154,7 +154,9 @@ async def post_object(ctx: RequestContext) -> Reply:
         meta.checksums = {algorithm: c.b64() for algorithm, c in running.items()}
         return meta.encode()
 
-    await ctx.gateway.store.put_object(ctx.bucket, key, chunks(), make_meta)
+    await ctx.gateway.store.put_object(
+        ctx.bucket, key, chunks(), make_meta, mode=storage_of(record)
+    )
     return _reply(ctx.bucket, key, meta.quoted_etag, fields)
 
 

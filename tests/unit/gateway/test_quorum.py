@@ -34,8 +34,8 @@ def test_a_hedge_asks_a_spare_only_while_the_quorum_is_short() -> None:
     round_.first()
     assert round_.can_hedge
     round_.answered("a", 1)
-    assert round_.hedge() == "c"  # b is slow
-    assert not round_.can_hedge and round_.hedge() is None
+    assert round_.hedge() == ["c"]  # b is slow
+    assert not round_.can_hedge and round_.hedge() == []
     round_.answered("c", 3)
     assert round_.met and not round_.settled  # b still outstanding
     round_.answered("b", 2)
@@ -44,7 +44,12 @@ def test_a_hedge_asks_a_spare_only_while_the_quorum_is_short() -> None:
     met: Round[str, int] = Round(["a", "b", "c"], need=1, ask=1)
     met.first()
     met.answered("a", 1)
-    assert met.hedge() is None and met.settled
+    assert met.hedge() == [] and met.settled
+
+    two_slow: Round[str, int] = Round(["a", "b", "c", "d", "e"], need=3, ask=3)
+    two_slow.first()
+    two_slow.answered("a", 1)
+    assert two_slow.hedge() == ["d", "e"]  # b and c are slow: one spare for each
 
 
 def test_no_live_node_is_settled_at_once() -> None:

@@ -137,6 +137,7 @@ def pair(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
             node.replicator.members.put_local(other.entry.node_id, {"node_id": other.entry.node_id})
         node.replicator.placement.loaded.set()
         node.replicator.uploads.loaded.set()
+        node.replicator.bucket_replicas.cache.loaded.set()
     try:
         yield made[0], made[1]
     finally:

@@ -1,0 +1,501 @@
+"""Erasure-coded objects on the storage nodes: the streamed write and the stripe reader.
+
+A write codes the body stripe by stripe as it arrives and streams fragment i of every
+stripe to the i-th node (ranked for the key by rendezvous hashing, spread over zones, live
+ones only), so a gateway holds one stripe at a time whatever the object's size. It is
+acknowledged once k + 1 fragments of every stripe are durable: any one more node may then
+fail before repair and the object still reads, the same margin as 2 of 3 replicas give.
+Only then is the object's version (metadata and layout, no bytes) written to the key's
+replicas, so a failed write leaves no visible object; its fragments are dropped.
+
+A read opens k fragment streams over the stripes a range needs, the data fragments first
+(decoding them is a copy), and replaces a stream that fails or ends early by a parity
+fragment from the same stripe on. Layout and stripe arithmetic: gateway/cluster/erasure.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, Protocol
+
+import grpc
+import msgpack
+import outcome
+import trio
+
+from coordinator import placement
+from coordinator.clock import HybridClock
+from coordinator.placement import NodeEntry
+from coordinator.storage_mode import StorageMode
+from gateway.cluster.erasure import (
+    FRAGMENT_DATA,
+    Layout,
+    Segment,
+    codec,
+    fragment_key,
+    fragments_namespace,
+    with_layout,
+)
+from gateway.cluster.nodes import NodeDirectory
+from gateway.cluster.store import ObjectVersion, StoreUnavailable
+from gateway.cluster.writers import ReplicaWriter
+from gateway.metrics import METRICS
+from proto import storage_pb2 as pb
+
+
+class DataPath(Protocol):
+    """What coded objects use of the cluster client (gateway/cluster/client.py's
+    ClusterStore): its node directory and clock, its threads, its unary calls and its
+    replica writes."""
+
+    directory: NodeDirectory
+    clock: HybridClock
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    async def call(self, node: NodeEntry, method: str, request: Any, timeout: float) -> Any: ...
+
+    def start(
+        self,
+        node: NodeEntry,
+        method: str,
+        request: Any,
+        timeout: float,
+        on_done: Callable[[outcome.Outcome[Any]], None],
+        cancel_on_abandon: bool = True,
+    ) -> Callable[[], object]: ...
+
+    def start_writers(
+        self, writers: list[ReplicaWriter]
+    ) -> trio.MemoryReceiveChannel[tuple[ReplicaWriter, bool]]: ...
+
+    async def send_each(
+        self, writers: list[ReplicaWriter], messages: list[Any], quorum: int
+    ) -> None: ...
+
+    async def await_acks(
+        self,
+        writers: list[ReplicaWriter],
+        results: trio.MemoryReceiveChannel[tuple[ReplicaWriter, bool]],
+        need: int,
+        what: str,
+    ) -> list[ReplicaWriter]: ...
+
+    async def put_replicas(
+        self,
+        bucket: str,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        make_meta: Callable[[int], bytes],
+        size_hint: int | None = None,
+        versioned: bool = False,
+        stored_as: tuple[str, str] | None = None,
+    ) -> ObjectVersion: ...
+
+
+log = logging.getLogger(__name__)
+
+# How long a write waits for a node's channel to leave reconnect backoff.
+RECONNECT_WAIT = 3.0
+# Dropping a fragment set is one DeletePrefix per node, made whether or not anyone waits.
+DROP_TIMEOUT = 30.0
+# How long a completed upload's sweep of unused part fragments may take.
+SWEEP_TIMEOUT = 5.0
+# A fragment stream that has not opened after this long gets a spare opened beside it.
+HEDGE_DELAY = 0.5
+# A fragment stream that has not opened, or gave no data, for this long is given up on.
+OPEN_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+
+
+class CodedObjects:
+    """Erasure-coded puts and gets for the cluster client (which calls these for buckets
+    in erasure or hybrid mode, and for any version whose metadata names a layout)."""
+
+    def __init__(self, store: DataPath) -> None:
+        self.store = store
+
+    async def fragment_nodes(self, bucket: str, key: str, count: int) -> list[NodeEntry]:
+        """The first `count` live nodes of the key's ranking (zones spread first). A node
+        whose channel is in reconnect backoff (it restarted a moment ago) would fail its
+        stream at once: it is dialled first, and passed over if it does not connect."""
+        directory = self.store.directory
+        nodes = directory.nodes()
+        ranked = placement.replicas_for(nodes, bucket, key, replicas=len(nodes))
+        live = [n for n in ranked if directory.is_live(n.node_id)]
+        chosen = live[:count]
+        dialling = [n for n in chosen if directory.needs_dial(n)]
+        if not dialling:
+            return chosen
+        unready: set[str] = set()
+
+        async def dial(node: NodeEntry) -> None:
+            if not await self.store.run(directory.wait_ready, node, RECONNECT_WAIT):
+                unready.add(node.node_id)
+
+        async with trio.open_nursery() as nursery:
+            for node in dialling:
+                nursery.start_soon(dial, node)
+        return [n for n in live if n.node_id not in unready][:count]
+
+    # -- writes ------------------------------------------------------------------------
+    async def put(
+        self,
+        bucket: str,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        make_meta: Callable[[int], bytes],
+        mode: StorageMode,
+        versioned: bool,
+        stored_as: tuple[str, str] | None = None,
+        set_prefix: str = "",
+    ) -> ObjectVersion:
+        """Code the body onto k+m nodes of the key's ranking, then write its version
+        (or, with stored_as, the multipart part it is) naming them. set_prefix begins
+        the fragment set's id (a part's: its upload id, so an abort finds them all)."""
+        store = self.store
+        data, parity = mode.data, mode.parity
+        need = data + 1
+        nodes = await self.fragment_nodes(bucket, key, data + parity)
+        if len(nodes) < need:
+            raise StoreUnavailable(
+                f"{len(nodes)} storage nodes are up; {data}+{parity} coding needs {need}"
+            )
+        set_id = set_prefix + uuid.uuid4().hex
+        namespace = fragments_namespace(bucket)
+        writers = [
+            ReplicaWriter(
+                node,
+                store.directory.stub(node),
+                pb.PutHeader(
+                    bucket=namespace,
+                    key=fragment_key(set_id, index),
+                    version_id=set_id,
+                    timestamp=store.clock.now(),
+                ),
+                store.directory.is_live,
+            )
+            for index, node in enumerate(nodes)
+        ]
+        results = store.start_writers(writers)
+        coder = codec(data, parity)
+        stripe = data * FRAGMENT_DATA
+        sent = [0] * len(writers)
+        size = fragment_size = last_fragment_size = 0
+
+        async def code(block: bytes) -> None:
+            nonlocal size, fragment_size, last_fragment_size
+            fragments = await store.run(coder.encode, block)
+            size += len(block)
+            last_fragment_size = len(fragments[0])
+            fragment_size = fragment_size or last_fragment_size
+            for index in range(len(writers)):
+                sent[index] += len(fragments[index])
+            messages = [pb.PutMessage(data=fragments[i]) for i in range(len(writers))]
+            await store.send_each(writers, messages, need)
+
+        try:
+            buffer = bytearray()
+            async for piece in chunks:
+                buffer += piece
+                while len(buffer) >= stripe:
+                    with memoryview(buffer) as view:
+                        block = bytes(view[:stripe])
+                    del buffer[:stripe]
+                    await code(block)
+            if buffer:
+                await code(bytes(buffer))
+            if size == 0:
+                raise _Empty
+            meta = make_meta(size)
+            timestamp = store.clock.now()
+            fragment_meta = msgpack.packb({"b": bucket, "k": key})
+            commits = [
+                pb.PutMessage(
+                    commit=pb.PutCommit(size=sent[i], meta=fragment_meta, timestamp=timestamp)
+                )
+                for i in range(len(writers))
+            ]
+            await store.send_each(writers, commits, need)
+        except _Empty:
+            for writer in writers:
+                writer.abort()
+            # No bytes to code: the version alone says everything.
+            return await store.put_replicas(
+                bucket, key, _nothing(), make_meta, 0, versioned, stored_as
+            )
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            raise
+        await store.await_acks(writers, results, need, "fragments")
+        names = [w.node.node_id if not w.failed else "" for w in writers]
+        segment = Segment(
+            size=size,
+            data=data,
+            parity=parity,
+            stripe=stripe,
+            fragment_size=fragment_size,
+            last_fragment_size=last_fragment_size,
+            set_id=set_id,
+            nodes=tuple(names + [""] * (data + parity - len(names))),
+        )
+        layout = Layout((segment,))
+        meta = with_layout(meta, layout)
+        try:
+            stored = await store.put_replicas(
+                bucket, key, _nothing(), lambda _: meta, 0, versioned, stored_as
+            )
+        except BaseException:
+            self.drop(bucket, layout)
+            raise
+        return dataclasses.replace(stored, size=size, meta=meta, layout=layout)
+
+    def drop(self, bucket: str, layout: Layout) -> None:
+        """Remove a version's fragments from their nodes, in the background (a node that
+        misses it keeps an unreferenced fragment: disk, never a visible object)."""
+        for segment in layout.segments:
+            self.drop_set(bucket, segment.set_id, segment.nodes)
+
+    def drop_set(self, bucket: str, prefix: str, node_ids: Iterable[str]) -> None:
+        """Remove the fragments whose set id begins with prefix from those nodes."""
+        by_id = {n.node_id: n for n in self.store.directory.nodes()}
+        request = pb.DeletePrefixRequest(bucket=fragments_namespace(bucket), prefix=prefix)
+        for node_id in dict.fromkeys(node_ids):
+            node = by_id.get(node_id)
+            if node is None:
+                continue
+
+            def done(answer: outcome.Outcome[Any], node_id: str = node_id) -> None:
+                if isinstance(answer, outcome.Error):
+                    log.warning("fragments not dropped node=%s: %s", node_id, answer.error)
+
+            self.store.start(node, "DeletePrefix", request, DROP_TIMEOUT, done, False)
+
+    async def sweep_upload(self, bucket: str, upload_id: str, kept: set[str]) -> None:
+        """Drop the fragment sets of a completed upload's parts that its object does not
+        use (parts uploaded again or left out), from every node (best effort: what a node
+        misses stays, unreferenced, until the bucket goes)."""
+        namespace = fragments_namespace(bucket)
+        nodes = [n for n in self.store.directory.nodes() if n.state != "removed"]
+
+        async def one(node: NodeEntry) -> None:
+            found: set[str] = set()
+            after = ""
+            while True:
+                request = pb.ListRequest(
+                    bucket=namespace, prefix=f"{upload_id}.", start_after=after, limit=1000
+                )
+                try:
+                    reply = await self.store.call(node, "ListObjects", request, SWEEP_TIMEOUT)
+                except grpc.RpcError as exc:
+                    log.warning("fragments not swept node=%s code=%s", node.node_id, exc.code())
+                    return
+                found.update(e.key.split("/")[0] for e in reply.entries)
+                if reply.complete or not reply.entries:
+                    break
+                after = reply.entries[-1].key
+            for set_id in found - kept:
+                self.drop_set(bucket, f"{set_id}/", [node.node_id])
+
+        with trio.move_on_after(SWEEP_TIMEOUT):
+            async with trio.open_nursery() as nursery:
+                for node in nodes:
+                    if self.store.directory.is_live(node.node_id):
+                        nursery.start_soon(one, node)
+
+    # -- reads -------------------------------------------------------------------------
+    async def read(
+        self, bucket: str, version: ObjectVersion, offset: int, length: int
+    ) -> AsyncIterator[bytes]:
+        """Open the first segment's fragment streams now (errors surface here), then
+        iterate the bytes."""
+        layout = version.layout
+        assert layout is not None
+        total = length if length else layout.size - offset
+        pieces = layout.pieces(offset, total)
+        if not pieces:
+            return _nothing()
+        first = await self._open(bucket, *pieces[0])
+        return self._bytes(bucket, first, pieces)
+
+    async def _open(
+        self, bucket: str, segment: Segment, offset: int, length: int
+    ) -> tuple[StripeReader, int, int]:
+        reader = StripeReader(self.store, bucket, segment, segment.stripes_for(offset, length))
+        await reader.open()
+        return reader, offset, length
+
+    async def _bytes(
+        self,
+        bucket: str,
+        first: tuple[StripeReader, int, int],
+        pieces: list[tuple[Segment, int, int]],
+    ) -> AsyncIterator[bytes]:
+        reader, offset, total = first
+        for index in range(len(pieces)):
+            if index:
+                reader, offset, total = await self._open(bucket, *pieces[index])
+            try:
+                skip = offset - reader.stripes.start * reader.segment.stripe
+                for stripe in reader.stripes:
+                    block = await reader.stripe(stripe)
+                    if skip:
+                        block, skip = block[skip:], 0
+                    block = block[:total]
+                    total -= len(block)
+                    yield block
+            finally:
+                reader.close()
+
+
+class _Empty(Exception):
+    """The body had no bytes: nothing to code."""
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+class FragmentStream:
+    """One open GetObject of a fragment, read a stripe's fragment at a time."""
+
+    def __init__(self, store: DataPath, index: int, node: NodeEntry, responses: Any) -> None:
+        self.store = store
+        self.index = index
+        self.node = node
+        self.responses = responses
+        self.buffer = bytearray()
+
+    async def read(self, count: int) -> bytes:
+        """Exactly count bytes; EOFError when the stream ends first."""
+        while len(self.buffer) < count:
+            with trio.fail_after(READ_TIMEOUT):
+                chunk = await self.store.run(next, self.responses, None)
+            if chunk is None:
+                raise EOFError(f"fragment {self.index} ended early on {self.node.node_id}")
+            self.buffer += chunk.data
+        with memoryview(self.buffer) as view:
+            out = bytes(view[:count])
+        del self.buffer[:count]
+        return out
+
+    def close(self) -> None:
+        self.responses.cancel()
+
+
+class StripeReader:
+    """k open fragment streams over a run of stripes, with failover to the others."""
+
+    def __init__(self, store: DataPath, bucket: str, segment: Segment, stripes: range) -> None:
+        self.store = store
+        self.segment = segment
+        self.stripes = stripes
+        self.namespace = fragments_namespace(bucket)
+        self.codec = codec(segment.data, segment.parity)
+        by_id = {n.node_id: n for n in store.directory.nodes()}
+        # Data fragments first: reading them needs no reconstruction.
+        self.candidates = [
+            (index, by_id[node_id])
+            for index, node_id in enumerate(segment.nodes)
+            if node_id in by_id and store.directory.is_live(node_id)
+        ]
+        self.streams: list[FragmentStream] = []
+
+    async def open(self, stripe: int | None = None) -> None:
+        """Open streams until k are open, from stripe on (the first by default). A node
+        that has not answered after HEDGE_DELAY gets a spare asked beside it; one that
+        fails or takes OPEN_TIMEOUT is replaced by the next fragment."""
+        first = self.stripes.start if stripe is None else stripe
+        offset, length = self.segment.fragment_range(range(first, self.stripes.stop))
+        ended_send, ended = trio.open_memory_channel[bool](len(self.segment.nodes))
+        pending = 0
+
+        async def attempt(index: int, node: NodeEntry) -> None:
+            request = pb.GetRequest(
+                bucket=self.namespace,
+                key=fragment_key(self.segment.set_id, index),
+                version_id=self.segment.set_id,
+                offset=offset,
+                length=length,
+            )
+            responses = self.store.directory.stub(node).GetObject(request)
+            ok = False
+            try:
+                with trio.fail_after(OPEN_TIMEOUT):
+                    await self.store.run(next, responses)  # the info message
+                ok = True
+            except (grpc.RpcError, StopIteration, trio.TooSlowError) as exc:
+                code = exc.code() if isinstance(exc, grpc.RpcError) else type(exc).__name__
+                log.warning("fragment %d unreadable node=%s: %s", index, node.node_id, code)
+                METRICS.record_rpc_error(node.node_id, code)
+            finally:
+                if ok and len(self.streams) < self.segment.data:
+                    self.streams.append(FragmentStream(self.store, index, node, responses))
+                else:
+                    responses.cancel()
+            ended_send.send_nowait(ok)
+
+        def ask_next(nursery: trio.Nursery) -> bool:
+            nonlocal pending
+            if not self.candidates:
+                return False
+            pending += 1
+            nursery.start_soon(attempt, *self.candidates.pop(0))
+            return True
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(self.segment.data - len(self.streams)):
+                ask_next(nursery)
+            hedge_at = trio.current_time() + HEDGE_DELAY
+            while len(self.streams) < self.segment.data:
+                if pending == 0 and not ask_next(nursery):
+                    raise StoreUnavailable(
+                        f"only {len(self.streams)} of the {self.segment.data} fragments a "
+                        "read needs are reachable"
+                    )
+                with trio.move_on_at(hedge_at):
+                    ok = await ended.receive()
+                    pending -= 1
+                    if not ok:
+                        ask_next(nursery)
+                    continue
+                hedge_at = math.inf  # one spare for the slow ones, then wait for answers
+                ask_next(nursery)
+            nursery.cancel_scope.cancel()  # spares still opening are not needed
+
+    async def stripe(self, stripe: int) -> bytes:
+        """The object bytes of one stripe (the stripes are read in order)."""
+        size = self.segment.fragment_length(stripe)
+        fragments: dict[int, bytes] = {}
+        while len(fragments) < self.segment.data:
+            failed: list[FragmentStream] = []
+
+            async def one(stream: FragmentStream, failed: list[FragmentStream]) -> None:
+                try:
+                    fragments[stream.index] = await stream.read(size)
+                except (grpc.RpcError, EOFError, trio.TooSlowError) as exc:
+                    log.warning("fragment stream broke node=%s: %s", stream.node.node_id, exc)
+                    failed.append(stream)
+
+            async with trio.open_nursery() as nursery:
+                for stream in self.streams:
+                    if stream.index not in fragments:
+                        nursery.start_soon(one, stream, failed)
+            for stream in failed:
+                stream.close()
+                self.streams.remove(stream)
+            if failed:
+                await self.open(stripe)  # parity fragments from this stripe on
+        chosen = [fragments[i] for i in sorted(fragments)[: self.segment.data]]
+        block = await self.store.run(self.codec.decode, chosen)
+        return block[: self.segment.stripe_length(stripe)]
+
+    def close(self) -> None:
+        for stream in self.streams:
+            stream.close()

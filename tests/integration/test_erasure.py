@@ -1,0 +1,319 @@
+"""Erasure-coded buckets on six storage nodes: 4+2 and 2+1 buckets read whole and by range
+with up to two nodes killed, written with one down; a hybrid bucket keeps small objects as
+copies and codes large ones (checked on the nodes); overwrites and deletes take their
+fragments with them; versions, copies and multipart uploads behave as anywhere else.
+
+The mode is set the way an operator sets it, with `tessera bucket set-storage`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from coordinator.namespaces import fragments_namespace
+from proto import storage_pb2 as pb
+from tools import cluster as local
+from tools.cluster import ClusterInfo
+from tools.redundancy import current, node_stubs
+
+CLUSTER_NODES = 6
+MiB = 1 << 20
+# Sizes around the stripe (4 x 256 KiB for 4+2): one byte, less than a fragment, one
+# stripe exactly, and several stripes with a short last one.
+SIZES = [1, 1000, 4 * 256 * 1024, 3 * MiB + 12345]
+
+
+def _body(key: str, size: int) -> bytes:
+    seed = hashlib.sha256(key.encode()).digest()
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+def _set_storage(cluster: ClusterInfo, bucket: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "bucket", "set-storage", bucket, *args]
+        + ["--data-dir", str(cluster.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _fragments(cluster: ClusterInfo, bucket: str) -> dict[str, list[pb.ObjectInfo]]:
+    """node → the fragments it stores for the bucket."""
+    held = {}
+    for name, stub in node_stubs(cluster).items():
+        reply = stub.ListObjects(
+            pb.ListRequest(bucket=fragments_namespace(bucket), limit=1000), timeout=10
+        )
+        held[name] = [e for e in reply.entries if not e.deleted]
+    return held
+
+
+def _fragment_sets(cluster: ClusterInfo, bucket: str) -> set[str]:
+    return {e.key.split("/")[0] for rows in _fragments(cluster, bucket).values() for e in rows}
+
+
+def _wait_for(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _coded_bucket(s3_clients: list[Any], cluster: ClusterInfo, bucket: str, *mode: str) -> None:
+    """Set the mode and wait until both gateways code a new object."""
+    _set_storage(cluster, bucket, *mode)
+    for n, s3 in enumerate(s3_clients):
+        probe = f"probe-{n}"
+
+        def coded(s3: Any = s3, probe: str = probe) -> bool:
+            s3.put_object(Bucket=bucket, Key=probe, Body=b"x" * (MiB + 1))  # past any threshold
+            return len(_fragment_sets(cluster, bucket)) > 0
+
+        _wait_for(coded)
+        s3.delete_object(Bucket=bucket, Key=probe)
+    _wait_for(lambda: not _fragment_sets(cluster, bucket))
+
+
+def _read(s3: Any, bucket: str, key: str, **extra: Any) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
+
+
+def _check_reads(s3: Any, bucket: str, bodies: dict[str, bytes]) -> None:
+    for key, body in bodies.items():
+        assert _read(s3, bucket, key) == body, key
+        size = len(body)
+        ranges = [(0, 0), (size // 3, size // 2), (size - 1, size - 1)]
+        if size > 1 << 20:
+            ranges.append(((1 << 20) - 7, (1 << 20) + 7))  # across a stripe boundary
+        for first, last in ranges:
+            got = _read(s3, bucket, key, Range=f"bytes={first}-{last}")
+            assert got == body[first : last + 1], (key, first, last)
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert head["ContentLength"] == size
+        if "-" not in head["ETag"]:  # a multipart ETag is not the body's MD5
+            assert head["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+
+
+@pytest.fixture(scope="module")
+def coded(cluster: ClusterInfo, s3: Any, s3_clients: list[Any]) -> tuple[str, dict[str, bytes]]:
+    """A 4+2 bucket holding objects of every size in SIZES."""
+    bucket = "coded-four-two"
+    s3.create_bucket(Bucket=bucket)
+    output = _set_storage(cluster, bucket, "--mode", "erasure", "--data", "4", "--parity", "2")
+    assert "erasure 4+2" in output
+    _coded_bucket(s3_clients, cluster, bucket, "--mode", "erasure", "--data", "4", "--parity", "2")
+    bodies = {f"obj-{size}": _body(f"obj-{size}", size) for size in SIZES}
+    for key, body in bodies.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return bucket, bodies
+
+
+def test_a_coded_object_is_six_fragments_on_six_nodes(
+    cluster: ClusterInfo, s3: Any, coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket, bodies = coded
+    fragments = _fragments(cluster, bucket)
+    sets = _fragment_sets(cluster, bucket)
+    assert len(sets) == len(bodies)
+    for set_id in sets:
+        holders = [
+            n for n, rows in fragments.items() if any(e.key.startswith(set_id) for e in rows)
+        ]
+        assert len(holders) == 6  # one fragment per node
+    # Bytes on disk per byte stored: 6/4, plus a fragment header per stripe.
+    big = len(bodies[f"obj-{SIZES[-1]}"])
+    stored = sum(e.size for rows in fragments.values() for e in rows)
+    total = sum(len(b) for b in bodies.values())
+    assert 1.5 * total <= stored < 1.5 * total + 6 * 80 * (big // (1 << 20) + 1) * len(bodies)
+    # The objects' versions hold no bytes of their own but list with their sizes.
+    listed = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert listed == {key: len(body) for key, body in bodies.items()}
+    rows = current(node_stubs(cluster), bucket, list(bodies))
+    assert all(len(nodes) == 5 for nodes in rows.values())  # R = 2m + 1
+    assert all(info.size == 0 for nodes in rows.values() for info in nodes.values())
+
+
+def test_reads_with_none_one_and_two_nodes_killed(
+    running: ClusterInfo, s3: Any, coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket, bodies = coded
+    _check_reads(s3, bucket, bodies)
+    local.kill(running, "node1", signal.SIGKILL)
+    _check_reads(s3, bucket, bodies)
+    local.kill(running, "node4", signal.SIGKILL)
+    _check_reads(s3, bucket, bodies)
+
+
+def test_a_write_with_a_node_down_reads_back_when_it_returns(
+    running: ClusterInfo, s3: Any, coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket, _ = coded
+    local.kill(running, "node2", signal.SIGKILL)
+    body = _body("while-down", 2 * MiB + 3)
+    s3.put_object(Bucket=bucket, Key="while-down", Body=body)
+    assert _read(s3, bucket, "while-down") == body
+    local.start(running, "node2")
+    local.kill(running, "node5", signal.SIGKILL)  # one of the five that took it
+    assert _read(s3, bucket, "while-down") == body
+    s3.delete_object(Bucket=bucket, Key="while-down")
+
+
+def test_a_two_plus_one_bucket_takes_a_node_down(
+    cluster: ClusterInfo, running: ClusterInfo, s3: Any, s3_clients: list[Any]
+) -> None:
+    bucket = "coded-two-one"
+    s3.create_bucket(Bucket=bucket)
+    _coded_bucket(s3_clients, cluster, bucket, "--mode", "erasure", "--data", "2", "--parity", "1")
+    bodies = {f"k{i}": _body(f"two-{i}", 700_000 + i) for i in range(6)}
+    local.kill(running, "node3", signal.SIGKILL)
+    for key, body in bodies.items():  # fragments go to three live nodes
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    _check_reads(s3, bucket, bodies)
+    local.start(running, "node3")
+    local.kill(running, "node6", signal.SIGKILL)
+    _check_reads(s3, bucket, bodies)
+
+
+def test_a_hybrid_bucket_codes_only_large_objects(
+    cluster: ClusterInfo, s3: Any, s3_clients: list[Any]
+) -> None:
+    bucket = "hybrid-bucket"
+    s3.create_bucket(Bucket=bucket)
+    _coded_bucket(
+        s3_clients,
+        cluster,
+        bucket,
+        *("--mode", "hybrid", "--data", "4", "--parity", "2", "--threshold", "1MiB"),
+    )
+    small, large = _body("small", 4096), _body("large", 8 * MiB)
+    s3.put_object(Bucket=bucket, Key="small", Body=small)
+    s3.put_object(Bucket=bucket, Key="large", Body=large)
+    rows = current(node_stubs(cluster), bucket, ["small", "large"])
+    assert {info.size for info in rows["small"].values()} == {4096}  # copies with bytes
+    assert {info.size for info in rows["large"].values()} == {0}  # metadata only
+    fragments = _fragments(cluster, bucket)
+    assert sum(len(f) for f in fragments.values()) == 6
+    stored = sum(e.size for f in fragments.values() for e in f)
+    assert stored == 1.5 * len(large) + 6 * 80 * 8  # 8 stripes, a header per fragment
+    _check_reads(s3, bucket, {"small": small, "large": large})
+
+
+def test_overwrites_and_deletes_drop_their_fragments(
+    cluster: ClusterInfo, s3: Any, coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket, _ = coded
+    before = _fragment_sets(cluster, bucket)
+    s3.put_object(Bucket=bucket, Key="churn", Body=_body("one", 300_000))
+    first = _fragment_sets(cluster, bucket) - before
+    assert len(first) == 1
+    s3.put_object(Bucket=bucket, Key="churn", Body=_body("two", 400_000))
+    _wait_for(lambda: first.isdisjoint(_fragment_sets(cluster, bucket)))
+    assert len(_fragment_sets(cluster, bucket) - before) == 1
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "churn"}]})
+    _wait_for(lambda: _fragment_sets(cluster, bucket) == before)
+
+
+def test_versions_copies_and_multipart_in_a_coded_bucket(
+    cluster: ClusterInfo, s3: Any, coded: tuple[str, dict[str, bytes]], bucket: str
+) -> None:
+    coded_bucket, bodies = coded
+    versioned = "coded-versions"
+    s3.create_bucket(Bucket=versioned)
+    s3.put_bucket_versioning(Bucket=versioned, VersioningConfiguration={"Status": "Enabled"})
+    _set_storage(cluster, versioned, "--mode", "erasure", "--data", "4", "--parity", "2")
+    time.sleep(1)  # the gateways' bucket caches follow etcd within a moment
+    old, new = _body("v1", 1_500_000), _body("v2", 2_500_000)
+    first = s3.put_object(Bucket=versioned, Key="doc", Body=old)["VersionId"]
+    second = s3.put_object(Bucket=versioned, Key="doc", Body=new)["VersionId"]
+    assert _read(s3, versioned, "doc") == new
+    assert _read(s3, versioned, "doc", VersionId=first) == old
+    s3.delete_object(Bucket=versioned, Key="doc", VersionId=second)
+    assert _read(s3, versioned, "doc") == old
+
+    # Copies between a coded bucket and a replica one (`bucket`), both ways.
+    source = bodies[f"obj-{SIZES[-1]}"]
+    s3.copy_object(
+        Bucket=bucket, Key="copied", CopySource={"Bucket": coded_bucket, "Key": f"obj-{SIZES[-1]}"}
+    )
+    assert _read(s3, bucket, "copied") == source
+    s3.copy_object(Bucket=versioned, Key="back", CopySource={"Bucket": bucket, "Key": "copied"})
+    assert _read(s3, versioned, "back") == source
+
+    # A multipart upload into the coded bucket.
+    parts = [_body(f"part-{i}", 5 * MiB + i) for i in range(2)] + [_body("tail", 1000)]
+    upload = s3.create_multipart_upload(Bucket=versioned, Key="multi")["UploadId"]
+    etags = [
+        s3.upload_part(Bucket=versioned, Key="multi", UploadId=upload, PartNumber=n, Body=part)[
+            "ETag"
+        ]
+        for n, part in enumerate(parts, 1)
+    ]
+    s3.complete_multipart_upload(
+        Bucket=versioned,
+        Key="multi",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in enumerate(etags, 1)]},
+    )
+    assert _read(s3, versioned, "multi") == b"".join(parts)
+    assert (
+        _read(s3, versioned, "multi", Range="bytes=5242870-5242890")
+        == b"".join(parts)[5242870:5242891]
+    )
+
+
+def test_a_multipart_upload_is_coded_part_by_part(
+    cluster: ClusterInfo, s3: Any, coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket, _ = coded
+    before = _fragment_sets(cluster, bucket)
+    parts = [_body(f"mp-{i}", 5 * MiB + i) for i in range(2)] + [_body("mp-tail", 300_000)]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="assembled")["UploadId"]
+    etags = []
+    for number, part in enumerate(parts, 1):
+        answer = s3.upload_part(
+            Bucket=bucket, Key="assembled", UploadId=upload, PartNumber=number, Body=part
+        )
+        etags.append(answer["ETag"])
+    # Part 2 again: its first fragments are not the object's.
+    etags[1] = s3.upload_part(
+        Bucket=bucket, Key="assembled", UploadId=upload, PartNumber=2, Body=parts[1]
+    )["ETag"]
+    listed = s3.list_parts(Bucket=bucket, Key="assembled", UploadId=upload)["Parts"]
+    assert [p["Size"] for p in listed] == [len(p) for p in parts]
+    assert len(_fragment_sets(cluster, bucket) - before) == 4  # each part coded, one twice
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="assembled",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in enumerate(etags, 1)]},
+    )
+    whole = b"".join(parts)
+    _check_reads(s3, bucket, {"assembled": whole})
+    across = _read(s3, bucket, "assembled", Range=f"bytes={5 * MiB - 10}-{5 * MiB + 10}")
+    assert across == whole[5 * MiB - 10 : 5 * MiB + 11]  # across two parts
+    assert s3.head_object(Bucket=bucket, Key="assembled", PartNumber=2)["ContentLength"] == len(
+        parts[1]
+    )
+    # Complete copied no bytes and dropped the unused set; the object keeps three.
+    _wait_for(lambda: len(_fragment_sets(cluster, bucket) - before) == 3)
+    rows = current(node_stubs(cluster), bucket, ["assembled"])["assembled"]
+    assert {info.size for info in rows.values()} == {0}
+
+    # An aborted upload leaves no fragments behind.
+    aborted = s3.create_multipart_upload(Bucket=bucket, Key="dropped")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="dropped", UploadId=aborted, PartNumber=1, Body=parts[2])
+    assert len(_fragment_sets(cluster, bucket) - before) == 4
+    s3.abort_multipart_upload(Bucket=bucket, Key="dropped", UploadId=aborted)
+    assert len(_fragment_sets(cluster, bucket) - before) == 3
+    s3.delete_object(Bucket=bucket, Key="assembled")
+    _wait_for(lambda: _fragment_sets(cluster, bucket) == before)

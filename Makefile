@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run down status test lint format proto bench bench-requests bench-compare bench-repair clean
+.PHONY: run down status test lint format proto bench bench-requests bench-compare bench-repair bench-erasure clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ bench-compare: $(BIN)/.installed
 # A fresh cluster, node3 down 5 minutes under load, then the time to full redundancy.
 bench-repair: $(BIN)/.installed
 	$(BIN)/tessera bench-repair
+
+bench-erasure: $(BIN)/.installed
+	$(BIN)/tessera bench-erasure
 
 clean:
 	rm -rf $(VENV) .tessera

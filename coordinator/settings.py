@@ -24,6 +24,10 @@ DEFAULTS: dict[str, Any] = {
     "lifecycle_interval": 3600,
     # How long a "day" of a lifecycle rule lasts, in seconds (tests shorten it).
     "lifecycle_day_seconds": 86400,
+    # Seconds between two passes of the fragment keeper (gateway/cluster/fragment_keeper.py).
+    "fragment_interval": 300,
+    # A fragment set younger than this (seconds) is left alone: its write may be going on.
+    "fragment_grace": 3600,
 }
 
 

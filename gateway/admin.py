@@ -83,7 +83,7 @@ class GatewayAdmin(pb_grpc.AdminServicer):
         self.scheme = scheme
         self.admin_address = admin_address
         self.view = view
-        self.workers = workers  # the upload reaper and the lifecycle worker
+        self.workers = workers  # the upload reaper, the lifecycle worker, the fragment keeper
 
     def Info(self, request, context):  # noqa: N802 - gRPC naming
         gw = self.gateway

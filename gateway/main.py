@@ -20,6 +20,7 @@ from coordinator.etcd import check_settings
 from coordinator.secrets import Cipher, ClusterKeyError, load_key
 from gateway import admin as gateway_admin
 from gateway.app import create_app
+from gateway.cluster.fragment_keeper import FragmentKeeper
 from gateway.cluster.lifecycle_worker import LifecycleWorker
 from gateway.cluster.reaper import UploadReaper
 from gateway.http.connection import RequestIdFilter
@@ -207,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         return _cannot_start(exc)
     reaper = UploadReaper(gateway)
     lifecycle = LifecycleWorker(gateway)
+    keeper = FragmentKeeper(gateway)
     try:
         listener = open_listener(args.listen, reuse_port=args.reuse_port)
     except (OSError, ValueError) as exc:
@@ -215,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         admin = gateway_admin.start(
-            args, gateway, cluster_key, [reaper, lifecycle], https is not None
+            args, gateway, cluster_key, [reaper, lifecycle, keeper], https is not None
         )
     except OSError as exc:
         listener.close()
@@ -249,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
             nursery.start_soon(on_signal)
             nursery.start_soon(reaper.run)
             nursery.start_soon(lifecycle.run)
+            nursery.start_soon(keeper.run)
             nursery.start_soon(publisher.run)
             if https is not None and tls_files is not None:
                 nursery.start_soon(_serve_rotated_certificate, tls_files, https)

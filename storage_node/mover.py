@@ -48,7 +48,7 @@ from coordinator import drain, keys, placement, uploads
 from coordinator.bucket_replicas import BucketReplicas
 from coordinator.cache import PrefixCache
 from coordinator.channels import StubCache
-from coordinator.namespaces import is_fragments, part_of
+from coordinator.namespaces import FRAGMENTS_PREFIX, is_fragments, part_of
 from coordinator.placement import NodeEntry
 from proto import admin_pb2 as apb
 from proto import storage_pb2 as pb
@@ -547,6 +547,7 @@ class Run:
                 if self.tally.errors:
                     return self.fail(passes)
                 if self.tally.copied == copied:
+                    self.wait_for_fragments()
                     done = {
                         "state": drain.DONE,
                         "epoch": epoch,
@@ -580,6 +581,23 @@ class Run:
             self.tally.errors,
             self.tally.last_errors[-1:] or "",
         )
+
+    def wait_for_fragments(self) -> None:
+        """Wait until this node holds no erasure-code fragment: the gateways' fragment
+        keeper moves them (the object's layout names their nodes, which nodes do not
+        read). Until then the node is not drained: removing it would cost redundancy."""
+        index = self.mover.store.index
+        told = ""
+        while held := index.namespaces(FRAGMENTS_PREFIX):
+            self.mover.check()
+            detail = (
+                f"every version moved; waiting for the fragment keeper to move the "
+                f"erasure-code fragments of {len(held)} bucket(s)"
+            )
+            if detail != told:
+                self.write({"detail": detail})
+                told = detail
+            time.sleep(1.0)
 
     def settle(self, began: float, inflight: set[str]) -> None:
         """Wait for writes in flight when the drain began, and SETTLE seconds."""

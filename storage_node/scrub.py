@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from coordinator.namespaces import is_fragments
 from proto import admin_pb2 as apb
 from proto import storage_pb2 as pb
 from storage_node.diskstore import Corrupted, DiskStore, NotFound
@@ -170,7 +171,13 @@ class Scrubber:
             self.tally.bytes += row.size
 
     def _repair(self, namespace: str, row: Row) -> None:
-        """Fetch the version whole from another replica and put it in place of ours."""
+        """Fetch the version whole from another replica and put it in place of ours. A
+        fragment of an erasure-coded object has no replica: it is dropped, and the
+        gateways' fragment keeper codes it again from the others."""
+        if is_fragments(namespace):
+            if self.store.forget(row):
+                log.warning("scrub dropped a corrupt fragment %s/%s", namespace, row.key)
+            return
         where = placed_as(namespace, row.key, self.replicator.upload_key)
         owners = self.replicator.owners(self.replicator.nodes(), *where) if where else []
         me = self.replicator.node_id

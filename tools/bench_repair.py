@@ -73,7 +73,7 @@ class Load:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, seed: int) -> None:
-        client = _client(self.info)
+        client = client_of(self.info)
         rng = random.Random(seed)
         body = rng.randbytes(self.size)
         n = 0
@@ -104,7 +104,7 @@ def _read(client: Any, bucket: str, key: str) -> bytes:
     return client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def _client(info: ClusterInfo) -> Any:
+def client_of(info: ClusterInfo) -> Any:
     """A boto3 client of the first gateway that never retries (a retry would hide an
     error and skew latency)."""
     import boto3
@@ -175,7 +175,7 @@ def _say(text: str) -> None:
 
 
 def _measure(args: argparse.Namespace, info: ClusterInfo, size: int) -> dict[str, Any]:
-    client = _client(info)
+    client = client_of(info)
     bucket = "bench-repair"
     client.create_bucket(Bucket=bucket)
     load = Load(info, bucket, size)

@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         admin_cli,
         bench,
         bench_compare,
+        bench_erasure,
         bench_repair,
         bench_requests,
         bucket_cli,
@@ -293,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
             "bench-compare",
             bench_compare,
             "Tessera beside SeaweedFS (3 copies) on this machine: the same s5cmd workloads",
+            None,
+        ),
+        (
+            "bench-erasure",
+            bench_erasure,
+            "a replica bucket beside an erasure-coded one: MiB/s, CPU, degraded reads, disk",
             None,
         ),
         (

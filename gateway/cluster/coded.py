@@ -174,7 +174,7 @@ class CodedObjects:
                 pb.PutHeader(
                     bucket=namespace,
                     key=fragment_key(set_id, index),
-                    version_id=set_id,
+                    version_id=uuid.uuid4().hex,
                     timestamp=store.clock.now(),
                 ),
                 store.directory.is_live,
@@ -243,6 +243,7 @@ class CodedObjects:
             last_fragment_size=last_fragment_size,
             set_id=set_id,
             nodes=tuple(names + [""] * (data + parity - len(names))),
+            ec_type=coder.ec_type,
         )
         layout = Layout((segment,))
         meta = with_layout(meta, layout)
@@ -397,7 +398,7 @@ class StripeReader:
         self.segment = segment
         self.stripes = stripes
         self.namespace = fragments_namespace(bucket)
-        self.codec = codec(segment.data, segment.parity)
+        self.codec = codec(segment.data, segment.parity, segment.ec_type)
         by_id = {n.node_id: n for n in store.directory.nodes()}
         # Data fragments first: reading them needs no reconstruction.
         self.candidates = [
@@ -420,7 +421,6 @@ class StripeReader:
             request = pb.GetRequest(
                 bucket=self.namespace,
                 key=fragment_key(self.segment.set_id, index),
-                version_id=self.segment.set_id,
                 offset=offset,
                 length=length,
             )

@@ -67,6 +67,7 @@ class Segment:
     last_fragment_size: int  # bytes of one fragment of the last stripe
     set_id: str  # the fragments' keys are <set_id>/<index>
     nodes: tuple[str, ...]  # node id of fragment i; "" where it was not stored
+    ec_type: str = EC_TYPES[0]  # the pyeclib backend that coded it
 
     @property
     def fragments(self) -> int:
@@ -106,6 +107,7 @@ class Segment:
             "l": self.last_fragment_size,
             "i": self.set_id,
             "n": list(self.nodes),
+            "t": self.ec_type,
         }
 
     @classmethod
@@ -119,6 +121,7 @@ class Segment:
             last_fragment_size=record["l"],
             set_id=record["i"],
             nodes=tuple(record["n"]),
+            ec_type=record.get("t", EC_TYPES[0]),
         )
 
 
@@ -179,18 +182,20 @@ def with_layout(meta: bytes, layout: Layout | None) -> bytes:
 
 
 class Codec:
-    """Reed-Solomon k+m coding of one stripe at a time (thread-safe: one pyeclib driver
-    per thread, as liberasurecode instances keep state)."""
+    """Reed-Solomon k+m coding of one stripe at a time with one pyeclib backend (its
+    fragments decode only with the same one, so a segment records it). Thread-safe: one
+    driver per thread, as liberasurecode instances keep state."""
 
-    def __init__(self, data: int, parity: int) -> None:
+    def __init__(self, data: int, parity: int, ec_type: str) -> None:
         self.data = data
         self.parity = parity
+        self.ec_type = ec_type
         self._local = threading.local()
 
     def _driver(self) -> Any:
         driver = getattr(self._local, "driver", None)
         if driver is None:
-            driver = self._local.driver = _new_driver(self.data, self.parity)
+            driver = self._local.driver = _new_driver(self.data, self.parity, self.ec_type)
         return driver
 
     def encode(self, stripe: bytes) -> list[bytes]:
@@ -202,19 +207,24 @@ class Codec:
         return bytes(self._driver().decode(fragments))
 
 
-def _new_driver(data: int, parity: int) -> Any:
+def _new_driver(data: int, parity: int, ec_type: str) -> Any:
     from pyeclib.ec_iface import ECDriver
 
+    return ECDriver(k=data, m=parity, ec_type=ec_type)
+
+
+@functools.lru_cache(maxsize=64)
+def codec(data: int, parity: int, ec_type: str | None = None) -> Codec:
+    """The shared codec for k+m with that backend; without one, the first of EC_TYPES
+    this machine has (ISA-L, which the pyeclib wheel bundles, else the portable one)."""
+    if ec_type is not None:
+        return Codec(data, parity, ec_type)
     failure: Exception | None = None
-    for ec_type in EC_TYPES:  # ISA-L where the wheel has it; the portable one otherwise
+    for candidate in EC_TYPES:
         try:
-            return ECDriver(k=data, m=parity, ec_type=ec_type)
+            _new_driver(data, parity, candidate)
         except Exception as exc:
             failure = exc
+            continue
+        return Codec(data, parity, candidate)
     raise RuntimeError(f"no erasure code backend for {data}+{parity}: {failure}")
-
-
-@functools.lru_cache(maxsize=32)
-def codec(data: int, parity: int) -> Codec:
-    """The shared codec for k+m."""
-    return Codec(data, parity)

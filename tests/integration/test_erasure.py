@@ -9,14 +9,21 @@ The mode is set the way an operator sets it, with `tessera bucket set-storage`.
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
+from coordinator import drain, settings
+from coordinator.etcd import connect
 from coordinator.namespaces import fragments_namespace
 from proto import storage_pb2 as pb
 from tools import cluster as local
@@ -30,6 +37,16 @@ MiB = 1 << 20
 SIZES = [1, 1000, 4 * 256 * 1024, 3 * MiB + 12345]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def quick_keeper(cluster: ClusterInfo) -> Iterator[None]:
+    """The fragment keeper passes every second and leaves sets alone for 3 s."""
+    client = connect(cluster.etcd_endpoint)
+    settings.put(client, "fragment_interval", 1)
+    settings.put(client, "fragment_grace", 3)
+    yield
+    client.close()
+
+
 def _body(key: str, size: int) -> bytes:
     seed = hashlib.sha256(key.encode()).digest()
     return (seed * (size // len(seed) + 1))[:size]
@@ -39,6 +56,7 @@ def _set_storage(cluster: ClusterInfo, bucket: str, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "tools.cli", "bucket", "set-storage", bucket, *args]
         + ["--data-dir", str(cluster.data_dir)],
+        env={k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")},
         capture_output=True,
         text=True,
         timeout=60,
@@ -60,6 +78,33 @@ def _fragments(cluster: ClusterInfo, bucket: str) -> dict[str, list[pb.ObjectInf
 
 def _fragment_sets(cluster: ClusterInfo, bucket: str) -> set[str]:
     return {e.key.split("/")[0] for rows in _fragments(cluster, bucket).values() for e in rows}
+
+
+def _tessera(cluster: ClusterInfo, *words: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    argv = [sys.executable, "-m", "tools.cli", *words, "--data-dir", str(cluster.data_dir)]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+
+
+def _where(cluster: ClusterInfo, bucket: str, set_id: str) -> dict[int, str]:
+    """fragment index → the node holding it."""
+    found = {}
+    for node, rows in _fragments(cluster, bucket).items():
+        for row in rows:
+            if row.key.startswith(f"{set_id}/"):
+                found[int(row.key.rsplit("/", 1)[1])] = node
+    return found
+
+
+def _fragment_bytes(cluster: ClusterInfo, bucket: str, set_id: str, index: int, node: str) -> bytes:
+    stub = node_stubs(cluster)[node]
+    request = pb.GetRequest(bucket=fragments_namespace(bucket), key=f"{set_id}/{index:02d}")
+    return b"".join(chunk.data for chunk in stub.GetObject(request, timeout=10))
+
+
+def _new_set(cluster: ClusterInfo, bucket: str, before: set[str]) -> str:
+    (made,) = _fragment_sets(cluster, bucket) - before
+    return made
 
 
 def _wait_for(check: Any, timeout: float = 10.0) -> None:
@@ -317,3 +362,116 @@ def test_a_multipart_upload_is_coded_part_by_part(
     assert len(_fragment_sets(cluster, bucket) - before) == 3
     s3.delete_object(Bucket=bucket, Key="assembled")
     _wait_for(lambda: _fragment_sets(cluster, bucket) == before)
+
+
+def test_a_lost_fragment_is_coded_again_on_its_node(
+    cluster: ClusterInfo, s3: Any, coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket, _ = coded
+    before = _fragment_sets(cluster, bucket)
+    body = _body("lost", 2 * MiB + 99)
+    s3.put_object(Bucket=bucket, Key="lost", Body=body)
+    set_id = _new_set(cluster, bucket, before)
+    where = _where(cluster, bucket, set_id)
+    assert sorted(where) == list(range(6))
+    node = where[1]  # a data fragment: reads now need a parity one
+    original = _fragment_bytes(cluster, bucket, set_id, 1, node)
+    stub = node_stubs(cluster)[node]
+    request = pb.DeleteVersionRequest(
+        bucket=fragments_namespace(bucket), key=f"{set_id}/01", null_version=True
+    )
+    assert stub.DeleteVersion(request, timeout=10).removed.found
+    assert 1 not in _where(cluster, bucket, set_id)
+    assert _read(s3, bucket, "lost") == body  # from the other five meanwhile
+    _wait_for(lambda: _where(cluster, bucket, set_id).get(1) == node, timeout=30)
+    assert _fragment_bytes(cluster, bucket, set_id, 1, node) == original
+    s3.delete_object(Bucket=bucket, Key="lost")
+
+
+def test_scrub_drops_a_corrupt_fragment_and_the_keeper_replaces_it(
+    cluster: ClusterInfo, s3: Any, coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket, _ = coded
+    before = _fragment_sets(cluster, bucket)
+    body = _body("rotten", 4 * MiB)
+    s3.put_object(Bucket=bucket, Key="rotten", Body=body)
+    set_id = _new_set(cluster, bucket, before)
+    node = _where(cluster, bucket, set_id)[4]  # a parity fragment
+    original = _fragment_bytes(cluster, bucket, set_id, 4, node)
+    data_dir = cluster.processes[node].data_dir
+    assert data_dir is not None
+    (row,) = [r for r in _fragments(cluster, bucket)[node] if r.key == f"{set_id}/04"]
+    data_file = Path(data_dir) / "objects" / row.version_id[:2] / row.version_id
+    with data_file.open("r+b") as handle:  # flip one byte in the second block
+        handle.seek(300_000)
+        byte = handle.read(1)
+        handle.seek(300_000)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    assert _read(s3, bucket, "rotten") == body
+    done = _tessera(cluster, "admin", "scrub")
+    assert done.returncode == 0, done.stderr
+    _wait_for(lambda: 4 not in _where(cluster, bucket, set_id), timeout=30)  # scrub drops it
+    _wait_for(lambda: _where(cluster, bucket, set_id).get(4) == node, timeout=30)
+    assert _fragment_bytes(cluster, bucket, set_id, 4, node) == original
+    s3.delete_object(Bucket=bucket, Key="rotten")
+
+
+def test_a_fragment_set_no_object_names_is_collected(
+    cluster: ClusterInfo, coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket, _ = coded
+    stub = node_stubs(cluster)["node2"]
+    namespace = fragments_namespace(bucket)
+    for set_id in ("0123456789abcdef0123456789abcdef", "feedbeef.0123456789abcdef"):
+        header = pb.PutHeader(bucket=namespace, key=f"{set_id}/00", version_id=uuid.uuid4().hex)
+        meta = msgpack.packb({"b": bucket, "k": "nobody"})
+        stub.PutObjectWhole(
+            pb.PutWhole(header=header, data=b"x" * 100, commit=pb.PutCommit(size=100, meta=meta)),
+            timeout=10,
+        )
+    _wait_for(
+        lambda: (
+            not {"0123456789abcdef0123456789abcdef", "feedbeef.0123456789abcdef"}
+            & _fragment_sets(cluster, bucket)
+        ),
+        timeout=30,
+    )
+
+
+def test_fragments_leave_a_draining_node(
+    cluster: ClusterInfo, s3: Any, s3_clients: list[Any], coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket = "coded-drain"
+    s3.create_bucket(Bucket=bucket)
+    _coded_bucket(s3_clients, cluster, bucket, "--mode", "erasure", "--data", "2", "--parity", "1")
+    bodies = {f"d{i}": _body(f"drain-{i}", 600_000 + i) for i in range(8)}
+    for key, body in bodies.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    held = _fragments(cluster, bucket)
+    victim = max(held, key=lambda n: len(held[n]))
+    assert held[victim]
+    done = _tessera(cluster, "admin", "node", "drain", victim, "--no-wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    client = connect(cluster.etcd_endpoint)
+    try:
+        # The 2+1 fragments move to nodes that hold none of their set.
+        _wait_for(lambda: not _fragments(cluster, bucket)[victim], timeout=60)
+        for set_id in _fragment_sets(cluster, bucket):
+            assert len(set(_where(cluster, bucket, set_id).values())) == 3
+        _check_reads(s3, bucket, bodies)
+        # The 4+2 bucket's cannot (all six nodes hold one of each set): the drain is not
+        # done while the node holds them, and says why.
+        assert _fragments(cluster, coded[0])[victim]
+
+        def waiting() -> bool:
+            job = drain.get(client, victim)
+            return job is not None and "fragment keeper" in job.record.get("detail", "")
+
+        _wait_for(waiting, timeout=60)
+        job = drain.get(client, victim)
+        assert job is not None and job.state != drain.DONE
+    finally:
+        client.close()
+        undone = _tessera(cluster, "admin", "node", "undrain", victim)
+        assert undone.returncode == 0, undone.stdout + undone.stderr
+    _check_reads(s3, bucket, bodies)

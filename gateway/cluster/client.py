@@ -263,6 +263,7 @@ class ClusterStore:
                 versioned,
                 stored_as,
                 set_prefix=f"{part[1]}." if part else "",
+                size_hint=size_hint,
             )
         else:
             # A copy of a coded object stored as replicas: its metadata names no layout.
@@ -757,6 +758,14 @@ class ClusterStore:
         answers = await self._gather(
             asked, "HeadObject", request, need=need, ask=need, first_request=with_bytes
         )
+        if len(answers) < need:
+            # Replicas that restarted a moment ago fail at once while their channel is in
+            # reconnect backoff: when the quorum needs them, ask them again once connected.
+            answered = {node.node_id for node, _ in answers}
+            missing = [
+                n for n in asked if n.node_id not in answered and self.directory.is_live(n.node_id)
+            ]
+            answers += await self._once_connected(missing, "HeadObject", request)
         if len(answers) < need:
             raise StoreUnavailable(f"{len(answers)} of {len(asked)} replicas answered")
         found = _found(answers)

@@ -16,10 +16,12 @@ fragment from the same stripe on. Layout and stripe arithmetic: gateway/cluster/
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
@@ -33,6 +35,7 @@ from coordinator.placement import NodeEntry
 from coordinator.storage_mode import StorageMode
 from gateway.cluster.erasure import (
     FRAGMENT_DATA,
+    Codec,
     Layout,
     Segment,
     codec,
@@ -99,12 +102,19 @@ class DataPath(Protocol):
 
 log = logging.getLogger(__name__)
 
+# Bodies announced at most this long are coded at once and sent one message per node.
+WHOLE_LIMIT = 1 << 20
+WHOLE_TIMEOUT = 15.0
+# After enough fragments were stored, how long to wait for the others.
+STRAGGLER_GRACE = 0.05
 # How long a write waits for a node's channel to leave reconnect backoff.
 RECONNECT_WAIT = 3.0
 # Dropping a fragment set is one DeletePrefix per node, made whether or not anyone waits.
 DROP_TIMEOUT = 30.0
 # How long a completed upload's sweep of unused part fragments may take.
 SWEEP_TIMEOUT = 5.0
+# Segments whose fragments are at most this long are read whole, one HEAD per fragment.
+WHOLE_READ_LIMIT = 1 << 20
 # A fragment stream that has not opened after this long gets a spare opened beside it.
 HEDGE_DELAY = 0.5
 # A fragment stream that has not opened, or gave no data, for this long is given up on.
@@ -120,17 +130,17 @@ class CodedObjects:
         self.store = store
 
     async def fragment_nodes(self, bucket: str, key: str, count: int) -> list[NodeEntry]:
-        """The first `count` live nodes of the key's ranking (zones spread first). A node
-        whose channel is in reconnect backoff (it restarted a moment ago) would fail its
-        stream at once: it is dialled first, and passed over if it does not connect."""
+        """The live nodes of the key's ranking (zones spread first): the first `count`
+        take the fragments, the others are spares. A node whose channel is in reconnect
+        backoff (it restarted a moment ago) would fail its stream at once: it is dialled
+        first, and passed over if it does not connect."""
         directory = self.store.directory
         nodes = directory.nodes()
         ranked = placement.replicas_for(nodes, bucket, key, replicas=len(nodes))
         live = [n for n in ranked if directory.is_live(n.node_id)]
-        chosen = live[:count]
-        dialling = [n for n in chosen if directory.needs_dial(n)]
+        dialling = [n for n in live[:count] if directory.needs_dial(n)]
         if not dialling:
-            return chosen
+            return live
         unready: set[str] = set()
 
         async def dial(node: NodeEntry) -> None:
@@ -140,7 +150,7 @@ class CodedObjects:
         async with trio.open_nursery() as nursery:
             for node in dialling:
                 nursery.start_soon(dial, node)
-        return [n for n in live if n.node_id not in unready][:count]
+        return [n for n in live if n.node_id not in unready]
 
     # -- writes ------------------------------------------------------------------------
     async def put(
@@ -153,50 +163,81 @@ class CodedObjects:
         versioned: bool,
         stored_as: tuple[str, str] | None = None,
         set_prefix: str = "",
+        size_hint: int | None = None,
     ) -> ObjectVersion:
         """Code the body onto k+m nodes of the key's ranking, then write its version
         (or, with stored_as, the multipart part it is) naming them. set_prefix begins
-        the fragment set's id (a part's: its upload id, so an abort finds them all)."""
-        store = self.store
+        the fragment set's id (a part's: its upload id, so an abort finds them all).
+        A body announced at most WHOLE_LIMIT long is coded whole and each node gets its
+        fragment in one message; a longer one is streamed stripe by stripe."""
         data, parity = mode.data, mode.parity
         need = data + 1
-        nodes = await self.fragment_nodes(bucket, key, data + parity)
+        ranked = await self.fragment_nodes(bucket, key, data + parity)
+        nodes, spares = ranked[: data + parity], ranked[data + parity :]
         if len(nodes) < need:
             raise StoreUnavailable(
                 f"{len(nodes)} storage nodes are up; {data}+{parity} coding needs {need}"
             )
-        set_id = set_prefix + uuid.uuid4().hex
-        namespace = fragments_namespace(bucket)
+        job = _Job(
+            bucket=bucket,
+            key=key,
+            set_id=set_prefix + uuid.uuid4().hex,
+            nodes=nodes,
+            spares=spares,
+            need=need,
+            coder=codec(data, parity),
+            meta=msgpack.packb({"b": bucket, "k": key}),
+        )
+        if size_hint is not None and size_hint <= WHOLE_LIMIT:
+            coded = await self._put_whole(job, chunks)
+        else:
+            coded = await self._put_streamed(job, chunks)
+        if coded is None:  # no bytes to code: the version alone says everything
+            return await self.store.put_replicas(
+                bucket, key, _nothing(), make_meta, 0, versioned, stored_as
+            )
+        layout = Layout((coded,))
+        meta = with_layout(make_meta(coded.size), layout)
+        try:
+            stored = await self.store.put_replicas(
+                bucket, key, _nothing(), lambda _: meta, 0, versioned, stored_as
+            )
+        except BaseException:
+            self.drop(bucket, layout)
+            raise
+        return dataclasses.replace(stored, size=coded.size, meta=meta, layout=layout)
+
+    def _header(self, job: _Job, index: int) -> pb.PutHeader:
+        return pb.PutHeader(
+            bucket=fragments_namespace(job.bucket),
+            key=fragment_key(job.set_id, index),
+            version_id=uuid.uuid4().hex,
+            timestamp=self.store.clock.now(),
+        )
+
+    async def _put_streamed(self, job: _Job, chunks: AsyncIterator[bytes]) -> Segment | None:
+        """Stream fragment i of each stripe to node i as the body arrives."""
+        store = self.store
         writers = [
             ReplicaWriter(
-                node,
-                store.directory.stub(node),
-                pb.PutHeader(
-                    bucket=namespace,
-                    key=fragment_key(set_id, index),
-                    version_id=uuid.uuid4().hex,
-                    timestamp=store.clock.now(),
-                ),
-                store.directory.is_live,
+                node, store.directory.stub(node), self._header(job, i), store.directory.is_live
             )
-            for index, node in enumerate(nodes)
+            for i, node in enumerate(job.nodes)
         ]
         results = store.start_writers(writers)
-        coder = codec(data, parity)
-        stripe = data * FRAGMENT_DATA
+        stripe = job.coder.data * FRAGMENT_DATA
         sent = [0] * len(writers)
-        size = fragment_size = last_fragment_size = 0
+        sizes: list[int] = []  # object bytes per stripe
+        fragment_sizes: list[int] = []  # bytes of one fragment, per stripe
 
         async def code(block: bytes) -> None:
-            nonlocal size, fragment_size, last_fragment_size
-            fragments = await store.run(coder.encode, block)
-            size += len(block)
-            last_fragment_size = len(fragments[0])
-            fragment_size = fragment_size or last_fragment_size
+            fragments = await store.run(job.coder.encode, block)
+            sizes.append(len(block))
+            fragment_sizes.append(len(fragments[0]))
             for index in range(len(writers)):
                 sent[index] += len(fragments[index])
             messages = [pb.PutMessage(data=fragments[i]) for i in range(len(writers))]
-            await store.send_each(writers, messages, need)
+            await store.send_each(writers, messages, job.need)
 
         try:
             buffer = bytearray()
@@ -209,52 +250,109 @@ class CodedObjects:
                     await code(block)
             if buffer:
                 await code(bytes(buffer))
-            if size == 0:
-                raise _Empty
-            meta = make_meta(size)
+            if not sizes:
+                for writer in writers:
+                    writer.abort()
+                return None
             timestamp = store.clock.now()
-            fragment_meta = msgpack.packb({"b": bucket, "k": key})
             commits = [
-                pb.PutMessage(
-                    commit=pb.PutCommit(size=sent[i], meta=fragment_meta, timestamp=timestamp)
-                )
+                pb.PutMessage(commit=pb.PutCommit(size=sent[i], meta=job.meta, timestamp=timestamp))
                 for i in range(len(writers))
             ]
-            await store.send_each(writers, commits, need)
-        except _Empty:
-            for writer in writers:
-                writer.abort()
-            # No bytes to code: the version alone says everything.
-            return await store.put_replicas(
-                bucket, key, _nothing(), make_meta, 0, versioned, stored_as
-            )
+            await store.send_each(writers, commits, job.need)
         except BaseException:
             for writer in writers:
                 writer.abort()
             raise
-        await store.await_acks(writers, results, need, "fragments")
-        names = [w.node.node_id if not w.failed else "" for w in writers]
-        segment = Segment(
-            size=size,
-            data=data,
-            parity=parity,
-            stripe=stripe,
-            fragment_size=fragment_size,
-            last_fragment_size=last_fragment_size,
-            set_id=set_id,
-            nodes=tuple(names + [""] * (data + parity - len(names))),
-            ec_type=coder.ec_type,
-        )
-        layout = Layout((segment,))
-        meta = with_layout(meta, layout)
-        try:
-            stored = await store.put_replicas(
-                bucket, key, _nothing(), lambda _: meta, 0, versioned, stored_as
+        await store.await_acks(writers, results, job.need, "fragments")
+        stored = [w.node.node_id if not w.failed else "" for w in writers]
+        return job.segment(sum(sizes), fragment_sizes[0], fragment_sizes[-1], stored)
+
+    async def _put_whole(self, job: _Job, chunks: AsyncIterator[bytes]) -> Segment | None:
+        """Code a small body at once and send each node its fragment in one message (no
+        stream, no thread per node; concurrent small writes to a node go out together)."""
+        store = self.store
+        body = bytearray()
+        async for piece in chunks:
+            body += piece
+            if len(body) > 2 * WHOLE_LIMIT:  # the client lied about the length
+                raise StoreUnavailable("body larger than announced")
+        if not body:
+            return None
+        stripe = job.coder.data * FRAGMENT_DATA
+        coded = [
+            await store.run(job.coder.encode, bytes(body[at : at + stripe]))
+            for at in range(0, len(body), stripe)
+        ]
+        timestamp = store.clock.now()
+        requests = []
+        for index in range(len(job.nodes)):
+            fragment = b"".join(stripe_fragments[index] for stripe_fragments in coded)
+            requests.append(
+                pb.PutWhole(
+                    header=self._header(job, index),
+                    data=fragment,
+                    commit=pb.PutCommit(size=len(fragment), meta=job.meta, timestamp=timestamp),
+                )
             )
-        except BaseException:
-            self.drop(bucket, layout)
-            raise
-        return dataclasses.replace(stored, size=size, meta=meta, layout=layout)
+        nodes = list(job.nodes)
+        failed = await self._each_once(nodes, "PutObjectWhole", requests, job.need)
+        # A node that died a moment ago still holds its lease: its fragments go to spares.
+        again = [i for i, node in enumerate(nodes) if node.node_id in failed][: len(job.spares)]
+        if again:
+            for index, spare in zip(again, job.spares, strict=False):
+                nodes[index] = spare
+            retried = await self._each_once(
+                [nodes[i] for i in again],
+                "PutObjectWhole",
+                [requests[i] for i in again],
+                len(again),
+            )
+            failed = (failed - {nodes[i].node_id for i in again}) | retried
+        stored = [n.node_id if n.node_id not in failed else "" for n in nodes]
+        if sum(map(bool, stored)) < job.need:
+            raise StoreUnavailable(
+                f"only {sum(map(bool, stored))} of {len(nodes)} fragments were stored"
+            )
+        return job.segment(len(body), len(coded[0][0]), len(coded[-1][0]), stored)
+
+    async def _each_once(
+        self, nodes: list[NodeEntry], method: str, requests: list[Any], need: int
+    ) -> set[str]:
+        """requests[i] to nodes[i], each a unary call that lands even if nobody waits;
+        returns once all answered, or STRAGGLER_GRACE after `need` did. The node ids
+        whose call failed (those still out count as stored)."""
+        failed: set[str] = set()
+        answered = 0
+        wake = trio.Event()
+
+        def finished(node: NodeEntry, answer: outcome.Outcome[Any]) -> None:
+            nonlocal answered, wake
+            answered += 1
+            if isinstance(answer, outcome.Error):
+                failed.add(node.node_id)
+                log.warning("fragment write failed node=%s: %s", node.node_id, answer.error)
+            wake.set()
+
+        for node, request in zip(nodes, requests, strict=True):
+            self.store.start(
+                node,
+                method,
+                request,
+                WHOLE_TIMEOUT,
+                functools.partial(finished, node),
+                False,
+            )
+        give_up = math.inf
+        while answered < len(nodes):
+            with trio.move_on_at(give_up):
+                await wake.wait()
+            if trio.current_time() >= give_up:
+                break
+            wake = trio.Event()
+            if answered - len(failed) >= need and give_up == math.inf:
+                give_up = trio.current_time() + STRAGGLER_GRACE
+        return failed
 
     def drop(self, bucket: str, layout: Layout) -> None:
         """Remove a version's fragments from their nodes, in the background (a node that
@@ -326,15 +424,20 @@ class CodedObjects:
 
     async def _open(
         self, bucket: str, segment: Segment, offset: int, length: int
-    ) -> tuple[StripeReader, int, int]:
-        reader = StripeReader(self.store, bucket, segment, segment.stripes_for(offset, length))
+    ) -> tuple[StripeReader | WholeReader, int, int]:
+        stripes = segment.stripes_for(offset, length)
+        reader: StripeReader | WholeReader
+        if segment.fragment_range(range(segment.stripe_count))[1] <= WHOLE_READ_LIMIT:
+            reader = WholeReader(self.store, bucket, segment, stripes)
+        else:
+            reader = StripeReader(self.store, bucket, segment, stripes)
         await reader.open()
         return reader, offset, length
 
     async def _bytes(
         self,
         bucket: str,
-        first: tuple[StripeReader, int, int],
+        first: tuple[StripeReader | WholeReader, int, int],
         pieces: list[tuple[Segment, int, int]],
     ) -> AsyncIterator[bytes]:
         reader, offset, total = first
@@ -354,8 +457,33 @@ class CodedObjects:
                 reader.close()
 
 
-class _Empty(Exception):
-    """The body had no bytes: nothing to code."""
+@dataclass
+class _Job:
+    """One coded write: where its fragments go and how they are coded."""
+
+    bucket: str
+    key: str
+    set_id: str
+    nodes: list[NodeEntry]
+    spares: list[NodeEntry]  # live nodes that may take a fragment another failed
+    need: int
+    coder: Codec
+    meta: bytes  # each fragment's: which object it is for (the fragment keeper reads it)
+
+    def segment(self, size: int, fragment: int, last: int, stored: list[str]) -> Segment:
+        """The segment written, stored[i] the node of fragment i ("" if it failed)."""
+        total = self.coder.data + self.coder.parity
+        return Segment(
+            size=size,
+            data=self.coder.data,
+            parity=self.coder.parity,
+            stripe=self.coder.data * FRAGMENT_DATA,
+            fragment_size=fragment,
+            last_fragment_size=last,
+            set_id=self.set_id,
+            nodes=tuple(stored + [""] * (total - len(stored))),
+            ec_type=self.coder.ec_type,
+        )
 
 
 async def _nothing() -> AsyncIterator[bytes]:
@@ -499,3 +627,79 @@ class StripeReader:
     def close(self) -> None:
         for stream in self.streams:
             stream.close()
+
+
+class WholeReader:
+    """k whole fragments of a small segment, each in one HEAD answer (no stream, no
+    thread): the data fragments first, a spare for one that fails or is slow."""
+
+    def __init__(self, store: DataPath, bucket: str, segment: Segment, stripes: range) -> None:
+        self.store = store
+        self.segment = segment
+        self.stripes = stripes
+        self.namespace = fragments_namespace(bucket)
+        self.codec = codec(segment.data, segment.parity, segment.ec_type)
+        by_id = {n.node_id: n for n in store.directory.nodes()}
+        self.candidates = [
+            (index, by_id[node_id])
+            for index, node_id in enumerate(segment.nodes)
+            if node_id in by_id and store.directory.is_live(node_id)
+        ]
+        self.fragments: dict[int, bytes] = {}
+
+    async def open(self) -> None:
+        need = self.segment.data
+        pending = 0
+        wake = trio.Event()
+
+        def ask() -> bool:
+            nonlocal pending
+            if not self.candidates:
+                return False
+            index, node = self.candidates.pop(0)
+            request = pb.HeadRequest(
+                bucket=self.namespace,
+                key=fragment_key(self.segment.set_id, index),
+                inline_limit=WHOLE_READ_LIMIT,
+            )
+            pending += 1
+            self.store.start(
+                node, "HeadObject", request, OPEN_TIMEOUT, functools.partial(got, index, node)
+            )
+            return True
+
+        def got(index: int, node: NodeEntry, answer: outcome.Outcome[Any]) -> None:
+            nonlocal pending
+            pending -= 1
+            if isinstance(answer, outcome.Value) and answer.value.has_data:
+                self.fragments[index] = answer.value.data
+            else:
+                error = answer.error if isinstance(answer, outcome.Error) else "not held"
+                log.warning("fragment %d unreadable node=%s: %s", index, node.node_id, error)
+                ask()
+            wake.set()
+
+        for _ in range(need):
+            ask()
+        hedge_at = trio.current_time() + HEDGE_DELAY
+        while len(self.fragments) < need:
+            if pending == 0 and not ask():
+                raise StoreUnavailable(
+                    f"only {len(self.fragments)} of the {need} fragments a read needs are reachable"
+                )
+            with trio.move_on_at(hedge_at):
+                await wake.wait()
+                wake = trio.Event()
+                continue
+            hedge_at = math.inf  # a spare for the slow ones, then wait for answers
+            ask()
+
+    async def stripe(self, stripe: int) -> bytes:
+        start = stripe * self.segment.fragment_size
+        end = start + self.segment.fragment_length(stripe)
+        chosen = [self.fragments[i][start:end] for i in sorted(self.fragments)]
+        block = await self.store.run(self.codec.decode, chosen[: self.segment.data])
+        return block[: self.segment.stripe_length(stripe)]
+
+    def close(self) -> None:
+        self.fragments.clear()

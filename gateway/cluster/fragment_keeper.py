@@ -54,6 +54,7 @@ class HeldSet:
     """One fragment set as the nodes hold it."""
 
     key: str  # the object key it was written for
+    listed: frozenset[str]  # the nodes whose fragments were listed (the others: unknown)
     newest: float = 0.0  # when its youngest fragment was written (epoch seconds)
     # fragment index → the nodes holding it
     where: dict[int, set[str]] = field(default_factory=dict)
@@ -87,33 +88,48 @@ class FragmentKeeper(ElectedWorker):
         return done
 
     async def inventory(self, bucket: str) -> dict[str, HeldSet]:
-        """Every fragment set of the bucket on the live nodes."""
+        """Every fragment set of the bucket on the live nodes that answer."""
         found: dict[str, HeldSet] = {}
         store = self.gateway.store
-        namespace = fragments_namespace(bucket)
+        listed: set[str] = set()
+        pages: list[tuple[str, pb.ObjectInfo]] = []
         for node in store.directory.nodes():
             if node.state == "removed" or not store.directory.is_live(node.node_id):
                 continue
-            after = ""
-            while True:
-                request = pb.ListRequest(bucket=namespace, start_after=after, limit=LIST_PAGE)
-                reply = await store.call(node, "ListObjects", request, LIST_TIMEOUT)
-                for entry in reply.entries:
-                    if entry.deleted:
-                        continue
-                    set_id, _, index = entry.key.rpartition("/")
-                    if not set_id or not index.isdigit():
-                        continue  # not a fragment's key
-                    held = found.get(set_id)
-                    if held is None:
-                        owner = msgpack.unpackb(entry.meta, raw=False) if entry.meta else {}
-                        held = found[set_id] = HeldSet(owner.get("k", ""))
-                    held.newest = max(held.newest, to_seconds(entry.timestamp))
-                    held.where.setdefault(int(index), set()).add(node.node_id)
-                if reply.complete or not reply.entries:
-                    break
-                after = reply.entries[-1].key
+            try:
+                pages.extend((node.node_id, e) for e in await self._listing(bucket, node))
+            except grpc.RpcError as exc:
+                log.warning(
+                    "fragments of %s not listed node=%s: %s", bucket, node.node_id, exc.code()
+                )
+                continue
+            listed.add(node.node_id)
+        frozen = frozenset(listed)
+        for node_id, entry in pages:
+            set_id, _, index = entry.key.rpartition("/")
+            if entry.deleted or not set_id or not index.isdigit():
+                continue  # not a fragment
+            held = found.get(set_id)
+            if held is None:
+                owner = msgpack.unpackb(entry.meta, raw=False) if entry.meta else {}
+                held = found[set_id] = HeldSet(owner.get("k", ""), frozen)
+            held.newest = max(held.newest, to_seconds(entry.timestamp))
+            held.where.setdefault(int(index), set()).add(node_id)
         return found
+
+    async def _listing(self, bucket: str, node: NodeEntry) -> list[pb.ObjectInfo]:
+        """Every fragment of the bucket one node holds."""
+        entries: list[pb.ObjectInfo] = []
+        after = ""
+        while True:
+            request = pb.ListRequest(
+                bucket=fragments_namespace(bucket), start_after=after, limit=LIST_PAGE
+            )
+            reply = await self.gateway.store.call(node, "ListObjects", request, LIST_TIMEOUT)
+            entries.extend(reply.entries)
+            if reply.complete or not reply.entries:
+                return entries
+            after = reply.entries[-1].key
 
     async def _keep_set(self, bucket: str, set_id: str, held: HeldSet) -> int:
         owner = await self._owner(bucket, held.key, set_id)
@@ -158,8 +174,9 @@ class FragmentKeeper(ElectedWorker):
             holders = held.where.get(index, set())
             target: NodeEntry | None = node
             if node is not None and node.state == "active":
-                if node_id in holders or not directory.is_live(node_id):
-                    continue  # in place, or its node is down for now: wait for it
+                if node_id in holders or node_id not in held.listed:
+                    continue  # in place, or its node is down or silent for now: wait
+
                 # else lost on a node that stays: code it again there
             else:
                 target = self._new_home(bucket, version.key, nodes)

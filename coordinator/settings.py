@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "fragment_interval": 300,
     # A fragment set younger than this (seconds) is left alone: its write may be going on.
     "fragment_grace": 3600,
+    # S3 storage class → storage mode record (coordinator/storage_mode.py) for objects
+    # written with x-amz-storage-class; a class not named is stored the bucket's way.
+    "storage_classes": {},
 }
 
 

@@ -23,6 +23,21 @@ from typing import Any
 from coordinator.placement import DEFAULT_REPLICAS
 
 MODES = ("replica", "erasure", "hybrid")
+# The storage classes S3 clients may ask for (x-amz-storage-class). Each is stored the
+# bucket's way unless the cluster setting `storage_classes` maps it to a mode.
+STORAGE_CLASSES = (
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "OUTPOSTS",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+)
 # Reed-Solomon over GF(2^8) allows up to 255 fragments; past 16 nodes a stripe's fan-out
 # costs more than it saves here.
 MAX_FRAGMENTS = 16
@@ -117,6 +132,18 @@ def _size_text(size: int) -> str:
         if size >= scale and size % scale == 0:
             return f"{size // scale} {unit}"
     return f"{size} bytes"
+
+
+def class_modes(setting: Mapping[str, Any] | None) -> dict[str, StorageMode]:
+    """The `storage_classes` cluster setting ({class: mode record}) as modes; entries
+    that do not parse are left out (the command that sets it checks them)."""
+    found = {}
+    for name, record in (setting or {}).items():
+        try:
+            found[name] = StorageMode.from_record(record)
+        except (StorageModeError, TypeError, ValueError):
+            continue
+    return found
 
 
 def check_fits(mode: StorageMode, nodes: int) -> None:

@@ -451,6 +451,7 @@ def collect_status(client: Any, endpoint: str, token: str | None, timeout: float
         "nodes": nodes,
         "gateways": gateways,
         "drains": collect_drains(client, nodes),
+        "buckets": collect_storage(client),
     }
     up = [n for n in nodes if n["state"] == "up"]
     report["totals"] = {
@@ -470,6 +471,45 @@ def collect_status(client: Any, endpoint: str, token: str | None, timeout: float
             "only what etcd knows is shown"
         )
     return report
+
+
+def collect_storage(client: Any) -> dict[str, Any]:
+    """How many buckets there are, and how each that is not plain replicas stores
+    objects (its storage mode), with the storage classes mapped to modes."""
+    from coordinator import buckets, keys, settings
+    from coordinator.codec import decode
+    from coordinator.storage_mode import class_modes
+
+    coded = {}
+    count = 0
+    for value, _ in client.get_prefix(keys.BUCKETS):
+        record = buckets.Bucket.from_record(decode(value))
+        count += 1
+        if record.storage_mode.mode != "replica":
+            coded[record.name] = record.storage_mode.describe()
+    classes = class_modes(settings.get(client, "storage_classes"))
+    return {
+        "count": count,
+        "coded": dict(sorted(coded.items())),
+        "storage_classes": {name: mode.describe() for name, mode in sorted(classes.items())},
+    }
+
+
+def render_buckets(data: Mapping[str, Any] | None) -> str:
+    """One line: buckets, and which store their objects erasure-coded."""
+    if not data:
+        return "unknown"
+    coded = data["coded"]
+    text = f"{data['count']} ({data['count'] - len(coded)} replica"
+    if coded:
+        shown = [f"{name} {mode}" for name, mode in list(coded.items())[:3]]
+        more = f", and {len(coded) - 3} more" if len(coded) > 3 else ""
+        text += f"; erasure-coded: {', '.join(shown)}{more}"
+    text += ")"
+    if data["storage_classes"]:
+        mapped = ", ".join(f"{c} as {m}" for c, m in data["storage_classes"].items())
+        text += f"; storage classes: {mapped}"
+    return text
 
 
 def _view_of(reply: Any) -> list[tuple[str, str, str, float, str]]:
@@ -733,6 +773,7 @@ def render_status(report: Mapping[str, Any]) -> str:
         f"  {'Stored':<15}{format_count(totals['objects'])} object replicas, "
         f"{format_bytes(totals['bytes_stored'])} on the live nodes",
         f"  {'Redundancy':<15}{render_redundancy(report.get('redundancy'))}",
+        f"  {'Buckets':<15}{render_buckets(report.get('buckets'))}",
         "",
         f"Storage nodes ({totals['nodes_up']} up, {totals['nodes_down']} down)",
         render_nodes(nodes, detailed=False),

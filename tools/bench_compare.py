@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +62,8 @@ class Target:
     secret_key: str
     pids: list[int]
     names: dict[int, str] = field(default_factory=dict)  # pid -> process name
+    # Run on each new bucket before the workloads (Tessera --erasure: its storage mode).
+    prepare: Callable[[str], None] | None = None
 
     def env(self) -> dict[str, str]:
         return {
@@ -148,6 +150,7 @@ def render(
     names: tuple[str, str],
     rounds: int,
     peaks: dict[str, dict[str, int]] | None = None,
+    storage: str | None = None,
 ) -> str:
     a, b = names
     header = ["workload", a, b, f"{a} / {b}", "server CPU per unit", "unit"]
@@ -172,6 +175,8 @@ def render(
     lines = [f"Tessera vs SeaweedFS: medians of {rounds} interleaved round(s)", ""]
     lines.append(table(header, cells, right=range(1, len(header) - 1)))
     lines += ["", FSYNC_NOTE]
+    if storage:
+        lines.append(storage)
     if peaks:
         lines.append(memory_line(peaks))
     return "\n".join(lines)
@@ -216,6 +221,8 @@ class Runner:
 
     def run_round(self, bucket: str, workloads: dict[str, Workload], results: Results) -> None:
         self.s5("mb", f"s3://{bucket}")
+        if self.target.prepare is not None:
+            self.target.prepare(bucket)
         out = self.scratch / f"out-{self.target.name}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
@@ -450,7 +457,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--work-dir", type=Path, default=None, help="where both stores and the files live"
     )
+    parser.add_argument(
+        "--erasure",
+        metavar="K+M",
+        default=None,
+        help="Tessera's buckets hybrid K+M: objects of 1 MiB or more erasure-coded, the "
+        "smaller ones copies (default: 3 copies, like SeaweedFS)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _storage_setter(info: Any, erasure: str) -> Callable[[str], None]:
+    """What makes a Tessera bucket hybrid K+M from 1 MiB, through etcd."""
+    import dataclasses
+
+    from coordinator import buckets
+    from coordinator.etcd import connect
+    from coordinator.storage_mode import StorageMode
+
+    data, _, parity = erasure.partition("+")
+    mode = StorageMode("hybrid", int(data), int(parity), MiB).to_record()
+
+    def prepare(bucket: str) -> None:
+        client = connect(info.etcd_endpoint)
+        try:
+            buckets.update(client, bucket, lambda b: dataclasses.replace(b, storage=mode))
+        finally:
+            client.close()
+        time.sleep(1.0)  # the gateways' bucket caches follow etcd within a moment
+
+    return prepare
 
 
 def run(args: argparse.Namespace) -> int:
@@ -480,6 +516,7 @@ def run(args: argparse.Namespace) -> int:
                 secret,
                 [p.pid for p in info.processes.values() if p.pid],
                 {p.pid: name for name, p in info.processes.items() if p.pid},
+                _storage_setter(info, args.erasure) if args.erasure else None,
             ),
             Target(
                 "SeaweedFS",
@@ -507,7 +544,13 @@ def run(args: argparse.Namespace) -> int:
         report = {"rounds": args.rounds, "rows": rows, "note": FSYNC_NOTE, "peak_rss_mib": peaks}
         print(json_text(report))
     else:
-        print(render(rows, names, args.rounds, peaks))
+        storage = (
+            f"Tessera's buckets: hybrid {args.erasure} (objects of 1 MiB or more "
+            "erasure-coded, smaller ones 3 copies); SeaweedFS: 3 copies."
+            if args.erasure
+            else None
+        )
+        print(render(rows, names, args.rounds, peaks, storage))
     if args.work_dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

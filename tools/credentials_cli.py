@@ -22,6 +22,7 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -323,18 +324,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    command = args.credential_command
+    # Fail before touching etcd when the key is needed and missing.
+    if command in ("add", "generate", "rotate") or getattr(args, "show_secrets", False):
+        resolve_cipher(args)
+    return with_etcd(args, lambda client: _dispatch(client, args, command))
+
+
+def with_etcd(args: argparse.Namespace, work: Callable[[Any], int]) -> int:
+    """work(an etcd client found as the module doc says), closed afterwards; a lost etcd
+    is a CliError naming it."""
     import etcd3.exceptions
 
     from coordinator.etcd import connect
 
     endpoint = resolve_etcd(args)
-    command = args.credential_command
-    # Fail before touching etcd when the key is needed and missing.
-    if command in ("add", "generate", "rotate") or getattr(args, "show_secrets", False):
-        resolve_cipher(args)
     client = connect(endpoint, timeout=3.0)
     try:
-        return _dispatch(client, args, command)
+        return work(client)
     except etcd3.exceptions.Etcd3Exception as exc:
         detail = str(exc) or type(exc).__name__
         raise CliError(f"cannot reach etcd at {endpoint}: {detail}") from None

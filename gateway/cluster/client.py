@@ -30,7 +30,7 @@ from gateway.cluster import batches, quorum
 from gateway.cluster.bridge import AsyncioBridge
 from gateway.cluster.coalesce import Coalescer
 from gateway.cluster.coded import CodedObjects
-from gateway.cluster.erasure import Layout, with_layout
+from gateway.cluster.erasure import with_layout
 from gateway.cluster.listing import MergedListing, Position, VersionListing, version_of
 from gateway.cluster.nodes import NodeDirectory
 from gateway.cluster.store import NULL_VERSION, ObjectVersion, StoreUnavailable, VersionGone
@@ -66,8 +66,6 @@ MAX_READ_REPAIRS = 16
 REPAIR_TIMEOUT = 5.0
 # After a read quorum answered, how long to wait for the stragglers.
 STRAGGLER_GRACE = 0.05
-# HEADs at once when a batch delete looks for coded null versions it replaces.
-NULL_HEADS_AT_ONCE = 32
 # Times a small write or a delete is stamped again when a replica holds a later stamp.
 STALE_RETRIES = 2
 
@@ -246,13 +244,16 @@ class ClusterStore:
         versioned: bool = False,
         mode: StorageMode | None = None,
     ) -> ObjectVersion:
-        # The null version this write replaces may be coded: its fragments go with it.
-        replaced = None
-        if mode is not None and not versioned and stored_as is None:
-            replaced = await self.head_version(bucket, key, NULL_VERSION)
         # A multipart part is coded whatever its size, so that its upload's parts all are.
         size = None if stored_as is not None else size_hint
-        if mode is not None and size_hint != 0 and mode.erasure_for(size):
+        coded = mode is not None and size_hint != 0 and mode.erasure_for(size)
+        # The null version a coded write replaces is most likely coded too: its fragments
+        # go with it now (any others, the fragment keeper finds unused later).
+        replaced = None
+        if coded and not versioned and stored_as is None:
+            replaced = await self.head_version(bucket, key, NULL_VERSION)
+        if coded:
+            assert mode is not None
             part = part_of(*stored_as) if stored_as is not None else None
             stored = await self.coded.put(
                 bucket,
@@ -588,22 +589,15 @@ class ClusterStore:
                 cancel()
         return round_.answers
 
-    async def delete_object(
-        self, bucket: str, key: str, versioned: bool = False, coded: bool = False
-    ) -> ObjectVersion:
+    async def delete_object(self, bucket: str, key: str, versioned: bool = False) -> ObjectVersion:
         """Record a delete of one key: delete_objects with a batch of one."""
-        outcome = (await self.delete_objects(bucket, [key], versioned, coded=coded))[key]
+        outcome = (await self.delete_objects(bucket, [key], versioned))[key]
         if isinstance(outcome, StoreUnavailable):
             raise outcome
         return outcome
 
     async def delete_objects(
-        self,
-        bucket: str,
-        keys: list[str],
-        versioned: bool = False,
-        retries: int = STALE_RETRIES,
-        coded: bool = False,
+        self, bucket: str, keys: list[str], versioned: bool = False, retries: int = STALE_RETRIES
     ) -> dict[str, ObjectVersion | StoreUnavailable]:
         """Delete many keys with one DeleteObjects RPC per storage node (one index
         transaction there) instead of one RPC per key and replica. A key is deleted once a
@@ -611,9 +605,6 @@ class ClusterStore:
 
         A delete that a replica finds older than the key's newest version (a wrong clock
         here or at the writer) is made again with a later stamp, as _put_small does."""
-        # In a bucket that may hold coded objects, an unversioned delete replaces the null
-        # version: its fragments go with it.
-        replaced = await self._null_layouts(bucket, keys) if coded and not versioned else {}
         requests: dict[str, pb.DeleteRequest] = {}
         stale: set[str] = set()
         placement: dict[str, tuple[str, ...]] = {}
@@ -671,31 +662,12 @@ class ClusterStore:
                 outcome[key] = StoreUnavailable(
                     f"only {acks} of {len(placement[key])} replicas recorded the delete"
                 )
-        for key, layout in replaced.items():
-            if isinstance(outcome[key], ObjectVersion):
-                self.coded.drop(bucket, layout)
         again = [key for key in stale if isinstance(outcome[key], ObjectVersion)]
         if again and retries:
             for key in again if versioned else ():
                 await self._forget_attempt(bucket, key, requests[key].version_id)
             outcome.update(await self.delete_objects(bucket, again, versioned, retries - 1))
         return outcome
-
-    async def _null_layouts(self, bucket: str, keys: list[str]) -> dict[str, Layout]:
-        """The layouts of the keys' null versions that are erasure-coded."""
-        found: dict[str, Layout] = {}
-        limit = trio.CapacityLimiter(NULL_HEADS_AT_ONCE)
-
-        async def one(key: str) -> None:
-            async with limit:
-                version = await self.head_version(bucket, key, NULL_VERSION)
-            if version is not None and version.layout is not None:
-                found[key] = version.layout
-
-        async with trio.open_nursery() as nursery:
-            for key in dict.fromkeys(keys):
-                nursery.start_soon(one, key)
-        return found
 
     async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectVersion | None:
         """Delete one version for good on every replica (a quorum must answer)."""

@@ -193,8 +193,9 @@ class CodedObjects:
         else:
             coded = await self._put_streamed(job, chunks)
         if coded is None:  # no bytes to code: the version alone says everything
+            plain = lambda size: with_layout(make_meta(size), None)  # noqa: E731
             return await self.store.put_replicas(
-                bucket, key, _nothing(), make_meta, 0, versioned, stored_as
+                bucket, key, _nothing(), plain, 0, versioned, stored_as
             )
         layout = Layout((coded,))
         meta = with_layout(make_meta(coded.size), layout)
@@ -518,8 +519,9 @@ class FragmentStream:
         self.responses.cancel()
 
 
-class StripeReader:
-    """k open fragment streams over a run of stripes, with failover to the others."""
+class SegmentReader:
+    """What reading a segment's stripes starts from: its codec and the fragments to ask
+    for, (index, node) of the live nodes, data fragments first (no reconstruction)."""
 
     def __init__(self, store: DataPath, bucket: str, segment: Segment, stripes: range) -> None:
         self.store = store
@@ -528,12 +530,18 @@ class StripeReader:
         self.namespace = fragments_namespace(bucket)
         self.codec = codec(segment.data, segment.parity, segment.ec_type)
         by_id = {n.node_id: n for n in store.directory.nodes()}
-        # Data fragments first: reading them needs no reconstruction.
         self.candidates = [
             (index, by_id[node_id])
             for index, node_id in enumerate(segment.nodes)
             if node_id in by_id and store.directory.is_live(node_id)
         ]
+
+
+class StripeReader(SegmentReader):
+    """k open fragment streams over a run of stripes, with failover to the others."""
+
+    def __init__(self, store: DataPath, bucket: str, segment: Segment, stripes: range) -> None:
+        super().__init__(store, bucket, segment, stripes)
         self.streams: list[FragmentStream] = []
 
     async def open(self, stripe: int | None = None) -> None:
@@ -629,22 +637,12 @@ class StripeReader:
             stream.close()
 
 
-class WholeReader:
+class WholeReader(SegmentReader):
     """k whole fragments of a small segment, each in one HEAD answer (no stream, no
     thread): the data fragments first, a spare for one that fails or is slow."""
 
     def __init__(self, store: DataPath, bucket: str, segment: Segment, stripes: range) -> None:
-        self.store = store
-        self.segment = segment
-        self.stripes = stripes
-        self.namespace = fragments_namespace(bucket)
-        self.codec = codec(segment.data, segment.parity, segment.ec_type)
-        by_id = {n.node_id: n for n in store.directory.nodes()}
-        self.candidates = [
-            (index, by_id[node_id])
-            for index, node_id in enumerate(segment.nodes)
-            if node_id in by_id and store.directory.is_live(node_id)
-        ]
+        super().__init__(store, bucket, segment, stripes)
         self.fragments: dict[int, bytes] = {}
 
     async def open(self) -> None:

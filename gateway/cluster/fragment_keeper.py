@@ -34,6 +34,7 @@ import msgpack
 
 from coordinator import placement, uploads
 from coordinator.clock import to_seconds
+from coordinator.namespaces import FRAGMENTS_PREFIX, bucket_of
 from coordinator.placement import NodeEntry
 from gateway.cluster.coded import StripeReader
 from gateway.cluster.elected import ElectedWorker
@@ -66,13 +67,29 @@ class FragmentKeeper(ElectedWorker):
     INTERVAL = "fragment_interval"
 
     async def pass_once(self, now: float | None = None) -> int:
-        """One pass over every bucket that has (had) a coded storage mode."""
+        """One pass over every bucket some node holds fragments of."""
         now = time.time() if now is None else now
         done = 0
-        for record in list(self.gateway.buckets.items().values()):
-            if record.storage is not None:
-                done += await self.keep(record.name, now)
+        for bucket in sorted(await self._coded_buckets()):
+            if self.gateway.buckets.get(bucket) is not None:
+                done += await self.keep(bucket, now)
         return done
+
+    async def _coded_buckets(self) -> set[str]:
+        """The buckets whose fragments some live node holds."""
+        store = self.gateway.store
+        found: set[str] = set()
+        request = pb.ListNamespacesRequest(prefix=FRAGMENTS_PREFIX)
+        for node in store.directory.nodes():
+            if node.state == "removed" or not store.directory.is_live(node.node_id):
+                continue
+            try:
+                reply = await store.call(node, "ListNamespaces", request, LIST_TIMEOUT)
+            except grpc.RpcError as exc:
+                log.warning("fragment namespaces not listed node=%s: %s", node.node_id, exc.code())
+                continue
+            found.update(bucket_of(namespace) for namespace in reply.namespaces)
+        return found
 
     async def keep(self, bucket: str, now: float) -> int:
         """One bucket's pass; how many fragments it rebuilt, moved or dropped."""
@@ -155,11 +172,13 @@ class FragmentKeeper(ElectedWorker):
         return None
 
     async def _upload_open(self, bucket: str, set_id: str) -> bool:
-        """Whether the set belongs to a multipart upload that still exists."""
+        """Whether the set belongs to a multipart upload still open or being completed
+        (a completed one's object names the sets it uses)."""
         upload_id, dot, _ = set_id.partition(".")
         if not dot:
             return False
-        return await self.gateway.etcd_call(uploads.get, bucket, upload_id) is not None
+        upload = await self.gateway.etcd_call(uploads.get, bucket, upload_id)
+        return upload is not None and upload.state in ("open", "completing")
 
     async def _repair(
         self, bucket: str, version: ObjectVersion, segment: Segment, held: HeldSet

@@ -85,9 +85,7 @@ class LifecycleWorker(ElectedWorker):
                 continue
             if not await self._matches(record, rule, version):
                 continue
-            await store.delete_object(
-                record.name, version.key, versioned=versioned, coded=record.storage is not None
-            )
+            await store.delete_object(record.name, version.key, versioned=versioned)
             removed += 1
         return removed
 

@@ -94,15 +94,12 @@ class ObjectStore(Protocol):
         """Bytes [offset, offset+length) of an exact version."""
         ...
 
-    async def delete_object(
-        self, bucket: str, key: str, versioned: bool = False, coded: bool = False
-    ) -> ObjectVersion:
-        """Record a delete (a delete marker when versioned); returns the marker. coded:
-        the bucket may hold erasure-coded objects (a replaced one's fragments are dropped)."""
+    async def delete_object(self, bucket: str, key: str, versioned: bool = False) -> ObjectVersion:
+        """Record a delete (a delete marker when versioned); returns the marker."""
         ...
 
     async def delete_objects(
-        self, bucket: str, keys: list[str], versioned: bool = False, coded: bool = False
+        self, bucket: str, keys: list[str], versioned: bool = False
     ) -> dict[str, ObjectVersion | StoreUnavailable]:
         """delete_object for many keys at once; per key its marker or why it failed."""
         ...

@@ -54,6 +54,8 @@ class ObjectMeta:
     # Where an erasure-coded object's fragments are (gateway/cluster/erasure.py's layout
     # record, set and read by the cluster layer): kept as is through every rewrite.
     layout: list[dict[str, Any]] | None = None
+    # The storage class asked for, when not STANDARD.
+    storage_class: str | None = None
 
     def encode(self) -> bytes:
         record: dict[str, Any] = {"e": self.etag, "t": self.content_type}
@@ -77,6 +79,8 @@ class ObjectMeta:
             record["lh"] = True
         if self.layout is not None:
             record["x"] = self.layout
+        if self.storage_class is not None:
+            record["sc"] = self.storage_class
         if self.acl is not None:
             stored = encode_acl(self.acl)
             if stored != PRIVATE:  # a canned name, or a map for anything else
@@ -101,6 +105,7 @@ class ObjectMeta:
             lock_until=record.get("lu"),
             legal_hold=bool(record.get("lh")),
             layout=record.get("x"),
+            storage_class=record.get("sc"),
         )
 
     @property
@@ -111,8 +116,18 @@ class ObjectMeta:
     def quoted_etag_of(data: bytes) -> str:
         """quoted_etag of encoded metadata, without building the rest (a listing wants
         only this, a thousand times a page)."""
-        record = msgpack.unpackb(data, raw=False) if data else {}
-        return f'"{record.get("e", "")}"'
+        return listing_fields(data)[0]
+
+    @property
+    def storage_class_name(self) -> str:
+        return self.storage_class or "STANDARD"
+
+
+def listing_fields(data: bytes) -> tuple[str, str]:
+    """(quoted ETag, storage class) of encoded metadata, without building the rest (a
+    listing wants only these, a thousand times a page)."""
+    record = msgpack.unpackb(data, raw=False) if data else {}
+    return f'"{record.get("e", "")}"', record.get("sc") or "STANDARD"
 
 
 def from_request_headers(headers: dict[str, str]) -> ObjectMeta:

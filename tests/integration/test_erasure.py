@@ -21,6 +21,7 @@ from typing import Any
 
 import msgpack
 import pytest
+from botocore.exceptions import ClientError
 
 from coordinator import drain, settings
 from coordinator.etcd import connect
@@ -125,7 +126,7 @@ def _coded_bucket(s3_clients: list[Any], cluster: ClusterInfo, bucket: str, *mod
             return len(_fragment_sets(cluster, bucket)) > 0
 
         _wait_for(coded)
-        s3.delete_object(Bucket=bucket, Key=probe)
+        s3.delete_object(Bucket=bucket, Key=probe, VersionId="null")  # drops them at once
     _wait_for(lambda: not _fragment_sets(cluster, bucket))
 
 
@@ -264,8 +265,9 @@ def test_overwrites_and_deletes_drop_their_fragments(
     s3.put_object(Bucket=bucket, Key="churn", Body=_body("two", 400_000))
     _wait_for(lambda: first.isdisjoint(_fragment_sets(cluster, bucket)))
     assert len(_fragment_sets(cluster, bucket) - before) == 1
+    # A plain DELETE leaves them to the fragment keeper (a few seconds here).
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "churn"}]})
-    _wait_for(lambda: _fragment_sets(cluster, bucket) == before)
+    _wait_for(lambda: _fragment_sets(cluster, bucket) == before, timeout=30)
 
 
 def test_versions_copies_and_multipart_in_a_coded_bucket(
@@ -361,7 +363,7 @@ def test_a_multipart_upload_is_coded_part_by_part(
     s3.abort_multipart_upload(Bucket=bucket, Key="dropped", UploadId=aborted)
     assert len(_fragment_sets(cluster, bucket) - before) == 3
     s3.delete_object(Bucket=bucket, Key="assembled")
-    _wait_for(lambda: _fragment_sets(cluster, bucket) == before)
+    _wait_for(lambda: _fragment_sets(cluster, bucket) == before, timeout=30)
 
 
 def test_a_lost_fragment_is_coded_again_on_its_node(
@@ -475,3 +477,90 @@ def test_fragments_leave_a_draining_node(
         undone = _tessera(cluster, "admin", "node", "undrain", victim)
         assert undone.returncode == 0, undone.stdout + undone.stderr
     _check_reads(s3, bucket, bodies)
+
+
+def test_a_storage_class_can_choose_erasure_coding_in_any_bucket(
+    cluster: ClusterInfo, s3: Any, s3_clients: list[Any], bucket: str
+) -> None:
+    done = _tessera(
+        cluster,
+        "bucket",
+        "set-class",
+        "STANDARD_IA",
+        "--mode",
+        "erasure",
+        "--data",
+        "2",
+        "--parity",
+        "1",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "STANDARD_IA" in done.stdout and "erasure 2+1" in done.stdout
+    try:
+        body = _body("infrequent", 1_500_000)
+        for n, client in enumerate(s3_clients):  # each gateway follows the setting
+
+            def coded(client: Any = client, key: str = f"ia-{n}") -> bool:
+                client.put_object(Bucket=bucket, Key=key, Body=body, StorageClass="STANDARD_IA")
+                return bool(_fragment_sets(cluster, bucket))
+
+            _wait_for(coded)
+        s3.put_object(Bucket=bucket, Key="plain", Body=b"standard")
+        head = s3.head_object(Bucket=bucket, Key="ia-0")
+        assert head["StorageClass"] == "STANDARD_IA"
+        assert "StorageClass" not in s3.head_object(Bucket=bucket, Key="plain")
+        assert _read(s3, bucket, "ia-0") == body
+        classes = {
+            o["Key"]: o["StorageClass"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]
+        }
+        assert classes == {"ia-0": "STANDARD_IA", "ia-1": "STANDARD_IA", "plain": "STANDARD"}
+        versions = s3.list_object_versions(Bucket=bucket)["Versions"]
+        assert {v["Key"]: v["StorageClass"] for v in versions}["ia-1"] == "STANDARD_IA"
+        with pytest.raises(ClientError) as refused:
+            s3.put_object(Bucket=bucket, Key="bad", Body=b"x", StorageClass="COLD_AND_CHEAP")
+        assert refused.value.response["Error"]["Code"] == "InvalidStorageClass"
+
+        upload = s3.create_multipart_upload(
+            Bucket=bucket, Key="ia-multi", StorageClass="STANDARD_IA"
+        )
+        uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+        assert [u["StorageClass"] for u in uploads] == ["STANDARD_IA"]
+        part = s3.upload_part(
+            Bucket=bucket, Key="ia-multi", UploadId=upload["UploadId"], PartNumber=1, Body=body
+        )
+        s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="ia-multi",
+            UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+        )
+        assert s3.head_object(Bucket=bucket, Key="ia-multi")["StorageClass"] == "STANDARD_IA"
+        assert _read(s3, bucket, "ia-multi") == body
+        assert len(_fragment_sets(cluster, bucket)) == 3
+    finally:
+        cleared = _tessera(cluster, "bucket", "set-class", "STANDARD_IA", "--clear")
+        assert cleared.returncode == 0, cleared.stderr
+
+
+def test_tags_acls_and_conditions_on_a_coded_object(
+    s3: Any, coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket, _ = coded
+    body = _body("tagged", 1_300_000)
+    etag = s3.put_object(Bucket=bucket, Key="tagged", Body=body)["ETag"]
+    # Rewrites of the metadata keep the layout: the bytes still read.
+    s3.put_object_tagging(
+        Bucket=bucket, Key="tagged", Tagging={"TagSet": [{"Key": "team", "Value": "ec"}]}
+    )
+    s3.put_object_acl(Bucket=bucket, Key="tagged", ACL="public-read")
+    assert s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"] == [
+        {"Key": "team", "Value": "ec"}
+    ]
+    assert _read(s3, bucket, "tagged") == body
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket=bucket, Key="tagged", Body=b"no", IfNoneMatch="*")
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    newer = _body("tagged-2", 2_000_000)
+    s3.put_object(Bucket=bucket, Key="tagged", Body=newer, IfMatch=etag)
+    assert _read(s3, bucket, "tagged") == newer
+    s3.delete_object(Bucket=bucket, Key="tagged", VersionId="null")

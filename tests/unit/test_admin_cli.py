@@ -381,3 +381,18 @@ def test_redundancy_from_the_nodes_repair_jobs() -> None:
     line = admin_cli.render_redundancy(admin_cli.redundancy(answers))
     assert line == "every node in sync with its peers; oldest last pass 5s ago"
     assert admin_cli.render_redundancy({"nodes": []}).startswith("unknown")
+
+
+def test_status_names_the_erasure_coded_buckets() -> None:
+    from tools.admin_cli import render_buckets
+
+    assert render_buckets({"count": 2, "coded": {}, "storage_classes": {}}) == "2 (2 replica)"
+    data = {
+        "count": 6,
+        "coded": {f"b{i}": "erasure 4+2" for i in range(4)},
+        "storage_classes": {"STANDARD_IA": "erasure 2+1"},
+    }
+    assert render_buckets(data) == (
+        "6 (2 replica; erasure-coded: b0 erasure 4+2, b1 erasure 4+2, b2 erasure 4+2, "
+        "and 1 more); storage classes: STANDARD_IA as erasure 2+1"
+    )

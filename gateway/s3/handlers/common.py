@@ -22,7 +22,7 @@ from coordinator.buckets import Bucket
 from coordinator.clock import to_seconds
 from coordinator.keylocks import DEFAULT_TTL as DEFAULT_LOCK_TTL
 from coordinator.keylocks import KeyLock
-from coordinator.storage_mode import StorageMode
+from coordinator.storage_mode import STORAGE_CLASSES, StorageMode, class_modes
 from gateway.cluster.store import ObjectVersion
 from gateway.s3 import acl, conditions, lifecycle, object_lock, streams
 from gateway.s3.copysource import CopySource, parse_copy_source
@@ -67,6 +67,28 @@ def storage_of(record: Bucket) -> StorageMode | None:
     """How the bucket stores new objects, for the store: None when it never had a storage
     mode set (replicas only, and no coded object to look out for)."""
     return record.storage_mode if record.storage is not None else None
+
+
+def requested_class(ctx: RequestContext) -> str | None:
+    """The x-amz-storage-class a write asks for, checked; None for STANDARD (or none)."""
+    value = ctx.headers.get("x-amz-storage-class")
+    if value is None or value == "STANDARD":
+        return None
+    if value not in STORAGE_CLASSES:
+        raise S3Error("InvalidStorageClass", extra={"StorageClassRequested": value})
+    return value
+
+
+def storage_for(
+    ctx: RequestContext, record: Bucket, storage_class: str | None
+) -> StorageMode | None:
+    """How a write stores its object: the mode the cluster maps its storage class to
+    (the `storage_classes` setting), else the bucket's."""
+    if storage_class is not None:
+        mapped = class_modes(ctx.gateway.setting("storage_classes")).get(storage_class)
+        if mapped is not None:
+            return mapped
+    return storage_of(record)
 
 
 def anonymous_may_list(ctx: RequestContext, record: Bucket) -> None:

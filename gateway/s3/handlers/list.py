@@ -13,20 +13,24 @@ from gateway.s3.listing import (
     parse_max_keys,
     url_encoding,
 )
-from gateway.s3.objectmeta import ObjectMeta
+from gateway.s3.objectmeta import listing_fields
 from gateway.s3.request import Reply, RequestContext
 
 
 def _entries(contents: list[ObjectVersion]) -> list[xml.ObjectEntry]:
-    return [
-        xml.ObjectEntry(
-            key=v.key,
-            last_modified=to_seconds(v.timestamp),
-            etag=ObjectMeta.quoted_etag_of(v.meta),
-            size=v.size,
+    entries = []
+    for v in contents:
+        etag, storage_class = listing_fields(v.meta)
+        entries.append(
+            xml.ObjectEntry(
+                key=v.key,
+                last_modified=to_seconds(v.timestamp),
+                etag=etag,
+                size=v.size,
+                storage_class=storage_class,
+            )
         )
-        for v in contents
-    ]
+    return entries
 
 
 async def list_objects(ctx: RequestContext) -> Reply:

@@ -35,6 +35,8 @@ from gateway.s3.handlers.common import (
     locked_write,
     owner_of,
     requested_acl,
+    requested_class,
+    storage_for,
     store_copy,
     written_version_headers,
 )
@@ -122,10 +124,14 @@ async def create_multipart_upload(ctx: RequestContext) -> Reply:
         "checksum_algorithm": algorithm,
         "checksum_type": checksum_type,
     }
-    if bucket.storage is not None:
-        # Every part is stored the way the bucket stored objects when the upload began, so
-        # that Complete joins parts alike.
-        record["storage"] = dict(bucket.storage)
+    storage_class = requested_class(ctx)
+    mode = storage_for(ctx, bucket, storage_class)
+    if mode is not None:
+        # Every part is stored the way objects were when the upload began, so that
+        # Complete joins parts alike.
+        record["storage"] = mode.to_record()
+    if storage_class is not None:
+        record["storage_class"] = storage_class
     ttl = int(ctx.gateway.setting("multipart_upload_ttl"))
     record = await ctx.gateway.etcd_call(uploads.create, record, ttl)
     headers = dict(XML_TYPE)
@@ -245,6 +251,7 @@ def _final_meta(upload: uploads.Upload, chosen: list[multipart.StoredPart]) -> O
     record = upload.record
     meta = ObjectMeta.decode(record["meta"])
     meta.tags = tagging.parse_header(record.get("tagging"))
+    meta.storage_class = record.get("storage_class")
     meta.etag = multipart.multipart_etag([p.etag for p in chosen])
     meta.parts = [p.size for p in chosen]
     checksums: dict[str, str] = {}
@@ -456,6 +463,7 @@ async def list_parts(ctx: RequestContext) -> Reply:
         owner=owner,
         checksum_algorithm=record.get("checksum_algorithm"),
         checksum_type=record.get("checksum_type"),
+        storage_class=record.get("storage_class") or "STANDARD",
     )
     return Reply(200, dict(XML_TYPE), body)
 
@@ -470,6 +478,7 @@ async def list_multipart_uploads(ctx: RequestContext) -> Reply:
             upload_id=r["upload_id"],
             initiated=r["initiated"],
             checksum_algorithm=r.get("checksum_algorithm"),
+            storage_class=r.get("storage_class") or "STANDARD",
             initiator=(r["owner"], ctx.gateway.display_name(r["owner"])),
         )
         for r in records

@@ -28,8 +28,9 @@ from gateway.s3.handlers.common import (
     lock_new_version,
     locked_write,
     requested_acl,
+    requested_class,
     requested_version,
-    storage_of,
+    storage_for,
     store_copy,
     version_headers,
     written_version_headers,
@@ -68,6 +69,7 @@ async def _put(ctx: RequestContext, record: Bucket) -> Reply:
     meta = from_request_headers(ctx.headers)
     meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     meta.acl = await requested_acl(ctx)
+    meta.storage_class = requested_class(ctx)
     lock_new_version(ctx, record, meta)
     pipeline = BodyPipeline(ctx.headers, ctx.auth)
     declared = pipeline.declared_length
@@ -86,7 +88,7 @@ async def _put(ctx: RequestContext, record: Bucket) -> Reply:
         make_meta,
         size_hint=declared,
         versioned=keeps_versions(record),
-        mode=storage_of(record),
+        mode=storage_for(ctx, record, meta.storage_class),
     )
     headers = {
         "ETag": meta.quoted_etag,
@@ -153,6 +155,8 @@ def _object_headers(
         headers[USER_META_PREFIX + name] = value
     if meta.tags:
         headers["x-amz-tagging-count"] = str(len(meta.tags))
+    if meta.storage_class is not None:  # S3 names no class for STANDARD
+        headers["x-amz-storage-class"] = meta.storage_class
     if meta.lock_mode is not None and meta.lock_until is not None:
         headers["x-amz-object-lock-mode"] = meta.lock_mode
         headers["x-amz-object-lock-retain-until-date"] = meta.lock_until
@@ -296,7 +300,7 @@ async def _delete(ctx: RequestContext, record: Bucket, entry: xml.DeleteRequestE
             entry.delete_marker_version_id = entry.version_id
         return
     marker = await ctx.gateway.store.delete_object(
-        ctx.bucket, entry.key, versioned=keeps_versions(record), coded=record.storage is not None
+        ctx.bucket, entry.key, versioned=keeps_versions(record)
     )
     if record.versioning is not None:
         entry.delete_marker_version_id = marker.s3_version_id
@@ -345,7 +349,6 @@ async def delete_objects(ctx: RequestContext) -> Reply:
                     ctx.bucket,
                     [e.key for e in plain],
                     versioned=keeps_versions(record),
-                    coded=record.storage is not None,
                 )
             except StoreUnavailable as exc:
                 outcome = {e.key: exc for e in plain}
@@ -474,7 +477,7 @@ async def get_object_attributes(ctx: RequestContext) -> Reply:
         if len(numbered) > max_parts:
             found.next_part_marker = found.parts[-1][0]
     if "StorageClass" in asked:
-        found.storage_class = "STANDARD"
+        found.storage_class = meta.storage_class_name
     if "ObjectSize" in asked:
         found.size = version.size
     headers = {
@@ -564,6 +567,7 @@ async def copy_object(ctx: RequestContext) -> Reply:
     tag_directive = _directive(ctx, "x-amz-tagging-directive", "tagging")
     meta.acl = await requested_acl(ctx)  # a copy does not inherit the source's ACL
     lock_new_version(ctx, record, meta)  # nor its retention or legal hold
+    meta.storage_class = requested_class(ctx)  # nor its storage class
     if tag_directive == "REPLACE":
         meta.tags = tagging.parse_header(ctx.headers.get("x-amz-tagging"))
     else:
@@ -576,7 +580,7 @@ async def copy_object(ctx: RequestContext) -> Reply:
         version.size,
         meta,
         versioned=keeps_versions(record),
-        mode=storage_of(record),
+        mode=storage_for(ctx, record, meta.storage_class),
     )
     body = xml.copy_object_result(meta.quoted_etag, to_seconds(stored.timestamp), {})
     headers = {

@@ -159,4 +159,5 @@ def _entry(version: ObjectVersion, is_latest: bool) -> xml.VersionEntry:
         delete_marker=version.deleted,
         etag=meta.quoted_etag if meta else "",
         size=version.size,
+        storage_class=meta.storage_class_name if meta else "STANDARD",
     )

@@ -20,7 +20,7 @@ import functools
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -500,20 +500,27 @@ class FragmentStream:
         self.index = index
         self.node = node
         self.responses = responses
-        self.buffer = bytearray()
+        # The chunk being read (1 MiB from the node holds several stripes' fragments)
+        # and how far: reads slice it rather than copy it into a buffer.
+        self.chunk = b""
+        self.offset = 0
 
-    async def read(self, count: int) -> bytes:
-        """Exactly count bytes; EOFError when the stream ends first."""
-        while len(self.buffer) < count:
-            with trio.fail_after(READ_TIMEOUT):
-                chunk = await self.store.run(next, self.responses, None)
-            if chunk is None:
-                raise EOFError(f"fragment {self.index} ended early on {self.node.node_id}")
-            self.buffer += chunk.data
-        with memoryview(self.buffer) as view:
-            out = bytes(view[:count])
-        del self.buffer[:count]
-        return out
+    async def read(self, count: int) -> bytes | memoryview:
+        """Exactly count bytes (a view of the chunk when they lie in one); EOFError when
+        the stream ends first."""
+        parts: list[memoryview] = []
+        while count:
+            if self.offset == len(self.chunk):
+                with trio.fail_after(READ_TIMEOUT):
+                    message = await self.store.run(next, self.responses, None)
+                if message is None:
+                    raise EOFError(f"fragment {self.index} ended early on {self.node.node_id}")
+                self.chunk, self.offset = message.data, 0
+            take = min(count, len(self.chunk) - self.offset)
+            parts.append(memoryview(self.chunk)[self.offset : self.offset + take])
+            self.offset += take
+            count -= take
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def close(self) -> None:
         self.responses.cancel()
@@ -535,6 +542,19 @@ class SegmentReader:
             for index, node_id in enumerate(segment.nodes)
             if node_id in by_id and store.directory.is_live(node_id)
         ]
+
+    async def segment_stripe(
+        self, stripe: int, fragments: Mapping[int, bytes | memoryview]
+    ) -> bytes:
+        """The object bytes of one stripe from at least k of its fragments (by index):
+        the data fragments' payloads joined when they are all there, else decoded."""
+        length = self.segment.stripe_length(stripe)
+        data = self.segment.data
+        if all(i in fragments for i in range(data)):
+            return self.codec.join([fragments[i] for i in range(data)], length)
+        chosen = [bytes(fragments[i]) for i in sorted(fragments)[:data]]
+        block = await self.store.run(self.codec.decode, chosen)
+        return block[:length]
 
 
 class StripeReader(SegmentReader):
@@ -608,7 +628,7 @@ class StripeReader(SegmentReader):
     async def stripe(self, stripe: int) -> bytes:
         """The object bytes of one stripe (the stripes are read in order)."""
         size = self.segment.fragment_length(stripe)
-        fragments: dict[int, bytes] = {}
+        fragments: dict[int, bytes | memoryview] = {}
         while len(fragments) < self.segment.data:
             failed: list[FragmentStream] = []
 
@@ -628,9 +648,7 @@ class StripeReader(SegmentReader):
                 self.streams.remove(stream)
             if failed:
                 await self.open(stripe)  # parity fragments from this stripe on
-        chosen = [fragments[i] for i in sorted(fragments)[: self.segment.data]]
-        block = await self.store.run(self.codec.decode, chosen)
-        return block[: self.segment.stripe_length(stripe)]
+        return await self.segment_stripe(stripe, fragments)
 
     def close(self) -> None:
         for stream in self.streams:
@@ -695,9 +713,9 @@ class WholeReader(SegmentReader):
     async def stripe(self, stripe: int) -> bytes:
         start = stripe * self.segment.fragment_size
         end = start + self.segment.fragment_length(stripe)
-        chosen = [self.fragments[i][start:end] for i in sorted(self.fragments)]
-        block = await self.store.run(self.codec.decode, chosen[: self.segment.data])
-        return block[: self.segment.stripe_length(stripe)]
+        return await self.segment_stripe(
+            stripe, {i: fragment[start:end] for i, fragment in self.fragments.items()}
+        )
 
     def close(self) -> None:
         self.fragments.clear()

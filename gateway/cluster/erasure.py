@@ -206,6 +206,18 @@ class Codec:
         """A stripe from any k of its fragments (each knows its own index)."""
         return bytes(self._driver().decode(fragments))
 
+    @functools.cached_property
+    def header_size(self) -> int:
+        """Bytes of the header before each fragment's payload (liberasurecode's)."""
+        probe = self._driver().encode(bytes(self.data * 64))
+        return len(probe[0]) - 64
+
+    def join(self, data_fragments: list[bytes | memoryview], length: int) -> bytes:
+        """A stripe of `length` bytes from its k data fragments, in index order: the
+        codes are systematic, so their payloads are the stripe itself (no decoding)."""
+        header = self.header_size
+        return b"".join(memoryview(f)[header:] for f in data_fragments)[:length]
+
 
 def _new_driver(data: int, parity: int, ec_type: str) -> Any:
     from pyeclib.ec_iface import ECDriver

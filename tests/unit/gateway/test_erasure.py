@@ -63,6 +63,15 @@ def test_any_k_fragments_give_the_stripe_back(data: int, parity: int) -> None:
         assert coder.decode(spread[-data:]) == stripe
 
 
+@pytest.mark.parametrize(("data", "parity"), [(2, 1), (4, 2), (8, 4)])
+def test_the_data_fragments_joined_are_the_stripe(data: int, parity: int) -> None:
+    coder = codec(data, parity)
+    for size in (1, 7, 4095, 65537, data * FRAGMENT_DATA - 1, data * FRAGMENT_DATA):
+        stripe = os.urandom(size)
+        fragments = coder.encode(stripe)
+        assert coder.join(fragments[:data], size) == stripe
+
+
 def test_fewer_than_k_fragments_cannot_decode() -> None:
     coder = codec(4, 2)
     fragments = coder.encode(os.urandom(5000))

@@ -7,7 +7,8 @@ by default). For each --sizes entry (SIZE:COUNT), COUNT objects of SIZE go into 
 and with node1 and node2 killed; the nodes start again before the next size. Reported per
 bucket and size: PUT and GET MiB/s, the server CPU (gateway and nodes) per GiB moved, the
 degraded GETs' MiB/s and how many failed (a replica bucket loses keys whose 2 of 3
-copies are down), and the bytes on the nodes' disks per byte stored.
+copies are down), and the bytes the nodes store per byte written (every copy or fragment
+the PUTs added, as the nodes list them).
 """
 
 from __future__ import annotations
@@ -88,18 +89,23 @@ def _set_erasure(info: ClusterInfo, bucket: str, data: int, parity: int) -> None
     time.sleep(1.0)  # the gateway's bucket cache follows etcd within a moment
 
 
-def _disk_bytes(info: ClusterInfo) -> int:
-    """Bytes of every data file on the storage nodes."""
+def _stored_bytes(info: ClusterInfo, bucket: str) -> int:
+    """Bytes the storage nodes hold for the bucket: its versions' and its fragments'."""
+    from coordinator.namespaces import fragments_namespace
+    from proto import storage_pb2 as pb
+    from tools.redundancy import node_stubs
+
     total = 0
-    for proc in info.processes.values():
-        if proc.role != "node" or proc.data_dir is None:
-            continue
-        for root, _, files in os.walk(Path(proc.data_dir) / "objects"):
-            for name in files:
-                try:
-                    total += os.stat(os.path.join(root, name)).st_size
-                except OSError:
-                    pass
+    for stub in node_stubs(info).values():
+        for namespace in (bucket, fragments_namespace(bucket)):
+            after = ""
+            while True:
+                request = pb.ListRequest(bucket=namespace, start_after=after, limit=1000)
+                reply = stub.ListObjects(request, timeout=30)
+                total += sum(e.size for e in reply.entries if not e.deleted)
+                if reply.complete or not reply.entries:
+                    break
+                after = reply.entries[-1].key
     return total
 
 
@@ -141,11 +147,12 @@ def _measure(
             def get_all(bucket: str = bucket, keys: list[str] = keys) -> int:
                 return _get_all(client, bucket, keys, args.concurrency)
 
-            disk = _disk_bytes(info)
+            stored = _stored_bytes(info, bucket)
             took, cpu, _ = _timed(info, put_all)
             row["put_mib_s"] = moved / took
             row["put_cpu_s_per_gib"] = cpu / (moved / 1024)
-            row["disk_per_byte"] = (_disk_bytes(info) - disk) / (size * count)
+            growth = _stored_bytes(info, bucket) - stored
+            row["disk_per_byte"] = growth / (size * count)
             took, cpu, failed = _timed(info, get_all)
             row["get_mib_s"] = moved / took
             row["get_cpu_s_per_gib"] = cpu / (moved / 1024)

@@ -117,6 +117,8 @@ SWEEP_TIMEOUT = 5.0
 WHOLE_READ_LIMIT = 1 << 20
 # A fragment stream that has not opened after this long gets a spare opened beside it.
 HEDGE_DELAY = 0.5
+# A stripe whose fragments have not all come after this long gets a spare stream.
+STRIPE_HEDGE_DELAY = 1.0
 # A fragment stream that has not opened, or gave no data, for this long is given up on.
 OPEN_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
@@ -564,10 +566,11 @@ class StripeReader(SegmentReader):
         super().__init__(store, bucket, segment, stripes)
         self.streams: list[FragmentStream] = []
 
-    async def open(self, stripe: int | None = None) -> None:
-        """Open streams until k are open, from stripe on (the first by default). A node
-        that has not answered after HEDGE_DELAY gets a spare asked beside it; one that
-        fails or takes OPEN_TIMEOUT is replaced by the next fragment."""
+    async def open(self, stripe: int | None = None, want: int | None = None) -> None:
+        """Open streams until `want` (k by default) are open, from stripe on (the first
+        by default). A node that has not answered after HEDGE_DELAY gets a spare asked
+        beside it; one that fails or takes OPEN_TIMEOUT is replaced by the next one."""
+        want = self.segment.data if want is None else want
         first = self.stripes.start if stripe is None else stripe
         offset, length = self.segment.fragment_range(range(first, self.stripes.stop))
         ended_send, ended = trio.open_memory_channel[bool](len(self.segment.nodes))
@@ -591,7 +594,7 @@ class StripeReader(SegmentReader):
                 log.warning("fragment %d unreadable node=%s: %s", index, node.node_id, code)
                 METRICS.record_rpc_error(node.node_id, code)
             finally:
-                if ok and len(self.streams) < self.segment.data:
+                if ok and len(self.streams) < want:
                     self.streams.append(FragmentStream(self.store, index, node, responses))
                 else:
                     responses.cancel()
@@ -606,10 +609,10 @@ class StripeReader(SegmentReader):
             return True
 
         async with trio.open_nursery() as nursery:
-            for _ in range(self.segment.data - len(self.streams)):
+            for _ in range(want - len(self.streams)):
                 ask_next(nursery)
             hedge_at = trio.current_time() + HEDGE_DELAY
-            while len(self.streams) < self.segment.data:
+            while len(self.streams) < want:
                 if pending == 0 and not ask_next(nursery):
                     raise StoreUnavailable(
                         f"only {len(self.streams)} of the {self.segment.data} fragments a "
@@ -626,29 +629,68 @@ class StripeReader(SegmentReader):
             nursery.cancel_scope.cancel()  # spares still opening are not needed
 
     async def stripe(self, stripe: int) -> bytes:
-        """The object bytes of one stripe (the stripes are read in order)."""
-        size = self.segment.fragment_length(stripe)
+        """The object bytes of one stripe (the stripes are read in order). A fragment
+        not there after STRIPE_HEDGE_DELAY gets a spare stream opened beside it; whichever
+        k come first make the stripe, and a stream cut off mid-fragment is dropped."""
+        need = self.segment.data
         fragments: dict[int, bytes | memoryview] = {}
-        while len(fragments) < self.segment.data:
-            failed: list[FragmentStream] = []
-
-            async def one(stream: FragmentStream, failed: list[FragmentStream]) -> None:
-                try:
-                    fragments[stream.index] = await stream.read(size)
-                except (grpc.RpcError, EOFError, trio.TooSlowError) as exc:
-                    log.warning("fragment stream broke node=%s: %s", stream.node.node_id, exc)
-                    failed.append(stream)
-
-            async with trio.open_nursery() as nursery:
-                for stream in self.streams:
-                    if stream.index not in fragments:
-                        nursery.start_soon(one, stream, failed)
-            for stream in failed:
-                stream.close()
-                self.streams.remove(stream)
-            if failed:
-                await self.open(stripe)  # parity fragments from this stripe on
+        while len(fragments) < need:
+            unread = sum(s.index not in fragments for s in self.streams)
+            missing = need - len(fragments) - unread
+            if missing > 0:  # streams dropped before: others from this stripe on
+                await self.open(stripe, want=len(self.streams) + missing)
+            await self._read_round(stripe, fragments)
         return await self.segment_stripe(stripe, fragments)
+
+    async def _read_round(self, stripe: int, fragments: dict[int, bytes | memoryview]) -> None:
+        """Read the stripe's fragment from every open stream that has not given it yet,
+        into fragments, until k are in or every read ended; a stream that broke, or was
+        cut off mid-fragment, is dropped."""
+        size = self.segment.fragment_length(stripe)
+        need = self.segment.data
+        reading = [s for s in self.streams if s.index not in fragments]
+        broke: list[FragmentStream] = []
+        finished = 0
+        enough = trio.Event()
+
+        async def one(stream: FragmentStream) -> None:
+            nonlocal finished
+            try:
+                fragments[stream.index] = await stream.read(size)
+            except (grpc.RpcError, EOFError, trio.TooSlowError) as exc:
+                log.warning("fragment stream broke node=%s: %s", stream.node.node_id, exc)
+                broke.append(stream)
+            finally:
+                finished += 1
+                if len(fragments) >= need or finished == len(reading):
+                    enough.set()
+
+        async with trio.open_nursery() as nursery:
+            for stream in reading:
+                nursery.start_soon(one, stream)
+            with trio.move_on_after(STRIPE_HEDGE_DELAY):
+                await enough.wait()
+            if not enough.is_set() and self.candidates:
+                spare = await self._spare(stripe)
+                if spare is not None:
+                    reading.append(spare)
+                    nursery.start_soon(one, spare)
+            await enough.wait()
+            nursery.cancel_scope.cancel()
+        for stream in reading:
+            if stream in broke or stream.index not in fragments:
+                stream.close()  # broken, or cut off mid-fragment: out of step
+                self.streams.remove(stream)
+
+    async def _spare(self, stripe: int) -> FragmentStream | None:
+        """One more stream, beside a slow one, from stripe on (None if none opens)."""
+        opened = len(self.streams)
+        log.info("fragment slow in stripe %d of %s: opening a spare", stripe, self.segment.set_id)
+        try:
+            await self.open(stripe, want=opened + 1)
+        except StoreUnavailable:
+            return None
+        return self.streams[-1] if len(self.streams) > opened else None
 
     def close(self) -> None:
         for stream in self.streams:

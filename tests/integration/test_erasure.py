@@ -564,3 +564,25 @@ def test_tags_acls_and_conditions_on_a_coded_object(
     s3.put_object(Bucket=bucket, Key="tagged", Body=newer, IfMatch=etag)
     assert _read(s3, bucket, "tagged") == newer
     s3.delete_object(Bucket=bucket, Key="tagged", VersionId="null")
+
+
+def test_a_read_goes_on_past_a_node_that_stops_answering(
+    cluster: ClusterInfo, running: ClusterInfo, s3: Any, coded: tuple[str, dict[str, bytes]]
+) -> None:
+    bucket, _ = coded
+    before = _fragment_sets(cluster, bucket)
+    body = _body("stalled", 48 * MiB)
+    s3.put_object(Bucket=bucket, Key="stalled", Body=body)
+    set_id = _new_set(cluster, bucket, before)
+    node = _where(cluster, bucket, set_id)[0]  # a data fragment's node
+    stream = s3.get_object(Bucket=bucket, Key="stalled")["Body"]
+    got = stream.read(4 * MiB)
+    local.kill(running, node, signal.SIGSTOP)  # it stops mid-read, its stream open
+    try:
+        got += stream.read()
+    finally:
+        local.kill(running, node, signal.SIGCONT)
+    assert got == body
+    logs = "".join(p.read_text() for p in (Path(cluster.data_dir) / "logs").glob("gateway*.log"))
+    assert "fragment slow in stripe" in logs and set_id in logs  # a spare took over
+    s3.delete_object(Bucket=bucket, Key="stalled", VersionId="null")

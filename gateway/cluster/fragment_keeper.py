@@ -153,6 +153,10 @@ class FragmentKeeper(ElectedWorker):
         if owner is None:
             if await self._upload_open(bucket, set_id):
                 return 0  # a part of an upload still going on
+            if self.gateway.store.directory.rebalancing():
+                # Versions may sit outside their replicas (a node joined or drains): a
+                # listing could miss the one that names the set. Decide when settled.
+                return 0
             nodes = set().union(*held.where.values())
             self.gateway.store.coded.drop_set(bucket, f"{set_id}/", nodes)
             log.info("dropped unused fragment set %s/%s from %d nodes", bucket, set_id, len(nodes))

@@ -35,9 +35,19 @@ def _put(clients: list[Any], bucket: str, document: str) -> None:
     clients[0].put_bucket_policy(Bucket=bucket, Policy=document)
     deadline = time.monotonic() + 10
     for client in clients:
-        while client.get_bucket_policy(Bucket=bucket)["Policy"] != document:
+        while _policy_of(client, bucket) != document:
             assert time.monotonic() < deadline, "policy did not reach every gateway"
             time.sleep(0.02)
+
+
+def _policy_of(client: Any, bucket: str) -> str | None:
+    """The bucket's policy as one gateway has it (None: none yet)."""
+    try:
+        return client.get_bucket_policy(Bucket=bucket)["Policy"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NoSuchBucketPolicy":
+            raise
+        return None
 
 
 def _fails(code: tuple[int, str], call: Callable[..., Any], **kwargs: Any) -> None:

@@ -32,7 +32,8 @@ from gateway.cluster.coalesce import Coalescer
 from gateway.cluster.coded import CodedObjects
 from gateway.cluster.erasure import with_layout
 from gateway.cluster.listing import MergedListing, Position, VersionListing, version_of
-from gateway.cluster.nodes import NodeDirectory
+from gateway.cluster.nodes import RECONNECT_WAIT, NodeDirectory
+from gateway.cluster.quorum import STRAGGLER_GRACE
 from gateway.cluster.store import NULL_VERSION, ObjectVersion, StoreUnavailable, VersionGone
 from gateway.cluster.writers import ReplicaWriter
 from gateway.metrics import METRICS
@@ -50,9 +51,6 @@ HEAD_TIMEOUT = 5.0
 BATCH_TIMEOUT = 15.0
 # A read quorum not answered after this long also asks the next replica.
 HEDGE_DELAY = 0.5
-# How long a read waits for a replica's channel to reconnect when no other replica could
-# serve it (gateway/cluster/nodes.py caps the reconnect backoff at 2 s).
-RECONNECT_WAIT = 3.0
 # After the last byte, how long a write waits for its quorum of acks.
 ACK_TIMEOUT = 60.0
 # Bodies announced at most this long are sent to replicas in one message.
@@ -64,8 +62,6 @@ INLINE_READ_LIMIT = 1 << 20
 # them to anti-entropy (storage_node/replicator.py).
 MAX_READ_REPAIRS = 16
 REPAIR_TIMEOUT = 5.0
-# After a read quorum answered, how long to wait for the stragglers.
-STRAGGLER_GRACE = 0.05
 # Times a small write or a delete is stamped again when a replica holds a later stamp.
 STALE_RETRIES = 2
 

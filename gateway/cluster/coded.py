@@ -43,7 +43,8 @@ from gateway.cluster.erasure import (
     fragments_namespace,
     with_layout,
 )
-from gateway.cluster.nodes import NodeDirectory
+from gateway.cluster.nodes import RECONNECT_WAIT, NodeDirectory
+from gateway.cluster.quorum import STRAGGLER_GRACE
 from gateway.cluster.store import ObjectVersion, StoreUnavailable
 from gateway.cluster.writers import ReplicaWriter
 from gateway.metrics import METRICS
@@ -105,10 +106,6 @@ log = logging.getLogger(__name__)
 # Bodies announced at most this long are coded at once and sent one message per node.
 WHOLE_LIMIT = 1 << 20
 WHOLE_TIMEOUT = 15.0
-# After enough fragments were stored, how long to wait for the others.
-STRAGGLER_GRACE = 0.05
-# How long a write waits for a node's channel to leave reconnect backoff.
-RECONNECT_WAIT = 3.0
 # Dropping a fragment set is one DeletePrefix per node, made whether or not anyone waits.
 DROP_TIMEOUT = 30.0
 # How long a completed upload's sweep of unused part fragments may take.

@@ -16,6 +16,10 @@ from coordinator.channels import StubCache
 from coordinator.placement import NodeEntry
 from proto import storage_pb2_grpc as pb_grpc
 
+# How long a call waits for a node's channel to reconnect when it is needed (the
+# options below cap the reconnect backoff at 2 s).
+RECONNECT_WAIT = 3.0
+
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 16 << 20),
     ("grpc.max_send_message_length", 16 << 20),

@@ -12,6 +12,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
+# After a quorum answered, how long to wait for the stragglers.
+STRAGGLER_GRACE = 0.05
+
 Node = TypeVar("Node")
 Answer = TypeVar("Answer")
 

@@ -112,12 +112,6 @@ class ObjectMeta:
     def quoted_etag(self) -> str:
         return f'"{self.etag}"'
 
-    @staticmethod
-    def quoted_etag_of(data: bytes) -> str:
-        """quoted_etag of encoded metadata, without building the rest (a listing wants
-        only this, a thousand times a page)."""
-        return listing_fields(data)[0]
-
     @property
     def storage_class_name(self) -> str:
         return self.storage_class or "STANDARD"

@@ -541,6 +541,27 @@ class SegmentReader:
             for index, node_id in enumerate(segment.nodes)
             if node_id in by_id and store.directory.is_live(node_id)
         ]
+        # Fragments whose node could not be reached (a node restarted a moment ago is,
+        # while its channel is in reconnect backoff): asked again once, after dialling.
+        self.unreachable: list[tuple[int, NodeEntry]] = []
+        self.redialled = False
+
+    async def redial(self) -> bool:
+        """Dial the unreachable fragments' nodes and make them candidates again (once);
+        whether any came back."""
+        if self.redialled or not self.unreachable:
+            return False
+        self.redialled = True
+        directory = self.store.directory
+
+        async def dial(index: int, node: NodeEntry) -> None:
+            if await self.store.run(directory.wait_ready, node, RECONNECT_WAIT):
+                self.candidates.append((index, node))
+
+        async with trio.open_nursery() as nursery:
+            for index, node in self.unreachable:
+                nursery.start_soon(dial, index, node)
+        return bool(self.candidates)
 
     async def segment_stripe(
         self, stripe: int, fragments: Mapping[int, bytes | memoryview]
@@ -590,6 +611,8 @@ class StripeReader(SegmentReader):
                 code = exc.code() if isinstance(exc, grpc.RpcError) else type(exc).__name__
                 log.warning("fragment %d unreadable node=%s: %s", index, node.node_id, code)
                 METRICS.record_rpc_error(node.node_id, code)
+                if code == grpc.StatusCode.UNAVAILABLE:
+                    self.unreachable.append((index, node))
             finally:
                 if ok and len(self.streams) < want:
                     self.streams.append(FragmentStream(self.store, index, node, responses))
@@ -611,6 +634,8 @@ class StripeReader(SegmentReader):
             hedge_at = trio.current_time() + HEDGE_DELAY
             while len(self.streams) < want:
                 if pending == 0 and not ask_next(nursery):
+                    if await self.redial():
+                        continue
                     raise StoreUnavailable(
                         f"only {len(self.streams)} of the {self.segment.data} fragments a "
                         "read needs are reachable"
@@ -731,6 +756,8 @@ class WholeReader(SegmentReader):
             else:
                 error = answer.error if isinstance(answer, outcome.Error) else "not held"
                 log.warning("fragment %d unreadable node=%s: %s", index, node.node_id, error)
+                if isinstance(error, grpc.RpcError):
+                    self.unreachable.append((index, node))
                 ask()
             wake.set()
 
@@ -739,6 +766,8 @@ class WholeReader(SegmentReader):
         hedge_at = trio.current_time() + HEDGE_DELAY
         while len(self.fragments) < need:
             if pending == 0 and not ask():
+                if await self.redial():
+                    continue
                 raise StoreUnavailable(
                     f"only {len(self.fragments)} of the {need} fragments a read needs are reachable"
                 )

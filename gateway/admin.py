@@ -57,8 +57,8 @@ def classify(status: str) -> str:
 
 
 def stats_reply(metrics: GatewayMetrics, uptime: float) -> pb.StatsReply:
-    """A StatsReply from the gateway's metric counters."""
-    return admin_stats.stats_reply(
+    """A StatsReply from the gateway's metric counters and its latency histogram."""
+    reply = admin_stats.stats_reply(
         metrics.requests.items(),
         classify,
         bytes_in=int(sum(v for _, v in metrics.bytes_received.items())),
@@ -66,6 +66,10 @@ def stats_reply(metrics: GatewayMetrics, uptime: float) -> pb.StatsReply:
         uptime=uptime,
         rpc_errors=metrics.rpc_errors.items(),
     )
+    bounds, counts = metrics.latency_histogram()
+    reply.latency_bounds.extend(bounds)
+    reply.latency_counts.extend(counts)
+    return reply
 
 
 class GatewayAdmin(pb_grpc.AdminServicer):

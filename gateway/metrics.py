@@ -8,6 +8,8 @@ live storage nodes) are set when scraped. prometheus_client's metrics are thread
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from coordinator import prometheus
@@ -114,6 +116,19 @@ class GatewayMetrics:
     def reads_from(self, local: bool) -> None:
         """Count an object read from this host's storage node or another one."""
         self.object_reads.labels(source="local" if local else "remote").inc()
+
+    def latency_histogram(self) -> tuple[list[float], list[int]]:
+        """Request latency over every operation, as a cumulative histogram: (bounds,
+        counts), counts[i] the requests answered within bounds[i] seconds and one more
+        count last, for all requests (+Inf). Summed from the per-operation series."""
+        bounds = list(DURATION_BUCKETS)
+        slot = {bound: i for i, bound in enumerate([*bounds, math.inf])}
+        counts = [0] * len(slot)
+        for family in self.duration.collect():
+            for sample in family.samples:
+                if sample.name == f"{family.name}_bucket":
+                    counts[slot[float(sample.labels["le"])]] += int(sample.value)
+        return bounds, counts
 
     def render(self, uptime: float, live_nodes: int, down_nodes: int) -> bytes:
         self.uptime.set(uptime)

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11proto/admin.proto\x12\rtessera.admin\"\x0e\n\x0cScrubRequest\">\n\nScrubReply\x12\x0f\n\x07started\x18\x01 \x01(\x08\x12\x1f\n\x03job\x18\x02 \x01(\x0b\x32\x12.tessera.admin.Job\"\x0e\n\x0c\x44rainRequest\"\x10\n\x0eUndrainRequest\"\x1e\n\rRemoveRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\x08\"M\n\nDrainReply\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\x1f\n\x03job\x18\x03 \x01(\x0b\x32\x12.tessera.admin.Job\"\r\n\x0bInfoRequest\"\xff\x01\n\tInfoReply\x12\n\n\x02id\x18\x01 \x01(\t\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.tessera.admin.Kind\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x15\n\radmin_address\x18\x04 \x01(\t\x12\x13\n\x0bmetrics_url\x18\x05 \x01(\t\x12\x0c\n\x04zone\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x08 \x01(\x01\x12\x0f\n\x07started\x18\t \x01(\x01\x12\r\n\x05state\x18\n \x01(\t\x12\x10\n\x08hostname\x18\x0b \x01(\t\x12\x0b\n\x03pid\x18\x0c \x01(\x03\x12\x10\n\x08restarts\x18\r \x01(\x03\"\x0e\n\x0cUsageRequest\"s\n\nUsageReply\x12\x16\n\x0e\x63\x61pacity_bytes\x18\x01 \x01(\x04\x12\x12\n\nused_bytes\x18\x02 \x01(\x04\x12\x12\n\nfree_bytes\x18\x03 \x01(\x04\x12\x0f\n\x07objects\x18\x04 \x01(\x04\x12\x14\n\x0c\x62ytes_stored\x18\x05 \x01(\x04\"\x0e\n\x0cStatsRequest\">\n\x0cRequestCount\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\"=\n\rRpcErrorCount\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\"\xf5\x01\n\nStatsReply\x12-\n\x08requests\x18\x01 \x03(\x0b\x32\x1b.tessera.admin.RequestCount\x12\x16\n\x0erequests_total\x18\x02 \x01(\x04\x12\x14\n\x0c\x65rrors_total\x18\x03 \x01(\x04\x12\x1b\n\x13\x63lient_errors_total\x18\x04 \x01(\x04\x12\x10\n\x08\x62ytes_in\x18\x05 \x01(\x04\x12\x11\n\tbytes_out\x18\x06 \x01(\x04\x12\x16\n\x0euptime_seconds\x18\x07 \x01(\x01\x12\x30\n\nrpc_errors\x18\x08 \x03(\x0b\x32\x1c.tessera.admin.RpcErrorCount\"\x12\n\x10PlacementRequest\"l\n\rPlacementNode\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04zone\x18\x03 \x01(\t\x12\x0e\n\x06weight\x18\x04 \x01(\x01\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0c\n\x04live\x18\x06 \x01(\x08\"\\\n\x0ePlacementReply\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12+\n\x05nodes\x18\x02 \x03(\x0b\x32\x1c.tessera.admin.PlacementNode\x12\x0e\n\x06loaded\x18\x03 \x01(\x08\"\x11\n\x0fProgressRequest\"\xce\x01\n\x03Job\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04\x64one\x18\x04 \x01(\x04\x12\r\n\x05total\x18\x05 \x01(\x04\x12\x0c\n\x04unit\x18\x06 \x01(\t\x12\x0f\n\x07started\x18\x07 \x01(\x01\x12\x0f\n\x07updated\x18\x08 \x01(\x01\x12(\n\x08measures\x18\t \x03(\x0b\x32\x16.tessera.admin.Measure\x12\x0e\n\x06\x65rrors\x18\n \x01(\x04\x12\x13\n\x0blast_errors\x18\x0b \x03(\t\"4\n\x07Measure\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x04\x12\r\n\x05total\x18\x03 \x01(\x04\"1\n\rProgressReply\x12 \n\x04jobs\x18\x01 \x03(\x0b\x32\x12.tessera.admin.Job*3\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x08\n\x04NODE\x10\x01\x12\x0b\n\x07GATEWAY\x10\x02\x32\xe8\x04\n\x05\x41\x64min\x12<\n\x04Info\x12\x1a.tessera.admin.InfoRequest\x1a\x18.tessera.admin.InfoReply\x12?\n\x05Usage\x12\x1b.tessera.admin.UsageRequest\x1a\x19.tessera.admin.UsageReply\x12?\n\x05Stats\x12\x1b.tessera.admin.StatsRequest\x1a\x19.tessera.admin.StatsReply\x12K\n\tPlacement\x12\x1f.tessera.admin.PlacementRequest\x1a\x1d.tessera.admin.PlacementReply\x12H\n\x08Progress\x12\x1e.tessera.admin.ProgressRequest\x1a\x1c.tessera.admin.ProgressReply\x12?\n\x05\x44rain\x12\x1b.tessera.admin.DrainRequest\x1a\x19.tessera.admin.DrainReply\x12\x43\n\x07Undrain\x12\x1d.tessera.admin.UndrainRequest\x1a\x19.tessera.admin.DrainReply\x12\x41\n\x06Remove\x12\x1c.tessera.admin.RemoveRequest\x1a\x19.tessera.admin.DrainReply\x12?\n\x05Scrub\x12\x1b.tessera.admin.ScrubRequest\x1a\x19.tessera.admin.ScrubReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11proto/admin.proto\x12\rtessera.admin\"\x0e\n\x0cScrubRequest\">\n\nScrubReply\x12\x0f\n\x07started\x18\x01 \x01(\x08\x12\x1f\n\x03job\x18\x02 \x01(\x0b\x32\x12.tessera.admin.Job\"\x0e\n\x0c\x44rainRequest\"\x10\n\x0eUndrainRequest\"\x1e\n\rRemoveRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\x08\"M\n\nDrainReply\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\x1f\n\x03job\x18\x03 \x01(\x0b\x32\x12.tessera.admin.Job\"\r\n\x0bInfoRequest\"\xff\x01\n\tInfoReply\x12\n\n\x02id\x18\x01 \x01(\t\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.tessera.admin.Kind\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x15\n\radmin_address\x18\x04 \x01(\t\x12\x13\n\x0bmetrics_url\x18\x05 \x01(\t\x12\x0c\n\x04zone\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x08 \x01(\x01\x12\x0f\n\x07started\x18\t \x01(\x01\x12\r\n\x05state\x18\n \x01(\t\x12\x10\n\x08hostname\x18\x0b \x01(\t\x12\x0b\n\x03pid\x18\x0c \x01(\x03\x12\x10\n\x08restarts\x18\r \x01(\x03\"\x0e\n\x0cUsageRequest\"\xa0\x01\n\nUsageReply\x12\x16\n\x0e\x63\x61pacity_bytes\x18\x01 \x01(\x04\x12\x12\n\nused_bytes\x18\x02 \x01(\x04\x12\x12\n\nfree_bytes\x18\x03 \x01(\x04\x12\x0f\n\x07objects\x18\x04 \x01(\x04\x12\x14\n\x0c\x62ytes_stored\x18\x05 \x01(\x04\x12+\n\x07\x62uckets\x18\x06 \x03(\x0b\x32\x1a.tessera.admin.BucketUsage\"=\n\x0b\x42ucketUsage\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0f\n\x07objects\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\"\x0e\n\x0cStatsRequest\">\n\x0cRequestCount\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\"=\n\rRpcErrorCount\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\"\xa5\x02\n\nStatsReply\x12-\n\x08requests\x18\x01 \x03(\x0b\x32\x1b.tessera.admin.RequestCount\x12\x16\n\x0erequests_total\x18\x02 \x01(\x04\x12\x14\n\x0c\x65rrors_total\x18\x03 \x01(\x04\x12\x1b\n\x13\x63lient_errors_total\x18\x04 \x01(\x04\x12\x10\n\x08\x62ytes_in\x18\x05 \x01(\x04\x12\x11\n\tbytes_out\x18\x06 \x01(\x04\x12\x16\n\x0euptime_seconds\x18\x07 \x01(\x01\x12\x30\n\nrpc_errors\x18\x08 \x03(\x0b\x32\x1c.tessera.admin.RpcErrorCount\x12\x16\n\x0elatency_bounds\x18\t \x03(\x01\x12\x16\n\x0elatency_counts\x18\n \x03(\x04\"\x12\n\x10PlacementRequest\"l\n\rPlacementNode\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04zone\x18\x03 \x01(\t\x12\x0e\n\x06weight\x18\x04 \x01(\x01\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0c\n\x04live\x18\x06 \x01(\x08\"\\\n\x0ePlacementReply\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12+\n\x05nodes\x18\x02 \x03(\x0b\x32\x1c.tessera.admin.PlacementNode\x12\x0e\n\x06loaded\x18\x03 \x01(\x08\"\x11\n\x0fProgressRequest\"\xce\x01\n\x03Job\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04\x64one\x18\x04 \x01(\x04\x12\r\n\x05total\x18\x05 \x01(\x04\x12\x0c\n\x04unit\x18\x06 \x01(\t\x12\x0f\n\x07started\x18\x07 \x01(\x01\x12\x0f\n\x07updated\x18\x08 \x01(\x01\x12(\n\x08measures\x18\t \x03(\x0b\x32\x16.tessera.admin.Measure\x12\x0e\n\x06\x65rrors\x18\n \x01(\x04\x12\x13\n\x0blast_errors\x18\x0b \x03(\t\"4\n\x07Measure\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x04\x12\r\n\x05total\x18\x03 \x01(\x04\"1\n\rProgressReply\x12 \n\x04jobs\x18\x01 \x03(\x0b\x32\x12.tessera.admin.Job*3\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x08\n\x04NODE\x10\x01\x12\x0b\n\x07GATEWAY\x10\x02\x32\xe8\x04\n\x05\x41\x64min\x12<\n\x04Info\x12\x1a.tessera.admin.InfoRequest\x1a\x18.tessera.admin.InfoReply\x12?\n\x05Usage\x12\x1b.tessera.admin.UsageRequest\x1a\x19.tessera.admin.UsageReply\x12?\n\x05Stats\x12\x1b.tessera.admin.StatsRequest\x1a\x19.tessera.admin.StatsReply\x12K\n\tPlacement\x12\x1f.tessera.admin.PlacementRequest\x1a\x1d.tessera.admin.PlacementReply\x12H\n\x08Progress\x12\x1e.tessera.admin.ProgressRequest\x1a\x1c.tessera.admin.ProgressReply\x12?\n\x05\x44rain\x12\x1b.tessera.admin.DrainRequest\x1a\x19.tessera.admin.DrainReply\x12\x43\n\x07Undrain\x12\x1d.tessera.admin.UndrainRequest\x1a\x19.tessera.admin.DrainReply\x12\x41\n\x06Remove\x12\x1c.tessera.admin.RemoveRequest\x1a\x19.tessera.admin.DrainReply\x12?\n\x05Scrub\x12\x1b.tessera.admin.ScrubRequest\x1a\x19.tessera.admin.ScrubReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_KIND']._serialized_start=1615
-  _globals['_KIND']._serialized_end=1666
+  _globals['_KIND']._serialized_start=1772
+  _globals['_KIND']._serialized_end=1823
   _globals['_SCRUBREQUEST']._serialized_start=36
   _globals['_SCRUBREQUEST']._serialized_end=50
   _globals['_SCRUBREPLY']._serialized_start=52
@@ -51,30 +51,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INFOREPLY']._serialized_end=532
   _globals['_USAGEREQUEST']._serialized_start=534
   _globals['_USAGEREQUEST']._serialized_end=548
-  _globals['_USAGEREPLY']._serialized_start=550
-  _globals['_USAGEREPLY']._serialized_end=665
-  _globals['_STATSREQUEST']._serialized_start=667
-  _globals['_STATSREQUEST']._serialized_end=681
-  _globals['_REQUESTCOUNT']._serialized_start=683
-  _globals['_REQUESTCOUNT']._serialized_end=745
-  _globals['_RPCERRORCOUNT']._serialized_start=747
-  _globals['_RPCERRORCOUNT']._serialized_end=808
-  _globals['_STATSREPLY']._serialized_start=811
-  _globals['_STATSREPLY']._serialized_end=1056
-  _globals['_PLACEMENTREQUEST']._serialized_start=1058
-  _globals['_PLACEMENTREQUEST']._serialized_end=1076
-  _globals['_PLACEMENTNODE']._serialized_start=1078
-  _globals['_PLACEMENTNODE']._serialized_end=1186
-  _globals['_PLACEMENTREPLY']._serialized_start=1188
-  _globals['_PLACEMENTREPLY']._serialized_end=1280
-  _globals['_PROGRESSREQUEST']._serialized_start=1282
-  _globals['_PROGRESSREQUEST']._serialized_end=1299
-  _globals['_JOB']._serialized_start=1302
-  _globals['_JOB']._serialized_end=1508
-  _globals['_MEASURE']._serialized_start=1510
-  _globals['_MEASURE']._serialized_end=1562
-  _globals['_PROGRESSREPLY']._serialized_start=1564
-  _globals['_PROGRESSREPLY']._serialized_end=1613
-  _globals['_ADMIN']._serialized_start=1669
-  _globals['_ADMIN']._serialized_end=2285
+  _globals['_USAGEREPLY']._serialized_start=551
+  _globals['_USAGEREPLY']._serialized_end=711
+  _globals['_BUCKETUSAGE']._serialized_start=713
+  _globals['_BUCKETUSAGE']._serialized_end=774
+  _globals['_STATSREQUEST']._serialized_start=776
+  _globals['_STATSREQUEST']._serialized_end=790
+  _globals['_REQUESTCOUNT']._serialized_start=792
+  _globals['_REQUESTCOUNT']._serialized_end=854
+  _globals['_RPCERRORCOUNT']._serialized_start=856
+  _globals['_RPCERRORCOUNT']._serialized_end=917
+  _globals['_STATSREPLY']._serialized_start=920
+  _globals['_STATSREPLY']._serialized_end=1213
+  _globals['_PLACEMENTREQUEST']._serialized_start=1215
+  _globals['_PLACEMENTREQUEST']._serialized_end=1233
+  _globals['_PLACEMENTNODE']._serialized_start=1235
+  _globals['_PLACEMENTNODE']._serialized_end=1343
+  _globals['_PLACEMENTREPLY']._serialized_start=1345
+  _globals['_PLACEMENTREPLY']._serialized_end=1437
+  _globals['_PROGRESSREQUEST']._serialized_start=1439
+  _globals['_PROGRESSREQUEST']._serialized_end=1456
+  _globals['_JOB']._serialized_start=1459
+  _globals['_JOB']._serialized_end=1665
+  _globals['_MEASURE']._serialized_start=1667
+  _globals['_MEASURE']._serialized_end=1719
+  _globals['_PROGRESSREPLY']._serialized_start=1721
+  _globals['_PROGRESSREPLY']._serialized_end=1770
+  _globals['_ADMIN']._serialized_start=1826
+  _globals['_ADMIN']._serialized_end=2442
 # @@protoc_insertion_point(module_scope)

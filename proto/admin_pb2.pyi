@@ -91,18 +91,30 @@ class UsageRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class UsageReply(_message.Message):
-    __slots__ = ("capacity_bytes", "used_bytes", "free_bytes", "objects", "bytes_stored")
+    __slots__ = ("capacity_bytes", "used_bytes", "free_bytes", "objects", "bytes_stored", "buckets")
     CAPACITY_BYTES_FIELD_NUMBER: _ClassVar[int]
     USED_BYTES_FIELD_NUMBER: _ClassVar[int]
     FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
     BYTES_STORED_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
     capacity_bytes: int
     used_bytes: int
     free_bytes: int
     objects: int
     bytes_stored: int
-    def __init__(self, capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., objects: _Optional[int] = ..., bytes_stored: _Optional[int] = ...) -> None: ...
+    buckets: _containers.RepeatedCompositeFieldContainer[BucketUsage]
+    def __init__(self, capacity_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., objects: _Optional[int] = ..., bytes_stored: _Optional[int] = ..., buckets: _Optional[_Iterable[_Union[BucketUsage, _Mapping]]] = ...) -> None: ...
+
+class BucketUsage(_message.Message):
+    __slots__ = ("bucket", "objects", "bytes")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    objects: int
+    bytes: int
+    def __init__(self, bucket: _Optional[str] = ..., objects: _Optional[int] = ..., bytes: _Optional[int] = ...) -> None: ...
 
 class StatsRequest(_message.Message):
     __slots__ = ()
@@ -129,7 +141,7 @@ class RpcErrorCount(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., code: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class StatsReply(_message.Message):
-    __slots__ = ("requests", "requests_total", "errors_total", "client_errors_total", "bytes_in", "bytes_out", "uptime_seconds", "rpc_errors")
+    __slots__ = ("requests", "requests_total", "errors_total", "client_errors_total", "bytes_in", "bytes_out", "uptime_seconds", "rpc_errors", "latency_bounds", "latency_counts")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     ERRORS_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +150,8 @@ class StatsReply(_message.Message):
     BYTES_OUT_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
     RPC_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_COUNTS_FIELD_NUMBER: _ClassVar[int]
     requests: _containers.RepeatedCompositeFieldContainer[RequestCount]
     requests_total: int
     errors_total: int
@@ -146,7 +160,9 @@ class StatsReply(_message.Message):
     bytes_out: int
     uptime_seconds: float
     rpc_errors: _containers.RepeatedCompositeFieldContainer[RpcErrorCount]
-    def __init__(self, requests: _Optional[_Iterable[_Union[RequestCount, _Mapping]]] = ..., requests_total: _Optional[int] = ..., errors_total: _Optional[int] = ..., client_errors_total: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., rpc_errors: _Optional[_Iterable[_Union[RpcErrorCount, _Mapping]]] = ...) -> None: ...
+    latency_bounds: _containers.RepeatedScalarFieldContainer[float]
+    latency_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, requests: _Optional[_Iterable[_Union[RequestCount, _Mapping]]] = ..., requests_total: _Optional[int] = ..., errors_total: _Optional[int] = ..., client_errors_total: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., rpc_errors: _Optional[_Iterable[_Union[RpcErrorCount, _Mapping]]] = ..., latency_bounds: _Optional[_Iterable[float]] = ..., latency_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PlacementRequest(_message.Message):
     __slots__ = ()

@@ -80,7 +80,7 @@ def disk(store: DiskStore) -> tuple[int, int]:
 
 
 def usage(store: DiskStore) -> pb.UsageReply:
-    """Computed as NodeInfo and the metrics gauges compute it."""
+    """Computed as NodeInfo and the metrics gauges compute it, and per bucket namespace."""
     fs = shutil.disk_usage(store.root)
     objects, stored = store.stats()
     return pb.UsageReply(
@@ -89,6 +89,10 @@ def usage(store: DiskStore) -> pb.UsageReply:
         free_bytes=fs.free,
         objects=objects,
         bytes_stored=stored,
+        buckets=[
+            pb.BucketUsage(bucket=bucket, objects=count, bytes=size)
+            for bucket, count, size in store.bucket_stats()
+        ],
     )
 
 

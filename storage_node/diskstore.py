@@ -629,6 +629,10 @@ class DiskStore:
     def stats(self) -> tuple[int, int]:
         return self.index.stats()
 
+    def bucket_stats(self) -> list[tuple[str, int, int]]:
+        """(bucket namespace, live objects, their bytes) per namespace: Index.bucket_stats."""
+        return self.index.bucket_stats()
+
 
 def _is_inline_source(row: Row | None, version_id: str) -> bool:
     """Whether row is a live, non-empty inline version with that id."""

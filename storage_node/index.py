@@ -779,3 +779,13 @@ class Index:
         ).fetchone()
         (older,) = conn.execute("SELECT COALESCE(SUM(size), 0) FROM versions").fetchone()
         return int(count), int(total) + int(older)
+
+    def bucket_stats(self) -> builtins.list[tuple[str, int, int]]:
+        """(bucket namespace, live objects, their bytes) per namespace holding any, by
+        name: current versions that are not deleted, as stats() counts objects. Older
+        versions of a versioned bucket are not in the bytes (stats() adds them)."""
+        rows = self._conn().execute(
+            "SELECT bucket, COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE deleted=0"
+            " GROUP BY bucket ORDER BY bucket"
+        )
+        return [(str(bucket), int(count), int(total)) for bucket, count, total in rows]

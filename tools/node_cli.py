@@ -23,12 +23,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from coordinator.cluster_report import percent
 from tools.credentials_cli import CliError
 from tools.output import format_bytes, json_text
 
-# The drain job's name in Admin Progress (coordinator.drain.JOB_NAME, without importing
-# etcd for every `tessera` command).
-JOB = "drain"
 POLL = 0.5
 # Plain progress lines at most this often (and on every change of state or pass).
 LINE_EVERY = 2.0
@@ -73,12 +71,6 @@ def add_arguments(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 
 # --- rendering (pure) ---------------------------------------------------------------------
-
-
-def percent(record: Mapping[str, Any]) -> int:
-    from coordinator.drain import fraction
-
-    return int(100 * fraction(dict(record)))
 
 
 def progress_text(record: Mapping[str, Any]) -> str:

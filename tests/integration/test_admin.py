@@ -186,6 +186,15 @@ def test_grpc_calls_need_the_token(cluster: Any) -> None:
             assert info.id == name
             assert info.kind == (apb.NODE if name.startswith("node") else apb.GATEWAY)
             assert info.admin_address == address
+            stats = stub.Stats(apb.StatsRequest(), timeout=5, metadata=good)
+            if info.kind == apb.NODE:
+                assert not stats.latency_bounds and not stats.latency_counts
+                usage = stub.Usage(apb.UsageRequest(), timeout=5, metadata=good)
+                names = [b.bucket for b in usage.buckets]
+                assert names == sorted(names) and all(b.objects > 0 for b in usage.buckets)
+            else:
+                counts = list(stats.latency_counts)
+                assert len(counts) == len(stats.latency_bounds) + 1 and counts == sorted(counts)
         finally:
             channel.close()
 

@@ -1,6 +1,6 @@
-"""`tessera admin`'s pure parts: rows from etcd records and Admin replies, health,
-tables, the admin token's resolution, and the local cluster's admin ports. Nothing here
-talks to etcd or starts a process."""
+"""`tessera admin`'s pure parts: rows from etcd records and Admin replies, health
+(coordinator/cluster_report.py builds them), tables, the admin token's resolution, and
+the local cluster's admin ports. Nothing here talks to etcd or starts a process."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator import admin_token
+from coordinator import admin_token, cluster_report
 from coordinator.placement import NodeEntry
 from proto import admin_pb2 as apb
 from proto import admin_pb2 as pb
@@ -44,14 +44,14 @@ MEMBER = {"node_id": "node1", "address": "10.0.0.1:7100", "admin_address": "10.0
 
 def _report(**changes: object) -> dict:
     entry = NodeEntry("node1", "10.0.0.1:7100", "rack-a")
-    up = admin_cli.node_row("node1", entry, MEMBER, _answers(), None)
-    down = admin_cli.node_row(
+    up = cluster_report.node_row("node1", entry, MEMBER, _answers(), None)
+    down = cluster_report.node_row(
         "node2", NodeEntry("node2", "10.0.0.2:7100", "rack-b"), None, {}, None
     )
-    third = admin_cli.node_row(
+    third = cluster_report.node_row(
         "node3", NodeEntry("node3", "10.0.0.3:7100", "rack-c"), MEMBER, _answers(), None
     )
-    gateway = admin_cli.gateway_row(
+    gateway = cluster_report.gateway_row(
         "gw1",
         {"address": "0.0.0.0:9000", "admin_address": "gw1:9001"},
         {
@@ -94,7 +94,7 @@ def _report(**changes: object) -> dict:
         },
     }
     report.update(changes)
-    report["health"], report["problems"] = admin_cli.assess(report)
+    report["health"], report["problems"] = cluster_report.assess(report)
     return report
 
 
@@ -102,7 +102,7 @@ def _report(**changes: object) -> dict:
 
 
 def test_a_node_with_a_lease_is_up_with_its_numbers() -> None:
-    row = admin_cli.node_row(
+    row = cluster_report.node_row(
         "node1", NodeEntry("node1", "10.0.0.1:7100", "rack-a"), MEMBER, _answers(), None
     )
     assert row["state"] == "up" and row["placement"] == "active"
@@ -113,7 +113,7 @@ def test_a_node_with_a_lease_is_up_with_its_numbers() -> None:
 
 
 def test_a_placed_node_without_a_lease_is_down() -> None:
-    row = admin_cli.node_row("node2", NodeEntry("node2", "10.0.0.2:7100", "b"), None, {}, "x")
+    row = cluster_report.node_row("node2", NodeEntry("node2", "10.0.0.2:7100", "b"), None, {}, "x")
     assert row["state"] == "down"
     assert row["objects"] is None and row["capacity_bytes"] is None
     assert row["error"] is None and "lease" in row["down_reason"]
@@ -121,7 +121,7 @@ def test_a_placed_node_without_a_lease_is_down() -> None:
 
 
 def test_a_leased_node_missing_from_placement_is_unplaced() -> None:
-    row = admin_cli.node_row("node9", None, MEMBER, {}, admin_cli.NOT_SERVED)
+    row = cluster_report.node_row("node9", None, MEMBER, {}, cluster_report.NOT_SERVED)
     assert (row["state"], row["placement"]) == ("up", "unplaced")
     assert row["address"] == "10.0.0.1:7100"
 
@@ -135,19 +135,19 @@ def test_health_degraded_when_a_node_is_down() -> None:
 def test_health_ok_and_unavailable() -> None:
     report = _report()
     nodes = [n for n in report["nodes"] if n["state"] == "up"]
-    assert admin_cli.assess({**report, "nodes": nodes}) == ("ok", [])
+    assert cluster_report.assess({**report, "nodes": nodes}) == ("ok", [])
     one_up = [nodes[0]] + [{**n, "state": "down"} for n in report["nodes"][1:]]
-    health, problems = admin_cli.assess({**report, "nodes": one_up})
+    health, problems = cluster_report.assess({**report, "nodes": one_up})
     assert health == "unavailable"
     assert "only 1 of 3 storage nodes up: writes fail" in problems
-    health, problems = admin_cli.assess({**report, "nodes": nodes, "gateways": []})
+    health, problems = cluster_report.assess({**report, "nodes": nodes, "gateways": []})
     assert (health, problems) == ("unavailable", ["no gateway is up"])
 
 
 def test_removed_nodes_that_are_down_are_no_problem() -> None:
     report = _report()
     report["nodes"][1]["placement"] = "removed"
-    assert admin_cli.assess(report) == ("ok", [])
+    assert cluster_report.assess(report) == ("ok", [])
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -210,13 +210,13 @@ def test_placement_and_jobs_tables() -> None:
 def test_a_running_job_with_a_total_shows_when_it_should_end() -> None:
     job = apb.Job(name="repair", state="running", done=100, total=400, unit="copies")
     job.started = 1000.0
-    row = admin_cli.job_row("node1", "node", job, now=1050.0)
+    row = cluster_report.job_row("node1", "node", job, now=1050.0)
     assert row["eta_seconds"] == 150.0  # 300 left at 2 per second
     line = admin_cli.render_jobs([row]).splitlines()[1]
     assert "100 / 400 copies" in line and "2m 30s" in line
-    assert admin_cli.eta_seconds("idle", 100, 400, 1000.0, 1050.0) is None
-    assert admin_cli.eta_seconds("running", 0, 400, 1000.0, 1050.0) is None
-    assert admin_cli.eta_seconds("running", 5, 0, 1000.0, 1050.0) is None
+    assert cluster_report.eta_seconds("idle", 100, 400, 1000.0, 1050.0) is None
+    assert cluster_report.eta_seconds("running", 0, 400, 1000.0, 1050.0) is None
+    assert cluster_report.eta_seconds("running", 5, 0, 1000.0, 1050.0) is None
 
 
 # --- the token -----------------------------------------------------------------------------
@@ -364,7 +364,7 @@ def test_redundancy_from_the_nodes_repair_jobs() -> None:
         "node2": ({"Progress": pb.ProgressReply(jobs=[_repair_job(3, 10, 1, 2, now - 70)])}, None),
         "node3": ({}, "UNAVAILABLE"),
     }
-    data = admin_cli.redundancy(answers)
+    data = cluster_report.redundancy(answers)
     assert (data["missing"], data["in_sync"]) == (7, False)
     assert [r["node"] for r in data["nodes"]] == ["node1", "node2"]
     line = admin_cli.render_redundancy(data)
@@ -374,11 +374,11 @@ def test_redundancy_from_the_nodes_repair_jobs() -> None:
     running = _repair_job(30, 90, 1, 2, now - 1)
     running.state, running.started = "running", now - 60
     answers["node2"] = ({"Progress": pb.ProgressReply(jobs=[running])}, None)
-    line = admin_cli.render_redundancy(admin_cli.redundancy(answers))
+    line = admin_cli.render_redundancy(cluster_report.redundancy(answers))
     assert "60 missing copies found, about 2m 0s to go" in line  # 60 left at 1 per 2 s
 
     del answers["node2"]
-    line = admin_cli.render_redundancy(admin_cli.redundancy(answers))
+    line = admin_cli.render_redundancy(cluster_report.redundancy(answers))
     assert line == "every node in sync with its peers; oldest last pass 5s ago"
     assert admin_cli.render_redundancy({"nodes": []}).startswith("unknown")
 

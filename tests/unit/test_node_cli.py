@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from coordinator import drain, placement
+from coordinator import cluster_report, drain, placement
 from coordinator.drain import Job, new_record
 from tools import admin_cli, cli, node_cli
 
@@ -135,8 +135,8 @@ def test_help_of_node_actions(action: str, capsys) -> None:
 
 
 def test_status_shows_drains_and_failed_ones_as_problems() -> None:
-    running = admin_cli.drain_row("node4", _record(), "draining")
-    failed = admin_cli.drain_row(
+    running = cluster_report.drain_row("node4", _record(), "draining")
+    failed = cluster_report.drain_row(
         "node3", _record(state="failed", last_errors=["k → node1: UNAVAILABLE"]), "draining"
     )
     assert running["percent"] == 25
@@ -145,7 +145,7 @@ def test_status_shows_drains_and_failed_ones_as_problems() -> None:
     assert header.split()[:4] == ["NODE", "PLACEMENT", "JOB", "DONE"]
     assert first.split()[:4] == ["node4", "draining", "running", "25%"]
     assert "50 / 200" in first and "3.0 MiB / 12.0 MiB" in first
-    health, problems = admin_cli.assess({"nodes": [], "drains": [running, failed]})
+    health, problems = cluster_report.assess({"nodes": [], "drains": [running, failed]})
     assert health == "degraded"
     assert problems == ["the drain of node3 failed: k → node1: UNAVAILABLE"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway import admin
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import DURATION_BUCKETS, GatewayMetrics
 
 
 def test_stats_come_from_the_metric_counters() -> None:
@@ -26,6 +26,8 @@ def test_stats_come_from_the_metric_counters() -> None:
     }
     assert [(e.node_id, e.code, e.count) for e in reply.rpc_errors] == [("node2", "UNAVAILABLE", 2)]
     assert reply.uptime_seconds == 12.5
+    assert list(reply.latency_bounds) == list(DURATION_BUCKETS)
+    assert list(reply.latency_counts) == [0] + [4] * 11  # each took 10 ms
 
 
 def test_http_status_classes() -> None:

@@ -126,6 +126,39 @@ def test_histogram_buckets_are_cumulative_with_inf_sum_and_count():
     assert value(samples, "s3_request_duration_seconds_count", op="PutObject") == 1
 
 
+def test_latency_histogram_sums_the_operations():
+    metrics = GatewayMetrics()
+    assert metrics.latency_histogram() == (list(DURATION_BUCKETS), [0] * 12)
+    for seconds in (0.004, 0.005, 0.5, 3.0, 20.0):
+        metrics.record_request("GetObject", 200, seconds, 0, 0)
+    metrics.record_request("PutObject", 200, 0.2, 0, 0)
+    metrics.record_request("PutObject", 503, 0.004, 0, 0)
+    bounds, counts = metrics.latency_histogram()
+    assert bounds == list(DURATION_BUCKETS)
+    assert dict(zip([*bounds, math.inf], counts, strict=True)) == {
+        0.005: 3,
+        0.01: 3,
+        0.025: 3,
+        0.05: 3,
+        0.1: 3,
+        0.25: 4,
+        0.5: 5,
+        1.0: 5,
+        2.5: 5,
+        5.0: 6,
+        10.0: 6,
+        math.inf: 7,
+    }
+    # The same numbers as the per-operation series a scrape shows, summed.
+    _, samples = parse(metrics.render(1.0, 3, 0))
+    for bound, count in zip(["0.5", "+Inf"], [counts[6], counts[-1]], strict=True):
+        assert count == sum(
+            v
+            for n, lab, v in samples
+            if n == "s3_request_duration_seconds_bucket" and lab["le"] == bound
+        )
+
+
 def test_gateway_metrics_families(monkeypatch):
     monkeypatch.setenv("TESSERA_RESTARTS", "3")
     metrics = GatewayMetrics()

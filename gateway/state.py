@@ -41,7 +41,7 @@ class Gateway:
         self.cipher = cipher
         self.gateway_id = gateway_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.started = time.time()
-        self._endpoint = etcd_endpoint
+        self.etcd_endpoint = etcd_endpoint
         self.connect: Callable[[], etcd3.Etcd3Client] = functools.partial(connect, etcd_endpoint)
         self.etcd = self.connect()
         self.credentials: PrefixCache[credentials.Credential] = PrefixCache(
@@ -70,6 +70,11 @@ class Gateway:
         self.trust_proxy = False
         # Serving HTTPS (aws:SecureTransport in bucket policies).
         self.secure_transport = False
+        # Derived from the cluster key (gateway/main.py): the web console signs its
+        # session cookies with console_key and asks other processes' Admin services
+        # with admin_token. Empty: no console sign-in, no cluster report.
+        self.console_key = b""
+        self.admin_token: str | None = None
 
     def start(self, listen: str, record: dict[str, Any] | None = None) -> None:
         """Load caches (blocking) and announce this gateway (record: more fields for
@@ -162,14 +167,19 @@ class Gateway:
         secret a rotation replaced)."""
         self.usage.note(access_key, secret_index > 0)
 
-    async def etcd_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def etcd_call(
+        self, fn: Callable[..., Any], *args: Any, answers: tuple[type[Exception], ...] = ()
+    ) -> Any:
         """fn(client, *args) in a worker thread. A client that lost etcd once
         refuses calls for minutes, so a failure gets one retry on a new client;
-        etcd still unreachable → StoreUnavailable (503)."""
+        etcd still unreachable → StoreUnavailable (503). Exceptions in `answers` are fn's
+        own refusals (a ValueError among them is not taken for a broken client)."""
 
         def attempt() -> Any:
             try:
                 return fn(self.etcd, *args)
+            except answers:
+                raise
             except (etcd3.exceptions.Etcd3Exception, ValueError):
                 close_quietly(self.etcd)
                 self.etcd = self.connect()

@@ -240,6 +240,7 @@ def render_up(info: ClusterInfo, data_dir_arg: Path | None = None) -> str:
     for i, url in enumerate(info.endpoints or ["(no gateways)"]):
         lines.append(f"  {label if i == 0 else '':<14}{url}")
     lines += [
+        f"  {'Web console':<14}{endpoint}/console  (sign in with the keys below)",
         f"  {'Region':<14}{info.region}",
         f"  {'Access key':<14}{info.access_key}",
         f"  {'Secret key':<14}{info.secret_key}",

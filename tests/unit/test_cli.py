@@ -287,6 +287,7 @@ def test_render_up_gives_copy_paste_lines(tmp_path: Path) -> None:
     assert "http://127.0.0.1:9020" in text and "http://127.0.0.1:9021" in text
     assert "AKTEST" in text and "secret/with+chars" in text
     assert "aws --endpoint-url http://127.0.0.1:9020 s3 ls" in text
+    assert "http://127.0.0.1:9020/console" in text
     assert f"tessera cluster down --data-dir {tmp_path}" in text
 
 

@@ -1,0 +1,1 @@
+"""The web console every gateway serves under /console (docs/console.md)."""

@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run down status test lint format proto bench bench-requests bench-compare bench-repair bench-erasure clean
+.PHONY: run down status test lint format proto bench bench-requests bench-compare bench-repair bench-erasure bench-console clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ bench-repair: $(BIN)/.installed
 
 bench-erasure: $(BIN)/.installed
 	$(BIN)/tessera bench-erasure
+
+# The web console of the cluster `make run` started: load time, API latencies, CPU of an open page.
+bench-console: $(BIN)/.installed $(BIN)/.test-tools
+	$(BIN)/tessera bench-console
 
 clean:
 	rm -rf $(VENV) .tessera

@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         admin_cli,
         bench,
         bench_compare,
+        bench_console,
         bench_erasure,
         bench_repair,
         bench_requests,
@@ -294,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
             "bench-compare",
             bench_compare,
             "Tessera beside SeaweedFS (3 copies) on this machine: the same s5cmd workloads",
+            None,
+        ),
+        (
+            "bench-console",
+            bench_console,
+            "the web console's load time, API latencies and the CPU an open page costs",
             None,
         ),
         (

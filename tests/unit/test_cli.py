@@ -562,3 +562,23 @@ def test_bench_needs_a_target(monkeypatch: pytest.MonkeyPatch) -> None:
     args = cli.build_parser().parse_args(["bench", "--endpoint", "http://x:1"])
     with pytest.raises(SystemExit, match="--access-key"):
         bench.config_from_args(args)
+
+
+def test_bench_console_renders_its_measures() -> None:
+    from tools import bench_console
+
+    text = bench_console.render(
+        {
+            "sign_in_form_ms": 264,
+            "sign_in_form_files": 6,
+            "sign_in_form_bytes": 37 * 1024,
+            "sign_in_to_buckets_ms": 277,
+            "cluster_page_ms": 203,
+            "calls": {"/console/api/cluster": {"median_ms": 59.8, "p90_ms": 68.8}},
+            "idle_cpu_seconds": 5.55,
+            "cluster_page_cpu_seconds": 5.71,
+            "seconds": 60,
+        }
+    )
+    assert "37 KiB" in text and "/console/api/cluster" in text and "59.8" in text
+    assert "5.55 s with no console open, 5.71 s with the Cluster page open" in text

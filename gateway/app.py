@@ -74,11 +74,19 @@ GATEWAYS_PATH = "/.well-known/tessera/gateways"
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics", GATEWAYS_PATH})
 
 
+# Answers that carry an object's own bytes (and type): what a browser may open as a page.
+_OBJECT_READS = frozenset({"GetObject", "HeadObject"})
+
+
 def create_app(gateway: Gateway) -> App:
     """The app the HTTP server calls for every request of one gateway."""
 
     async def serve(http: HttpRequest) -> Reply:
-        if http.raw_path.startswith(console.PREFIX) and console.claims(gateway, http):
+        if (
+            gateway.console_enabled
+            and http.raw_path.startswith(console.PREFIX)
+            and console.claims(gateway, http)
+        ):
             return await serve_console(gateway, http)
         return await serve_s3(gateway, http)
 
@@ -88,7 +96,8 @@ def create_app(gateway: Gateway) -> App:
 async def serve_console(gateway: Gateway, http: HttpRequest) -> Reply:
     """Answer a request of the web console: S3 signed in by its session cookie, or the
     console's page and JSON API (gateway/console/)."""
-    if console.is_s3(http.raw_path):
+    # No CORS preflight is answered for /console/s3: only the console's own page uses it.
+    if console.is_s3(http.raw_path) and http.method != "OPTIONS":
         signed_in = console.s3_signer(gateway, http)
         reply = await serve_s3(gateway, console.s3_request(http), signed_in=signed_in)
         reply.headers.update(console.S3_HEADERS)
@@ -244,10 +253,16 @@ async def serve_s3(
         )
         await authorize(ctx)
         reply = await handler(ctx)
+        if gateway.console_enabled and operation in _OBJECT_READS:
+            reply.headers.update(
+                console.user_content_headers(reply.headers.get("Content-Type", ""))
+            )
     except (Exception, BaseExceptionGroup) as exc:
         err = _as_s3_error(exc, request_id, operation)
         reply = _error_reply(err, request_id, raw_path, method)
-    if operation != router.PREFLIGHT and "origin" in headers:
+    # A console request is authenticated by a cookie: a bucket's CORS rules must not let
+    # another origin read its answers with the user's cookie.
+    if operation != router.PREFLIGHT and "origin" in headers and signed_in is None:
         reply.headers.update(cors_response_headers(gateway, bucket, method, headers))
     try:
         if not await settle(http.body, headers):

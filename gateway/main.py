@@ -70,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="behind a reverse proxy: X-Forwarded-Host is the host the client addressed",
     )
     parser.add_argument(
+        "--no-console",
+        action="store_true",
+        help="serve no web console at /console (objects are then served without the "
+        "sandbox that keeps them from acting in the console's origin)",
+    )
+    parser.add_argument(
         "--cluster-key-file",
         default=None,
         help="file holding the cluster key that encrypts credential secrets "
@@ -199,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
     gateway.domains = tuple(dict.fromkeys(domain_list(args.domain)))
     gateway.trust_proxy = bool(args.trust_proxy)
     gateway.secure_transport = https is not None
+    gateway.console_enabled = not args.no_console
     gateway.console_key = console_session.derive_key(cluster_key)
     gateway.admin_token = admin_token.derive(cluster_key)
     root = _root_from_env()
@@ -304,6 +311,8 @@ def _run_workers(args: argparse.Namespace) -> int:
         argv += ["--domain", ",".join(domain_list(args.domain))]
     if args.trust_proxy:
         argv.append("--trust-proxy")
+    if args.no_console:
+        argv.append("--no-console")
     if args.http:
         argv.append("--http")
     if args.advertise:

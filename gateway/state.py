@@ -75,6 +75,8 @@ class Gateway:
         # with admin_token. Empty: no console sign-in, no cluster report.
         self.console_key = b""
         self.admin_token: str | None = None
+        # Serving the console (gateway --no-console: not); objects are then sandboxed.
+        self.console_enabled = True
 
     def start(self, listen: str, record: dict[str, Any] | None = None) -> None:
         """Load caches (blocking) and announce this gateway (record: more fields for

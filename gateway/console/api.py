@@ -23,7 +23,7 @@ from coordinator.credentials import Credential, CredentialError
 from coordinator.storage_mode import StorageModeError
 from gateway.console import keys, reports, session
 from gateway.http.connection import HttpRequest
-from gateway.s3 import router
+from gateway.s3 import names, router
 from gateway.s3.auth import UNSIGNED_PAYLOAD, AuthResult
 from gateway.s3.auth.presign import presigned_url
 from gateway.s3.auth.sigv4 import MAX_PRESIGN_EXPIRES
@@ -60,28 +60,30 @@ class SignedIn:
 def signed_in(gateway: Gateway, headers: dict[str, str], now: float) -> SignedIn | None:
     """The session a request's cookie carries, while its key still signs with the secret
     it signed in with (not disabled, deleted or rotated past its grace period)."""
-    token = session.cookie_value(headers.get("cookie"))
-    if not token or not gateway.console_key:
+    if not gateway.console_key:
         return None
-    found = session.verify(gateway.console_key, token, now)
-    if found is None:
-        return None
-    credential = gateway.credentials.get(found.access_key)
-    valid = gateway.lookup_secrets(found.access_key)
-    if credential is None or not session.matches_secret(gateway.console_key, found, valid):
-        return None
-    return SignedIn(found, credential)
+    for token in session.cookie_values(headers.get("cookie"))[:4]:
+        found = session.verify(gateway.console_key, token, now)
+        if found is None:
+            continue
+        credential = gateway.credentials.get(found.access_key)
+        valid = gateway.lookup_secrets(found.access_key)
+        if credential is not None and session.matches_secret(gateway.console_key, found, valid):
+            return SignedIn(found, credential)
+    return None
 
 
-def session_auth(access_key: str) -> AuthResult:
-    """What the S3 code sees of a request the console makes for a signed-in key."""
+def session_auth(access_key: str, payload_hash: str = UNSIGNED_PAYLOAD) -> AuthResult:
+    """What the S3 code sees of a request the console makes for a signed-in key: the body
+    is taken as sent, checked against a SHA-256 the request names (there is no signature
+    chain for aws-chunked bodies)."""
     return AuthResult(
         access_key=access_key,
         signing_key=b"",
         scope="",
         amz_date="",
         signature="",
-        payload_hash=UNSIGNED_PAYLOAD,
+        payload_hash=payload_hash,
         presigned=False,
     )
 
@@ -110,7 +112,7 @@ class Call:
                 raise ConsoleError(413, "RequestTooLarge", "The request body is too large.")
         try:
             parsed = json.loads(data or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ConsoleError(400, "MalformedJSON", "The request body is not JSON.") from None
         if not isinstance(parsed, dict):
             raise ConsoleError(400, "MalformedJSON", "The request body must be a JSON object.")
@@ -158,7 +160,28 @@ def _text(body: dict[str, Any], name: str, *, required: bool = True, limit: int 
     value = body.get(name, "")
     if not isinstance(value, str) or len(value) > limit or (required and not value):
         raise ConsoleError(400, "InvalidArgument", f"{name} must be a string")
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate, which JSON can carry and UTF-8 cannot
+        raise ConsoleError(400, "InvalidArgument", f"{name} is not valid text") from None
     return value
+
+
+def _media_type(headers: dict[str, str]) -> str:
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _same_origin(gateway: Gateway, headers: dict[str, str]) -> bool:
+    """Whether the browser says the request comes from a page of this origin (or from no
+    page: a typed URL, a script outside a browser). Another site's page, or another port
+    of this host, is refused even where cookies would be sent."""
+    if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    host = router.request_host(headers, trust_proxy=gateway.trust_proxy)
+    return origin.partition("://")[2] == host
 
 
 # --- session --------------------------------------------------------------------------------
@@ -187,14 +210,17 @@ async def sign_in(call: Call) -> Reply:
     gateway = call.gateway
     if not gateway.console_key:
         raise ConsoleError(503, "ConsoleUnavailable", "This gateway has no cluster key.")
-    if "application/json" not in call.http.headers.get("content-type", ""):
+    if _media_type(call.http.headers) != "application/json":
         raise ConsoleError(415, "UnsupportedMediaType", "Sign in with a JSON body.")
+    if not _same_origin(gateway, call.http.headers):
+        raise ConsoleError(403, "CrossOriginRequest", "Sign in from the console's own page.")
     body = await call.json()
     access_key = _text(body, "access_key", limit=128)
     secret = _text(body, "secret_key", limit=256)
     valid = gateway.lookup_secrets(access_key) or ()
     index = next(
-        (i for i, s in enumerate(valid) if hmac.compare_digest(s.encode(), secret.encode())), None
+        (i for i, s in enumerate(valid) if hmac.compare_digest(s.encode(), secret.encode())),
+        None,
     )
     if index is None:
         await trio.sleep(FAILED_SIGN_IN_DELAY)
@@ -211,6 +237,12 @@ async def sign_in(call: Call) -> Reply:
 
 
 async def sign_out(call: Call) -> Reply:
+    """Clear the cookie: a live session's only with its CSRF token, so another page
+    cannot sign the user out; a dead one's (expired, key disabled) always."""
+    if call.user is not None and not session.csrf_ok(
+        call.user.session, call.http.headers.get(session.CSRF_HEADER)
+    ):
+        raise ConsoleError(403, "InvalidCsrfToken", "Missing or wrong X-Tessera-CSRF.")
     cookie = session.set_cookie("", 0, call.gateway.secure_transport)
     return json_reply(204, None, {"Set-Cookie": cookie})
 
@@ -239,9 +271,11 @@ async def set_bucket_storage(call: Call) -> Reply:
 async def presign(call: Call) -> Reply:
     body = await call.json()
     bucket, key = _text(body, "bucket", limit=63), _text(body, "key")
+    if names.bucket_name_problem(bucket) is not None:
+        raise ConsoleError(400, "InvalidBucketName", "That is not a bucket name.")
     version_id = _text(body, "version_id", required=False)
     expires = body.get("expires_seconds", 3600)
-    if not isinstance(expires, int) or not 1 <= expires <= MAX_PRESIGN_EXPIRES:
+    if type(expires) is not int or not 1 <= expires <= MAX_PRESIGN_EXPIRES:  # bool is no int
         raise ConsoleError(
             400, "InvalidArgument", f"expires_seconds must be 1 to {MAX_PRESIGN_EXPIRES}"
         )

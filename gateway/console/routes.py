@@ -19,7 +19,7 @@ from collections.abc import Callable
 from gateway.console import api, session, static
 from gateway.http.connection import HttpRequest
 from gateway.s3 import router
-from gateway.s3.auth import AuthResult
+from gateway.s3.auth import STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD, AuthResult
 from gateway.s3.errors import S3Error
 from gateway.s3.request import Reply
 from gateway.state import Gateway
@@ -28,8 +28,40 @@ PREFIX = "/console"
 S3_PREFIX = "/console/s3"
 # What a user's object served to the console's origin may do: nothing (no script runs in
 # the console's origin, so an uploaded HTML file cannot act as the signed-in user).
-S3_HEADERS = {"Content-Security-Policy": "sandbox; default-src 'none'"}
+SANDBOX = "sandbox; default-src 'none'"
+S3_HEADERS = {"Content-Security-Policy": SANDBOX}
+# Media types a browser shows without running anything in the page's origin.
+_PASSIVE_TYPES = frozenset(
+    {
+        "application/octet-stream",
+        "binary/octet-stream",
+        "application/pdf",
+        "application/json",
+        "application/zip",
+        "application/gzip",
+        "text/plain",
+        "text/csv",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+    }
+)
 _S3_SIGNATURE_PARAMS = ("X-Amz-Signature=", "Signature=", "X-Amz-Credential=", "AWSAccessKeyId=")
+
+
+def user_content_headers(content_type: str) -> dict[str, str]:
+    """Headers for an object served by plain S3 on a gateway that serves the console: it
+    shares the console's origin, so a page of the user's (HTML, SVG, XML) opened from a
+    presigned link or a public bucket would otherwise run script with the console's
+    cookie. Such types are sandboxed (an opaque origin, no script); images, PDFs, text,
+    audio, video and the like are left to display as usual, never sniffed into HTML."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if media not in _PASSIVE_TYPES and not media.startswith(("audio/", "video/")):
+        headers["Content-Security-Policy"] = SANDBOX
+    return headers
 
 
 def claims(gateway: Gateway, http: HttpRequest) -> bool:
@@ -39,6 +71,10 @@ def claims(gateway: Gateway, http: HttpRequest) -> bool:
         return False
     if "authorization" in http.headers or any(p in http.raw_query for p in _S3_SIGNATURE_PARAMS):
         return False
+    if http.method == "POST" and http.headers.get("content-type", "").startswith(
+        "multipart/form-data"
+    ):
+        return False  # a browser form upload (PostObject) signs in its body
     host = router.request_host(http.headers, trust_proxy=gateway.trust_proxy)
     return router.bucket_from_host(host, gateway.domains) is None
 
@@ -66,7 +102,12 @@ def s3_signer(gateway: Gateway, http: HttpRequest) -> Callable[[], AuthResult]:
             found.session, http.headers.get(session.CSRF_HEADER)
         ):
             raise S3Error("AccessDenied", "Missing or wrong X-Tessera-CSRF header.")
-        return api.session_auth(found.session.access_key)
+        claimed = http.headers.get("x-amz-content-sha256", UNSIGNED_PAYLOAD)
+        if claimed.startswith("STREAMING-") and claimed != STREAMING_UNSIGNED_TRAILER:
+            raise S3Error(
+                "InvalidRequest", "A signed aws-chunked body needs a signature: send it plain."
+            )
+        return api.session_auth(found.session.access_key, claimed)
 
     return signed_in
 

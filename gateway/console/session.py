@@ -69,6 +69,8 @@ def _mac(key: bytes, body: str) -> str:
 
 def verify(key: bytes, token: str, now: float) -> Session | None:
     """The session a token carries, or None if it is forged, malformed or expired."""
+    if not token.isascii():  # a token of ours is base64url; compare_digest wants ASCII
+        return None
     body, dot, mac = token.partition(".")
     if not dot or not hmac.compare_digest(mac, _mac(key, body)):
         return None
@@ -89,16 +91,20 @@ def matches_secret(key: bytes, session: Session, valid: Iterable[str] | None) ->
 
 
 def csrf_ok(session: Session, sent: str | None) -> bool:
-    return bool(sent) and hmac.compare_digest(session.csrf, sent or "")
+    if not sent or not sent.isascii():
+        return False
+    return hmac.compare_digest(session.csrf, sent)
 
 
-def cookie_value(header: str | None, name: str = COOKIE) -> str | None:
-    """One cookie's value from a Cookie header."""
+def cookie_values(header: str | None, name: str = COOKIE) -> list[str]:
+    """Every value of one cookie in a Cookie header, in order (a browser sends two when
+    another path or domain set one of the same name)."""
+    values = []
     for part in (header or "").split(";"):
         cname, eq, value = part.strip().partition("=")
         if eq and cname == name:
-            return value
-    return None
+            values.append(value)
+    return values
 
 
 def set_cookie(token: str, max_age: int, secure: bool) -> str:

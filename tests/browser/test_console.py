@@ -303,3 +303,60 @@ def test_bucket_settings_page(admin_page: Any, cluster: ClusterInfo, s3: Any, bu
         time.sleep(0.2)
     _shot(page, "bucket-settings")
     _no_sideways_scroll(page)
+
+
+def test_an_html_object_cannot_act_as_the_signed_in_admin(
+    admin_page: Any, cluster: ClusterInfo, s3: Any, bucket: str
+) -> None:
+    """A user's page opened on the console's origin (a presigned link) would run with the
+    admin's cookie; it is sandboxed: its script does not run."""
+    evil = (
+        b"<html><body><script>fetch('/console/api/session').then(r => r.json())"
+        b".then(s => fetch('/console/api/credentials', {method: 'POST', headers: "
+        b"{'Content-Type': 'application/json', 'X-Tessera-CSRF': s.csrf}, "
+        b"body: '{\"policy\": \"admin\"}'})).then(r => { document.title = 'RAN ' + r.status; })"
+        b"</script></body></html>"
+    )
+    s3.put_object(Bucket=bucket, Key="evil.html", Body=evil, ContentType="text/html")
+    link = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "evil.html"}, ExpiresIn=60
+    )
+    before = len(s3_keys(admin_page))
+    admin_page.goto(link)
+    admin_page.wait_for_timeout(1500)
+    assert not admin_page.title().startswith("RAN")
+    assert len(s3_keys(admin_page, cluster)) == before
+
+
+def s3_keys(page: Any, cluster: ClusterInfo | None = None) -> list[str]:
+    """The access keys the admin API lists, asked from a fresh console page."""
+    if cluster is not None:
+        page.goto(cluster.endpoints[0] + "/console#/buckets")
+        page.wait_for_selector("#sign-out")
+    found = page.evaluate(
+        "async () => (await (await fetch('/console/api/credentials')).json()).credentials"
+    )
+    return [row["access_key"] for row in found]
+
+
+def test_deleting_a_key_with_dot_segments_deletes_that_key_only(
+    admin_page: Any, cluster: ClusterInfo, s3: Any, bucket: str
+) -> None:
+    other = unique_bucket_name("console-victim")
+    s3.create_bucket(Bucket=other)
+    try:
+        s3.put_object(Bucket=other, Key="important.txt", Body=b"keep me")
+        bait = f"x/../../{other}/important.txt"
+        s3.put_object(Bucket=bucket, Key=bait, Body=b"bait")
+        page = admin_page
+        page.goto(f"{cluster.endpoints[0]}/console#/browse/{bucket}/x/../../{other}/")
+        row = f'tr[data-key="{bait}"]'
+        page.wait_for_selector(row)
+        page.click(f'{row} [data-action="delete"]')
+        page.click("#confirm-yes")
+        page.wait_for_selector(row, state="detached")
+        assert s3.get_object(Bucket=other, Key="important.txt")["Body"].read() == b"keep me"
+        assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    finally:
+        s3.delete_object(Bucket=other, Key="important.txt")
+        s3.delete_bucket(Bucket=other)

@@ -334,3 +334,87 @@ def test_sign_out_clears_the_cookie(cluster: ClusterInfo) -> None:
     console.sign_in(cluster.access_key, cluster.secret_key)
     status, headers, _ = console.request("DELETE", "/console/api/session")
     assert status == 204 and "Max-Age=0" in headers["set-cookie"]
+
+
+def test_objects_on_the_console_origin_cannot_run_script(
+    admin: Console, bucket: str, s3: Any
+) -> None:
+    """An HTML object opened from a presigned link shares the console's origin: it is
+    served sandboxed, so its script cannot use the console's cookie."""
+    s3.put_object(
+        Bucket=bucket, Key="page.html", Body=b"<script>1</script>", ContentType="text/html"
+    )
+    s3.put_object(Bucket=bucket, Key="photo.png", Body=b"\x89PNG", ContentType="image/png")
+    for key, sandboxed in (("page.html", True), ("photo.png", False)):
+        made = admin.api("POST", "/presign", {"bucket": bucket, "key": key, "expires_seconds": 60})
+        url = urllib.parse.urlsplit(made["url"])
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        conn.request("GET", f"{url.path}?{url.query}")
+        reply = conn.getresponse()
+        reply.read()
+        conn.close()
+        assert reply.status == 200
+        assert reply.getheader("X-Content-Type-Options") == "nosniff"
+        policy = reply.getheader("Content-Security-Policy") or ""
+        assert policy.startswith("sandbox") is sandboxed, key
+
+
+def test_bucket_cors_rules_do_not_open_the_console_path(
+    admin: Console, bucket: str, s3: Any
+) -> None:
+    s3.put_bucket_cors(
+        Bucket=bucket,
+        CORSConfiguration={
+            "CORSRules": [{"AllowedOrigins": ["http://app.example"], "AllowedMethods": ["GET"]}]
+        },
+    )
+    s3.put_object(Bucket=bucket, Key="private.csv", Body=b"secret")
+    status, headers, _ = admin.request(
+        "GET", f"/console/s3/{bucket}/private.csv", headers={"Origin": "http://app.example"}
+    )
+    assert status == 200 and "access-control-allow-origin" not in headers
+    status, headers, _ = admin.request(
+        "OPTIONS",
+        f"/console/s3/{bucket}/private.csv",
+        headers={"Origin": "http://app.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert status >= 400 and "access-control-allow-origin" not in headers
+
+
+def test_a_policy_requiring_sigv4_lets_the_console_in(admin: Console, bucket: str, s3: Any) -> None:
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                        "Condition": {
+                            "StringNotEquals": {"s3:signatureversion": "AWS4-HMAC-SHA256"}
+                        },
+                    }
+                ],
+            }
+        ),
+    )
+    try:
+        status, _, _ = admin.request("GET", f"/console/s3/{bucket}?list-type=2")
+        assert status == 200
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
+
+
+def test_keys_with_dot_segments_round_trip_encoded(admin: Console, bucket: str, s3: Any) -> None:
+    """The page sends a key whole (slashes as %2F): `..` in it names nothing else."""
+    key = "x/../../other/thing.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"bait")
+    encoded = urllib.parse.quote(key, safe="")
+    status, _, data = admin.request("GET", f"/console/s3/{bucket}/{encoded}")
+    assert status == 200 and data == b"bait"
+    status, _, _ = admin.request("DELETE", f"/console/s3/{bucket}/{encoded}")
+    assert status == 204
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0

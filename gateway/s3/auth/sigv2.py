@@ -317,6 +317,7 @@ def v2_result(
         payload_hash=UNSIGNED_PAYLOAD,
         presigned=presigned,
         secret_index=secret_index,
+        signature_version="AWS",
     )
 
 

@@ -59,6 +59,9 @@ class AuthResult:
     presigned: bool
     # Which of the looked-up secrets signed: 0 the current one, 1 the one a rotation replaced.
     secret_index: int = 0
+    # s3:signatureversion in bucket policies: "AWS" for SigV2. A console session (signed in
+    # with the secret itself) counts as SigV4.
+    signature_version: str = ALGORITHM
 
 
 # --------------------------------------------------------------------------- primitives

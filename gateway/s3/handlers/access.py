@@ -168,12 +168,7 @@ def policy_context(ctx: RequestContext, version_id: str | None) -> dict[str, str
         context["aws:SourceIp"] = source
     if principal:
         context["aws:username"] = context["aws:userid"] = principal
-        context["s3:signatureversion"] = (
-            "AWS4-HMAC-SHA256"
-            if ctx.headers.get("authorization", "").startswith("AWS4")
-            or "X-Amz-Signature" in ctx.query
-            else "AWS"
-        )
+        context["s3:signatureversion"] = ctx.auth.signature_version if ctx.auth else "AWS"
         presigned = "X-Amz-Signature" in ctx.query or "Signature" in ctx.query
         context["s3:authType"] = "REST-QUERY-STRING" if presigned else "REST-HEADER"
     for name in ("prefix", "delimiter", "max-keys"):

@@ -53,12 +53,18 @@ export async function api(method, path, body) {
 
 // --- S3 ----------------------------------------------------------------------------------
 
-// Path-style S3 URL; each key segment encoded on its own so "/" stays a separator.
+// Path-style S3 URL. The key is encoded whole ("/" as %2F, which S3 decodes back): a
+// browser resolves "." and ".." segments in a path before sending it, so a key like
+// "x/../../other-bucket/k" sent segment by segment would name another object, or a
+// console API path. A key that is exactly "." or ".." cannot be sent at all.
 export function s3Url(bucket, key, query) {
   let url = `${S3}/`;
   if (bucket) url += encodeURIComponent(bucket);
   if (key !== undefined && key !== null && key !== "") {
-    url += "/" + key.split("/").map(encodeURIComponent).join("/");
+    if (key === "." || key === "..") {
+      throw new ApiError(400, "UnsupportedKey", `A key named "${key}" cannot be reached from a browser; use an S3 client.`);
+    }
+    url += "/" + encodeURIComponent(key);
   }
   const qs = queryString(query);
   return qs ? `${url}?${qs}` : url;

@@ -187,19 +187,26 @@ async def test_unknown_paths_and_methods(gateway: StandIn) -> None:
 
 async def test_presign_checks_its_expiry_before_anything_else(gateway: StandIn) -> None:
     signed = await _sign_in(gateway, "ADMIN", "admin-secret")
-    for expires in (0, 604801, "60", None):
+    for expires in (0, 604801, "60", None, True):
         _, status, _, found = await _call(
             gateway,
             "POST",
             "/presign",
-            {"bucket": "b", "key": "k", "expires_seconds": expires},
+            {"bucket": "bucket", "key": "k", "expires_seconds": expires},
             headers=signed,
         )
         assert status == 400 and found["error"] == "InvalidArgument", expires
 
 
 async def test_sign_out_clears_the_cookie(gateway: StandIn) -> None:
-    _, status, headers, _ = await _call(gateway, "DELETE", "/session")
+    signed = await _sign_in(gateway, "ADMIN", "admin-secret")
+    _, status, _, found = await _call(
+        gateway, "DELETE", "/session", headers={"cookie": signed["cookie"]}
+    )
+    assert status == 403 and found["error"] == "InvalidCsrfToken"
+    _, status, headers, _ = await _call(gateway, "DELETE", "/session", headers=signed)
+    assert status == 204 and "Max-Age=0" in headers["Set-Cookie"]
+    _, status, headers, _ = await _call(gateway, "DELETE", "/session")  # no session: clears
     assert status == 204 and "Max-Age=0" in headers["Set-Cookie"]
 
 
@@ -235,3 +242,91 @@ def test_bucket_rows_estimate_objects_from_what_nodes_hold() -> None:
     assert rows["coded"]["storage"] == "erasure 4+2" and rows["coded"]["parity"] == 2
     unknown = reports.bucket_rows(records, None)
     assert unknown["plain"]["objects"] is None and unknown["plain"]["bytes"] is None
+
+
+async def test_hostile_inputs_get_clear_errors_not_500s(
+    gateway: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "FAILED_SIGN_IN_DELAY", 0)
+    for headers in ({"cookie": f"{session.COOKIE}=abc.é"}, {"cookie": f"{session.COOKIE}=é"}):
+        _, status, _, _ = await _call(gateway, "GET", "/session", headers=headers)
+        assert status == 401
+    signed = await _sign_in(gateway, "ADMIN", "admin-secret")
+    _, status, _, _ = await _call(
+        gateway, "PUT", "/buckets/b/storage", {}, headers={**signed, session.CSRF_HEADER: "é"}
+    )
+    assert status == 403
+    deep = HttpRequest(
+        "POST",
+        "/console/api/session",
+        "",
+        {"content-type": "application/json"},
+        Body(b"[" * 50_000),
+    )
+    _, _, reply = await api.answer(gateway, deep, "R")
+    assert reply.status == 400
+    for body in (
+        {"access_key": "ADMIN", "secret_key": "\ud800"},
+        {"access_key": "\ud800", "secret_key": "x"},
+    ):
+        _, status, _, found = await _call(gateway, "POST", "/session", body)
+        assert status == 400 and found["error"] == "InvalidArgument"
+    _, status, _, found = await _call(
+        gateway,
+        "POST",
+        "/presign",
+        {"bucket": "..", "key": "k", "expires_seconds": 60},
+        headers=signed,
+    )
+    assert status == 400 and found["error"] == "InvalidBucketName"
+
+
+async def test_sign_in_only_from_this_origin_with_exactly_json(gateway: StandIn) -> None:
+    body = {"access_key": "ADMIN", "secret_key": "admin-secret"}
+    for headers in (
+        {"content-type": "text/plain; charset=application/json"},
+        {"content-type": "text/plain;application/json"},
+    ):
+        _, status, _, _ = await _call(gateway, "POST", "/session", body, headers)
+        assert status == 415
+    for headers in (
+        {"host": "127.0.0.1:9000", "origin": "http://127.0.0.1:9999"},
+        {"host": "127.0.0.1:9000", "sec-fetch-site": "same-site"},
+        {"host": "127.0.0.1:9000", "sec-fetch-site": "cross-site"},
+    ):
+        _, status, _, found = await _call(gateway, "POST", "/session", body, headers)
+        assert status == 403 and found["error"] == "CrossOriginRequest"
+    _, status, _, _ = await _call(
+        gateway,
+        "POST",
+        "/session",
+        body,
+        {
+            "host": "127.0.0.1:9000",
+            "origin": "http://127.0.0.1:9000",
+            "sec-fetch-site": "same-origin",
+        },
+    )
+    assert status == 200
+
+
+async def test_the_first_valid_session_cookie_counts(gateway: StandIn) -> None:
+    """Another service of the host may set a cookie of the same name on a longer path:
+    the browser sends it first, and it must not shadow the real session."""
+    signed = await _sign_in(gateway, "ADMIN", "admin-secret")
+    headers = {**signed, "cookie": f"{session.COOKIE}=planted; {signed['cookie']}"}
+    _, status, _, found = await _call(gateway, "GET", "/session", headers=headers)
+    assert status == 200 and found["access_key"] == "ADMIN"
+
+
+def test_user_content_on_the_console_origin_is_sandboxed() -> None:
+    from gateway.console import routes
+
+    for active in ("text/html", "text/html; charset=utf-8", "image/svg+xml", "text/xml", ""):
+        headers = routes.user_content_headers(active)
+        assert headers["Content-Security-Policy"].startswith("sandbox"), active
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    for passive in ("image/png", "application/pdf", "video/mp4", "text/plain; charset=utf-8"):
+        headers = routes.user_content_headers(passive)
+        assert "Content-Security-Policy" not in headers, passive
+        assert headers["X-Content-Type-Options"] == "nosniff"

@@ -31,7 +31,7 @@ def test_expired_forged_or_foreign_tokens_are_refused() -> None:
     body, _, mac = token.partition(".")
     forged_body = session.issue(KEY, "ADMIN", "x", NOW).partition(".")[0]
     assert session.verify(KEY, f"{forged_body}.{mac}", NOW) is None
-    for junk in ("", ".", "abc", f"{body}.", f".{mac}", "a.b.c", "!!!.???"):
+    for junk in ("", ".", "abc", f"{body}.", f".{mac}", "a.b.c", "!!!.???", "abc.é", "é.é"):
         assert session.verify(KEY, junk, NOW) is None
 
 
@@ -57,8 +57,10 @@ def test_csrf_and_cookie_parsing() -> None:
     assert session.csrf_ok(found, found.csrf)
     assert not session.csrf_ok(found, None) and not session.csrf_ok(found, "x" + found.csrf)
     header = f"a=1; {session.COOKIE}=tok.en; b=2"
-    assert session.cookie_value(header) == "tok.en"
-    assert session.cookie_value("a=1") is None and session.cookie_value(None) is None
+    assert session.cookie_values(header) == ["tok.en"]
+    assert session.cookie_values(f"{header}; {session.COOKIE}=two") == ["tok.en", "two"]
+    assert session.cookie_values("a=1") == [] and session.cookie_values(None) == []
+    assert not session.csrf_ok(found, "é" + found.csrf)
     cookie = session.set_cookie("tok", 60, secure=True)
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" in cookie
     assert "Secure" not in session.set_cookie("tok", 60, secure=False)

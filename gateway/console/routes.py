@@ -6,9 +6,10 @@
   signature and then routed, authorized and handled exactly like any S3 request, so the
   page can do nothing its key could not do with an S3 client.
 
-A request with S3 credentials (a signature header or query) is S3, never the console, so
-a bucket named "console" stays reachable by every signed S3 client; only anonymous
-path-style requests to such a bucket are the console's.
+A request with S3 credentials (a signature header or query, a POST form upload) is S3,
+never the console, so a bucket named "console" stays reachable by every signed S3 client;
+only anonymous path-style requests to such a bucket are the console's. The console shares
+its origin with plain S3, hence `user_content_headers` for objects served beside it.
 """
 
 from __future__ import annotations

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from playwright.sync_api import expect
 
 from gateway.console import session
-from tests.helpers import unique_bucket_name
+from tests.helpers import error_code, unique_bucket_name
 from tools.cluster import ClusterInfo
 
 from .conftest import SCREENSHOTS
@@ -360,3 +361,151 @@ def test_deleting_a_key_with_dot_segments_deletes_that_key_only(
     finally:
         s3.delete_object(Bucket=other, Key="important.txt")
         s3.delete_bucket(Bucket=other)
+
+
+def _settings(page: Any, cluster: ClusterInfo, bucket: str) -> None:
+    """The bucket's settings page, every section loaded."""
+    page.goto(f"{cluster.endpoints[0]}/console#/bucket/{bucket}")
+    for section in ("pab", "ownership", "lock", "acl"):
+        expect(page.locator(f"#{section}-current")).not_to_contain_text("Loading")
+
+
+def test_settings_public_access_block(
+    admin_page: Any, cluster: ClusterInfo, s3: Any, bucket: str
+) -> None:
+    page = admin_page
+    _settings(page, cluster, bucket)
+    expect(page.locator("#pab-current")).to_have_text("none")
+    assert page.locator("#delete-pab").is_hidden()
+    page.check("#pab-block-public-acls")
+    page.focus("#pab-block-public-policy")  # a checkbox toggles by keyboard too
+    page.keyboard.press("Space")
+    page.click("#save-pab")
+    expect(page.locator("#pab-current")).to_contain_text("Block public bucket policies")
+    found = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert found == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": False,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": False,
+    }
+    page.reload()
+    expect(page.locator("#pab-block-public-acls")).to_be_checked()
+    expect(page.locator("#pab-ignore-public-acls")).not_to_be_checked()
+    page.click("#delete-pab")
+    page.click("#confirm-yes")
+    expect(page.locator("#pab-current")).to_have_text("none")
+    with pytest.raises(ClientError) as info:
+        s3.get_public_access_block(Bucket=bucket)
+    assert error_code(info) == (404, "NoSuchPublicAccessBlockConfiguration")
+
+
+def test_settings_object_ownership(
+    admin_page: Any, cluster: ClusterInfo, s3: Any, bucket: str
+) -> None:
+    page = admin_page
+    _settings(page, cluster, bucket)
+    expect(page.locator("#ownership-current")).to_contain_text("none")
+    expect(page.locator("#acl-canned")).to_be_enabled()
+    page.select_option("#ownership", "BucketOwnerEnforced")
+    page.click("#save-ownership")
+    expect(page.locator("#ownership-current")).to_contain_text("BucketOwnerEnforced")
+    rules = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+    assert rules == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    # ACLs are off now: the ACL section says so and offers no change.
+    expect(page.locator("#acl-current")).to_contain_text("ACLs off")
+    expect(page.locator("#acl-canned")).to_be_disabled()
+
+
+def test_settings_object_lock_default_retention(
+    admin_page: Any, cluster: ClusterInfo, s3: Any, bucket: str
+) -> None:
+    page = admin_page
+    _settings(page, cluster, bucket)
+    expect(page.locator("#lock-current")).to_contain_text("not enabled")
+    assert page.locator("#lock-mode").count() == 0
+
+    locked = unique_bucket_name("console-lock")
+    where = (
+        {}
+        if cluster.region == "us-east-1"
+        else {"CreateBucketConfiguration": {"LocationConstraint": cluster.region}}
+    )
+    s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True, **where)
+    try:
+        _settings(page, cluster, locked)
+        expect(page.locator("#lock-current")).to_contain_text("no default retention")
+        page.select_option("#lock-mode", "GOVERNANCE")
+        page.fill("#lock-period", "1")
+        page.select_option("#lock-unit", "days")
+        page.click("#save-lock")
+        expect(page.locator("#lock-current")).to_contain_text("GOVERNANCE, 1 day")
+        found = s3.get_object_lock_configuration(Bucket=locked)["ObjectLockConfiguration"]
+        assert found["ObjectLockEnabled"] == "Enabled"
+        assert found["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 1}
+        _shot(page, "bucket-settings-object-lock")
+        _no_sideways_scroll(page)
+        # "No default retention" takes the rule away; object lock stays on.
+        page.select_option("#lock-mode", "")
+        expect(page.locator("#lock-period")).to_be_disabled()
+        page.click("#save-lock")
+        expect(page.locator("#lock-current")).to_contain_text("no default retention")
+        found = s3.get_object_lock_configuration(Bucket=locked)["ObjectLockConfiguration"]
+        assert found["ObjectLockEnabled"] == "Enabled" and "Rule" not in found
+    finally:
+        s3.delete_bucket(Bucket=locked)
+
+
+def test_settings_canned_acl_and_labels(
+    admin_page: Any, cluster: ClusterInfo, s3: Any, bucket: str
+) -> None:
+    page = admin_page
+    _settings(page, cluster, bucket)
+    expect(page.locator("#acl-current")).to_contain_text("private")
+    expect(page.locator("#acl-current tbody tr")).to_have_count(1)  # the owner's FULL_CONTROL
+    page.select_option("#acl-canned", "public-read")
+    page.click("#save-acl")
+    page.click("#confirm-yes")  # making a bucket public is asked first
+    everyone = 'tr[data-grantee="http://acs.amazonaws.com/groups/global/AllUsers"]'
+    expect(page.locator(f"#acl-current {everyone}")).to_contain_text("READ")
+    expect(page.locator("#acl-current")).to_contain_text("Everyone (AllUsers)")
+    grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    assert {
+        "Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+        "Permission": "READ",
+    } in grants
+    # Every control on the page has a name a screen reader says.
+    unlabelled = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#main input, #main select, #main textarea'))
+            .filter((el) => !el.labels.length && !el.getAttribute('aria-label'))
+            .map((el) => el.id || el.outerHTML)"""
+    )
+    assert unlabelled == []
+    _shot(page, "bucket-settings-access")
+    _no_sideways_scroll(page)
+
+
+def test_buckets_page_works_from_the_keyboard(
+    admin_page: Any, cluster: ClusterInfo, s3: Any
+) -> None:
+    """Tab reaches the create-bucket field with a visible focus ring; Enter creates."""
+    page = admin_page
+    page.goto(cluster.endpoints[0] + "/console#/buckets")
+    page.wait_for_selector("#new-bucket-name")
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "new-bucket-name":
+            break
+    else:
+        raise AssertionError("Tab never reached the new bucket field")
+    outline = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return s.outlineStyle !== 'none' || s.boxShadow !== 'none'; })()"
+    )
+    assert outline, "the focused field shows no focus ring"
+    name = unique_bucket_name("console-keys")
+    page.keyboard.type(name)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'tr[data-bucket="{name}"]')
+    s3.delete_bucket(Bucket=name)

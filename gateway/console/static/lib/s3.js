@@ -80,6 +80,8 @@ export function downloadUrl(bucket, key, versionId) {
 const ABSENT = new Set([
   "NoSuchTagSet", "NoSuchCORSConfiguration", "NoSuchLifecycleConfiguration",
   "NoSuchBucketPolicy", "NoSuchConfiguration", "ServerSideEncryptionConfigurationNotFoundError",
+  "NoSuchPublicAccessBlockConfiguration", "OwnershipControlsNotFoundError",
+  "ObjectLockConfigurationNotFoundError",
 ]);
 
 export async function getOptional(bucket, key, query) {

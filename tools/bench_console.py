@@ -12,6 +12,7 @@ metrics every 2 s and the report every 10 s) beside the same time with no page o
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import time
@@ -32,7 +33,9 @@ CALLS = (
     "/console/api/credentials",
     "/console/s3/",
 )
-ARGS = [
+# Headless as root in a sandbox without a network: no sandbox, no GPU, and none of
+# Chromium's own background connections (each would be refused, and slowly).
+CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -40,7 +43,18 @@ ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",
 ]
+
+
+def chromium_path() -> str:
+    """The distribution's Chromium (`make test` installs it: apt package chromium)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        raise RuntimeError("Chromium is missing: `make test` installs it (apt package chromium)")
+    return found
+
+
 _TIMED_FETCHES = """async ([path, n]) => {
     const out = [];
     for (let i = 0; i < n; i++) {
@@ -84,7 +98,7 @@ def measure(info: ClusterInfo, samples: int, seconds: float) -> dict[str, Any]:
     time.sleep(seconds)
     result["idle_cpu_seconds"] = round(_cpu(info) - before, 2)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         loaded: list[int] = []
         page.on("response", lambda r: loaded.append(int(r.headers.get("content-length") or 0)))
@@ -148,8 +162,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         result = measure(info, max(1, args.samples), max(1.0, args.seconds))
-    except ImportError:
-        print("tessera bench-console: needs Playwright (make test installs it)", file=sys.stderr)
+    except (ImportError, RuntimeError) as exc:
+        print(f"tessera bench-console: needs Playwright and Chromium: {exc}", file=sys.stderr)
         return 2
     print(json_text(result) if args.json else render(result))
     return 0

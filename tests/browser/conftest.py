@@ -4,7 +4,6 @@ never downloads a browser here; `make test` installs Chromium from the distribut
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,30 +11,12 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import *  # noqa: F403
+from tools.bench_console import CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Each page the tests visit, as the browser drew it (build/ is not committed).
 SCREENSHOTS = ROOT / "build" / "console-screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
-# Headless as root in a sandbox without a network: no sandbox, no GPU, and none of
-# Chromium's own background connections (each would be refused, and slowly).
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-
-def chromium_path() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        raise RuntimeError("Chromium is missing: `make test` installs it (apt package chromium)")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +25,7 @@ def browser() -> Iterator[Any]:
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), args=ARGS)
+        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:

@@ -8,6 +8,7 @@ concurrent edits of different settings never lose one another.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Mapping
@@ -194,3 +195,8 @@ def update(client: etcd3.Etcd3Client, name: str, change: Callable[[Bucket], Buck
         )
         if ok:
             return Bucket.from_record({**new, "v": SCHEMA_VERSION})
+
+
+def set_storage(client: etcd3.Etcd3Client, name: str, mode: StorageMode) -> Bucket:
+    """Store the bucket's new objects in `mode` (NoSuchBucketRecord when it is gone)."""
+    return update(client, name, lambda b: dataclasses.replace(b, storage=mode.to_record()))

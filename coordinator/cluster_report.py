@@ -83,7 +83,7 @@ def ask(
     return answers, None
 
 
-def _ask_all(
+def ask_all(
     targets: Mapping[str, str | None], token: str | None, calls: Sequence[str], timeout: float
 ) -> dict[str, tuple[dict[str, Any], str | None]]:
     """ask() every (name → address) at once."""
@@ -288,7 +288,7 @@ def collect_nodes(
     live = members.live_nodes(client)
     by_id = {e.node_id: e for e in entries}
     ids = sorted(set(by_id) | set(live))
-    answers = _ask_all(
+    answers = ask_all(
         {i: live[i].get("admin_address") for i in ids if i in live}, token, calls, timeout
     )
     rows = [node_row(i, by_id.get(i), live.get(i), *answers.get(i, ({}, None))) for i in ids]
@@ -302,7 +302,7 @@ def collect_gateways(
     from coordinator import members
 
     live = members.live_gateways(client)
-    answers = _ask_all(
+    answers = ask_all(
         {g: rec.get("admin_address") for g, rec in live.items()}, token, calls, timeout
     )
     rows = [gateway_row(g, live[g], *answers[g]) for g in sorted(live)]

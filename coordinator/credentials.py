@@ -199,6 +199,11 @@ def get(client: etcd3.Etcd3Client, access_key: str) -> dict[str, Any] | None:
     return decode(value) if value is not None else None
 
 
+def email_in_use(client: etcd3.Etcd3Client, email: str) -> bool:
+    """Whether some key already has this email address (grants by email need one owner)."""
+    return bool(email) and any(r.get("email") == email.lower() for r in get_all(client))
+
+
 def get_all(client: etcd3.Etcd3Client) -> list[dict[str, Any]]:
     """Every decodable record, sorted by access key."""
     return get_all_with_revision(client)[0]

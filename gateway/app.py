@@ -53,7 +53,8 @@ DRAIN_LIMIT = 1 << 20
 
 
 async def settle(body: RequestBody, headers: dict[str, str]) -> bool:
-    """Drain what the handler left unread; False if the connection must close."""
+    """Drain what the handler left unread; False if the connection must close (also when
+    the client went away while we drained)."""
     if body.finished:
         return True
     if not body.started:  # Expect: 100-continue and never asked for: no body will come
@@ -61,8 +62,11 @@ async def settle(body: RequestBody, headers: dict[str, str]) -> bool:
     length = headers.get("content-length", "")
     if not length.isdigit() or int(length) > DRAIN_LIMIT:
         return False
-    async for _ in body:
-        pass
+    try:
+        async for _ in body:
+            pass
+    except Exception:
+        return False
     return True
 
 
@@ -112,10 +116,7 @@ async def serve_console(gateway: Gateway, http: HttpRequest) -> Reply:
         err = _as_s3_error(exc, request_id, "Console")
         operation = "Console"
         reply = console.error_reply(err.status, err.code, err.message)
-    try:
-        if not await settle(http.body, http.headers):
-            reply.headers["Connection"] = "close"
-    except Exception:
+    if not await settle(http.body, http.headers):
         reply.headers["Connection"] = "close"
     return _logged(reply, request_id, operation, http.method, http.raw_path, 0, access_key, started)
 
@@ -264,10 +265,7 @@ async def serve_s3(
     # another origin read its answers with the user's cookie.
     if operation != router.PREFLIGHT and "origin" in headers and signed_in is None:
         reply.headers.update(cors_response_headers(gateway, bucket, method, headers))
-    try:
-        if not await settle(http.body, headers):
-            reply.headers["Connection"] = "close"
-    except Exception:  # the client went away while we drained
+    if not await settle(http.body, headers):
         reply.headers["Connection"] = "close"
     bytes_in = ctx.bytes_in if ctx else 0
     return _logged(reply, request_id, operation, method, raw_path, bytes_in, access_key, started)

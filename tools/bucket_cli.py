@@ -13,7 +13,6 @@ found as for `tessera credential`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from typing import Any
 
@@ -109,9 +108,7 @@ def _dispatch(client: Any, args: argparse.Namespace) -> int:
         _, nodes = placement.load(client)
         check_fits(mode, sum(n.state == "active" for n in nodes))
         try:
-            record = buckets.update(
-                client, args.bucket, lambda b: dataclasses.replace(b, storage=mode.to_record())
-            )
+            record = buckets.set_storage(client, args.bucket, mode)
         except buckets.NoSuchBucketRecord:
             raise CliError(f"no such bucket: {args.bucket}") from None
         show(_row(record), _show_text, args.json)

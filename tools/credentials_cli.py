@@ -294,9 +294,7 @@ def _list_text(rows: list[dict[str, Any]], secrets: bool) -> str:
 def _cmd_add(client: Any, args: argparse.Namespace, access: str, secret: str) -> dict[str, Any]:
     credentials.validate(access, secret, args.policy)
     credentials.validate_account(args.display_name, args.email)
-    if args.email and any(
-        r.get("email") == args.email.lower() for r in credentials.get_all(client)
-    ):
+    if credentials.email_in_use(client, args.email):
         raise CliError(f"another key already has the email address {args.email}")
     cipher = resolve_cipher(args)
     patterns = [b.strip() for b in args.buckets.split(",") if b.strip()]

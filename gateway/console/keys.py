@@ -63,7 +63,7 @@ async def create(
     credentials.validate_account(display_name, email)
 
     def write(client: Any) -> bool:
-        if email and any(r.get("email") == email.lower() for r in credentials.get_all(client)):
+        if credentials.email_in_use(client, email):
             raise CredentialError(f"another key already has the email address {email}")
         rec = credentials.record(
             access,

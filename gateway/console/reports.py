@@ -7,9 +7,10 @@ asked from worker threads with the admin token this gateway derives from the clu
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
+
+import trio
 
 from coordinator import buckets, cluster_report, namespaces
 from coordinator.storage_mode import StorageMode, StorageModeError, check_fits
@@ -19,6 +20,8 @@ from gateway.state import Gateway
 TIMEOUT = 3.0
 # Bucket counts make every storage node count its index: a page's reloads share one count.
 STATS_TTL = 10.0
+# Admin fan-outs of the metrics poll at once (each asks every gateway from threads of its own).
+_ASKS = trio.CapacityLimiter(2)
 _COUNTERS = (
     "requests_total",
     "errors_total",
@@ -58,14 +61,12 @@ def _counters(gateway_id: str, record: dict[str, Any], answer: tuple[dict, str |
 async def gateway_metrics(gateway: Gateway) -> dict[str, Any]:
     """Each live gateway's request counters and latency histogram, totals since it
     started: the page charts the differences between two samples."""
-    token = gateway.admin_token
+    # The live gateways from this gateway's membership cache: no etcd read per sample.
     records = gateway.gateways.items()
-
-    def collect(client: Any) -> dict[str, Any]:
-        _, answers = cluster_report.collect_gateways(client, token, TIMEOUT, ("Stats",))
-        return answers
-
-    answers = await gateway.etcd_call(collect)
+    targets = {gateway_id: record.get("admin_address") for gateway_id, record in records.items()}
+    answers = await trio.to_thread.run_sync(
+        cluster_report.ask_all, targets, gateway.admin_token, ("Stats",), TIMEOUT, limiter=_ASKS
+    )
     rows = [
         _counters(gateway_id, records.get(gateway_id, {}), answers[gateway_id])
         for gateway_id in sorted(answers)
@@ -157,13 +158,10 @@ async def set_storage(gateway: Gateway, bucket: str, body: dict[str, Any]) -> di
     active = sum(node.state == "active" for node in gateway.directory.nodes())
     check_fits(mode, active)
 
-    def change(client: Any) -> buckets.Bucket:
-        return buckets.update(
-            client, bucket, lambda b: dataclasses.replace(b, storage=mode.to_record())
-        )
-
     try:
-        record = await gateway.etcd_call(change, answers=(buckets.NoSuchBucketRecord,))
+        record = await gateway.etcd_call(
+            buckets.set_storage, bucket, mode, answers=(buckets.NoSuchBucketRecord,)
+        )
     except buckets.NoSuchBucketRecord:
         raise KeyError(bucket) from None
     gateway.buckets.put_local(bucket, record)

@@ -57,8 +57,8 @@ def secret_tag(key: bytes, secret: str) -> str:
 
 def issue(key: bytes, access_key: str, secret: str, now: float, lifetime: int = LIFETIME) -> str:
     """A new session token for access_key, signed in with secret."""
-    payload = [_VERSION, access_key, int(now) + lifetime, secrets.token_urlsafe(24)]
-    payload.append(secret_tag(key, secret))
+    tag = secret_tag(key, secret)
+    payload = [_VERSION, access_key, int(now) + lifetime, secrets.token_urlsafe(24), tag]
     body = _b64(json.dumps(payload, separators=(",", ":")).encode())
     return f"{body}.{_mac(key, body)}"
 
